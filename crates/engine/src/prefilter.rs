@@ -1,0 +1,245 @@
+//! Literal prefilter: skip raw input that no predicate can match, before parsing it.
+//!
+//! For each predicate we derive literals the raw text of any matching event must contain, as a
+//! conjunction of alternatives (`[[a, b], [c]]` = (a or b) and c). One Aho-Corasick automaton over all
+//! literals of all predicates then answers, per line, which predicates are still possible.
+//!
+//! Soundness: a literal is only derived from a positive string test on a field (equality, set
+//! membership, wildcard fragments, starts/ends/contains), never under a negation. Literals are ASCII
+//! and matched ASCII-case-insensitively, which a case-sensitive match implies. JSON may spell a string
+//! differently from its value (`\u0041`, `\/`), and non-ASCII text may fold to ASCII (the Kelvin sign
+//! K folds to `k`), so a line that contains a backslash-`u`, a backslash-slash or any non-ASCII byte is
+//! always a candidate. Characters JSON must escape (`"`, `\`, controls) split literals.
+
+use crate::expr::{CmpOp, Expr, Func};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use unithunt_event::Value;
+
+/// Literals shorter than this filter too little to be worth it; a clause needing one is dropped.
+const MIN_LITERAL: usize = 3;
+
+type Cnf = Vec<Vec<String>>;
+
+/// The literals every match of `expr` must contain, as a conjunction of alternatives. Empty when
+/// nothing is required.
+pub fn required_literals(expr: &Expr) -> Vec<Vec<String>> {
+    let mut cnf = analyse(expr);
+    for clause in cnf.iter_mut() {
+        clause.sort();
+        clause.dedup();
+    }
+    cnf.sort();
+    cnf.dedup();
+    cnf
+}
+
+fn lit_str(e: &Expr) -> Option<&str> {
+    match e {
+        Expr::Lit(Value::Str(s)) => Some(s),
+        _ => None,
+    }
+}
+
+fn is_subject(e: &Expr) -> bool {
+    matches!(e, Expr::Slot(_) | Expr::Field(_))
+}
+
+/// The usable literal within `s`: its longest run free of characters JSON may escape, lowercased.
+fn usable(s: &str) -> Option<String> {
+    let best = s
+        .split(|c: char| !c.is_ascii() || c.is_ascii_control() || c == '"' || c == '\\')
+        .max_by_key(|p| p.len())?;
+    (best.len() >= MIN_LITERAL).then(|| best.to_ascii_lowercase())
+}
+
+fn one(s: &str) -> Cnf {
+    usable(s).map(|l| vec![vec![l]]).unwrap_or_default()
+}
+
+fn analyse(expr: &Expr) -> Cnf {
+    match expr {
+        Expr::AnyOf { pred, .. } => analyse(pred),
+        Expr::And(items) => items.iter().flat_map(analyse).collect(),
+        Expr::Or(items) => {
+            let mut clause = Vec::new();
+            for item in items {
+                let cnf = analyse(item);
+                // The alternative of this branch: its most selective clause (longest shortest literal).
+                let Some(best) = cnf
+                    .into_iter()
+                    .max_by_key(|c| c.iter().map(String::len).min().unwrap_or(0))
+                else {
+                    return Vec::new();
+                };
+                clause.extend(best);
+            }
+            vec![clause]
+        }
+        Expr::Cmp {
+            op: CmpOp::Eq,
+            lhs,
+            rhs,
+            ..
+        } => match (lit_str(lhs), lit_str(rhs)) {
+            (None, Some(s)) if is_subject(lhs) => one(s),
+            (Some(s), None) if is_subject(rhs) => one(s),
+            _ => Vec::new(),
+        },
+        Expr::In { needle, items, .. } if is_subject(needle) => {
+            let mut clause = Vec::new();
+            for item in items {
+                match lit_str(item).and_then(usable) {
+                    Some(l) => clause.push(l),
+                    None => return Vec::new(),
+                }
+            }
+            if clause.is_empty() {
+                Vec::new()
+            } else {
+                vec![clause]
+            }
+        }
+        Expr::Match { subject, matcher } if is_subject(subject) => {
+            let mut clause = Vec::new();
+            for frags in matcher.required_literals() {
+                let best = frags
+                    .as_ref()
+                    .and_then(|f| f.iter().filter_map(|x| usable(x)).max_by_key(String::len));
+                match best {
+                    Some(l) => clause.push(l),
+                    None => return Vec::new(),
+                }
+            }
+            if clause.is_empty() {
+                Vec::new()
+            } else {
+                vec![clause]
+            }
+        }
+        Expr::Call {
+            func: Func::StartsWith | Func::EndsWith | Func::StringContains,
+            args,
+            ..
+        } if args.len() == 2 && is_subject(&args[0]) => lit_str(&args[1]).map(one).unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// A compiled prefilter over a list of predicates.
+pub struct Prefilter {
+    automaton: Option<AhoCorasick>,
+    /// Per predicate: clauses of literal ids; empty = always a candidate.
+    rules: Vec<Vec<Vec<usize>>>,
+    literal_count: usize,
+}
+
+impl Prefilter {
+    pub fn new(preds: &[&Expr]) -> Prefilter {
+        let mut literals: Vec<String> = Vec::new();
+        let id = |s: &String, lits: &mut Vec<String>| match lits.iter().position(|x| x == s) {
+            Some(i) => i,
+            None => {
+                lits.push(s.clone());
+                lits.len() - 1
+            }
+        };
+        let rules: Vec<Vec<Vec<usize>>> = preds
+            .iter()
+            .map(|p| {
+                required_literals(p)
+                    .iter()
+                    .map(|clause| clause.iter().map(|l| id(l, &mut literals)).collect())
+                    .collect()
+            })
+            .collect();
+        let automaton = if literals.is_empty() {
+            None
+        } else {
+            AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .build(&literals)
+                .ok()
+        };
+        Prefilter {
+            literal_count: literals.len(),
+            automaton,
+            rules,
+        }
+    }
+
+    /// True when some predicate has a literal requirement (the prefilter can skip anything).
+    pub fn is_useful(&self) -> bool {
+        self.automaton.is_some() && self.rules.iter().all(|r| !r.is_empty())
+    }
+
+    /// Marks in `out` which predicates may match the raw text of one event.
+    pub fn candidates(&self, raw: &[u8], out: &mut Vec<bool>) {
+        out.clear();
+        let Some(ac) = &self.automaton else {
+            out.resize(self.rules.len(), true);
+            return;
+        };
+        if !raw.is_ascii() || memchr::memmem::find(raw, b"\\u").is_some() || memchr::memmem::find(raw, b"\\/").is_some() {
+            out.resize(self.rules.len(), true);
+            return;
+        }
+        let mut found = vec![false; self.literal_count];
+        for m in ac.find_overlapping_iter(raw) {
+            found[m.pattern().as_usize()] = true;
+        }
+        out.extend(
+            self.rules
+                .iter()
+                .map(|clauses| clauses.iter().all(|c| c.iter().any(|&i| found[i]))),
+        );
+    }
+
+    /// True when any predicate may match.
+    pub fn any(&self, raw: &[u8]) -> bool {
+        let mut out = Vec::new();
+        self.candidates(raw, &mut out);
+        out.iter().any(|&b| b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::Fold;
+    use crate::matcher::{Matcher, PatternKind};
+    use std::sync::Arc;
+    use unithunt_event::FieldPath;
+
+    fn eq(field: &str, v: &str) -> Expr {
+        Expr::any_of(
+            vec![FieldPath::parse(field)],
+            Expr::cmp(CmpOp::Eq, Expr::Slot(0), Expr::Lit(Value::str(v).into_owned()), Fold::Sensitive),
+        )
+    }
+
+    #[test]
+    fn conjunctions_and_disjunctions() {
+        let m = Matcher::new(PatternKind::Wildcard, &["/etc/systemd/*".into(), "*/.config/systemd/user/*".into()], Fold::Insensitive).unwrap();
+        let pred = Expr::And(vec![
+            eq("event.category", "file"),
+            Expr::any_of(vec![FieldPath::parse("file.path")], Expr::Match { subject: Box::new(Expr::Slot(0)), matcher: Arc::new(m) }),
+            Expr::MustNot(Box::new(eq("process.name", "dpkg"))),
+        ]);
+        assert_eq!(
+            required_literals(&pred),
+            vec![vec!["/.config/systemd/user/".to_string(), "/etc/systemd/".to_string()], vec!["file".to_string()]]
+        );
+        let or = Expr::Or(vec![eq("a", "alpha"), Expr::MustNot(Box::new(eq("b", "beta")))]);
+        assert!(required_literals(&or).is_empty(), "a negated branch requires nothing");
+    }
+
+    #[test]
+    fn skips_only_what_cannot_match() {
+        let p = Prefilter::new(&[&eq("process.name", "systemctl")]);
+        assert!(p.any(br#"{"process":{"name":"SYSTEMCTL"}}"#));
+        assert!(!p.any(br#"{"process":{"name":"bash"}}"#));
+        assert!(p.any(br#"{"process":{"name":"syst\u0065mctl"}}"#), "escapes defeat literals");
+        assert!(p.any("{\"process\":{\"name\":\"caf\u{e9}\"}}".as_bytes()), "non-ASCII is always a candidate");
+    }
+}

@@ -1,0 +1,829 @@
+//! Queries (event, sequence, join, sample) and the runner that executes them over a stream.
+
+use crate::eval::{eval, is_true, EvalCtx};
+use crate::expr::{Expr, LineageKind};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use unithunt_event::{lookup_one, FieldPath, Json, Value};
+
+/// Bit `i` set: stage `i` matched. Bit [`UNTIL_BIT`]: the `until` stage matched.
+pub type StageMask = u64;
+const UNTIL_BIT: u32 = 63;
+/// The most stages a sequence may have (after `runs` expansion).
+pub const MAX_STAGES: usize = 62;
+
+/// One bracketed query of a sequence, join or sample.
+#[derive(Clone, Debug)]
+pub struct Stage {
+    pub filter: Expr,
+    /// Join keys: the query-level `by` first, then the stage's own.
+    pub keys: Vec<Expr>,
+    /// Per key: whether null is an acceptable value (`?field`, or the legacy dialect). A stage whose
+    /// non-nullable key is null does not take part.
+    pub nullable: Vec<bool>,
+    /// `![..]`: a missing-event stage.
+    pub missing: bool,
+    /// Legacy `fork=true`: advancing does not consume the pending sequence.
+    pub fork: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct SequenceSpec {
+    pub stages: Vec<Stage>,
+    pub until: Option<Stage>,
+    /// In nanoseconds, measured from the first event.
+    pub maxspan: Option<i64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SampleSpec {
+    pub stages: Vec<Stage>,
+}
+
+#[derive(Clone, Debug)]
+pub enum QueryKind {
+    Events(Expr),
+    Sequence(SequenceSpec),
+    /// Legacy `join`: like a sequence without order.
+    Join(SequenceSpec),
+    Sample(SampleSpec),
+}
+
+#[derive(Clone, Debug)]
+pub enum Pipe {
+    Head(usize),
+    Tail(usize),
+    Filter(Expr),
+    Unique(Vec<Expr>),
+    UniqueCount(Vec<Expr>),
+    Count(Vec<Expr>),
+    Sort(Vec<Expr>),
+}
+
+/// A compiled query.
+#[derive(Clone, Debug)]
+pub struct Query {
+    pub kind: QueryKind,
+    pub pipes: Vec<Pipe>,
+    /// Subqueries of `descendant of`/`child of`/`event of`, inner ones first.
+    pub lineage: Vec<Expr>,
+    /// Fields naming an event's process and its parent, for lineage.
+    pub pid_field: FieldPath,
+    pub ppid_field: FieldPath,
+}
+
+impl Query {
+    /// An event query with no pipes.
+    pub fn events(filter: Expr) -> Query {
+        Query {
+            kind: QueryKind::Events(filter),
+            pipes: Vec::new(),
+            lineage: Vec::new(),
+            pid_field: FieldPath::parse("process.entity_id"),
+            ppid_field: FieldPath::parse("process.parent.entity_id"),
+        }
+    }
+
+    /// The stage predicates evaluated on every event, in mask-bit order.
+    pub fn stage_filters(&self) -> Vec<&Expr> {
+        match &self.kind {
+            QueryKind::Events(e) => vec![e],
+            QueryKind::Sequence(s) | QueryKind::Join(s) => {
+                s.stages.iter().map(|st| &st.filter).collect()
+            }
+            QueryKind::Sample(s) => s.stages.iter().map(|st| &st.filter).collect(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Cap on pending partial sequences; past it the oldest are evicted and counted.
+    pub max_pending: usize,
+    /// `max_samples_per_key` of `_eql/search`.
+    pub max_samples_per_key: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            max_pending: 100_000,
+            max_samples_per_key: 1,
+        }
+    }
+}
+
+/// One result.
+#[derive(Clone, Debug)]
+pub enum Output {
+    Event(Arc<Json>),
+    /// A sequence, join or sample: `None` marks a missing event.
+    Sequence {
+        join_keys: Vec<Json>,
+        events: Vec<Option<Arc<Json>>>,
+    },
+}
+
+impl Output {
+    /// The events of the result, in order (missing ones skipped).
+    pub fn events(&self) -> Vec<&Arc<Json>> {
+        match self {
+            Output::Event(e) => vec![e],
+            Output::Sequence { events, .. } => events.iter().flatten().collect(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunStats {
+    /// Partial sequences dropped because the pending cap was reached.
+    pub evicted: u64,
+    /// Partial sequences dropped because they outlived `maxspan`.
+    pub expired: u64,
+}
+
+#[derive(Debug)]
+pub struct RunResult {
+    pub outputs: Vec<Output>,
+    pub stats: RunStats,
+}
+
+/// A hashable join key value.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(u64),
+    Str(String),
+    Other(String),
+}
+
+impl Key {
+    fn of(v: &Value<'_>) -> Key {
+        match v {
+            Value::Null => Key::Null,
+            Value::Bool(b) => Key::Bool(*b),
+            Value::Int(i) => Key::Int(*i),
+            Value::Float(f) if f.fract() == 0.0 && f.abs() < 9e15 => Key::Int(*f as i64),
+            Value::Float(f) => Key::Float(f.to_bits()),
+            Value::Str(s) => Key::Str(s.to_string()),
+            Value::Json(j) => Key::Other(j.to_string()),
+        }
+    }
+
+    fn to_json(&self) -> Json {
+        match self {
+            Key::Null => Json::Null,
+            Key::Bool(b) => Json::Bool(*b),
+            Key::Int(i) => Json::from(*i),
+            Key::Float(bits) => Json::from(f64::from_bits(*bits)),
+            Key::Str(s) => Json::String(s.clone()),
+            Key::Other(s) => serde_json::from_str(s).unwrap_or(Json::Null),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Seen {
+    doc: Arc<Json>,
+    ts: i64,
+    ordinal: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Pending {
+    events: Vec<Seen>,
+}
+
+impl Pending {
+    fn start(&self) -> i64 {
+        self.events[0].ts
+    }
+}
+
+/// Where a missing-event stage sits among the positive stages.
+#[derive(Clone, Debug)]
+struct MissingSlot {
+    stage: usize,
+    /// Index in the chain of the positive stage before it; `None` when leading.
+    after: Option<usize>,
+}
+
+struct SequenceState {
+    /// Indices of positive stages, in order.
+    chain: Vec<usize>,
+    missing: Vec<MissingSlot>,
+    /// `pending[i]`: partial sequences that have matched chain stages `0..=i`, by join key.
+    pending: Vec<HashMap<Vec<Key>, Pending>>,
+    /// Per missing slot: when and where matching events were seen, by key.
+    missing_seen: Vec<HashMap<Vec<Key>, VecDeque<(i64, u64)>>>,
+    /// Completed sequences waiting for their trailing missing-event window to close.
+    deferred: VecDeque<(Vec<Key>, Pending)>,
+    total_pending: usize,
+}
+
+struct JoinState {
+    slots: HashMap<Vec<Key>, Vec<Option<Arc<Json>>>>,
+}
+
+struct SampleState {
+    order: Vec<Vec<Key>>,
+    by_key: HashMap<Vec<Key>, Vec<Vec<Arc<Json>>>>,
+}
+
+enum State {
+    Events,
+    Sequence(SequenceState),
+    Join(JoinState),
+    Sample(SampleState),
+}
+
+#[derive(Default)]
+struct LineageState {
+    parent: HashMap<Key, Key>,
+    matched: Vec<HashSet<Key>>,
+}
+
+impl LineageState {
+    fn holds(&self, kind: LineageKind, query: usize, pid: &Key) -> bool {
+        let Some(set) = self.matched.get(query) else {
+            return false;
+        };
+        match kind {
+            LineageKind::EventOf => set.contains(pid),
+            LineageKind::ChildOf => self.parent.get(pid).is_some_and(|p| set.contains(p)),
+            LineageKind::DescendantOf => {
+                let mut cur = pid;
+                // Bounded walk: ancestry loops in bad data must not hang.
+                for _ in 0..512 {
+                    match self.parent.get(cur) {
+                        Some(p) if p != cur => {
+                            if set.contains(p) {
+                                return true;
+                            }
+                            cur = p;
+                        }
+                        _ => return false,
+                    }
+                }
+                false
+            }
+        }
+    }
+}
+
+/// Executes a [`Query`] over events given in order.
+pub struct Runner<'q> {
+    query: &'q Query,
+    opts: RunOptions,
+    state: State,
+    lineage: LineageState,
+    outputs: Vec<Output>,
+    stats: RunStats,
+    ordinal: u64,
+    last_ts: i64,
+}
+
+impl<'q> Runner<'q> {
+    pub fn new(query: &'q Query, opts: RunOptions) -> Runner<'q> {
+        let state = match &query.kind {
+            QueryKind::Events(_) => State::Events,
+            QueryKind::Sequence(spec) => {
+                let mut chain = Vec::new();
+                let mut missing = Vec::new();
+                for (i, st) in spec.stages.iter().enumerate() {
+                    if st.missing {
+                        missing.push(MissingSlot {
+                            stage: i,
+                            after: chain.len().checked_sub(1),
+                        });
+                    } else {
+                        chain.push(i);
+                    }
+                }
+                State::Sequence(SequenceState {
+                    pending: vec![HashMap::new(); chain.len()],
+                    missing_seen: vec![HashMap::new(); missing.len()],
+                    chain,
+                    missing,
+                    deferred: VecDeque::new(),
+                    total_pending: 0,
+                })
+            }
+            QueryKind::Join(_) => State::Join(JoinState {
+                slots: HashMap::new(),
+            }),
+            QueryKind::Sample(_) => State::Sample(SampleState {
+                order: Vec::new(),
+                by_key: HashMap::new(),
+            }),
+        };
+        Runner {
+            query,
+            opts,
+            state,
+            lineage: LineageState {
+                parent: HashMap::new(),
+                matched: vec![HashSet::new(); query.lineage.len()],
+            },
+            outputs: Vec::new(),
+            stats: RunStats::default(),
+            ordinal: 0,
+            last_ts: i64::MIN,
+        }
+    }
+
+    /// Evaluates every stage predicate on the event. With lineage subqueries, this also records the
+    /// event in the process table, so call it on every event in stream order.
+    pub fn evaluate(&mut self, doc: &Json) -> StageMask {
+        let pid = if self.query.lineage.is_empty() {
+            None
+        } else {
+            let pid = lookup_one(doc, &self.query.pid_field).map(|j| Key::of(&Value::from_json(j)));
+            let ppid =
+                lookup_one(doc, &self.query.ppid_field).map(|j| Key::of(&Value::from_json(j)));
+            if let (Some(p), Some(pp)) = (&pid, ppid) {
+                self.lineage.parent.insert(p.clone(), pp);
+            }
+            if let Some(p) = &pid {
+                for i in 0..self.query.lineage.len() {
+                    let lineage = &self.lineage;
+                    let f = |k: LineageKind, q: usize| lineage.holds(k, q, p);
+                    let hit = is_true(&self.query.lineage[i], &mut EvalCtx::new(doc).with_lineage(&f));
+                    if hit {
+                        self.lineage.matched[i].insert(p.clone());
+                    }
+                }
+            }
+            pid
+        };
+        let lineage = &self.lineage;
+        let f = |k: LineageKind, q: usize| pid.as_ref().is_some_and(|p| lineage.holds(k, q, p));
+        let mut mask = 0;
+        let mut check = |bit: u32, e: &Expr| {
+            if is_true(e, &mut EvalCtx::new(doc).with_lineage(&f)) {
+                mask |= 1u64 << bit;
+            }
+        };
+        match &self.query.kind {
+            QueryKind::Events(e) => check(0, e),
+            QueryKind::Sequence(s) | QueryKind::Join(s) => {
+                for (i, st) in s.stages.iter().enumerate() {
+                    check(i as u32, &st.filter);
+                }
+                if let Some(u) = &s.until {
+                    check(UNTIL_BIT, &u.filter);
+                }
+            }
+            QueryKind::Sample(s) => {
+                for (i, st) in s.stages.iter().enumerate() {
+                    check(i as u32, &st.filter);
+                }
+            }
+        }
+        mask
+    }
+
+    /// Feeds an event with its stage mask; events must come in time order. `ts` is in nanoseconds.
+    pub fn advance(&mut self, doc: Arc<Json>, ts: i64, mask: StageMask) {
+        self.ordinal += 1;
+        self.last_ts = self.last_ts.max(ts);
+        if mask == 0 {
+            if let State::Sequence(_) = self.state {
+                self.release_deferred(false);
+            }
+            return;
+        }
+        let seen = Seen {
+            doc,
+            ts,
+            ordinal: self.ordinal,
+        };
+        match &self.query.kind {
+            QueryKind::Events(_) => self.outputs.push(Output::Event(seen.doc)),
+            QueryKind::Sequence(spec) => self.advance_sequence(spec, seen, mask),
+            QueryKind::Join(spec) => self.advance_join(spec, seen, mask),
+            QueryKind::Sample(spec) => self.advance_sample(spec, seen, mask),
+        }
+    }
+
+    fn keys_of(stage: &Stage, doc: &Json) -> Option<Vec<Key>> {
+        let mut out = Vec::with_capacity(stage.keys.len());
+        for (i, k) in stage.keys.iter().enumerate() {
+            let v = eval(k, &mut EvalCtx::new(doc));
+            if v.is_null() && !stage.nullable.get(i).copied().unwrap_or(false) {
+                return None;
+            }
+            out.push(Key::of(&v));
+        }
+        Some(out)
+    }
+
+    fn advance_sequence(&mut self, spec: &SequenceSpec, seen: Seen, mask: StageMask) {
+        let State::Sequence(st) = &mut self.state else {
+            return;
+        };
+        if let (true, Some(until)) = (mask & (1 << UNTIL_BIT) != 0, &spec.until) {
+            if let Some(key) = Self::keys_of(until, &seen.doc) {
+                for map in st.pending.iter_mut() {
+                    if map.remove(&key).is_some() {
+                        st.total_pending -= 1;
+                    }
+                }
+            }
+        }
+        for (m, slot) in st.missing.iter().enumerate() {
+            if mask & (1 << slot.stage) != 0 {
+                if let Some(key) = Self::keys_of(&spec.stages[slot.stage], &seen.doc) {
+                    st.missing_seen[m]
+                        .entry(key)
+                        .or_default()
+                        .push_back((seen.ts, seen.ordinal));
+                }
+            }
+        }
+        let last = st.chain.len() - 1;
+        let mut completed = Vec::new();
+        for pos in (0..st.chain.len()).rev() {
+            let stage_idx = st.chain[pos];
+            if mask & (1 << stage_idx) == 0 {
+                continue;
+            }
+            let stage = &spec.stages[stage_idx];
+            let Some(key) = Self::keys_of(stage, &seen.doc) else {
+                continue;
+            };
+            let next = if pos == 0 {
+                Pending {
+                    events: vec![seen.clone()],
+                }
+            } else {
+                let prev = if stage.fork {
+                    st.pending[pos - 1].get(&key).cloned()
+                } else {
+                    let p = st.pending[pos - 1].remove(&key);
+                    if p.is_some() {
+                        st.total_pending -= 1;
+                    }
+                    p
+                };
+                let Some(mut p) = prev else { continue };
+                if let Some(span) = spec.maxspan {
+                    if seen.ts.saturating_sub(p.start()) > span {
+                        self.stats.expired += 1;
+                        continue;
+                    }
+                }
+                p.events.push(seen.clone());
+                p
+            };
+            if pos == last {
+                completed.push((key, next));
+            } else if st.pending[pos].insert(key, next).is_none() {
+                st.total_pending += 1;
+            }
+        }
+        // Emit in the order the sequences began.
+        completed.sort_by_key(|(_, p)| p.events[0].ordinal);
+        let trailing = st.missing.iter().any(|m| m.after == Some(last));
+        for (key, p) in completed {
+            if trailing {
+                st.deferred.push_back((key, p));
+            } else if let Some(out) = Self::finish_sequence(st, spec, &key, &p, false) {
+                self.outputs.push(out);
+            }
+        }
+        if st.total_pending > self.opts.max_pending {
+            self.evict(spec);
+        }
+        if self.ordinal % 4096 == 0 {
+            self.expire(spec);
+        }
+        self.release_deferred(false);
+    }
+
+    /// Checks missing-event constraints and builds the output, or `None` when a missing event was
+    /// in fact seen.
+    fn finish_sequence(
+        st: &SequenceState,
+        spec: &SequenceSpec,
+        key: &[Key],
+        p: &Pending,
+        _final: bool,
+    ) -> Option<Output> {
+        let span = spec.maxspan.unwrap_or(i64::MAX);
+        for (m, slot) in st.missing.iter().enumerate() {
+            let Some(seen) = st.missing_seen[m].get(key) else {
+                continue;
+            };
+            let first = &p.events[0];
+            let lastev = &p.events[p.events.len() - 1];
+            let violated = seen.iter().any(|&(ts, ord)| match slot.after {
+                None => ord < first.ordinal && ts >= first.ts.saturating_sub(span),
+                Some(a) if a + 1 == p.events.len() => {
+                    ord > lastev.ordinal && ts <= first.ts.saturating_add(span)
+                }
+                Some(a) => ord > p.events[a].ordinal && ord < p.events[a + 1].ordinal,
+            });
+            if violated {
+                return None;
+            }
+        }
+        let mut events: Vec<Option<Arc<Json>>> = vec![None; spec.stages.len()];
+        for (pos, stage_idx) in st.chain.iter().enumerate() {
+            events[*stage_idx] = Some(p.events[pos].doc.clone());
+        }
+        Some(Output::Sequence {
+            join_keys: key.iter().map(Key::to_json).collect(),
+            events,
+        })
+    }
+
+    fn release_deferred(&mut self, all: bool) {
+        let QueryKind::Sequence(spec) = &self.query.kind else {
+            return;
+        };
+        let State::Sequence(st) = &mut self.state else {
+            return;
+        };
+        let span = spec.maxspan.unwrap_or(i64::MAX);
+        while let Some((_, p)) = st.deferred.front() {
+            if !all && p.start().saturating_add(span) >= self.last_ts {
+                break;
+            }
+            let (key, p) = st.deferred.pop_front().expect("front exists");
+            if let Some(out) = Self::finish_sequence(st, spec, &key, &p, true) {
+                self.outputs.push(out);
+            }
+        }
+    }
+
+    fn expire(&mut self, spec: &SequenceSpec) {
+        let Some(span) = spec.maxspan else { return };
+        let State::Sequence(st) = &mut self.state else {
+            return;
+        };
+        let now = self.last_ts;
+        let mut dropped = 0;
+        for map in st.pending.iter_mut() {
+            let before = map.len();
+            map.retain(|_, p| now.saturating_sub(p.start()) <= span);
+            dropped += before - map.len();
+        }
+        for seen in st.missing_seen.iter_mut() {
+            seen.retain(|_, q| {
+                while q.front().is_some_and(|&(ts, _)| now.saturating_sub(ts) > span.saturating_mul(2)) {
+                    q.pop_front();
+                }
+                !q.is_empty()
+            });
+        }
+        st.total_pending -= dropped;
+        self.stats.expired += dropped as u64;
+    }
+
+    fn evict(&mut self, spec: &SequenceSpec) {
+        self.expire(spec);
+        let State::Sequence(st) = &mut self.state else {
+            return;
+        };
+        if st.total_pending <= self.opts.max_pending {
+            return;
+        }
+        // Drop the oldest partial sequences down to 90% of the cap, and say so in the stats.
+        let target = self.opts.max_pending - self.opts.max_pending / 10;
+        let mut starts: Vec<u64> = st
+            .pending
+            .iter()
+            .flat_map(|m| m.values().map(|p| p.events[0].ordinal))
+            .collect();
+        starts.sort_unstable();
+        let cut = starts[st.total_pending - target - 1];
+        let mut dropped = 0;
+        for map in st.pending.iter_mut() {
+            let before = map.len();
+            map.retain(|_, p| p.events[0].ordinal > cut);
+            dropped += before - map.len();
+        }
+        st.total_pending -= dropped;
+        self.stats.evicted += dropped as u64;
+    }
+
+    fn advance_join(&mut self, spec: &SequenceSpec, seen: Seen, mask: StageMask) {
+        let State::Join(st) = &mut self.state else {
+            return;
+        };
+        if let (true, Some(until)) = (mask & (1 << UNTIL_BIT) != 0, &spec.until) {
+            if let Some(key) = Self::keys_of(until, &seen.doc) {
+                st.slots.remove(&key);
+            }
+        }
+        for (i, stage) in spec.stages.iter().enumerate() {
+            if mask & (1 << i) == 0 {
+                continue;
+            }
+            let Some(key) = Self::keys_of(stage, &seen.doc) else {
+                continue;
+            };
+            let slots = st
+                .slots
+                .entry(key.clone())
+                .or_insert_with(|| vec![None; spec.stages.len()]);
+            if slots[i].is_none() {
+                slots[i] = Some(seen.doc.clone());
+            }
+            if slots.iter().all(Option::is_some) {
+                let events = st.slots.remove(&key).unwrap_or_default();
+                self.outputs.push(Output::Sequence {
+                    join_keys: key.iter().map(Key::to_json).collect(),
+                    events,
+                });
+            }
+        }
+    }
+
+    fn advance_sample(&mut self, spec: &SampleSpec, seen: Seen, mask: StageMask) {
+        let State::Sample(st) = &mut self.state else {
+            return;
+        };
+        let cap = self.opts.max_samples_per_key.max(1);
+        for (i, stage) in spec.stages.iter().enumerate() {
+            if mask & (1 << i) == 0 {
+                continue;
+            }
+            let Some(key) = Self::keys_of(stage, &seen.doc) else {
+                continue;
+            };
+            if !st.by_key.contains_key(&key) {
+                st.order.push(key.clone());
+            }
+            let per_stage = st
+                .by_key
+                .entry(key)
+                .or_insert_with(|| vec![Vec::new(); spec.stages.len()]);
+            if per_stage[i].len() < cap {
+                per_stage[i].push(seen.doc.clone());
+            }
+        }
+    }
+
+    /// Ends the stream: closes pending windows, applies the pipes and returns the results.
+    pub fn finish(mut self) -> RunResult {
+        if let State::Sequence(_) = self.state {
+            self.release_deferred(true);
+        }
+        if let State::Sample(st) = &mut self.state {
+            for key in &st.order {
+                let per_stage = &st.by_key[key];
+                let n = per_stage.iter().map(Vec::len).min().unwrap_or(0);
+                for i in 0..n {
+                    self.outputs.push(Output::Sequence {
+                        join_keys: key.iter().map(Key::to_json).collect(),
+                        events: per_stage.iter().map(|s| Some(s[i].clone())).collect(),
+                    });
+                }
+            }
+        }
+        let outputs = apply_pipes(&self.query.pipes, self.outputs);
+        RunResult {
+            outputs,
+            stats: self.stats,
+        }
+    }
+}
+
+/// The document a pipe expression sees: the event itself, or for a sequence the first event's
+/// fields plus `events` (so `events[1].field` works).
+fn pipe_view(out: &Output) -> Arc<Json> {
+    match out {
+        Output::Event(e) => e.clone(),
+        Output::Sequence { events, join_keys } => {
+            let mut base = match events.iter().flatten().next().map(|e| e.as_ref()) {
+                Some(Json::Object(m)) => m.clone(),
+                _ => serde_json::Map::new(),
+            };
+            base.insert(
+                "events".into(),
+                Json::Array(
+                    events
+                        .iter()
+                        .map(|e| e.as_ref().map(|d| (**d).clone()).unwrap_or(Json::Null))
+                        .collect(),
+                ),
+            );
+            base.insert("join_keys".into(), Json::Array(join_keys.clone()));
+            Arc::new(Json::Object(base))
+        }
+    }
+}
+
+fn key_of(exprs: &[Expr], doc: &Json) -> Vec<Key> {
+    exprs
+        .iter()
+        .map(|e| Key::of(&eval(e, &mut EvalCtx::new(doc))))
+        .collect()
+}
+
+fn apply_pipes(pipes: &[Pipe], mut outs: Vec<Output>) -> Vec<Output> {
+    for pipe in pipes {
+        outs = match pipe {
+            Pipe::Head(n) => {
+                outs.truncate(*n);
+                outs
+            }
+            Pipe::Tail(n) => {
+                let skip = outs.len().saturating_sub(*n);
+                outs.split_off(skip)
+            }
+            Pipe::Filter(e) => outs
+                .into_iter()
+                .filter(|o| is_true(e, &mut EvalCtx::new(&pipe_view(o))))
+                .collect(),
+            Pipe::Unique(exprs) => {
+                let mut seen = HashSet::new();
+                outs.into_iter()
+                    .filter(|o| seen.insert(key_of(exprs, &pipe_view(o))))
+                    .collect()
+            }
+            Pipe::UniqueCount(exprs) | Pipe::Count(exprs) => {
+                let total = outs.len();
+                let mut order: Vec<Vec<Key>> = Vec::new();
+                let mut first: HashMap<Vec<Key>, (Output, usize)> = HashMap::new();
+                for o in outs {
+                    let k = key_of(exprs, &pipe_view(&o));
+                    match first.get_mut(&k) {
+                        Some((_, n)) => *n += 1,
+                        None => {
+                            order.push(k.clone());
+                            first.insert(k, (o, 1));
+                        }
+                    }
+                }
+                let counting = matches!(pipe, Pipe::Count(_));
+                order
+                    .into_iter()
+                    .map(|k| {
+                        let (o, n) = first.remove(&k).expect("key recorded");
+                        let percent = n as f64 / total.max(1) as f64;
+                        if counting {
+                            let mut m = serde_json::Map::new();
+                            m.insert("count".into(), Json::from(n));
+                            if !exprs.is_empty() {
+                                let key: Vec<Json> = k.iter().map(Key::to_json).collect();
+                                m.insert(
+                                    "key".into(),
+                                    if key.len() == 1 { key[0].clone() } else { Json::Array(key) },
+                                );
+                                m.insert("percent".into(), Json::from(percent));
+                            }
+                            Output::Event(Arc::new(Json::Object(m)))
+                        } else {
+                            annotate(o, n, percent)
+                        }
+                    })
+                    .collect()
+            }
+            Pipe::Sort(exprs) => {
+                let mut keyed: Vec<(Vec<Value<'static>>, Output)> = outs
+                    .into_iter()
+                    .map(|o| {
+                        let view = pipe_view(&o);
+                        let k = exprs
+                            .iter()
+                            .map(|e| eval(e, &mut EvalCtx::new(&view)).into_owned())
+                            .collect();
+                        (k, o)
+                    })
+                    .collect();
+                keyed.sort_by(|(a, _), (b, _)| {
+                    a.iter()
+                        .zip(b)
+                        .map(|(x, y)| x.sort_order(y))
+                        .find(|o| o.is_ne())
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                });
+                keyed.into_iter().map(|(_, o)| o).collect()
+            }
+        };
+    }
+    outs
+}
+
+fn annotate(o: Output, count: usize, percent: f64) -> Output {
+    let add = |doc: &Arc<Json>| {
+        let mut d = (**doc).clone();
+        if let Json::Object(m) = &mut d {
+            m.insert("count".into(), Json::from(count));
+            m.insert("percent".into(), Json::from(percent));
+        }
+        Arc::new(d)
+    };
+    match o {
+        Output::Event(e) => Output::Event(add(&e)),
+        Output::Sequence { join_keys, events } => Output::Sequence {
+            join_keys,
+            events: events.iter().map(|e| e.as_ref().map(add)).collect(),
+        },
+    }
+}

@@ -1,0 +1,253 @@
+//! Tokens of EQL (both dialects; the parser decides what each dialect accepts).
+
+use crate::error::{EqlError, Span};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Tok {
+    /// A bare identifier or keyword.
+    Ident(String),
+    /// A backtick-quoted identifier: never a keyword.
+    Quoted(String),
+    /// A string literal. `single` records legacy single quotes.
+    Str { value: String, single: bool },
+    Int(i64),
+    Float(f64),
+    /// Punctuation and operators: `== != = < <= > >= : !: + - * / % ( ) [ ] , | ! ? ~ .`
+    Op(&'static str),
+    Eof,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Token {
+    pub tok: Tok,
+    pub span: Span,
+    /// True when no whitespace or comment separates this token from the previous one (`like~`,
+    /// `10s`).
+    pub glued: bool,
+}
+
+const OPS: &[&str] = &[
+    "==", "!=", "<=", ">=", "!:", "=", "<", ">", ":", "+", "-", "*", "/", "%", "(", ")", "[", "]", ",",
+    "|", "!", "?", "~", ".",
+];
+
+pub fn lex(src: &str) -> Result<Vec<Token>, EqlError> {
+    let bytes = src.as_bytes();
+    let mut out: Vec<Token> = Vec::new();
+    let mut i = 0;
+    let mut glued = false;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c.is_ascii_whitespace() {
+            i += 1;
+            glued = false;
+            continue;
+        }
+        if src[i..].starts_with("//") {
+            while i < bytes.len() && bytes[i] != b'\n' {
+                i += 1;
+            }
+            glued = false;
+            continue;
+        }
+        if src[i..].starts_with("/*") {
+            match src[i + 2..].find("*/") {
+                Some(end) => i += 2 + end + 2,
+                None => return Err(EqlError::new("unterminated comment: expected `*/`", Span::new(i, src.len()))),
+            }
+            glued = false;
+            continue;
+        }
+        let start = i;
+        let tok = if c == b'"' || c == b'\'' {
+            let (value, next) = lex_string(src, i, false)?;
+            i = next;
+            Tok::Str { value, single: c == b'\'' }
+        } else if c == b'?' && matches!(bytes.get(i + 1), Some(b'"') | Some(b'\'')) {
+            // Legacy raw string: ?"..." or ?'...' (no escapes).
+            let (value, next) = lex_string(src, i + 1, true)?;
+            i = next;
+            Tok::Str { value, single: bytes[start + 1] == b'\'' }
+        } else if c == b'`' {
+            let mut value = String::new();
+            let mut j = i + 1;
+            loop {
+                match src[j..].find('`') {
+                    Some(k) => {
+                        value.push_str(&src[j..j + k]);
+                        j += k + 1;
+                        if bytes.get(j) == Some(&b'`') {
+                            value.push('`');
+                            j += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                    None => return Err(EqlError::new("unterminated backtick-quoted field name", Span::new(i, src.len()))),
+                }
+            }
+            i = j;
+            Tok::Quoted(value)
+        } else if c.is_ascii_digit() || (c == b'.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) && !out.last().is_some_and(|t| glued && matches!(t.tok, Tok::Ident(_) | Tok::Quoted(_) | Tok::Op("]")))) {
+            let mut j = i;
+            let mut float = false;
+            while j < bytes.len() && bytes[j].is_ascii_digit() {
+                j += 1;
+            }
+            if j < bytes.len() && bytes[j] == b'.' && bytes.get(j + 1).is_some_and(u8::is_ascii_digit) {
+                float = true;
+                j += 1;
+                while j < bytes.len() && bytes[j].is_ascii_digit() {
+                    j += 1;
+                }
+            }
+            if j < bytes.len() && (bytes[j] == b'e' || bytes[j] == b'E') {
+                let mut k = j + 1;
+                if k < bytes.len() && (bytes[k] == b'+' || bytes[k] == b'-') {
+                    k += 1;
+                }
+                if k < bytes.len() && bytes[k].is_ascii_digit() {
+                    float = true;
+                    j = k;
+                    while j < bytes.len() && bytes[j].is_ascii_digit() {
+                        j += 1;
+                    }
+                }
+            }
+            let text = &src[i..j];
+            i = j;
+            if float {
+                Tok::Float(text.parse().map_err(|_| EqlError::new("invalid number", Span::new(start, j)))?)
+            } else {
+                match text.parse::<i64>() {
+                    Ok(n) => Tok::Int(n),
+                    Err(_) => Tok::Float(text.parse().map_err(|_| EqlError::new("invalid number", Span::new(start, j)))?),
+                }
+            }
+        } else if c.is_ascii_alphabetic() || c == b'_' || c == b'@' || c >= 0x80 {
+            let mut j = i;
+            while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_' || bytes[j] == b'@' || bytes[j] >= 0x80) {
+                j += 1;
+            }
+            let text = &src[i..j];
+            i = j;
+            Tok::Ident(text.to_string())
+        } else {
+            let Some(op) = OPS.iter().find(|op| src[i..].starts_with(**op)) else {
+                let ch = src[i..].chars().next().unwrap_or('?');
+                return Err(EqlError::new(format!("unexpected character {ch:?}"), Span::new(i, i + ch.len_utf8())));
+            };
+            i += op.len();
+            Tok::Op(op)
+        };
+        out.push(Token { tok, span: Span::new(start, i), glued });
+        glued = true;
+    }
+    out.push(Token { tok: Tok::Eof, span: Span::new(src.len(), src.len()), glued: false });
+    Ok(out)
+}
+
+/// Lexes a string starting at the quote at `at`. Returns the value and the index after it.
+fn lex_string(src: &str, at: usize, raw: bool) -> Result<(String, usize), EqlError> {
+    let bytes = src.as_bytes();
+    let quote = bytes[at];
+    if quote == b'"' && src[at..].starts_with("\"\"\"") {
+        return match src[at + 3..].find("\"\"\"") {
+            Some(end) => {
+                // A raw string may end with extra quotes that belong to it: `""""a""""` is `"a"`.
+                let mut stop = at + 3 + end;
+                while src[stop + 3..].starts_with('"') {
+                    stop += 1;
+                }
+                Ok((src[at + 3..stop].to_string(), stop + 3))
+            }
+            None => Err(EqlError::new("unterminated raw string: expected `\"\"\"`", Span::new(at, src.len()))),
+        };
+    }
+    let mut value = String::new();
+    let mut i = at + 1;
+    loop {
+        let Some(ch) = src[i..].chars().next() else {
+            return Err(EqlError::new("unterminated string: expected a closing quote", Span::new(at, src.len())));
+        };
+        if ch as u32 == quote as u32 {
+            return Ok((value, i + 1));
+        }
+        if ch == '\n' || ch == '\r' {
+            return Err(EqlError::new("unterminated string: a string cannot span lines (use \"\"\"...\"\"\")", Span::new(at, i)));
+        }
+        if ch == '\\' && !raw {
+            let Some(esc) = src[i + 1..].chars().next() else {
+                return Err(EqlError::new("unterminated string: expected a closing quote", Span::new(at, src.len())));
+            };
+            match esc {
+                'n' => value.push('\n'),
+                'r' => value.push('\r'),
+                't' => value.push('\t'),
+                'b' => value.push('\u{8}'),
+                'f' => value.push('\u{c}'),
+                '0' => value.push('\0'),
+                '\\' => value.push('\\'),
+                '"' => value.push('"'),
+                '\'' => value.push('\''),
+                'u' => {
+                    // \u{XXXX} (Elasticsearch) or \uXXXX.
+                    let rest = &src[i + 2..];
+                    let (hex, used) = if let Some(body) = rest.strip_prefix('{') {
+                        match body.find('}') {
+                            Some(end) => (&body[..end], end + 2),
+                            None => return Err(EqlError::new("invalid unicode escape: expected `}`", Span::new(i, i + 2))),
+                        }
+                    } else {
+                        let n = rest.char_indices().take(4).filter(|(_, c)| c.is_ascii_hexdigit()).count();
+                        (&rest[..n], n)
+                    };
+                    let cp = u32::from_str_radix(hex, 16).ok().and_then(char::from_u32);
+                    match cp {
+                        Some(c) if !hex.is_empty() && hex.len() <= 8 => value.push(c),
+                        _ => return Err(EqlError::new("invalid unicode escape", Span::new(i, i + 2 + used))),
+                    }
+                    i += 2 + used;
+                    continue;
+                }
+                other => {
+                    // Unknown escapes keep the backslash (legacy Windows paths such as "C:\Windows").
+                    value.push('\\');
+                    value.push(other);
+                }
+            }
+            i += 1 + esc.len_utf8();
+            continue;
+        }
+        value.push(ch);
+        i += ch.len_utf8();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(s: &str) -> Vec<Tok> {
+        lex(s).unwrap().into_iter().map(|t| t.tok).collect()
+    }
+
+    #[test]
+    fn strings_escapes_and_raw() {
+        assert_eq!(toks(r#""a\"b\n\u{41}""#)[0], Tok::Str { value: "a\"b\nA".into(), single: false });
+        assert_eq!(toks(r#""""C:\raw"x""""#)[0], Tok::Str { value: "C:\\raw\"x".into(), single: false });
+        assert_eq!(toks(r"?'\s+'")[0], Tok::Str { value: "\\s+".into(), single: true });
+        assert!(lex("\"open").is_err());
+    }
+
+    #[test]
+    fn comments_backticks_and_numbers() {
+        let t = toks("a /* x */ // y\n `odd``name` 1.5 .5 10s");
+        assert_eq!(t[0], Tok::Ident("a".into()));
+        assert_eq!(t[1], Tok::Quoted("odd`name".into()));
+        assert_eq!(t[2], Tok::Float(1.5));
+        assert_eq!(t[3], Tok::Float(0.5));
+        assert_eq!(t[4], Tok::Int(10));
+        assert_eq!(t[5], Tok::Ident("s".into()));
+    }
+}

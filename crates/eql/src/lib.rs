@@ -1,0 +1,120 @@
+//! EQL, the Event Query Language, for unithunt.
+//!
+//! # Brief overview
+//!
+//! [`compile`] takes query text and [`EqlOptions`] and returns an engine [`Query`]: the text is
+//! lexed ([`lexer`]), parsed into a syntax tree ([`ast`]), checked and lowered into the shared
+//! predicate form of `unithunt-engine`, where the dialect's semantics become explicit nodes.
+//!
+//! Two dialects:
+//! - [`Dialect::Elasticsearch`] (default): what Kibana and `_eql/search` accept, with their
+//!   semantics: `==` case-sensitive, `:` case-insensitive wildcards, negations as Query DSL
+//!   `must_not` (so `not process.name : "dpkg"` holds when the field is missing), predicates on
+//!   multi-valued fields hold when any value does.
+//! - [`Dialect::Legacy`]: the Python `eql` package (endgameinc/eql): `=`, wildcard `==`,
+//!   case-insensitive by default, three-valued logic, `join`, lineage, more pipes.
+//!
+//! ```
+//! use unithunt_eql::{compile, EqlOptions};
+//! use unithunt_engine::{Runner, Output};
+//! let q = compile(r#"process where not process.name : "dpkg""#, &EqlOptions::default()).unwrap();
+//! let mut runner = Runner::new(&q, Default::default());
+//! let doc = std::sync::Arc::new(serde_json::json!({"event": {"category": "process"}}));
+//! let mask = runner.evaluate(&doc);
+//! assert_eq!(mask, 1, "a missing process.name satisfies the negation");
+//! ```
+
+pub mod ast;
+mod error;
+pub mod lexer;
+mod lower;
+mod parser;
+
+pub use error::{EqlError, Span};
+pub use unithunt_engine::Query;
+
+use unithunt_engine::{eval, EvalCtx, Expr};
+use unithunt_event::{Json, Value};
+
+/// Which EQL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Dialect {
+    #[default]
+    Elasticsearch,
+    Legacy,
+}
+
+/// How queries are compiled.
+#[derive(Clone, Debug)]
+pub struct EqlOptions {
+    pub dialect: Dialect,
+    /// Legacy dialect only: compare strings case-sensitively (the Python engine's `case_sensitive`).
+    pub case_sensitive: bool,
+    /// The field an event category (`process where`) tests.
+    pub category_field: String,
+    /// Fields naming the process of an event and its parent (legacy lineage operators).
+    pub pid_field: String,
+    pub ppid_field: String,
+}
+
+impl Default for EqlOptions {
+    fn default() -> Self {
+        EqlOptions::elasticsearch()
+    }
+}
+
+impl EqlOptions {
+    pub fn elasticsearch() -> EqlOptions {
+        EqlOptions {
+            dialect: Dialect::Elasticsearch,
+            case_sensitive: true,
+            category_field: "event.category".into(),
+            pid_field: "process.entity_id".into(),
+            ppid_field: "process.parent.entity_id".into(),
+        }
+    }
+
+    /// The Python engine's defaults: `event_type` categories, `unique_pid` lineage, case-insensitive.
+    pub fn legacy() -> EqlOptions {
+        EqlOptions {
+            dialect: Dialect::Legacy,
+            case_sensitive: false,
+            category_field: "event_type".into(),
+            pid_field: "unique_pid".into(),
+            ppid_field: "unique_ppid".into(),
+        }
+    }
+}
+
+/// Parses and lowers a query.
+pub fn compile(text: &str, opts: &EqlOptions) -> Result<Query, EqlError> {
+    let ast = parser::parse(text, opts.dialect)?;
+    lower::Lower::new(opts).query(&ast)
+}
+
+/// Parses a query without lowering it.
+pub fn parse(text: &str, dialect: Dialect) -> Result<ast::QueryAst, EqlError> {
+    parser::parse(text, dialect)
+}
+
+/// Compiles a standalone expression as a condition (Elasticsearch) or value (legacy).
+pub fn compile_expression(text: &str, opts: &EqlOptions) -> Result<Expr, EqlError> {
+    let node = parser::parse_expression(text, opts.dialect)?;
+    let q = ast::QueryAst {
+        body: ast::QueryBody::Event(ast::EventQuery { category: None, condition: node }),
+        pipes: Vec::new(),
+    };
+    let query = lower::Lower::new(opts).query(&q)?;
+    match query.kind {
+        unithunt_engine::QueryKind::Events(e) => Ok(e),
+        _ => unreachable!("an expression lowers to an event query"),
+    }
+}
+
+/// Evaluates a constant expression (no fields): the conformance suite's folding tests.
+pub fn fold_constant(text: &str, opts: &EqlOptions) -> Result<Value<'static>, EqlError> {
+    let e = compile_expression(text, opts)?;
+    let empty = Json::Object(Default::default());
+    let v = eval(&e, &mut EvalCtx::new(&empty)).into_owned();
+    Ok(v)
+}

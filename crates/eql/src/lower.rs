@@ -1,0 +1,500 @@
+//! Semantic checks and lowering from the syntax tree to the engine's predicate form.
+
+use crate::ast::*;
+use crate::error::{EqlError, Span};
+use crate::{Dialect, EqlOptions};
+use std::sync::Arc;
+use unithunt_engine::{
+    ArithOp, CmpOp, Expr, Fold, Func, FuncSig, LineageKind, Matcher, PatternKind, Pipe, Query, QueryKind,
+    SampleSpec, SequenceSpec, Stage,
+};
+use unithunt_event::{FieldPath, Segment, Value};
+
+pub struct Lower<'o> {
+    opts: &'o EqlOptions,
+    lineage: Vec<Expr>,
+    vars: Vec<String>,
+}
+
+type R<T> = Result<T, EqlError>;
+
+fn err<T>(msg: impl Into<String>, span: Span) -> R<T> {
+    Err(EqlError::new(msg, span))
+}
+
+fn has_field(n: &Node) -> bool {
+    match &n.kind {
+        NodeKind::Field { .. } => true,
+        NodeKind::Lit(_) => false,
+        NodeKind::Not(a) | NodeKind::Neg(a) => has_field(a),
+        NodeKind::And(a, b) | NodeKind::Or(a, b) => has_field(a) || has_field(b),
+        NodeKind::Cmp { lhs, rhs, .. } | NodeKind::Arith { lhs, rhs, .. } => has_field(lhs) || has_field(rhs),
+        NodeKind::In { needle, items, .. } => has_field(needle) || items.iter().any(has_field),
+        NodeKind::Pattern { subject, patterns, .. } => has_field(subject) || patterns.iter().any(has_field),
+        NodeKind::Call { args, .. } => args.iter().any(has_field),
+        NodeKind::Lineage { .. } => false,
+    }
+}
+
+fn str_lit(n: &Node) -> Option<&str> {
+    match &n.kind {
+        NodeKind::Lit(Value::Str(s)) => Some(s),
+        _ => None,
+    }
+}
+
+fn fold_of(insensitive: bool) -> Fold {
+    if insensitive {
+        Fold::Insensitive
+    } else {
+        Fold::Sensitive
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+impl<'o> Lower<'o> {
+    pub fn new(opts: &'o EqlOptions) -> Lower<'o> {
+        Lower { opts, lineage: Vec::new(), vars: Vec::new() }
+    }
+
+    fn es(&self) -> bool {
+        self.opts.dialect == Dialect::Elasticsearch
+    }
+
+    fn legacy_fold(&self) -> Fold {
+        fold_of(!self.opts.case_sensitive)
+    }
+
+    pub fn query(mut self, q: &QueryAst) -> R<Query> {
+        let kind = match &q.body {
+            QueryBody::Event(eq) => QueryKind::Events(self.event_query(eq)?),
+            QueryBody::Sequence { word, by, maxspan, stages, until } => {
+                let mut lowered = Vec::new();
+                let mut key_count = None;
+                for st in stages {
+                    let stage = self.stage(by, st, &mut key_count)?;
+                    for _ in 0..st.runs {
+                        lowered.push(stage.clone());
+                    }
+                }
+                if lowered.len() > unithunt_engine::MAX_STAGES_PUB {
+                    return err(format!("too many queries in the sequence (at most {})", unithunt_engine::MAX_STAGES_PUB), stages[0].span);
+                }
+                let until = match until {
+                    Some(u) => Some(self.stage(by, u, &mut key_count)?),
+                    None => None,
+                };
+                match word {
+                    SeqWord::Sample => QueryKind::Sample(SampleSpec { stages: lowered }),
+                    SeqWord::Join => QueryKind::Join(SequenceSpec { stages: lowered, until, maxspan: maxspan.map(|m| m.0) }),
+                    SeqWord::Sequence => QueryKind::Sequence(SequenceSpec { stages: lowered, until, maxspan: maxspan.map(|m| m.0) }),
+                }
+            }
+        };
+        let mut pipes = Vec::new();
+        for p in &q.pipes {
+            pipes.push(self.pipe(p)?);
+        }
+        Ok(Query {
+            kind,
+            pipes,
+            lineage: self.lineage,
+            pid_field: FieldPath::parse(&self.opts.pid_field),
+            ppid_field: FieldPath::parse(&self.opts.ppid_field),
+        })
+    }
+
+    fn stage(&mut self, top_by: &[Node], st: &StageAst, key_count: &mut Option<usize>) -> R<Stage> {
+        let filter = self.event_query(&st.query)?;
+        let mut keys = Vec::new();
+        let mut nullable = Vec::new();
+        for k in top_by.iter().chain(st.by.iter()) {
+            keys.push(self.value(k, &mut None)?);
+            let optional = matches!(k.kind, NodeKind::Field { optional: true, .. });
+            nullable.push(optional || !self.es());
+        }
+        match key_count {
+            Some(n) if *n != keys.len() => {
+                return err(format!("every query of a sequence needs the same number of join keys: this one has {}, the first had {n}", keys.len()), st.span)
+            }
+            _ => *key_count = Some(keys.len()),
+        }
+        Ok(Stage { filter, keys, nullable, missing: st.missing, fork: st.fork })
+    }
+
+    fn event_query(&mut self, eq: &EventQuery) -> R<Expr> {
+        let cond = self.pred(&eq.condition)?;
+        let Some((cat, _)) = &eq.category else { return Ok(cond) };
+        let cat_field = FieldPath::parse(&self.opts.category_field);
+        let lit = Expr::Lit(Value::Str(cat.clone().into()));
+        let cat_pred = if self.es() {
+            Expr::any_of(vec![cat_field], Expr::cmp(CmpOp::Eq, Expr::Slot(0), lit, Fold::Sensitive))
+        } else {
+            Expr::cmp(CmpOp::Eq, Expr::Field(cat_field), lit, Fold::Insensitive)
+        };
+        Ok(match cond {
+            Expr::Lit(Value::Bool(true)) => cat_pred,
+            Expr::And(mut items) => {
+                items.insert(0, cat_pred);
+                Expr::And(items)
+            }
+            other => Expr::And(vec![cat_pred, other]),
+        })
+    }
+
+    fn pipe(&mut self, p: &PipeAst) -> R<Pipe> {
+        let count_arg = |args: &[Node]| -> R<usize> {
+            match args {
+                [Node { kind: NodeKind::Lit(Value::Int(n)), .. }] if *n >= 0 => Ok(*n as usize),
+                [] if !self.es() => Ok(1),
+                _ => err(format!("`{}` takes one non-negative whole number", p.name), p.span),
+            }
+        };
+        match p.name.as_str() {
+            "head" => return Ok(Pipe::Head(count_arg(&p.args)?)),
+            "tail" => return Ok(Pipe::Tail(count_arg(&p.args)?)),
+            _ => {}
+        }
+        if self.es() {
+            return err(format!("unknown pipe `{}`: Elasticsearch EQL has `head` and `tail` (the legacy dialect has more)", p.name), p.span);
+        }
+        let mut exprs = Vec::new();
+        for a in &p.args {
+            exprs.push(self.value(a, &mut None)?);
+        }
+        Ok(match p.name.as_str() {
+            "filter" => match exprs.len() {
+                1 => Pipe::Filter(exprs.remove(0)),
+                _ => return err("`filter` takes one condition", p.span),
+            },
+            "unique" => Pipe::Unique(exprs),
+            "unique_count" => Pipe::UniqueCount(exprs),
+            "count" => Pipe::Count(exprs),
+            "sort" => Pipe::Sort(exprs),
+            other => return err(format!("unknown pipe `{other}`: expected head, tail, filter, unique, unique_count, count or sort"), p.span),
+        })
+    }
+
+    /// Lowers a condition.
+    fn pred(&mut self, n: &Node) -> R<Expr> {
+        if !self.es() {
+            return self.value(n, &mut None);
+        }
+        match &n.kind {
+            NodeKind::And(a, b) => {
+                let mut items = Vec::new();
+                for side in [a, b] {
+                    match self.pred(side)? {
+                        Expr::And(inner) => items.extend(inner),
+                        e => items.push(e),
+                    }
+                }
+                Ok(Expr::And(items))
+            }
+            NodeKind::Or(a, b) => {
+                let mut items = Vec::new();
+                for side in [a, b] {
+                    match self.pred(side)? {
+                        Expr::Or(inner) => items.extend(inner),
+                        e => items.push(e),
+                    }
+                }
+                Ok(Expr::Or(items))
+            }
+            NodeKind::Not(inner) => Ok(Expr::MustNot(Box::new(self.pred(inner)?))),
+            NodeKind::Lit(Value::Bool(b)) => Ok(Expr::Lit(Value::Bool(*b))),
+            NodeKind::Lit(_) => err("expected a condition, found a constant", n.span),
+            NodeKind::Cmp { op, lhs, rhs } => {
+                if has_field(lhs) && has_field(rhs) {
+                    return err("comparisons between fields are not supported in Elasticsearch EQL (compare a field with a value, or use --dialect legacy)", n.span);
+                }
+                let null_side = |x: &Node| matches!(x.kind, NodeKind::Lit(Value::Null));
+                let bare = |x: &Node| match &x.kind {
+                    NodeKind::Field { path, .. } => Some(FieldPath::parse(path)),
+                    _ => None,
+                };
+                let exists = match (bare(lhs), bare(rhs)) {
+                    (Some(f), None) if null_side(rhs) => Some(f),
+                    (None, Some(f)) if null_side(lhs) => Some(f),
+                    _ => None,
+                };
+                if let Some(f) = exists {
+                    return match op {
+                        CmpKind::Eq | CmpKind::Assign => Ok(Expr::MustNot(Box::new(Expr::Exists(f)))),
+                        CmpKind::Ne => Ok(Expr::Exists(f)),
+                        _ => Ok(Expr::Lit(Value::Bool(false))),
+                    };
+                }
+                if *op == CmpKind::Ne {
+                    let eq = Node { kind: NodeKind::Cmp { op: CmpKind::Eq, lhs: lhs.clone(), rhs: rhs.clone() }, span: n.span };
+                    return Ok(Expr::MustNot(Box::new(self.leaf(&eq)?)));
+                }
+                self.leaf(n)
+            }
+            NodeKind::In { needle, items, insensitive, negated } => {
+                if let Some(bad) = items.iter().find(|i| has_field(i)) {
+                    return err("the list of `in` must hold values, not fields, in Elasticsearch EQL", bad.span);
+                }
+                let positive = Node {
+                    kind: NodeKind::In { needle: needle.clone(), items: items.clone(), insensitive: *insensitive, negated: false },
+                    span: n.span,
+                };
+                let leaf = self.leaf(&positive)?;
+                Ok(if *negated { Expr::MustNot(Box::new(leaf)) } else { leaf })
+            }
+            NodeKind::Pattern { op, subject, patterns, insensitive, negated } => {
+                let positive = Node {
+                    kind: NodeKind::Pattern { op: *op, subject: subject.clone(), patterns: patterns.clone(), insensitive: *insensitive, negated: false },
+                    span: n.span,
+                };
+                let leaf = self.leaf(&positive)?;
+                Ok(if *negated { Expr::MustNot(Box::new(leaf)) } else { leaf })
+            }
+            NodeKind::Call { .. } => self.leaf(n),
+            NodeKind::Field { .. } => {
+                // A bare field as a condition: the field is true.
+                let t = Node { kind: NodeKind::Lit(Value::Bool(true)), span: n.span };
+                let eq = Node { kind: NodeKind::Cmp { op: CmpKind::Eq, lhs: Box::new(n.clone()), rhs: Box::new(t) }, span: n.span };
+                self.leaf(&eq)
+            }
+            NodeKind::Arith { .. } | NodeKind::Neg(_) => err("expected a condition, found arithmetic", n.span),
+            NodeKind::Lineage { .. } => err("lineage operators are only in the legacy dialect", n.span),
+        }
+    }
+
+    /// An Elasticsearch leaf: its fields are bound one value at a time.
+    fn leaf(&mut self, n: &Node) -> R<Expr> {
+        let mut fields = Some(Vec::new());
+        let e = self.value(n, &mut fields)?;
+        let fields = fields.unwrap_or_default();
+        Ok(Expr::any_of(fields, e))
+    }
+
+    fn field_expr(&self, path: &str, slots: &mut Option<Vec<FieldPath>>) -> Expr {
+        let fp = FieldPath::parse(path);
+        if let Some(Segment::Key(first)) = fp.segments().first() {
+            if let Some(depth) = self.vars.iter().rev().position(|v| v == first) {
+                let rest = (fp.segments().len() > 1).then(|| fp.tail(1));
+                return Expr::Var { depth, path: rest };
+            }
+        }
+        match slots {
+            Some(list) => {
+                let i = match list.iter().position(|f| *f == fp) {
+                    Some(i) => i,
+                    None => {
+                        list.push(fp);
+                        list.len() - 1
+                    }
+                };
+                Expr::Slot(i)
+            }
+            None => Expr::Field(fp),
+        }
+    }
+
+    fn matcher(&self, kind: PatternKind, patterns: &[Node], fold: Fold) -> R<Arc<Matcher>> {
+        let mut texts = Vec::new();
+        for p in patterns {
+            match str_lit(p) {
+                Some(s) => texts.push(s.to_string()),
+                None => return err("a pattern must be a string literal", p.span),
+            }
+        }
+        Matcher::new(kind, &texts, fold).map(Arc::new).map_err(|e| {
+            let span = patterns.iter().find(|p| str_lit(p) == Some(e.pattern.as_str())).map(|p| p.span).unwrap_or_default();
+            EqlError::new(e.to_string(), span)
+        })
+    }
+
+    /// Lowers an expression as a value. With `slots`, fields become slots of an enclosing `AnyOf`.
+    fn value(&mut self, n: &Node, slots: &mut Option<Vec<FieldPath>>) -> R<Expr> {
+        let es = self.es();
+        Ok(match &n.kind {
+            NodeKind::Lit(v) => Expr::Lit(v.clone()),
+            NodeKind::Field { path, .. } => self.field_expr(path, slots),
+            NodeKind::Not(inner) => Expr::Not(Box::new(self.value(inner, slots)?)),
+            NodeKind::And(a, b) => Expr::And(vec![self.value(a, slots)?, self.value(b, slots)?]),
+            NodeKind::Or(a, b) => Expr::Or(vec![self.value(a, slots)?, self.value(b, slots)?]),
+            NodeKind::Cmp { op, lhs, rhs } => {
+                let fold = if es { Fold::Sensitive } else { self.legacy_fold() };
+                if !es && matches!(op, CmpKind::Eq | CmpKind::Assign | CmpKind::Ne) {
+                    // Legacy: `==` against a string literal with `*` is a wildcard match.
+                    let wild = |x: &Node| str_lit(x).is_some_and(|s| s.contains('*'));
+                    let pair = if wild(rhs) && str_lit(lhs).is_none() {
+                        Some((lhs, rhs))
+                    } else if wild(lhs) && str_lit(rhs).is_none() {
+                        Some((rhs, lhs))
+                    } else {
+                        None
+                    };
+                    if let Some((subject, pattern)) = pair {
+                        let m = self.matcher(PatternKind::LegacyWildcard, std::slice::from_ref(pattern), fold)?;
+                        let e = Expr::Match { subject: Box::new(self.value(subject, slots)?), matcher: m };
+                        return Ok(if *op == CmpKind::Ne { Expr::Not(Box::new(e)) } else { e });
+                    }
+                }
+                let cop = match op {
+                    CmpKind::Eq | CmpKind::Assign => CmpOp::Eq,
+                    CmpKind::Ne => CmpOp::Ne,
+                    CmpKind::Lt => CmpOp::Lt,
+                    CmpKind::Le => CmpOp::Le,
+                    CmpKind::Gt => CmpOp::Gt,
+                    CmpKind::Ge => CmpOp::Ge,
+                };
+                Expr::cmp(cop, self.value(lhs, slots)?, self.value(rhs, slots)?, fold)
+            }
+            NodeKind::In { needle, items, insensitive, negated } => {
+                let fold = if es { fold_of(*insensitive) } else { self.legacy_fold() };
+                let mut lowered = Vec::new();
+                for i in items {
+                    lowered.push(self.value(i, slots)?);
+                }
+                let e = Expr::In { needle: Box::new(self.value(needle, slots)?), items: lowered, fold };
+                if *negated {
+                    Expr::Not(Box::new(e))
+                } else {
+                    e
+                }
+            }
+            NodeKind::Pattern { op, subject, patterns, insensitive, negated } => {
+                let kind = match op {
+                    PatternOp::Colon | PatternOp::Like => PatternKind::Wildcard,
+                    PatternOp::Regex => PatternKind::Lucene,
+                };
+                let fold = fold_of(*insensitive);
+                let m = self.matcher(kind, patterns, fold)?;
+                let e = Expr::Match { subject: Box::new(self.value(subject, slots)?), matcher: m };
+                if *negated {
+                    Expr::Not(Box::new(e))
+                } else {
+                    e
+                }
+            }
+            NodeKind::Arith { op, lhs, rhs } => {
+                let aop = match (op, es) {
+                    (ArithKind::Add, _) => ArithOp::Add,
+                    (ArithKind::Sub, _) => ArithOp::Sub,
+                    (ArithKind::Mul, _) => ArithOp::Mul,
+                    (ArithKind::Div, true) => ArithOp::TruncDiv,
+                    (ArithKind::Div, false) => ArithOp::Div,
+                    (ArithKind::Mod, true) => ArithOp::Rem,
+                    (ArithKind::Mod, false) => ArithOp::FloorRem,
+                };
+                Expr::Arith { op: aop, lhs: Box::new(self.value(lhs, slots)?), rhs: Box::new(self.value(rhs, slots)?) }
+            }
+            NodeKind::Neg(inner) => Expr::Neg(Box::new(self.value(inner, slots)?)),
+            NodeKind::Call { name, name_span, insensitive, args } => self.call(name, *name_span, *insensitive, args, slots)?,
+            NodeKind::Lineage { kind, query } => {
+                let sub = self.event_query(query)?;
+                self.lineage.push(sub);
+                let kind = match kind {
+                    LineageWord::Descendant => LineageKind::DescendantOf,
+                    LineageWord::Child => LineageKind::ChildOf,
+                    LineageWord::Event => LineageKind::EventOf,
+                };
+                Expr::Lineage { kind, query: self.lineage.len() - 1 }
+            }
+        })
+    }
+
+    fn call(&mut self, name: &str, name_span: Span, insensitive: bool, args: &[Node], slots: &mut Option<Vec<FieldPath>>) -> R<Expr> {
+        let es = self.es();
+        let sig = match FuncSig::lookup(name) {
+            Some(s) if s.elasticsearch || !es => s,
+            _ => {
+                let known: Vec<&str> = unithunt_engine::FUNCTION_NAMES
+                    .iter()
+                    .copied()
+                    .filter(|f| !es || FuncSig::lookup(f).is_some_and(|s| s.elasticsearch))
+                    .collect();
+                let near = known.iter().min_by_key(|k| edit_distance(&k.to_ascii_lowercase(), &name.to_ascii_lowercase()));
+                let hint = match near {
+                    Some(k) if edit_distance(&k.to_ascii_lowercase(), &name.to_ascii_lowercase()) <= 3 => format!("; did you mean `{k}`?"),
+                    _ => String::new(),
+                };
+                return err(format!("unknown function `{name}`{hint}"), name_span);
+            }
+        };
+        if insensitive && !sig.insensitive_variant {
+            return err(format!("`{}` has no case-insensitive `~` form", sig.name), name_span);
+        }
+        let arity_ok = args.len() >= sig.min_args && sig.max_args.is_none_or(|m| args.len() <= m);
+        if !arity_ok {
+            let expected = match sig.max_args {
+                Some(m) if m == sig.min_args => format!("exactly {m}"),
+                Some(m) => format!("{} to {m}", sig.min_args),
+                None => format!("at least {}", sig.min_args),
+            };
+            let span = args.first().map(|a| a.span.to(args[args.len() - 1].span)).unwrap_or(name_span);
+            return err(format!("`{}` takes {expected} argument{}, found {}", sig.name, if expected.ends_with('1') && !expected.contains("least") { "" } else { "s" }, args.len()), span);
+        }
+        for (i, a) in args.iter().enumerate() {
+            let bad = match &a.kind {
+                NodeKind::Lit(Value::Null) => None,
+                NodeKind::Lit(Value::Str(_)) if sig.number_args.contains(&i) => Some("a number"),
+                NodeKind::Lit(v) if sig.string_args.contains(&i) && !matches!(v, Value::Str(_)) => Some("a string"),
+                _ => None,
+            };
+            if let Some(want) = bad {
+                return err(format!("argument {} of `{}` must be {want}", i + 1, sig.name), a.span);
+            }
+        }
+        let fold = if es { fold_of(insensitive) } else { self.legacy_fold() };
+        let mut vals = |me: &mut Self, from: usize| -> R<Vec<Expr>> {
+            let mut v = Vec::new();
+            for a in &args[from..] {
+                v.push(me.value(a, slots)?);
+            }
+            Ok(v)
+        };
+        Ok(match sig.func {
+            Func::Wildcard | Func::Match | Func::MatchLite => {
+                let kind = if sig.func == Func::Wildcard { PatternKind::LegacyWildcard } else { PatternKind::PythonMatch };
+                let m = self.matcher(kind, &args[1..], fold)?;
+                let subject = self.value(&args[0], slots)?;
+                Expr::Match { subject: Box::new(subject), matcher: m }
+            }
+            Func::ArraySearch | Func::ArrayCount => {
+                let var = match &args[1].kind {
+                    NodeKind::Field { path, .. } if !path.contains(['.', '[']) => path.clone(),
+                    _ => return err("the second argument must be a variable name", args[1].span),
+                };
+                let array = self.value(&args[0], slots)?;
+                self.vars.push(var.clone());
+                let pred = self.value(&args[2], slots);
+                self.vars.pop();
+                Expr::Call { func: sig.func, args: vec![array, Expr::Lit(Value::Str(var.into())), pred?], fold }
+            }
+            Func::Modulo | Func::Divide | Func::Add | Func::Subtract | Func::Multiply => {
+                let mut v = vals(self, 0)?;
+                let rhs = v.pop().expect("arity checked");
+                let lhs = v.pop().expect("arity checked");
+                let op = match (sig.func, es) {
+                    (Func::Add, _) => ArithOp::Add,
+                    (Func::Subtract, _) => ArithOp::Sub,
+                    (Func::Multiply, _) => ArithOp::Mul,
+                    (Func::Divide, true) => ArithOp::TruncDiv,
+                    (Func::Divide, false) => ArithOp::Div,
+                    (_, true) => ArithOp::Rem,
+                    (_, false) => ArithOp::FloorRem,
+                };
+                Expr::Arith { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }
+            }
+            Func::Between if es => Expr::Call { func: Func::EsBetween, args: vals(self, 0)?, fold },
+            f => Expr::Call { func: f, args: vals(self, 0)?, fold },
+        })
+    }
+}
