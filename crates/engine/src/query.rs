@@ -57,7 +57,8 @@ pub enum Pipe {
     Unique(Vec<Expr>),
     UniqueCount(Vec<Expr>),
     Count(Vec<Expr>),
-    Sort(Vec<Expr>),
+    /// Sorts by the keys; strings fold case when asked (legacy case-insensitive mode).
+    Sort(Vec<Expr>, crate::expr::Fold),
 }
 
 /// A compiled query.
@@ -784,7 +785,7 @@ fn apply_pipes(pipes: &[Pipe], mut outs: Vec<Output>) -> Vec<Output> {
                     })
                     .collect()
             }
-            Pipe::Sort(exprs) => {
+            Pipe::Sort(exprs, fold) => {
                 let mut keyed: Vec<(Vec<Value<'static>>, Output)> = outs
                     .into_iter()
                     .map(|o| {
@@ -799,7 +800,12 @@ fn apply_pipes(pipes: &[Pipe], mut outs: Vec<Output>) -> Vec<Output> {
                 keyed.sort_by(|(a, _), (b, _)| {
                     a.iter()
                         .zip(b)
-                        .map(|(x, y)| x.sort_order(y))
+                        .map(|(x, y)| match (x, y, fold) {
+                            (Value::Str(a), Value::Str(b), crate::expr::Fold::Insensitive) => {
+                                a.to_lowercase().cmp(&b.to_lowercase())
+                            }
+                            _ => x.sort_order(y),
+                        })
                         .find(|o| o.is_ne())
                         .unwrap_or(std::cmp::Ordering::Equal)
                 });

@@ -182,7 +182,7 @@ impl<'o> Lower<'o> {
             "unique" => Pipe::Unique(exprs),
             "unique_count" => Pipe::UniqueCount(exprs),
             "count" => Pipe::Count(exprs),
-            "sort" => Pipe::Sort(exprs),
+            "sort" => Pipe::Sort(exprs, self.legacy_fold()),
             other => return err(format!("unknown pipe `{other}`: expected head, tail, filter, unique, unique_count, count or sort"), p.span),
         })
     }
