@@ -1,0 +1,239 @@
+//! `unithunt eql QUERY [PATH...]`: the hunting shell, with `_eql/search` parameters as flags.
+
+use crate::term::escape;
+use clap::{Args, ValueEnum};
+use serde_json::{json, Value as Json};
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+use unithunt_engine::{Output, Prefilter, RunOptions, Runner};
+use unithunt_eql::{compile, Dialect, EqlOptions};
+use unithunt_event::{lookup_one, parse_timestamp, FieldPath, TimestampFormat};
+use unithunt_readers::{read_events, ReadStats, Source};
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum DialectArg {
+    /// Elasticsearch EQL (Kibana, `_eql/search`).
+    Es,
+    /// The Python `eql` package (endgameinc/eql).
+    Legacy,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Position {
+    Head,
+    Tail,
+}
+
+#[derive(Args)]
+pub struct EqlArgs {
+    /// The EQL query (use `-f FILE` to read it from a file instead).
+    #[arg(required_unless_present = "query_file")]
+    query: Option<String>,
+    /// Input files: ECS NDJSON, a JSON array, or an Elasticsearch search response; `-` is stdin.
+    #[arg(default_value = "-")]
+    paths: Vec<String>,
+    /// Read the query from a file.
+    #[arg(short = 'f', long = "query-file", conflicts_with = "query")]
+    query_file: Option<String>,
+    /// Field holding the event time (ISO-8601, epoch milliseconds, or a numeric string).
+    #[arg(long, default_value = "@timestamp")]
+    timestamp_field: String,
+    /// Field an event category (`process where`) tests.
+    #[arg(long, default_value = "event.category")]
+    event_category_field: String,
+    /// Field breaking ties between events with the same timestamp.
+    #[arg(long)]
+    tiebreaker_field: Option<String>,
+    /// How many events or sequences to return (Elasticsearch's default is 10).
+    #[arg(long, default_value_t = 10)]
+    size: usize,
+    /// Return the earliest (`head`) or the most recent (`tail`, Elasticsearch's default) matches.
+    #[arg(long, value_enum, default_value = "tail")]
+    result_position: Position,
+    /// Samples per join key for `sample` queries.
+    #[arg(long, default_value_t = 1)]
+    max_samples_per_key: usize,
+    /// EQL dialect.
+    #[arg(long, value_enum, default_value = "es")]
+    dialect: DialectArg,
+    /// Legacy dialect: compare strings case-sensitively.
+    #[arg(long)]
+    case_sensitive: bool,
+    /// Cap on pending partial sequences (evictions are reported).
+    #[arg(long, default_value_t = 100_000)]
+    max_pending: usize,
+    /// No summary on stderr.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+pub fn run(args: EqlArgs) -> ExitCode {
+    let started = Instant::now();
+    let (text, origin) = match (&args.query, &args.query_file) {
+        (_, Some(f)) => match std::fs::read_to_string(f) {
+            Ok(t) => (t, f.clone()),
+            Err(e) => {
+                eprintln!("error: cannot read query file {}: {e}", escape(f));
+                return ExitCode::from(2);
+            }
+        },
+        (Some(q), None) => (q.clone(), "query".to_string()),
+        (None, None) => unreachable!("clap requires one"),
+    };
+    let mut opts = match args.dialect {
+        DialectArg::Es => EqlOptions::elasticsearch(),
+        DialectArg::Legacy => EqlOptions::legacy(),
+    };
+    opts.case_sensitive = args.case_sensitive || opts.dialect == Dialect::Elasticsearch;
+    if args.event_category_field != "event.category" || opts.dialect == Dialect::Elasticsearch {
+        opts.category_field = args.event_category_field.clone();
+    }
+    let query = match compile(&text, &opts) {
+        Ok(q) => q,
+        Err(e) => {
+            eprint!("{}", e.render(&text, &escape(&origin)));
+            return ExitCode::from(2);
+        }
+    };
+    let legacy = opts.dialect == Dialect::Legacy;
+    let ts_field = FieldPath::parse(&args.timestamp_field);
+    let tb_field = args.tiebreaker_field.as_deref().map(FieldPath::parse);
+    // Lineage needs every event; otherwise lines no stage can match are dropped before parsing.
+    let stage_filters = query.stage_filters();
+    let prefilter = (query.lineage.is_empty()).then(|| Prefilter::new(&stage_filters)).filter(Prefilter::is_useful);
+    let mut runner = Runner::new(&query, RunOptions { max_pending: args.max_pending, max_samples_per_key: args.max_samples_per_key });
+    let mut stats = ReadStats::default();
+    let mut no_time = 0u64;
+    let mut no_time_example: Option<(String, u64)> = None;
+    // Candidates (events matching some stage), sorted by time before sequencing, as Elasticsearch does.
+    let mut candidates: Vec<(i64, Option<Json>, u64, Arc<Json>, u64)> = Vec::new();
+    let mut ordinal = 0u64;
+    let mut io_error = false;
+    for path in &args.paths {
+        let src = match Source::open(path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {}: {e}", escape(path));
+                io_error = true;
+                continue;
+            }
+        };
+        let name = src.name.clone();
+        let mut keep = |raw: &[u8]| prefilter.as_ref().is_none_or(|p| p.any(raw));
+        let mut sink = |doc: Json, line: u64| {
+            ordinal += 1;
+            let ts = lookup_one(&doc, &ts_field).and_then(|t| parse_timestamp(t, TimestampFormat::Auto));
+            let ts = match (ts, legacy) {
+                (Some(t), _) => t,
+                (None, true) => 0,
+                (None, false) => {
+                    no_time += 1;
+                    if no_time_example.is_none() {
+                        no_time_example = Some((name.clone(), line));
+                    }
+                    return;
+                }
+            };
+            let mask = runner.evaluate(&doc);
+            if legacy {
+                runner.advance(Arc::new(doc), ts, mask);
+            } else if mask != 0 {
+                let tb = tb_field.as_ref().and_then(|f| lookup_one(&doc, f).cloned());
+                candidates.push((ts, tb, ordinal, Arc::new(doc), mask));
+            }
+        };
+        if let Err(e) = read_events(src, &mut keep, &mut sink, &mut stats) {
+            eprintln!("error: {}: read failed after {} bytes: {e}", escape(&name), stats.bytes);
+            io_error = true;
+        }
+    }
+    if !legacy {
+        candidates.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| tiebreak(&a.1, &b.1))
+                .then(a.2.cmp(&b.2))
+        });
+        for (ts, _, _, doc, mask) in candidates {
+            runner.advance(doc, ts, mask);
+        }
+    }
+    let result = runner.finish();
+    let total = result.outputs.len();
+    let shown: Vec<&Output> = match args.result_position {
+        Position::Head => result.outputs.iter().take(args.size).collect(),
+        Position::Tail => result.outputs.iter().skip(total.saturating_sub(args.size)).collect(),
+    };
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    for o in &shown {
+        let line = match o {
+            Output::Event(doc) => serde_json::to_string(doc.as_ref()),
+            Output::Sequence { join_keys, events } => serde_json::to_string(&json!({
+                "join_keys": join_keys,
+                "events": events.iter().map(|e| match e {
+                    Some(d) => d.as_ref().clone(),
+                    None => json!({"missing": true}),
+                }).collect::<Vec<_>>(),
+            })),
+        };
+        if let Ok(l) = line {
+            if writeln!(out, "{l}").is_err() {
+                break; // stdout closed (e.g. piped into `head`)
+            }
+        }
+    }
+    let _ = out.flush();
+    if !args.quiet {
+        let secs = started.elapsed().as_secs_f64();
+        let mut err = io::stderr().lock();
+        let _ = writeln!(
+            err,
+            "unithunt eql: {} file(s), {} bytes, {} lines: {} events evaluated, {} skipped by the literal prefilter, {} malformed or blank; {} result(s){}; {:.3}s ({:.0} lines/s)",
+            stats.files,
+            stats.bytes,
+            stats.lines,
+            stats.events,
+            stats.filtered,
+            stats.skipped,
+            total,
+            if shown.len() < total { format!(", {} shown (--size)", shown.len()) } else { String::new() },
+            secs,
+            stats.lines as f64 / secs.max(1e-9),
+        );
+        for s in &stats.reported {
+            let _ = writeln!(err, "  skipped {}:{}: {}", escape(&s.file), s.line, escape(&s.reason));
+        }
+        if stats.skipped as usize > stats.reported.len() {
+            let _ = writeln!(err, "  ... and {} more skipped lines", stats.skipped as usize - stats.reported.len());
+        }
+        if no_time > 0 {
+            let (f, l) = no_time_example.unwrap_or_default();
+            let _ = writeln!(err, "  {no_time} event(s) without a readable {} were not evaluated (first: {}:{l}); see --timestamp-field", escape(&args.timestamp_field), escape(&f));
+        }
+        if result.stats.evicted > 0 {
+            let _ = writeln!(err, "  warning: {} pending sequence(s) evicted at the --max-pending cap of {}", result.stats.evicted, args.max_pending);
+        }
+        if std::io::stderr().is_terminal() && total == 0 {
+            let _ = writeln!(err, "  no match");
+        }
+    }
+    if io_error {
+        ExitCode::from(2)
+    } else if total > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn tiebreak(a: &Option<Json>, b: &Option<Json>) -> std::cmp::Ordering {
+    match (a, b) {
+        (Some(Json::Number(x)), Some(Json::Number(y))) => x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(std::cmp::Ordering::Equal),
+        (Some(Json::String(x)), Some(Json::String(y))) => x.cmp(y),
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (Some(_), None) => std::cmp::Ordering::Less,
+        _ => std::cmp::Ordering::Equal,
+    }
+}

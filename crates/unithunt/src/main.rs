@@ -1,0 +1,35 @@
+//! The `unithunt` command. Thin: argument parsing and output; the work is in the library crates.
+
+mod eql_cmd;
+mod selfcheck;
+mod term;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Find Linux persistence through systemd (MITRE ATT&CK T1543.002).
+///
+/// With no command, unithunt runs its self-check: the seed detection rule against the four
+/// adversary tests of the seed page, rendered as Elastic Defend (ECS) events.
+#[derive(Parser)]
+#[command(name = "unithunt", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run an EQL query over ECS NDJSON or JSON files, like Elasticsearch's `_eql/search`.
+    Eql(eql_cmd::EqlArgs),
+    /// Run the seed rule over the built-in adversary tests and show what it catches and misses.
+    Selfcheck,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Eql(args)) => eql_cmd::run(args),
+        Some(Command::Selfcheck) | None => selfcheck::run(),
+    }
+}

@@ -1,0 +1,34 @@
+//! The terminal boundary: every untrusted string printed for humans goes through [`escape`].
+
+/// Escapes control characters (including ESC, so ANSI sequences from logs cannot reach the
+/// terminal), and Unicode bidi overrides, as `\u{..}`; everything else is kept.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}');
+        if c.is_control() || bidi {
+            match c {
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                _ => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn ansi_and_controls_are_neutralised() {
+        assert_eq!(escape("a\u{1b}[31mred"), "a\\u{1b}[31mred");
+        assert_eq!(escape("x\ny\u{7}"), "x\\ny\\u{7}");
+        assert_eq!(escape("\u{202e}cod.exe"), "\\u{202e}cod.exe");
+        assert_eq!(escape("/etc/systemd/system/é.service"), "/etc/systemd/system/é.service");
+    }
+}
