@@ -833,3 +833,65 @@ fn annotate(o: Output, count: usize, percent: f64) -> Output {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::{CmpOp, Fold};
+    use serde_json::json;
+
+    fn eq(field: &str, v: &str) -> Expr {
+        Expr::any_of(
+            vec![FieldPath::parse(field)],
+            Expr::cmp(CmpOp::Eq, Expr::Slot(0), Expr::Lit(Value::Str(v.to_string().into())), Fold::Sensitive),
+        )
+    }
+
+    fn two_stage(maxspan: Option<i64>) -> Query {
+        let stage = |kind: &str| Stage {
+            filter: eq("kind", kind),
+            keys: vec![Expr::Field(FieldPath::parse("key"))],
+            nullable: vec![false],
+            missing: false,
+            fork: false,
+        };
+        Query {
+            kind: QueryKind::Sequence(SequenceSpec { stages: vec![stage("a"), stage("b")], until: None, maxspan }),
+            ..Query::events(Expr::Lit(Value::Bool(true)))
+        }
+    }
+
+    fn feed(r: &mut Runner<'_>, kind: &str, key: i64, ts: i64) {
+        let doc = Arc::new(json!({"kind": kind, "key": key}));
+        let mask = r.evaluate(&doc);
+        r.advance(doc, ts, mask);
+    }
+
+    #[test]
+    fn pending_cap_evicts_oldest_and_reports_it() {
+        let q = two_stage(None);
+        let mut r = Runner::new(&q, RunOptions { max_pending: 100, ..RunOptions::default() });
+        for k in 0..150 {
+            feed(&mut r, "a", k, k);
+        }
+        // The newest keys survived, the oldest were evicted.
+        feed(&mut r, "b", 149, 200);
+        feed(&mut r, "b", 0, 201);
+        let res = r.finish();
+        assert_eq!(res.outputs.len(), 1, "only the surviving partial sequence completes");
+        assert!(res.stats.evicted >= 50, "evictions are counted: {:?}", res.stats);
+    }
+
+    #[test]
+    fn maxspan_expires_partial_sequences() {
+        let q = two_stage(Some(10));
+        let mut r = Runner::new(&q, RunOptions::default());
+        feed(&mut r, "a", 1, 0);
+        feed(&mut r, "b", 1, 11);
+        feed(&mut r, "a", 2, 20);
+        feed(&mut r, "b", 2, 30);
+        let res = r.finish();
+        assert_eq!(res.outputs.len(), 1, "exactly maxspan apart is allowed, one more is not");
+        assert_eq!(res.stats.expired, 1);
+    }
+}

@@ -104,68 +104,77 @@ fn systemctl(args: &[&str], parent: &str) -> Json {
     })
 }
 
+fn with(mut doc: Json, pointer: &str, value: Json) -> Json {
+    *doc.pointer_mut(pointer).expect("pointer exists") = value;
+    doc
+}
+
+fn seed_hits(docs: Vec<Json>, want: bool) {
+    for doc in docs {
+        assert_eq!(hit(SEED, doc.clone()), want, "seed rule on {doc}");
+    }
+}
+
 #[test]
 fn seed_rule_file_branch() {
     let evil = "/etc/systemd/system/evil.service";
-    assert!(hit(SEED, unit_file(evil, Some("bash"))));
-    assert!(
-        !hit(SEED, unit_file(evil, Some("dpkg"))),
-        "package managers are excluded"
+    let writer = |name: &str| unit_file(evil, Some(name));
+    seed_hits(
+        vec![
+            writer("bash"),
+            unit_file(evil, None), // must_not holds when process.name is missing
+            unit_file("/home/eve/.config/systemd/user/x.service", Some("bash")),
+            with(writer("vim"), "/event/type", json!(["change", "info"])),
+        ],
+        true,
     );
-    assert!(
-        !hit(SEED, unit_file(evil, Some("ansible-playbook"))),
-        "ansible* is excluded"
+    seed_hits(
+        vec![
+            writer("dpkg"),
+            writer("ansible-playbook"),
+            unit_file("/etc/systemd/evil.service", Some("bash")),
+            with(writer("bash"), "/event/type", json!(["deletion"])),
+            with(writer("bash"), "/file/extension", json!("conf")),
+        ],
+        false,
     );
-    assert!(
-        hit(SEED, unit_file(evil, None)),
-        "must_not holds when process.name is missing"
-    );
-    assert!(hit(
-        SEED,
-        unit_file("/home/eve/.config/systemd/user/x.service", Some("bash"))
-    ));
-    assert!(
-        !hit(SEED, unit_file("/etc/systemd/evil.service", Some("bash"))),
-        "not under system/"
-    );
-    let mut change = unit_file(evil, Some("vim"));
-    change["event"]["type"] = json!(["change", "info"]);
-    assert!(hit(SEED, change), "event.type is multi-valued");
-    let mut deletion = unit_file(evil, Some("bash"));
-    deletion["event"]["type"] = json!(["deletion"]);
-    assert!(!hit(SEED, deletion));
-    let mut conf = unit_file(evil, Some("bash"));
-    conf["file"]["extension"] = json!("conf");
-    assert!(!hit(SEED, conf));
 }
 
 #[test]
 fn seed_rule_process_branch() {
-    assert!(hit(
-        SEED,
-        systemctl(&["systemctl", "enable", "x.service"], "bash")
-    ));
-    assert!(!hit(
-        SEED,
-        systemctl(&["systemctl", "enable", "x.service"], "systemd")
-    ));
-    assert!(
-        hit(
-            SEED,
-            systemctl(&["systemctl", "daemon-reload"], "python3.11")
-        ),
-        "python*"
+    let enable = ["systemctl", "enable", "x.service"];
+    seed_hits(
+        vec![
+            systemctl(&enable, "bash"),
+            systemctl(&["systemctl", "daemon-reload"], "python3.11"),
+        ],
+        true,
     );
-    assert!(
-        !hit(
-            SEED,
-            systemctl(&["systemctl", "status", "x.service"], "bash")
-        ),
-        "status is not listed"
+    seed_hits(
+        vec![
+            systemctl(&enable, "systemd"),
+            systemctl(&["systemctl", "status", "x.service"], "bash"),
+            with(systemctl(&enable, "sh"), "/event/type", json!(["end"])),
+            with(
+                systemctl(&enable, "sh"),
+                "/process/name",
+                json!("SystemCtl"),
+            ),
+        ],
+        false,
     );
-    let mut stop = systemctl(&["systemctl", "start", "x"], "sh");
-    stop["event"]["type"] = json!(["end"]);
-    assert!(!hit(SEED, stop));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conditions `any where <cond>` checked one by one against a single event.
+
+fn check(doc: &Json, holds: &[&str], fails: &[&str]) {
+    for (conds, want) in [(holds, true), (fails, false)] {
+        for cond in conds {
+            let text = format!("any where {cond}");
+            assert_eq!(hit(&text, doc.clone()), want, "`{text}` on {doc}");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -174,43 +183,27 @@ fn seed_rule_process_branch() {
 #[test]
 fn null_logic() {
     let missing = json!({"event": {"category": "process"}, "process": {"pid": 1}});
+    let holds = [
+        r#"not process.name : "dpkg""#,
+        r#"process.name != "dpkg""#,
+        "process.name == null",
+        r#"not process.name in ("a")"#,
+        r#"process.name not in ("a")"#,
+        "not process.ppid < 0",
+        "not process.ppid == 1",
+    ];
+    let fails = [
+        "process.name != null",
+        r#"process.name in ("a")"#,
+        r#"process.name : "*""#,
+        "process.ppid < 0",
+    ];
+    check(&missing, &holds, &fails);
     let dpkg = json!({"process": {"name": "dpkg"}});
-    assert!(hit(
-        r#"any where not process.name : "dpkg""#,
-        missing.clone()
-    ));
-    assert!(!hit(r#"any where not process.name : "dpkg""#, dpkg.clone()));
-    assert!(hit(r#"any where process.name != "dpkg""#, missing.clone()));
-    assert!(!hit(r#"any where process.name != "dpkg""#, dpkg.clone()));
-    assert!(hit("any where process.name == null", missing.clone()));
-    assert!(!hit("any where process.name == null", dpkg.clone()));
-    assert!(!hit("any where process.name != null", missing.clone()));
-    assert!(hit("any where process.name != null", dpkg.clone()));
-    assert!(
-        hit(
-            "any where process.name == null",
-            json!({"process": {"name": null}})
-        ),
-        "null is not indexed"
-    );
-    assert!(hit(
-        r#"any where not process.name in ("a")"#,
-        missing.clone()
-    ));
-    assert!(hit(
-        r#"any where process.name not in ("a")"#,
-        missing.clone()
-    ));
-    assert!(!hit(
-        r#"any where process.name not in ("a")"#,
-        json!({"process": {"name": "a"}})
-    ));
-    assert!(!hit(r#"any where process.name in ("a")"#, missing.clone()));
-    assert!(
-        !hit("any where process.pid < 0", json!({})),
-        "ordering with a missing field is false"
-    );
-    assert!(hit("any where not process.pid < 0", json!({})));
+    let present = ["process.name != null", r#"process.name not in ("a")"#];
+    check(&dpkg, &present, &holds[..3]);
+    let explicit_null = json!({"process": {"name": null}});
+    check(&explicit_null, &[holds[2]], &[fails[0]]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -220,66 +213,54 @@ fn null_logic() {
 fn arrays_match_any_value() {
     let enable = json!({"process": {"args": ["systemctl", "enable", "x.service"]}});
     let status = json!({"process": {"args": ["systemctl", "status", "x.service"]}});
-    assert!(hit(r#"any where process.args == "enable""#, enable.clone()));
-    assert!(!hit(
-        r#"any where process.args == "enable""#,
-        status.clone()
-    ));
-    assert!(
-        !hit(r#"any where process.args != "enable""#, enable.clone()),
-        "one element equals"
-    );
-    assert!(hit(r#"any where process.args != "enable""#, status.clone()));
-    assert!(hit(r#"any where process.args : "ENA*""#, enable.clone()));
-    assert!(!hit(r#"any where process.args : "ENA*""#, status));
-    assert!(hit(r#"any where process.args in ("x", "enable")"#, enable));
+    let eq = r#"process.args == "enable""#;
+    let ne = r#"process.args != "enable""#;
+    let colon = r#"process.args : "ENA*""#;
+    let within = r#"process.args in ("x", "enable")"#;
+    check(&enable, &[eq, colon, within], &[ne]);
+    check(&status, &[ne], &[eq, colon, within]);
 }
 
 // ---------------------------------------------------------------------------------------------
-// 4. Case sensitivity
+// 4. Case sensitivity: `==`, `in`, `like` and functions are sensitive; `:`, `~` forms are not.
 
 #[test]
 fn case_sensitivity() {
-    let bash = || json!({"process": {"name": "bash"}});
-    assert!(!hit(r#"any where process.name == "Bash""#, bash()));
-    assert!(hit(r#"any where process.name == "bash""#, bash()));
-    assert!(hit(r#"any where process.name : "BASH""#, bash()));
-    assert!(hit(r#"any where process.name in~ ("BASH")"#, bash()));
-    assert!(!hit(r#"any where process.name in ("BASH")"#, bash()));
-    assert!(hit(r#"any where startsWith~(process.name, "BA")"#, bash()));
-    assert!(!hit(r#"any where startsWith(process.name, "BA")"#, bash()));
-    assert!(hit(r#"any where endsWith~(process.name, "SH")"#, bash()));
-    assert!(hit(
-        r#"any where stringContains~(process.name, "AS")"#,
-        bash()
-    ));
-    assert!(!hit(r#"any where process.name like "BA*""#, bash()));
-    assert!(hit(r#"any where process.name like~ "BA*""#, bash()));
-    assert!(hit(r#"any where process.name like "ba*""#, bash()));
+    let holds = [
+        r#"process.name == "bash""#,
+        r#"process.name : "BASH""#,
+        r#"process.name in~ ("BASH")"#,
+        r#"startsWith~(process.name, "BA")"#,
+        r#"endsWith~(process.name, "SH")"#,
+        r#"stringContains~(process.name, "AS")"#,
+        r#"process.name like~ "BA*""#,
+        r#"process.name like "ba*""#,
+    ];
+    let fails = [
+        r#"process.name == "Bash""#,
+        r#"process.name in ("BASH")"#,
+        r#"startsWith(process.name, "BA")"#,
+        r#"endsWith(process.name, "SH")"#,
+        r#"process.name like "BA*""#,
+    ];
+    check(&json!({"process": {"name": "bash"}}), &holds, &fails);
 }
 
 // ---------------------------------------------------------------------------------------------
-// 5. Wildcards
+// 5. Wildcards: `?` is one character for `:` and `like`; `==` has no wildcards.
 
 #[test]
 fn wildcards() {
     let name = |n: &str| json!({"process": {"name": n}});
-    for q in [
-        r#"any where process.name : "ba?h""#,
-        r#"any where process.name like "ba?h""#,
-    ] {
-        assert!(hit(q, name("bash")), "{q}");
-        assert!(!hit(q, name("bah")), "{q}: ? is exactly one character");
-        assert!(!hit(q, name("basssh")), "{q}");
-    }
-    assert!(hit(r#"any where process.name : "*as*""#, name("bash")));
+    let one = [r#"process.name : "ba?h""#, r#"process.name like "ba?h""#];
+    check(&name("bash"), &one, &[]);
+    check(&name("bah"), &[], &one);
+    check(&name("basssh"), &[], &one);
     let path = |p: &str| json!({"file": {"path": p}});
-    assert!(
-        !hit(r#"any where file.path == "/etc/*""#, path("/etc/x")),
-        "== has no wildcards"
-    );
-    assert!(hit(r#"any where file.path == "/etc/*""#, path("/etc/*")));
-    assert!(hit(r#"any where file.path : "/etc/*""#, path("/etc/x")));
+    let eq = r#"file.path == "/etc/*""#;
+    let colon = r#"file.path : "/etc/*""#;
+    check(&path("/etc/x"), &[colon], &[eq]);
+    check(&path("/etc/*"), &[eq, colon], &[]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -287,29 +268,19 @@ fn wildcards() {
 
 #[test]
 fn escapes_quoting_and_comments() {
-    assert!(hit(r#"any where x == "a\"b""#, json!({"x": "a\"b"})));
-    assert!(hit(r#"any where x == "\t""#, json!({"x": "\t"})));
-    assert!(!hit(r#"any where x == "\t""#, json!({"x": "\\t"})));
-    assert!(hit(
-        r#"any where x == """C:\raw\path""""#,
-        json!({"x": r"C:\raw\path"})
-    ));
-    assert!(hit(r#"any where x == "\u{41}""#, json!({"x": "A"})));
-    assert!(hit(
-        r#"any where `odd name` == "x""#,
-        json!({"odd name": "x"})
-    ));
-    assert!(!hit(
-        r#"any where `odd name` == "x""#,
-        json!({"odd name": "y"})
-    ));
-    assert!(hit(
-        r#"any where `my-obj`.`k 1` == 1"#,
-        json!({"my-obj": {"k 1": 1}})
-    ));
-    let commented = "any where // a line comment\n  x == /* inline */ \"y\" /* trailing */";
-    assert!(hit(commented, json!({"x": "y"})));
-    assert!(!hit(commented, json!({"x": "z"})));
+    let x = |v: &str| json!({ "x": v });
+    check(&x("a\"b"), &[r#"x == "a\"b""#], &[r#"x == "a\\\"b""#]);
+    check(&x("\t"), &[r#"x == "\t""#], &[r#"x == "\\t""#]);
+    check(&x(r"C:\raw\path"), &[r#"x == """C:\raw\path""""#], &[]);
+    check(&x("A"), &[r#"x == "\u{41}""#], &[]);
+    let odd = r#"`odd name` == "x""#;
+    check(&json!({"odd name": "x"}), &[odd], &[]);
+    check(&json!({"odd name": "y"}), &[], &[odd]);
+    let nested = json!({"my-obj": {"k 1": 1}});
+    check(&nested, &["`my-obj`.`k 1` == 1"], &[]);
+    let commented = "// a line comment\n  x == /* inline */ \"y\" /* trailing */ // end";
+    check(&x("y"), &[commented], &[]);
+    check(&x("z"), &[], &[commented]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -318,222 +289,199 @@ fn escapes_quoting_and_comments() {
 #[test]
 fn lucene_regex() {
     let name = |n: &str| json!({"process": {"name": n}});
-    assert!(hit(r#"any where process.name regex "ba.h""#, name("bash")));
-    assert!(
-        !hit(r#"any where process.name regex "as""#, name("bash")),
-        "anchored both ends"
+    let bash = [
+        r#"process.name regex "ba.h""#,
+        r#"process.name regex~ "BA.H""#,
+        r#"process.name regex ("x", "b[a-z]+")"#,
+    ];
+    let not_bash = [r#"process.name regex "as""#, r#"process.name regex "BA.H""#];
+    check(&name("bash"), &bash, &not_bash);
+    // Lucene has no `\d` class: `\d` is an escaped `d` (the EQL string "\\d" is `\d`).
+    let digit = r#"process.name regex "\\d""#;
+    check(&name("1"), &[r#"process.name regex "[0-9]+""#], &[digit]);
+    check(&name("d"), &[digit], &[]);
+    check(
+        &name("python3"),
+        &[r#"process.name regex "python<2-3>""#],
+        &[],
     );
-    assert!(!hit(r#"any where process.name regex "BA.H""#, name("bash")));
-    assert!(hit(r#"any where process.name regex~ "BA.H""#, name("bash")));
-    // Lucene has no `\d` class: `\d` is an escaped `d`.
-    assert!(!hit(r#"any where process.name regex "\\d""#, name("1")));
-    assert!(hit(r#"any where process.name regex "\\d""#, name("d")));
-    assert!(hit(r#"any where process.name regex "[0-9]+""#, name("123")));
-    assert!(hit(
-        r#"any where process.name regex "python<2-3>""#,
-        name("python3")
-    ));
-    assert!(hit(
-        r#"any where process.name regex ("x", "b[a-z]+")"#,
-        name("bash")
-    ));
 }
 
 // ---------------------------------------------------------------------------------------------
 // 8. Sequences and samples
 
+/// An event of category `cat` on host `host`; `event.action` repeats the category.
 fn ev(id: i64, cat: &str, host: &str) -> Json {
-    json!({"id": id, "event": {"category": cat}, "host": {"id": host}})
+    json!({"id": id, "event": {"category": cat, "action": cat}, "host": {"id": host}})
+}
+
+/// A stream written as `"seconds id category host, ..."`.
+fn stream(spec: &str) -> Vec<(i64, Json)> {
+    spec.split(',')
+        .map(
+            |item| match item.split_whitespace().collect::<Vec<_>>()[..] {
+                [t, id, cat, host] => (
+                    t.parse::<i64>().unwrap() * S,
+                    ev(id.parse().unwrap(), cat, host),
+                ),
+                _ => panic!("bad stream item {item:?}"),
+            },
+        )
+        .collect()
+}
+
+type Seqs = Vec<Vec<Option<i64>>>;
+
+fn sq(text: &str, spec: &str) -> Seqs {
+    seqs(text, stream(spec))
+}
+
+fn ids_of(list: &[&[i64]]) -> Seqs {
+    list.iter()
+        .map(|s| s.iter().map(|&i| (i != 0).then_some(i)).collect())
+        .collect()
 }
 
 const FP: &str = "sequence by host.id with maxspan=1m [file where true] [process where true]";
 
 #[test]
 fn sequence_by_and_maxspan() {
-    let ok = seqs(
-        FP,
-        vec![(0, ev(1, "file", "h1")), (30 * S, ev(2, "process", "h1"))],
-    );
-    assert_eq!(ok, vec![vec![Some(1), Some(2)]]);
-    let late = seqs(
-        FP,
-        vec![(0, ev(1, "file", "h1")), (120 * S, ev(2, "process", "h1"))],
-    );
-    assert!(late.is_empty(), "two minutes apart: {late:?}");
-    let other = seqs(
-        FP,
-        vec![(0, ev(1, "file", "h1")), (S, ev(2, "process", "h2"))],
-    );
-    assert!(other.is_empty(), "different host.id: {other:?}");
-    let reversed = seqs(
-        FP,
-        vec![(0, ev(1, "process", "h1")), (S, ev(2, "file", "h1"))],
-    );
-    assert!(reversed.is_empty(), "order matters: {reversed:?}");
-    let two_hosts = seqs(
-        FP,
-        vec![
-            (0, ev(1, "file", "h1")),
-            (S, ev(2, "file", "h2")),
-            (2 * S, ev(3, "process", "h2")),
-            (3 * S, ev(4, "process", "h1")),
-        ],
+    assert_eq!(sq(FP, "0 1 file h1, 30 2 process h1"), ids_of(&[&[1, 2]]));
+    assert_eq!(
+        sq(FP, "0 1 file h1, 120 2 process h1"),
+        ids_of(&[]),
+        "2m apart"
     );
     assert_eq!(
-        two_hosts,
-        vec![vec![Some(2), Some(3)], vec![Some(1), Some(4)]]
+        sq(FP, "0 1 file h1, 1 2 process h2"),
+        ids_of(&[]),
+        "host differs"
+    );
+    assert_eq!(
+        sq(FP, "0 1 process h1, 1 2 file h1"),
+        ids_of(&[]),
+        "order matters"
+    );
+    let hosts = "0 1 file h1, 1 2 file h2, 2 3 process h2, 3 4 process h1";
+    assert_eq!(sq(FP, hosts), ids_of(&[&[2, 3], &[1, 4]]));
+    let no_key = vec![
+        (0, json!({"id": 1, "event": {"category": "file"}})),
+        (S, json!({"id": 2, "event": {"category": "process"}})),
+    ];
+    assert_eq!(
+        seqs(FP, no_key.clone()),
+        ids_of(&[]),
+        "a null key does not join"
+    );
+    let optional = FP.replace("by host.id", "by ?host.id");
+    assert_eq!(
+        seqs(&optional, no_key),
+        ids_of(&[&[1, 2]]),
+        "?field joins on null"
     );
 }
 
 #[test]
 fn sequence_per_stage_by() {
-    let q = "sequence by host.id [file where true] by process.pid [process where true] by process.parent.pid";
-    let file = |id, pid: i64| {
-        let mut e = ev(id, "file", "h1");
-        e["process"] = json!({"pid": pid});
-        e
+    let q = "sequence by host.id [file where true] by process.pid \
+             [process where true] by process.parent.pid";
+    let run_with = |host: &str, ppid: i64| {
+        let mut file = ev(1, "file", "h1");
+        file["process"] = json!({"pid": 10});
+        let mut child = ev(2, "process", host);
+        child["process"] = json!({"pid": 99, "parent": {"pid": ppid}});
+        seqs(q, vec![(0, file), (S, child)])
     };
-    let proc_ = |id, host: &str, ppid: i64| {
-        let mut e = ev(id, "process", host);
-        e["process"] = json!({"pid": 99, "parent": {"pid": ppid}});
-        e
-    };
-    assert_eq!(
-        seqs(q, vec![(0, file(1, 10)), (S, proc_(2, "h1", 10))]),
-        vec![vec![Some(1), Some(2)]]
-    );
-    assert!(
-        seqs(q, vec![(0, file(1, 10)), (S, proc_(2, "h1", 11))]).is_empty(),
-        "ppid differs"
-    );
-    assert!(
-        seqs(q, vec![(0, file(1, 10)), (S, proc_(2, "h2", 10))]).is_empty(),
-        "host differs"
-    );
+    assert_eq!(run_with("h1", 10), ids_of(&[&[1, 2]]));
+    assert_eq!(run_with("h1", 11), ids_of(&[]), "ppid differs");
+    assert_eq!(run_with("h2", 10), ids_of(&[]), "host differs");
 }
 
 #[test]
 fn sequence_until_cancels_pending() {
-    let q = "sequence by host.id [file where true] [process where true] until [any where event.action == \"stop\"]";
-    let stop = |id, host: &str| {
-        let mut e = ev(id, "host", host);
-        e["event"]["action"] = json!("stop");
-        e
-    };
-    let cancelled = seqs(
-        q,
-        vec![
-            (0, ev(1, "file", "h1")),
-            (S, stop(2, "h1")),
-            (2 * S, ev(3, "process", "h1")),
-        ],
-    );
-    assert!(cancelled.is_empty(), "{cancelled:?}");
-    let other_host = seqs(
-        q,
-        vec![
-            (0, ev(1, "file", "h1")),
-            (S, stop(2, "h2")),
-            (2 * S, ev(3, "process", "h1")),
-        ],
-    );
-    assert_eq!(other_host, vec![vec![Some(1), Some(3)]]);
-    let restarted = seqs(
-        q,
-        vec![
-            (0, ev(1, "file", "h1")),
-            (S, stop(2, "h1")),
-            (2 * S, ev(3, "file", "h1")),
-            (3 * S, ev(4, "process", "h1")),
-        ],
-    );
-    assert_eq!(restarted, vec![vec![Some(3), Some(4)]]);
+    let q = r#"sequence by host.id [file where true] [process where true]
+               until [any where event.action == "stop"]"#;
+    let cancelled = "0 1 file h1, 1 2 stop h1, 2 3 process h1";
+    assert_eq!(sq(q, cancelled), ids_of(&[]));
+    let other_host = "0 1 file h1, 1 2 stop h2, 2 3 process h1";
+    assert_eq!(sq(q, other_host), ids_of(&[&[1, 3]]));
+    let again = "0 1 file h1, 1 2 stop h1, 2 3 file h1, 3 4 process h1";
+    assert_eq!(sq(q, again), ids_of(&[&[3, 4]]));
 }
 
 #[test]
 fn sequence_missing_event_in_the_middle() {
-    let q = "sequence by host.id with maxspan=1m [file where true] ![network where true] [process where true]";
-    let absent = seqs(
-        q,
-        vec![(0, ev(1, "file", "h1")), (2 * S, ev(3, "process", "h1"))],
-    );
-    assert_eq!(absent, vec![vec![Some(1), None, Some(3)]]);
-    let present = seqs(
-        q,
-        vec![
-            (0, ev(1, "file", "h1")),
-            (S, ev(2, "network", "h1")),
-            (2 * S, ev(3, "process", "h1")),
-        ],
-    );
-    assert!(
-        present.is_empty(),
-        "a network event with the same key in between: {present:?}"
-    );
-    let other_key = seqs(
-        q,
-        vec![
-            (0, ev(1, "file", "h1")),
-            (S, ev(2, "network", "h2")),
-            (2 * S, ev(3, "process", "h1")),
-        ],
-    );
-    assert_eq!(other_key, vec![vec![Some(1), None, Some(3)]]);
-    let before = seqs(
-        q,
-        vec![
-            (0, ev(2, "network", "h1")),
-            (S, ev(1, "file", "h1")),
-            (2 * S, ev(3, "process", "h1")),
-        ],
-    );
+    let q = "sequence by host.id with maxspan=1m \
+             [file where true] ![network where true] [process where true]";
+    assert_eq!(sq(q, "0 1 file h1, 2 3 process h1"), ids_of(&[&[1, 0, 3]]));
+    let between = "0 1 file h1, 1 2 network h1, 2 3 process h1";
+    assert_eq!(sq(q, between), ids_of(&[]), "same key in between");
+    let other_key = "0 1 file h1, 1 2 network h2, 2 3 process h1";
+    assert_eq!(sq(q, other_key), ids_of(&[&[1, 0, 3]]));
+    let before = "0 2 network h1, 1 1 file h1, 2 3 process h1";
     assert_eq!(
-        before,
-        vec![vec![Some(1), None, Some(3)]],
-        "a network event before the window does not count"
+        sq(q, before),
+        ids_of(&[&[1, 0, 3]]),
+        "before is not between"
+    );
+}
+
+const TRAILING: &str = "sequence by host.id with maxspan=1m \
+                        [file where true] [process where true] ![network where true]";
+
+#[test]
+fn sequence_missing_event_at_the_end() {
+    assert_eq!(
+        sq(TRAILING, "0 1 file h1, 1 2 process h1"),
+        ids_of(&[&[1, 2, 0]])
+    );
+    let within = "0 1 file h1, 1 2 process h1, 59 3 network h1";
+    assert_eq!(sq(TRAILING, within), ids_of(&[]), "network within maxspan");
+    let late = "0 1 file h1, 1 2 process h1, 120 3 network h1";
+    assert_eq!(
+        sq(TRAILING, late),
+        ids_of(&[&[1, 2, 0]]),
+        "network after the window"
+    );
+}
+
+/// The periodic clean-up (every 4096th event) forgets missing events older than 2×maxspan *before*
+/// the completed sequences waiting on a trailing `![..]` are checked. When the event that closes
+/// such a sequence's window is the 4096th of the stream and comes over 2×maxspan after the missing
+/// event, the sequence is reported although its missing event did occur inside the window.
+#[test]
+#[ignore = "BUG: Runner::advance_sequence runs expire() (prunes missing_seen) before \
+            release_deferred(): a trailing ![..] seen inside maxspan is forgotten"]
+fn trailing_missing_event_survives_periodic_cleanup() {
+    let mut events = stream("0 1 file h1, 1 2 process h1, 59 3 network h1");
+    for i in 0..4092 {
+        events.push((60 * S, json!({"id": 100 + i}))); // matches no stage
+    }
+    events.extend(stream("200 4 file h2")); // the 4096th event
+    assert_eq!(
+        seqs(TRAILING, events),
+        ids_of(&[]),
+        "network at 59s is in the window"
     );
 }
 
 #[test]
 fn sequence_with_runs() {
     let q = "sequence by host.id [file where true] with runs=3 [process where true]";
-    let three = seqs(
-        q,
-        vec![
-            (0, ev(1, "file", "h1")),
-            (S, ev(2, "file", "h1")),
-            (2 * S, ev(3, "file", "h1")),
-            (3 * S, ev(4, "process", "h1")),
-        ],
-    );
-    assert_eq!(three, vec![vec![Some(1), Some(2), Some(3), Some(4)]]);
-    let two = seqs(
-        q,
-        vec![
-            (0, ev(1, "file", "h1")),
-            (S, ev(2, "file", "h1")),
-            (2 * S, ev(3, "process", "h1")),
-        ],
-    );
-    assert!(two.is_empty(), "only two file events: {two:?}");
+    let three = "0 1 file h1, 1 2 file h1, 2 3 file h1, 3 4 process h1";
+    assert_eq!(sq(q, three), ids_of(&[&[1, 2, 3, 4]]));
+    let two = "0 1 file h1, 1 2 file h1, 2 3 process h1";
+    assert_eq!(sq(q, two), ids_of(&[]), "only two file events");
 }
 
 #[test]
 fn sample_is_unordered() {
     let q = "sample by host.id [file where true] [process where true]";
-    let out = seqs(
-        q,
-        vec![
-            (0, ev(1, "process", "h1")),
-            (S, ev(2, "file", "h2")),
-            (2 * S, ev(3, "file", "h1")),
-            (3 * S, ev(4, "network", "h2")),
-        ],
-    );
+    let spec = "0 1 process h1, 1 2 file h2, 2 3 file h1, 3 4 network h2";
     assert_eq!(
-        out,
-        vec![vec![Some(3), Some(1)]],
-        "h1 has both (in any order), h2 lacks a process event"
+        sq(q, spec),
+        ids_of(&[&[3, 1]]),
+        "h1 has both; h2 lacks a process"
     );
 }
 
@@ -574,12 +522,6 @@ fn functions() {
         "process.neg / 2 == -3",
         "process.neg % 3 == -1",
     ];
-    for cond in yes {
-        assert!(
-            hit(&format!("any where {cond}"), doc.clone()),
-            "should hold: {cond}"
-        );
-    }
     let no = [
         r#"cidrMatch(source.ip, "192.168.0.0/16")"#,
         r#"indexOf(process.name, "l", 10) == 9"#,
@@ -587,100 +529,64 @@ fn functions() {
         "divide(-7, 2) == -4",
         "divide(process.pid, 0) == 0",
     ];
-    for cond in no {
-        assert!(
-            !hit(&format!("any where {cond}"), doc.clone()),
-            "should not hold: {cond}"
-        );
-    }
+    check(&doc, &yes, &no);
 }
 
 // ---------------------------------------------------------------------------------------------
 // 10. Errors point at the offending token
 
-/// Compiles `text`, expects an error whose message contains `msg` and whose span is exactly the
-/// first occurrence of `token`; checks the rendered position and caret line.
-fn check_error(text: &str, msg: &str, token: &str) {
-    let err = compile(text, &EqlOptions::default()).unwrap_err();
-    let rendered = err.render(text, "query");
-    assert!(
-        err.message.contains(msg),
-        "message {:?} lacks {msg:?}",
-        err.message
+/// `case` is `message part => query`, with the text the error's span must cover marked `«..»`.
+/// Checks the message, the span, and the rendered position, echoed line and caret line.
+fn check_error(case: &str) {
+    let (msg, marked) = case.split_once(" => ").expect("`message => query`");
+    let (start, end) = (
+        marked.find('«').unwrap(),
+        marked.find('»').unwrap() - '«'.len_utf8(),
     );
-    let at = text
-        .find(token)
-        .unwrap_or_else(|| panic!("{token:?} not in {text:?}"));
+    let text = marked.replace(['«', '»'], "");
+    let token = &text[start..end];
+    let err = compile(&text, &EqlOptions::default()).unwrap_err();
+    let shown = err.render(&text, "query");
+    assert!(err.message.contains(msg), "{msg:?} not in\n{shown}");
     assert_eq!(
-        &text[err.span.start..err.span.end],
-        token,
-        "span of {:?}\n{rendered}",
-        err.message
+        (err.span.start, err.span.end),
+        (start, end),
+        "{token:?}\n{shown}"
     );
-    let before = &text[..at];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().unwrap().chars().count() + 1;
-    assert_eq!(err.line_col(text), (line, col));
-    assert!(
-        rendered.contains(&format!("query:{line}:{col}")),
-        "{rendered}"
-    );
-    let width = token.lines().next().unwrap().chars().count().max(1);
+    let line = text[..start].matches('\n').count() + 1;
+    let col = text[..start].rsplit('\n').next().unwrap().chars().count() + 1;
+    assert_eq!(err.line_col(&text), (line, col));
+    assert!(shown.contains(&format!("query:{line}:{col}")), "{shown}");
+    let width = token.lines().next().unwrap_or("").chars().count().max(1);
     let caret = format!("  | {}{}", " ".repeat(col - 1), "^".repeat(width));
-    assert!(
-        rendered.lines().any(|l| l == caret),
-        "no caret line {caret:?} in\n{rendered}"
-    );
     let echoed = format!("  | {}", text.lines().nth(line - 1).unwrap());
     assert!(
-        rendered.lines().any(|l| l == echoed),
-        "offending line not echoed:\n{rendered}"
+        shown.lines().any(|l| l == caret),
+        "{caret:?} not in\n{shown}"
+    );
+    assert!(
+        shown.lines().any(|l| l == echoed),
+        "{echoed:?} not in\n{shown}"
     );
 }
 
 #[test]
 fn errors_point_at_the_token() {
-    check_error(
-        r#"process where process.name == "bash"#,
-        "unterminated string",
-        "\"bash",
-    );
-    check_error(
-        "process where\n  foo(process.name) == 1",
-        "unknown function",
-        "foo",
-    );
-    let typo = compile(r#"any where stringContain(x, "a")"#, &EqlOptions::default()).unwrap_err();
-    assert!(
-        typo.message.contains("did you mean `stringContains`"),
-        "{}",
-        typo.message
-    );
-    check_error(
-        "process where length(process.name, 1) == 2",
-        "takes exactly 1 argument",
-        "process.name, 1",
-    );
-    check_error(
-        "process where process.name == process.parent.name",
-        "comparisons between fields",
-        "process.name == process.parent.name",
-    );
-    check_error(
-        "process where process.name == 'bash'",
-        "single quotes",
-        "'bash'",
-    );
-    check_error("process where process.name = \"bash\"", "use `==`", "=");
-    check_error(
-        "process where\n  process.name : \"a\"\n  and process.pid = 4",
-        "use `==`",
-        "=",
-    );
-    check_error("sequence [file where true]", "at least 2", "sequence");
-    check_error(
-        "process where process.name == \"a\" | sort x",
-        "unknown pipe",
-        "sort x",
-    );
+    let cases = [
+        r#"unterminated string => process where process.name == «"bash»"#,
+        "unknown function `foo` => process where\n  «foo»(process.name) == 1",
+        r#"did you mean `stringContains` => any where «stringContain»(x, "a")"#,
+        "takes exactly 1 argument => process where length(«process.name, 1») == 2",
+        "between fields => process where «process.name == process.parent.name»",
+        "single quotes => process where process.name == «'bash'»",
+        r#"use `==` => process where process.name «=» "bash""#,
+        "use `==` => process where\n  process.name : \"a\"\n  and process.pid «=» 4",
+        "at least 2 => «sequence [file where true]»",
+        r#"unknown pipe => process where process.name == "a" | «sort x»"#,
+        "unterminated comment => process where x == 1 «/* open»",
+        "needs `with maxspan=..` => sequence [file where true] «![dns where true]» [any where true]",
+    ];
+    for case in cases {
+        check_error(case);
+    }
 }

@@ -61,6 +61,12 @@ pub struct EqlArgs {
     /// Legacy dialect: compare strings case-sensitively.
     #[arg(long)]
     case_sensitive: bool,
+    /// Legacy lineage (`descendant of`, `child of`, `event of`): the field naming an event's process.
+    #[arg(long)]
+    pid_field: Option<String>,
+    /// Legacy lineage: the field naming the parent process.
+    #[arg(long)]
+    ppid_field: Option<String>,
     /// Cap on pending partial sequences (evictions are reported).
     #[arg(long, default_value_t = 100_000)]
     max_pending: usize,
@@ -89,6 +95,12 @@ pub fn run(args: EqlArgs) -> ExitCode {
     opts.case_sensitive = args.case_sensitive || opts.dialect == Dialect::Elasticsearch;
     if args.event_category_field != "event.category" || opts.dialect == Dialect::Elasticsearch {
         opts.category_field = args.event_category_field.clone();
+    }
+    if let Some(f) = &args.pid_field {
+        opts.pid_field = f.clone();
+    }
+    if let Some(f) = &args.ppid_field {
+        opts.ppid_field = f.clone();
     }
     let query = match compile(&text, &opts) {
         Ok(q) => q,

@@ -1,0 +1,101 @@
+//! The literal prefilter must never reject an event that a predicate matches. This test generates
+//! events from a vocabulary built to trip it (case variants, escapes, non-ASCII, arrays, dotted keys)
+//! and checks, for a set of queries, that every matching event's raw line passes the prefilter.
+
+use unithunt_engine::{is_true, EvalCtx, Expr, Prefilter, QueryKind};
+use unithunt_eql::{compile, EqlOptions};
+
+/// A tiny deterministic generator (xorshift); the test needs no external randomness.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[(self.next() % xs.len() as u64) as usize]
+    }
+}
+
+const WORDS: &[&str] = &[
+    "systemctl", "SYSTEMCTL", "SystemCtl", "dpkg", "bash", "python3.11", "enable", "ENABLE", "daemon-reload",
+    "/etc/systemd/system/a.service", "/ETC/SYSTEMD/SYSTEM/B.SERVICE", "/home/u/.config/systemd/user/x.service",
+    "/run/systemd/system/evil.service", "service", "SERVICE", "file", "process", "creation", "change", "start",
+    "syst\\u0065mctl", "\\/etc\\/systemd\\/system\\/c.service", "caf\u{e9}", "\u{212a}elvin", "ansible-playbook",
+    "a\\\"quoted\\\"", "C:\\\\Windows\\\\x.exe", "",
+];
+
+fn value(rng: &mut Rng) -> String {
+    match rng.next() % 5 {
+        0 => format!("[\"{}\", \"{}\"]", rng.pick(WORDS), rng.pick(WORDS)),
+        1 => (rng.next() % 100).to_string(),
+        _ => format!("\"{}\"", rng.pick(WORDS)),
+    }
+}
+
+fn event(rng: &mut Rng) -> String {
+    let mut fields = vec![
+        format!("\"event\": {{\"category\": {}, \"type\": {}}}", value(rng), value(rng)),
+        format!("\"file\": {{\"path\": {}, \"extension\": {}}}", value(rng), value(rng)),
+    ];
+    match rng.next() % 3 {
+        0 => fields.push(format!("\"process.name\": {}, \"process.args\": {}", value(rng), value(rng))),
+        1 => fields.push(format!(
+            "\"process\": {{\"name\": {}, \"args\": {}, \"parent\": {{\"name\": {}}}}}",
+            value(rng),
+            value(rng),
+            value(rng)
+        )),
+        _ => {}
+    }
+    format!("{{{}}}", fields.join(", "))
+}
+
+const QUERIES: &[&str] = &[
+    include_str!("seed_rule.eql"),
+    r#"process where process.name == "systemctl""#,
+    r#"process where process.name : "SYSTEMCTL" and process.args : ("enable", "daemon-*")"#,
+    r#"any where file.path like~ "/etc/systemd/*.service""#,
+    r#"any where file.path in~ ("/etc/systemd/system/a.service", "x")"#,
+    r#"any where startsWith~(process.name, "SYS") or endsWith(file.path, ".service")"#,
+    r#"any where stringContains(file.path, "systemd") and not process.name : "dpkg""#,
+    r#"any where process.name : "kelvin" or process.name : "café""#,
+    r#"file where file.path : "*systemd*" and file.extension : "service""#,
+];
+
+#[test]
+fn prefilter_never_rejects_a_match() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let compiled: Vec<(String, Expr)> = QUERIES
+        .iter()
+        .map(|q| {
+            let query = compile(q, &EqlOptions::elasticsearch()).expect("query compiles");
+            match query.kind {
+                QueryKind::Events(e) => (q.to_string(), e),
+                _ => unreachable!(),
+            }
+        })
+        .collect();
+    let filters: Vec<Prefilter> = compiled.iter().map(|(_, e)| Prefilter::new(&[e])).collect();
+    let mut matches = 0;
+    let mut rejected = 0;
+    for _ in 0..20_000 {
+        let line = event(&mut rng);
+        let doc: serde_json::Value = match serde_json::from_str(&line) {
+            Ok(d) => d,
+            Err(e) => panic!("generator made bad JSON {line}: {e}"),
+        };
+        for ((text, expr), pf) in compiled.iter().zip(&filters) {
+            let pass = pf.any(line.as_bytes());
+            let hit = is_true(expr, &mut EvalCtx::new(&doc));
+            assert!(!hit || pass, "prefilter rejected a match\nquery: {text}\nevent: {line}");
+            matches += usize::from(hit);
+            rejected += usize::from(!pass);
+        }
+    }
+    // The test is only meaningful if both outcomes occur often.
+    assert!(matches > 1000, "too few matches ({matches}) to exercise the prefilter");
+    assert!(rejected > 1000, "the prefilter rejected too little ({rejected}) to be useful");
+}

@@ -1,0 +1,108 @@
+//! The `unithunt` binary, end to end.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn unithunt(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_unithunt"))
+        .args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn lines(o: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect()
+}
+
+#[test]
+fn no_arguments_runs_the_self_check() {
+    let o = unithunt(&[], "");
+    assert!(o.status.success());
+    insta::assert_snapshot!("selfcheck", String::from_utf8_lossy(&o.stdout));
+}
+
+#[test]
+fn eql_prints_source_documents_and_sequences() {
+    let o = unithunt(&["eql", "--size", "100", r#"file where file.extension == "service" and not process.name : "dpkg""#, "examples/atomic-tests.ecs.ndjson"], "");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = lines(&o);
+    assert_eq!(out.len(), 4);
+    assert_eq!(out[0]["file"]["name"], "df00tech-test.service", "output is the source document, in time order");
+    let seq = r#"sequence by host.name, user.name with maxspan=5m
+        [file where file.extension == "service"]
+        [process where process.name == "systemctl"]"#;
+    let o = unithunt(&["eql", "--result-position", "head", "--size", "1", seq, "examples/atomic-tests.ecs.ndjson"], "");
+    let out = lines(&o);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0]["join_keys"], serde_json::json!(["lab-1", "root"]));
+    assert_eq!(out[0]["events"][1]["process"]["name"], "systemctl");
+}
+
+#[test]
+fn missing_events_print_as_missing() {
+    let input = concat!(
+        r#"{"@timestamp": 1000, "event": {"category": "file"}, "host": {"id": "h"}, "id": 1}"#, "\n",
+        r#"{"@timestamp": 2000, "event": {"category": "process"}, "host": {"id": "h"}, "id": 2}"#, "\n",
+    );
+    let q = "sequence by host.id with maxspan=1m [file where true] ![network where true] [process where true]";
+    let o = unithunt(&["eql", q, "-"], input);
+    let out = lines(&o);
+    assert_eq!(out.len(), 1, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(out[0]["events"][1], serde_json::json!({"missing": true}));
+    assert_eq!(out[0]["events"][2]["id"], 2);
+}
+
+#[test]
+fn timestamps_order_results_and_accept_every_shape() {
+    let input = concat!(
+        r#"{"@timestamp": "2026-01-01T00:00:03Z", "event": {"category": "process"}, "id": 3}"#, "\n",
+        r#"{"@timestamp": 1767225601000, "event": {"category": "process"}, "id": 1}"#, "\n",
+        r#"{"@timestamp": "1767225602000", "event": {"category": "process"}, "id": 2}"#, "\n",
+    );
+    let o = unithunt(&["eql", "process where true", "-"], input);
+    let ids: Vec<i64> = lines(&o).iter().map(|d| d["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, vec![1, 2, 3]);
+    let o = unithunt(&["eql", "--size", "2", "process where true", "-"], input);
+    let ids: Vec<i64> = lines(&o).iter().map(|d| d["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, vec![2, 3], "tail is the default result position");
+}
+
+#[test]
+fn bad_input_is_counted_and_reported_with_file_and_line() {
+    let input = "{\"@timestamp\": 1, \"event\": {\"category\": \"process\"}}\nnot json\n{\"event\": {\"category\": \"process\"}}\n";
+    let o = unithunt(&["eql", "process where true", "-"], input);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("3 lines: 2 events evaluated"), "{err}");
+    assert!(err.contains("skipped <stdin>:2: malformed JSON"), "{err}");
+    assert!(err.contains("without a readable @timestamp"), "{err}");
+    assert_eq!(lines(&o).len(), 1);
+}
+
+#[test]
+fn bad_queries_point_at_the_token_and_exit_2() {
+    let o = unithunt(&["eql", "process where process.name == \"bash"], "");
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("unterminated string"), "{err}");
+    assert!(err.contains(" --> query:1:31"), "{err}");
+    assert!(err.contains("^^^^^"), "{err}");
+    // Control characters in a query never reach the terminal raw.
+    let o = unithunt(&["eql", "process where \u{1b}[31m"], "");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+}
+
+#[test]
+fn no_match_exits_1_and_missing_files_exit_2() {
+    let o = unithunt(&["eql", "process where process.name == \"nothing\"", "examples/atomic-tests.ecs.ndjson"], "");
+    assert_eq!(o.status.code(), Some(1));
+    let o = unithunt(&["eql", "process where true", "/nonexistent/file.ndjson"], "");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/file.ndjson"));
+}
