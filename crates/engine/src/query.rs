@@ -150,7 +150,7 @@ pub struct RunResult {
 }
 
 /// A hashable join key value.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Key {
     Null,
     Bool(bool),
@@ -281,6 +281,10 @@ pub struct Runner<'q> {
     state: State,
     lineage: LineageState,
     outputs: Vec<Output>,
+    /// Completed sequences with the input position of their last event: Elasticsearch orders
+    /// completed sequences by the ordinal of their last match (`Sequence::compareTo`), which a
+    /// deferred trailing-missing check must not disturb.
+    sequences: Vec<(u64, Output)>,
     stats: RunStats,
     ordinal: u64,
     last_ts: i64,
@@ -329,6 +333,7 @@ impl<'q> Runner<'q> {
                 matched: vec![HashSet::new(); query.lineage.len()],
             },
             outputs: Vec::new(),
+            sequences: Vec::new(),
             stats: RunStats::default(),
             ordinal: 0,
             last_ts: i64::MIN,
@@ -492,16 +497,18 @@ impl<'q> Runner<'q> {
             if trailing {
                 st.deferred.push_back((key, p));
             } else if let Some(out) = Self::finish_sequence(st, spec, &key, &p, false) {
-                self.outputs.push(out);
+                self.sequences.push((p.events[p.events.len() - 1].ordinal, out));
             }
         }
-        if st.total_pending > self.opts.max_pending {
+        let over_cap = st.total_pending > self.opts.max_pending;
+        // Deferred sequences are judged before any clean-up forgets the missing events they need.
+        self.release_deferred(false);
+        if over_cap {
             self.evict(spec);
         }
         if self.ordinal % 4096 == 0 {
             self.expire(spec);
         }
-        self.release_deferred(false);
     }
 
     /// Checks missing-event constraints and builds the output, or `None` when a missing event was
@@ -513,23 +520,50 @@ impl<'q> Runner<'q> {
         p: &Pending,
         _final: bool,
     ) -> Option<Output> {
+        // Elasticsearch's rules (SequenceMatcher, missing events): a middle missing event must not
+        // occur between its neighbours; a leading one not within maxspan before the last positive
+        // event; a trailing one not within maxspan after the first. With both leading and trailing
+        // missing events, the sequence is rejected only when a leading and a trailing hit fall
+        // within maxspan of each other.
         let span = spec.maxspan.unwrap_or(i64::MAX);
+        let first = &p.events[0];
+        let lastev = &p.events[p.events.len() - 1];
+        let mut leading_hits: Vec<i64> = Vec::new();
+        let mut trailing_hits: Vec<i64> = Vec::new();
+        let has_leading = st.missing.iter().any(|m| m.after.is_none());
+        let has_trailing = st.missing.iter().any(|m| m.after == Some(p.events.len() - 1));
         for (m, slot) in st.missing.iter().enumerate() {
             let Some(seen) = st.missing_seen[m].get(key) else {
                 continue;
             };
-            let first = &p.events[0];
-            let lastev = &p.events[p.events.len() - 1];
-            let violated = seen.iter().any(|&(ts, ord)| match slot.after {
-                None => ord < first.ordinal && ts >= first.ts.saturating_sub(span),
-                Some(a) if a + 1 == p.events.len() => {
-                    ord > lastev.ordinal && ts <= first.ts.saturating_add(span)
+            for &(ts, ord) in seen {
+                match slot.after {
+                    None => {
+                        if ord < first.ordinal && ts >= lastev.ts.saturating_sub(span) {
+                            leading_hits.push(ts);
+                        }
+                    }
+                    Some(a) if a + 1 == p.events.len() => {
+                        if ord > lastev.ordinal && ts <= first.ts.saturating_add(span) {
+                            trailing_hits.push(ts);
+                        }
+                    }
+                    Some(a) => {
+                        if ord > p.events[a].ordinal && ord < p.events[a + 1].ordinal {
+                            return None;
+                        }
+                    }
                 }
-                Some(a) => ord > p.events[a].ordinal && ord < p.events[a + 1].ordinal,
-            });
-            if violated {
-                return None;
             }
+        }
+        let rejected = match (has_leading, has_trailing) {
+            (true, true) => leading_hits
+                .iter()
+                .any(|l| trailing_hits.iter().any(|t| t.saturating_sub(*l) <= span)),
+            _ => !leading_hits.is_empty() || !trailing_hits.is_empty(),
+        };
+        if rejected {
+            return None;
         }
         let mut events: Vec<Option<Arc<Json>>> = vec![None; spec.stages.len()];
         for (pos, stage_idx) in st.chain.iter().enumerate() {
@@ -555,7 +589,7 @@ impl<'q> Runner<'q> {
             }
             let (key, p) = st.deferred.pop_front().expect("front exists");
             if let Some(out) = Self::finish_sequence(st, spec, &key, &p, true) {
-                self.outputs.push(out);
+                self.sequences.push((p.events[p.events.len() - 1].ordinal, out));
             }
         }
     }
@@ -648,7 +682,8 @@ impl<'q> Runner<'q> {
         let State::Sample(st) = &mut self.state else {
             return;
         };
-        let cap = self.opts.max_samples_per_key.max(1);
+        // Room for distinct documents: an event may match several filters.
+        let cap = self.opts.max_samples_per_key.max(1) + spec.stages.len();
         for (i, stage) in spec.stages.iter().enumerate() {
             if mask & (1 << i) == 0 {
                 continue;
@@ -673,15 +708,35 @@ impl<'q> Runner<'q> {
     pub fn finish(mut self) -> RunResult {
         if let State::Sequence(_) = self.state {
             self.release_deferred(true);
+            self.sequences.sort_by_key(|(last, _)| *last);
+            self.outputs.extend(self.sequences.drain(..).map(|(_, o)| o));
         }
         if let State::Sample(st) = &mut self.state {
-            for key in &st.order {
+            // Elasticsearch returns samples ordered by join key, each with distinct documents.
+            let mut keys = st.order.clone();
+            keys.sort();
+            let cap = self.opts.max_samples_per_key.max(1);
+            for key in &keys {
                 let per_stage = &st.by_key[key];
-                let n = per_stage.iter().map(Vec::len).min().unwrap_or(0);
-                for i in 0..n {
+                let mut used: Vec<&Arc<Json>> = Vec::new();
+                let mut cursor = vec![0usize; per_stage.len()];
+                'samples: for _ in 0..cap {
+                    let mut events = Vec::with_capacity(per_stage.len());
+                    for (i, cands) in per_stage.iter().enumerate() {
+                        while cursor[i] < cands.len()
+                            && (used.iter().any(|u| Arc::ptr_eq(u, &cands[cursor[i]]))
+                                || events.iter().any(|e: &Arc<Json>| Arc::ptr_eq(e, &cands[cursor[i]])))
+                        {
+                            cursor[i] += 1;
+                        }
+                        let Some(e) = cands.get(cursor[i]) else { break 'samples };
+                        events.push(e.clone());
+                        cursor[i] += 1;
+                    }
+                    used.extend(per_stage.iter().zip(&cursor).filter_map(|(c, &i)| c.get(i.wrapping_sub(1))));
                     self.outputs.push(Output::Sequence {
                         join_keys: key.iter().map(Key::to_json).collect(),
-                        events: per_stage.iter().map(|s| Some(s[i].clone())).collect(),
+                        events: events.into_iter().map(Some).collect(),
                     });
                 }
             }
