@@ -43,6 +43,20 @@ fn str_lit(n: &Node) -> Option<&str> {
     }
 }
 
+/// A number literal and its string spelling, or a numeric string and its number.
+fn both_spellings(n: &Node) -> Option<Vec<Node>> {
+    let alt = match &n.kind {
+        NodeKind::Lit(Value::Int(i)) => Value::Str(i.to_string().into()),
+        NodeKind::Lit(Value::Float(f)) => Value::Str(Value::Float(*f).render()?.into()),
+        NodeKind::Lit(Value::Str(s)) => match s.trim().parse::<i64>() {
+            Ok(i) if i.to_string() == s.as_ref() => Value::Int(i),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some(vec![n.clone(), Node { kind: NodeKind::Lit(alt), span: n.span }])
+}
+
 fn fold_of(insensitive: bool) -> Fold {
     if insensitive {
         Fold::Insensitive
@@ -237,18 +251,31 @@ impl<'o> Lower<'o> {
                         _ => Ok(Expr::Lit(Value::Bool(false))),
                     };
                 }
-                if *op == CmpKind::Ne {
-                    let eq = Node { kind: NodeKind::Cmp { op: CmpKind::Eq, lhs: lhs.clone(), rhs: rhs.clone() }, span: n.span };
-                    return Ok(Expr::MustNot(Box::new(self.leaf(&eq)?)));
-                }
-                self.leaf(n)
+                // Elasticsearch converts a term's value to the field's type: `event.code == 4624`
+                // matches the keyword "4624" and `process.pid == "42"` the long 42. Without mappings,
+                // a field compared with a number (or a numeric string) accepts both spellings.
+                let coerced = match (bare(lhs), bare(rhs)) {
+                    (Some(_), None) => both_spellings(rhs).map(|alts| (lhs, alts)),
+                    (None, Some(_)) => both_spellings(lhs).map(|alts| (rhs, alts)),
+                    _ => None,
+                };
+                let positive = match coerced {
+                    Some((field, items)) if matches!(op, CmpKind::Eq | CmpKind::Ne) => Node {
+                        kind: NodeKind::In { needle: field.clone(), items, insensitive: false, negated: false },
+                        span: n.span,
+                    },
+                    _ => Node { kind: NodeKind::Cmp { op: if *op == CmpKind::Ne { CmpKind::Eq } else { *op }, lhs: lhs.clone(), rhs: rhs.clone() }, span: n.span },
+                };
+                let leaf = self.leaf(&positive)?;
+                Ok(if *op == CmpKind::Ne { Expr::MustNot(Box::new(leaf)) } else { leaf })
             }
             NodeKind::In { needle, items, insensitive, negated } => {
                 if let Some(bad) = items.iter().find(|i| has_field(i)) {
                     return err("the list of `in` must hold values, not fields, in Elasticsearch EQL", bad.span);
                 }
+                let items: Vec<Node> = items.iter().flat_map(|i| both_spellings(i).unwrap_or_else(|| vec![i.clone()])).collect();
                 let positive = Node {
-                    kind: NodeKind::In { needle: needle.clone(), items: items.clone(), insensitive: *insensitive, negated: false },
+                    kind: NodeKind::In { needle: needle.clone(), items, insensitive: *insensitive, negated: false },
                     span: n.span,
                 };
                 let leaf = self.leaf(&positive)?;

@@ -587,3 +587,23 @@ fn errors_point_at_the_token() {
         check_error(case);
     }
 }
+
+/// Elasticsearch converts a term's value to the field's type, so a number and its string spelling
+/// are the same term: `event.code == 4624` matches the keyword "4624", `process.pid == "42"` the
+/// long 42, in lists too; but "042" is not 42 and ranges are not coerced.
+#[test]
+fn numbers_and_numeric_strings_are_the_same_term() {
+    let doc = json!({"event": {"category": "process", "code": "4624"}, "process": {"pid": 42}});
+    check(
+        &doc,
+        &[
+            "event.code == 4624",
+            "event.code in (4624, 4625)",
+            "process.pid == \"42\"",
+            "process.pid in (\"42\")",
+            "process.pid != 7",
+            "event.code != 7",
+        ],
+        &["event.code != 4624", "process.pid == \"042\"", "event.code == 4625"],
+    );
+}
