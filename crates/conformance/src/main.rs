@@ -27,8 +27,14 @@ fn opts(mode: Mode) -> EqlOptions {
 }
 
 fn modes(table: &toml::Table) -> Vec<Mode> {
-    let cs = table.get("case_sensitive").and_then(|v| v.as_bool()).unwrap_or(false);
-    let ci = table.get("case_insensitive").and_then(|v| v.as_bool()).unwrap_or(false);
+    let cs = table
+        .get("case_sensitive")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    let ci = table
+        .get("case_insensitive")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
     match (cs, ci) {
         (true, false) => vec![Mode::Sensitive],
         (false, true) => vec![Mode::Insensitive],
@@ -69,11 +75,19 @@ fn peer() -> PathBuf {
 
 fn run_query(query: &str, mode: Mode, events: &[Arc<Json>]) -> Result<Vec<i64>, String> {
     let q = compile(query, &opts(mode)).map_err(|e| format!("does not compile: {}", e.message))?;
-    let mut runner = Runner::new(&q, RunOptions { max_samples_per_key: 1, ..RunOptions::default() });
+    let mut runner = Runner::new(
+        &q,
+        RunOptions {
+            max_samples_per_key: 1,
+            ..RunOptions::default()
+        },
+    );
     for ev in events {
         let ts = ev
             .get("timestamp")
-            .and_then(|t| unithunt_event::parse_timestamp(t, unithunt_event::TimestampFormat::FileTime))
+            .and_then(|t| {
+                unithunt_event::parse_timestamp(t, unithunt_event::TimestampFormat::FileTime)
+            })
             .unwrap_or(0);
         let mask = runner.evaluate(ev);
         runner.advance(ev.clone(), ts, mask);
@@ -86,17 +100,27 @@ fn run_query(query: &str, mode: Mode, events: &[Arc<Json>]) -> Result<Vec<i64>, 
             Output::Sequence { events, .. } => events.iter().flatten().collect(),
         };
         for e in evs {
-            ids.push(e.get("serial_event_id").and_then(Json::as_i64).unwrap_or(-1));
+            ids.push(
+                e.get("serial_event_id")
+                    .and_then(Json::as_i64)
+                    .unwrap_or(-1),
+            );
         }
     }
     Ok(ids)
 }
 
 fn queries(events: &[Arc<Json>]) -> Vec<CaseResult> {
-    let text = std::fs::read_to_string(peer().join("eql-endgame/test_queries.toml")).expect("test_queries.toml");
+    let text = std::fs::read_to_string(peer().join("eql-endgame/test_queries.toml"))
+        .expect("test_queries.toml");
     let doc: toml::Table = text.parse().expect("valid TOML");
     let mut out = Vec::new();
-    for (i, case) in doc["queries"].as_array().expect("queries").iter().enumerate() {
+    for (i, case) in doc["queries"]
+        .as_array()
+        .expect("queries")
+        .iter()
+        .enumerate()
+    {
         let t = case.as_table().expect("table");
         let query = t["query"].as_str().unwrap_or_default().to_string();
         let expected: Vec<i64> = t["expected_event_ids"]
@@ -118,7 +142,13 @@ fn queries(events: &[Arc<Json>]) -> Vec<CaseResult> {
                 Ok(_) => {}
             }
         }
-        out.push(CaseResult { file: "test_queries.toml", index: i, text: query, modes: mode_label(&ms), outcome });
+        out.push(CaseResult {
+            file: "test_queries.toml",
+            index: i,
+            text: query,
+            modes: mode_label(&ms),
+            outcome,
+        });
     }
     out
 }
@@ -152,28 +182,64 @@ fn folding(file: &'static str) -> Vec<CaseResult> {
     let mut out = Vec::new();
     let mut index = 0;
     for (_, section) in doc.iter() {
-        let Some(section) = section.as_table() else { continue };
+        let Some(section) = section.as_table() else {
+            continue;
+        };
         let ms = modes(section);
         let mut cases: Vec<(String, Option<toml::Value>, bool)> = Vec::new();
-        let add_tests = |tbl: Option<&toml::Value>, subst: Option<(&str, &str)>, cases: &mut Vec<(String, Option<toml::Value>, bool)>| {
-            for t in tbl.and_then(|v| v.as_array()).into_iter().flatten() {
-                let mut expr = t.get("expression").and_then(|e| e.as_str()).unwrap_or_default().to_string();
-                if let Some((name, val)) = subst {
-                    expr = expr.replace(&format!("${name}"), val);
+        let add_tests =
+            |tbl: Option<&toml::Value>,
+             subst: Option<(&str, &str)>,
+             cases: &mut Vec<(String, Option<toml::Value>, bool)>| {
+                for t in tbl.and_then(|v| v.as_array()).into_iter().flatten() {
+                    let mut expr = t
+                        .get("expression")
+                        .and_then(|e| e.as_str())
+                        .unwrap_or_default()
+                        .to_string();
+                    if let Some((name, val)) = subst {
+                        expr = expr.replace(&format!("${name}"), val);
+                    }
+                    cases.push((expr, t.get("expected").cloned(), false));
                 }
-                cases.push((expr, t.get("expected").cloned(), false));
-            }
-        };
-        add_tests(section.get("fold").and_then(|f| f.get("tests")), None, &mut cases);
+            };
+        add_tests(
+            section.get("fold").and_then(|f| f.get("tests")),
+            None,
+            &mut cases,
+        );
         add_tests(section.get("tests"), None, &mut cases);
-        for f in section.get("verifier").and_then(|v| v.get("failures")).and_then(|v| v.as_array()).into_iter().flatten() {
-            let expr = f.get("expression").and_then(|e| e.as_str()).unwrap_or_default().to_string();
+        for f in section
+            .get("verifier")
+            .and_then(|v| v.get("failures"))
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let expr = f
+                .get("expression")
+                .and_then(|e| e.as_str())
+                .unwrap_or_default()
+                .to_string();
             cases.push((expr, None, true));
         }
-        for lp in section.get("loop").and_then(|v| v.as_array()).into_iter().flatten() {
+        for lp in section
+            .get("loop")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+        {
             let param = lp.get("param");
-            let name = param.and_then(|p| p.get("name")).and_then(|n| n.as_str()).unwrap_or("value");
-            for ty in param.and_then(|p| p.get("type")).and_then(|t| t.as_array()).into_iter().flatten() {
+            let name = param
+                .and_then(|p| p.get("name"))
+                .and_then(|n| n.as_str())
+                .unwrap_or("value");
+            for ty in param
+                .and_then(|p| p.get("type"))
+                .and_then(|t| t.as_array())
+                .into_iter()
+                .flatten()
+            {
                 let val = match ty.as_str().unwrap_or_default() {
                     "bool" => "true",
                     "int" => "1",
@@ -181,7 +247,11 @@ fn folding(file: &'static str) -> Vec<CaseResult> {
                     "string" => "\"abc\"",
                     _ => "null",
                 };
-                add_tests(lp.get("fold").and_then(|f| f.get("tests")), Some((name, val)), &mut cases);
+                add_tests(
+                    lp.get("fold").and_then(|f| f.get("tests")),
+                    Some((name, val)),
+                    &mut cases,
+                );
             }
         }
         for (expr, expected, must_fail) in cases {
@@ -207,7 +277,13 @@ fn folding(file: &'static str) -> Vec<CaseResult> {
                     }
                 }
             }
-            out.push(CaseResult { file, index, text: expr, modes: mode_label(&ms), outcome });
+            out.push(CaseResult {
+                file,
+                index,
+                text: expr,
+                modes: mode_label(&ms),
+                outcome,
+            });
             index += 1;
         }
     }
@@ -223,7 +299,9 @@ fn elastic_rules() -> Vec<RuleResult> {
     let mut files = Vec::new();
     let mut stack = vec![peer().join("elastic-detection-rules/rules")];
     while let Some(dir) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in rd.flatten() {
             let p = entry.path();
             if p.is_dir() {
@@ -237,30 +315,59 @@ fn elastic_rules() -> Vec<RuleResult> {
     let base = peer().join("elastic-detection-rules");
     let mut out = Vec::new();
     for f in files {
-        let Ok(text) = std::fs::read_to_string(&f) else { continue };
-        let Ok(doc) = text.parse::<toml::Table>() else { continue };
-        let Some(rule) = doc.get("rule").and_then(|r| r.as_table()) else { continue };
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        let Ok(doc) = text.parse::<toml::Table>() else {
+            continue;
+        };
+        let Some(rule) = doc.get("rule").and_then(|r| r.as_table()) else {
+            continue;
+        };
         if rule.get("language").and_then(|l| l.as_str()) != Some("eql") {
             continue;
         }
-        let query = rule.get("query").and_then(|q| q.as_str()).unwrap_or_default();
-        let error = compile(query, &EqlOptions::elasticsearch()).err().map(|e| e.render(query, "query"));
-        out.push(RuleResult { path: f.strip_prefix(&base).unwrap_or(&f).display().to_string(), error });
+        let query = rule
+            .get("query")
+            .and_then(|q| q.as_str())
+            .unwrap_or_default();
+        let error = compile(query, &EqlOptions::elasticsearch())
+            .err()
+            .map(|e| e.render(query, "query"));
+        out.push(RuleResult {
+            path: f.strip_prefix(&base).unwrap_or(&f).display().to_string(),
+            error,
+        });
     }
     out
 }
 
 fn cell(s: &str) -> String {
     let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    let clipped: String = if one.chars().count() > 160 { one.chars().take(157).collect::<String>() + "..." } else { one };
+    let clipped: String = if one.chars().count() > 160 {
+        one.chars().take(157).collect::<String>() + "..."
+    } else {
+        one
+    };
     clipped.replace('|', "\\|")
 }
 
 fn summary(results: &[CaseResult]) -> (usize, usize, usize, f64) {
-    let pass = results.iter().filter(|r| matches!(r.outcome, Outcome::Pass)).count();
-    let fail = results.iter().filter(|r| matches!(r.outcome, Outcome::Fail(_))).count();
+    let pass = results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Pass))
+        .count();
+    let fail = results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
+        .count();
     let unsup = results.len() - pass - fail;
-    (pass, fail, unsup, 100.0 * pass as f64 / results.len().max(1) as f64)
+    (
+        pass,
+        fail,
+        unsup,
+        100.0 * pass as f64 / results.len().max(1) as f64,
+    )
 }
 
 fn main() -> ExitCode {
@@ -269,12 +376,21 @@ fn main() -> ExitCode {
         eprintln!("usage: unithunt-conformance eql");
         return ExitCode::from(2);
     }
-    let data = std::fs::read_to_string(peer().join("eql-endgame/test_data.json")).expect("test_data.json (is ../shared/peer present?)");
-    let events: Vec<Arc<Json>> = serde_json::from_str::<Vec<Json>>(&data).expect("JSON array").into_iter().map(Arc::new).collect();
+    let data = std::fs::read_to_string(peer().join("eql-endgame/test_data.json"))
+        .expect("test_data.json (is ../shared/peer present?)");
+    let events: Vec<Arc<Json>> = serde_json::from_str::<Vec<Json>>(&data)
+        .expect("JSON array")
+        .into_iter()
+        .map(Arc::new)
+        .collect();
     let suites = [
         ("test_queries.toml", queries(&events), QUERY_THRESHOLD),
         ("test_folding.toml", folding("test_folding.toml"), 100.0),
-        ("test_string_functions.toml", folding("test_string_functions.toml"), 100.0),
+        (
+            "test_string_functions.toml",
+            folding("test_string_functions.toml"),
+            100.0,
+        ),
     ];
     let rules = elastic_rules();
     let rules_ok = rules.iter().filter(|r| r.error.is_none()).count();
@@ -288,12 +404,21 @@ fn main() -> ExitCode {
     for (name, results, threshold) in &suites {
         let (p, f, u, pct) = summary(results);
         ok &= pct + 1e-9 >= *threshold;
-        let _ = writeln!(md, "| `{name}` | {} | {p} | {f} | {u} | {pct:.1}% | {threshold}% |", results.len());
+        let _ = writeln!(
+            md,
+            "| `{name}` | {} | {p} | {f} | {u} | {pct:.1}% | {threshold}% |",
+            results.len()
+        );
     }
     ok &= rules_ok == rules.len();
     let _ = writeln!(md, "\n## Elastic production rules (Elasticsearch dialect)\n\nEvery rule with `language = \"eql\"` under `../shared/peer/elastic-detection-rules/rules/` parses and compiles: **{rules_ok} of {} ({rules_pct:.1}%)**; threshold 100%.\n", rules.len());
     for r in rules.iter().filter(|r| r.error.is_some()) {
-        let _ = writeln!(md, "- `{}`:\n```\n{}```", r.path, r.error.as_deref().unwrap_or_default());
+        let _ = writeln!(
+            md,
+            "- `{}`:\n```\n{}```",
+            r.path,
+            r.error.as_deref().unwrap_or_default()
+        );
     }
     md.push_str("\n## Cases not passing\n\n| suite | # | expression / query | modes | outcome | reason |\n|---|---|---|---|---|---|\n");
     for (_, results, _) in &suites {
@@ -303,7 +428,15 @@ fn main() -> ExitCode {
                 Outcome::Fail(w) => ("fail", w.as_str()),
                 Outcome::Unsupported(w) => ("unsupported", w.as_str()),
             };
-            let _ = writeln!(md, "| {} | {} | `{}` | {} | {o} | {} |", r.file, r.index, cell(&r.text), r.modes, cell(why));
+            let _ = writeln!(
+                md,
+                "| {} | {} | `{}` | {} | {o} | {} |",
+                r.file,
+                r.index,
+                cell(&r.text),
+                r.modes,
+                cell(why)
+            );
         }
     }
     md.push_str("\n## All cases\n\n| suite | # | expression / query | modes | outcome |\n|---|---|---|---|---|\n");
@@ -314,7 +447,14 @@ fn main() -> ExitCode {
                 Outcome::Fail(_) => "fail",
                 Outcome::Unsupported(_) => "unsupported",
             };
-            let _ = writeln!(md, "| {} | {} | `{}` | {} | {o} |", r.file, r.index, cell(&r.text), r.modes);
+            let _ = writeln!(
+                md,
+                "| {} | {} | `{}` | {} | {o} |",
+                r.file,
+                r.index,
+                cell(&r.text),
+                r.modes
+            );
         }
     }
     let path = root().join("docs/conformance/eql.md");
@@ -322,9 +462,15 @@ fn main() -> ExitCode {
     std::fs::write(&path, md).expect("write docs/conformance/eql.md");
     for (name, results, threshold) in &suites {
         let (p, f, u, pct) = summary(results);
-        println!("{name}: {p}/{} pass, {f} fail, {u} unsupported ({pct:.1}%, threshold {threshold}%)", results.len());
+        println!(
+            "{name}: {p}/{} pass, {f} fail, {u} unsupported ({pct:.1}%, threshold {threshold}%)",
+            results.len()
+        );
     }
-    println!("elastic production EQL rules: {rules_ok}/{} compile ({rules_pct:.1}%, threshold 100%)", rules.len());
+    println!(
+        "elastic production EQL rules: {rules_ok}/{} compile ({rules_pct:.1}%, threshold 100%)",
+        rules.len()
+    );
     println!("wrote {}", path.display());
     let _ = Dialect::Legacy;
     if ok {

@@ -53,7 +53,9 @@ fn borrow<'a>(v: &'a Value<'static>) -> Value<'a> {
 }
 
 fn field<'a>(doc: &'a Json, path: &FieldPath) -> Value<'a> {
-    lookup_one(doc, path).map(Value::from_json).unwrap_or(Value::Null)
+    lookup_one(doc, path)
+        .map(Value::from_json)
+        .unwrap_or(Value::Null)
 }
 
 /// Evaluates an expression to a value.
@@ -247,10 +249,9 @@ fn array_iter<'a>(func: Func, args: &'a [Expr], ctx: &mut EvalCtx<'a>) -> Value<
     };
     let items: Vec<Value<'a>> = match eval(array, ctx) {
         Value::Json(Cow::Borrowed(Json::Array(a))) => a.iter().map(Value::from_json).collect(),
-        Value::Json(Cow::Owned(Json::Array(a))) => a
-            .iter()
-            .map(|j| Value::from_json(j).into_owned())
-            .collect(),
+        Value::Json(Cow::Owned(Json::Array(a))) => {
+            a.iter().map(|j| Value::from_json(j).into_owned()).collect()
+        }
         Value::Null => return Value::Null,
         _ => return Value::Null,
     };
@@ -345,7 +346,11 @@ pub fn arith<'a>(op: ArithOp, l: &Value<'_>, r: &Value<'_>) -> Value<'a> {
                         None
                     } else {
                         let m = a % b;
-                        Some(if m != 0 && ((m < 0) != (b < 0)) { m + b } else { m })
+                        Some(if m != 0 && ((m < 0) != (b < 0)) {
+                            m + b
+                        } else {
+                            m
+                        })
                     }
                 }
             };
@@ -382,7 +387,12 @@ mod tests {
     fn any_of_matches_any_element_and_must_not_needs_none() {
         let eq_enable = Expr::any_of(
             vec![FieldPath::parse("process.args")],
-            Expr::cmp(CmpOp::Eq, Expr::Slot(0), lit(Value::str("enable")), Fold::Sensitive),
+            Expr::cmp(
+                CmpOp::Eq,
+                Expr::Slot(0),
+                lit(Value::str("enable")),
+                Fold::Sensitive,
+            ),
         );
         let doc = json!({"process": {"args": ["systemctl", "enable", "x"]}});
         let missing = json!({});
@@ -390,7 +400,10 @@ mod tests {
         assert!(!is_true(&eq_enable, &mut EvalCtx::new(&missing)));
         let neg = Expr::MustNot(Box::new(eq_enable));
         assert!(!is_true(&neg, &mut EvalCtx::new(&doc)));
-        assert!(is_true(&neg, &mut EvalCtx::new(&missing)), "must_not holds on missing");
+        assert!(
+            is_true(&neg, &mut EvalCtx::new(&missing)),
+            "must_not holds on missing"
+        );
     }
 
     #[test]
@@ -408,11 +421,26 @@ mod tests {
 
     #[test]
     fn arithmetic_floors_and_remainders_follow_each_dialect() {
-        assert_eq!(arith(ArithOp::Div, &Value::Int(83), &Value::Int(2)), Value::Int(41));
-        assert_eq!(arith(ArithOp::Div, &Value::Int(-7), &Value::Int(2)), Value::Int(-4));
-        assert_eq!(arith(ArithOp::Div, &Value::Int(7), &Value::Int(-2)), Value::Int(-4));
-        assert_eq!(arith(ArithOp::Rem, &Value::Int(-7), &Value::Int(3)), Value::Int(-1));
-        assert_eq!(arith(ArithOp::FloorRem, &Value::Int(-7), &Value::Int(3)), Value::Int(2));
+        assert_eq!(
+            arith(ArithOp::Div, &Value::Int(83), &Value::Int(2)),
+            Value::Int(41)
+        );
+        assert_eq!(
+            arith(ArithOp::Div, &Value::Int(-7), &Value::Int(2)),
+            Value::Int(-4)
+        );
+        assert_eq!(
+            arith(ArithOp::Div, &Value::Int(7), &Value::Int(-2)),
+            Value::Int(-4)
+        );
+        assert_eq!(
+            arith(ArithOp::Rem, &Value::Int(-7), &Value::Int(3)),
+            Value::Int(-1)
+        );
+        assert_eq!(
+            arith(ArithOp::FloorRem, &Value::Int(-7), &Value::Int(3)),
+            Value::Int(2)
+        );
         assert!(arith(ArithOp::Div, &Value::Int(1), &Value::Int(0)).is_null());
     }
 }

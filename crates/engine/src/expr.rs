@@ -89,7 +89,10 @@ pub enum Expr {
     /// A field value bound by the enclosing [`Expr::AnyOf`].
     Slot(usize),
     /// A variable bound by `arraySearch` (`depth` 0 is the innermost), then a path inside it.
-    Var { depth: usize, path: Option<FieldPath> },
+    Var {
+        depth: usize,
+        path: Option<FieldPath>,
+    },
     /// Holds when some combination of the fields' values makes `pred` true. Each field contributes its
     /// flattened values (or a single null when missing). This is how Elasticsearch evaluates a leaf
     /// query or script over multi-valued fields; it turns null into false.
@@ -136,7 +139,10 @@ pub enum Expr {
         fold: Fold,
     },
     /// `descendant of [..]` and friends: `query` indexes the runner's lineage subqueries.
-    Lineage { kind: LineageKind, query: usize },
+    Lineage {
+        kind: LineageKind,
+        query: usize,
+    },
 }
 
 impl Expr {

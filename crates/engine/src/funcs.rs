@@ -55,14 +55,59 @@ pub const FUNCTIONS: &[FuncSig] = &[
     sig!(Modulo, "modulo", 2, Some(2), false, true, &[], &[0, 1]),
     sig!(Multiply, "multiply", 2, Some(2), false, true, &[], &[0, 1]),
     sig!(Number, "number", 1, Some(2), false, true, &[0], &[1]),
-    sig!(StartsWith, "startsWith", 2, Some(2), true, true, &[0, 1], &[]),
+    sig!(
+        StartsWith,
+        "startsWith",
+        2,
+        Some(2),
+        true,
+        true,
+        &[0, 1],
+        &[]
+    ),
     sig!(String, "string", 1, Some(1), false, true, &[], &[]),
-    sig!(StringContains, "stringContains", 2, Some(2), true, true, &[0, 1], &[]),
-    sig!(Substring, "substring", 2, Some(3), false, true, &[0], &[1, 2]),
+    sig!(
+        StringContains,
+        "stringContains",
+        2,
+        Some(2),
+        true,
+        true,
+        &[0, 1],
+        &[]
+    ),
+    sig!(
+        Substring,
+        "substring",
+        2,
+        Some(3),
+        false,
+        true,
+        &[0],
+        &[1, 2]
+    ),
     sig!(Subtract, "subtract", 2, Some(2), false, true, &[], &[0, 1]),
-    sig!(ArrayContains, "arrayContains", 2, None, false, false, &[], &[]),
+    sig!(
+        ArrayContains,
+        "arrayContains",
+        2,
+        None,
+        false,
+        false,
+        &[],
+        &[]
+    ),
     sig!(ArrayCount, "arrayCount", 3, Some(3), false, false, &[], &[]),
-    sig!(ArraySearch, "arraySearch", 3, Some(3), false, false, &[], &[]),
+    sig!(
+        ArraySearch,
+        "arraySearch",
+        3,
+        Some(3),
+        false,
+        false,
+        &[],
+        &[]
+    ),
     sig!(Match, "match", 2, None, false, false, ALL, &[]),
     sig!(MatchLite, "matchLite", 2, None, false, false, ALL, &[]),
     sig!(Safe, "safe", 1, Some(1), false, false, &[], &[]),
@@ -113,9 +158,17 @@ pub fn call<'a>(func: Func, args: Vec<Value<'a>>, fold: Fold) -> Value<'a> {
         }
         Func::CidrMatch => {
             let Some(ip) = s(arg(0)).and_then(|x| x.trim().parse::<IpAddr>().ok()) else {
-                return if arg(0).is_null() { Value::Null } else { Value::Bool(false) };
+                return if arg(0).is_null() {
+                    Value::Null
+                } else {
+                    Value::Bool(false)
+                };
             };
-            Value::Bool(args[1..].iter().any(|c| s(c).is_some_and(|c| cidr_contains(c, ip))))
+            Value::Bool(
+                args[1..]
+                    .iter()
+                    .any(|c| s(c).is_some_and(|c| cidr_contains(c, ip))),
+            )
         }
         Func::Concat => {
             let mut out = String::new();
@@ -191,7 +244,9 @@ pub fn call<'a>(func: Func, args: Vec<Value<'a>>, fold: Fold) -> Value<'a> {
             Value::Json(j) => match j.as_ref() {
                 Json::Array(items) => Value::Bool(items.iter().any(|item| {
                     let item = Value::from_json(item);
-                    args[1..].iter().any(|needle| values_equal(&item, needle, fold))
+                    args[1..]
+                        .iter()
+                        .any(|needle| values_equal(&item, needle, fold))
                 })),
                 _ => Value::Null,
             },
@@ -213,7 +268,11 @@ pub fn between(src: &str, left: &str, right: &str, greedy: bool, fold: Fold) -> 
     let (l, r) = (fold_str(left, fold), fold_str(right, fold));
     let start = hay.find(l.as_ref())? + l.len();
     let rest = &hay[start..];
-    let end = if greedy { rest.rfind(r.as_ref())? } else { rest.find(r.as_ref())? };
+    let end = if greedy {
+        rest.rfind(r.as_ref())?
+    } else {
+        rest.find(r.as_ref())?
+    };
     // Folding may change byte lengths for non-ASCII text; then answer from the folded text.
     if hay.len() == src.len() {
         src.get(start..start + end).map(str::to_string)
@@ -239,7 +298,9 @@ fn number(text: &str, base: Option<u32>) -> Option<Value<'static>> {
         b'+' => (false, &t[1..]),
         _ => (false, t),
     };
-    let hex = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X"));
+    let hex = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"));
     let (base, digits) = match (base, hex) {
         (None | Some(16), Some(h)) => (16, h),
         (None, None) => (10, digits),
@@ -278,12 +339,20 @@ fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
     match (net, ip) {
         (IpAddr::V4(n), IpAddr::V4(i)) => {
             let bits = bits.unwrap_or(32).min(32);
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
             (u32::from(n) & mask) == (u32::from(i) & mask)
         }
         (IpAddr::V6(n), IpAddr::V6(i)) => {
             let bits = bits.unwrap_or(128).min(128);
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
             (u128::from(n) & mask) == (u128::from(i) & mask)
         }
         _ => false,
@@ -297,9 +366,18 @@ mod tests {
     #[test]
     fn between_and_substring_follow_the_reference() {
         let w = "welcome to the planet";
-        assert_eq!(between(w, "welcome", "e", false, Fold::Sensitive).as_deref(), Some(" to th"));
-        assert_eq!(between(w, "welcome", "e", true, Fold::Sensitive).as_deref(), Some(" to the plan"));
-        assert_eq!(between(w, "", "", true, Fold::Sensitive).as_deref(), Some(w));
+        assert_eq!(
+            between(w, "welcome", "e", false, Fold::Sensitive).as_deref(),
+            Some(" to th")
+        );
+        assert_eq!(
+            between(w, "welcome", "e", true, Fold::Sensitive).as_deref(),
+            Some(" to the plan")
+        );
+        assert_eq!(
+            between(w, "", "", true, Fold::Sensitive).as_deref(),
+            Some(w)
+        );
         assert_eq!(between(w, "x", "e", true, Fold::Sensitive), None);
         assert_eq!(substring("hello world", Some(-5), Some(-1)), "worl");
         assert_eq!(substring("hello world", Some(-60), Some(5)), "hello");
@@ -309,10 +387,13 @@ mod tests {
     fn numbers_in_bases_and_cidrs() {
         assert_eq!(number("0x1337", None), Some(Value::Int(4919)));
         assert_eq!(number("052403", Some(8)), Some(Value::Int(21763)));
-        assert_eq!(number("-3.14", Some(10)), Some(Value::Float(-3.14)));
+        assert_eq!(number("-2.5", Some(10)), Some(Value::Float(-2.5)));
         assert_eq!(number("zz", None), None);
         assert!(cidr_contains("10.6.48.157/8", "10.1.2.3".parse().unwrap()));
-        assert!(!cidr_contains("192.168.0.0/16", "10.1.2.3".parse().unwrap()));
+        assert!(!cidr_contains(
+            "192.168.0.0/16",
+            "10.1.2.3".parse().unwrap()
+        ));
         assert!(cidr_contains("0.0.0.0/0", "10.1.2.3".parse().unwrap()));
         assert!(cidr_contains("fe80::/10", "fe80::1".parse().unwrap()));
     }

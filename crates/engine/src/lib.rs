@@ -43,13 +43,33 @@ pub use query::MAX_STAGES as MAX_STAGES_PUB;
 
 /// The names of all functions, for suggestions in error messages.
 pub const FUNCTION_NAMES: &[&str] = &[
-    "add", "between", "cidrMatch", "concat", "divide", "endsWith", "indexOf", "length", "modulo",
-    "multiply", "number", "startsWith", "string", "stringContains", "substring", "subtract",
-    "arrayContains", "arrayCount", "arraySearch", "match", "matchLite", "safe", "wildcard",
+    "add",
+    "between",
+    "cidrMatch",
+    "concat",
+    "divide",
+    "endsWith",
+    "indexOf",
+    "length",
+    "modulo",
+    "multiply",
+    "number",
+    "startsWith",
+    "string",
+    "stringContains",
+    "substring",
+    "subtract",
+    "arrayContains",
+    "arrayCount",
+    "arraySearch",
+    "match",
+    "matchLite",
+    "safe",
+    "wildcard",
 ];
 pub use matcher::{lucene_regex_to_rust, Matcher, MatcherError, PatternKind};
 pub use prefilter::{required_literals, Prefilter};
 pub use query::{
-    Output, Pipe, Query, QueryKind, RunOptions, RunStats, Runner, RunResult, SampleSpec,
+    Output, Pipe, Query, QueryKind, RunOptions, RunResult, RunStats, Runner, SampleSpec,
     SequenceSpec, Stage, StageMask,
 };

@@ -39,7 +39,7 @@ enum Shape {
     Exact(String),
     Prefix(String),
     Suffix(String),
-    Contains(memmem::Finder<'static>),
+    Contains(Box<memmem::Finder<'static>>),
     Everything,
     Regex(Regex),
 }
@@ -58,7 +58,11 @@ pub struct Matcher {
 }
 
 impl Matcher {
-    pub fn new(kind: PatternKind, patterns: &[String], fold: Fold) -> Result<Matcher, MatcherError> {
+    pub fn new(
+        kind: PatternKind,
+        patterns: &[String],
+        fold: Fold,
+    ) -> Result<Matcher, MatcherError> {
         let mut shapes = Vec::with_capacity(patterns.len());
         let mut literals = Vec::with_capacity(patterns.len());
         for p in patterns {
@@ -114,7 +118,11 @@ impl Matcher {
         };
         self.shapes.iter().any(|s| match s {
             Shape::Exact(p) => eq(v, p, ascii_fold),
-            Shape::Prefix(p) => v.len() >= p.len() && v.is_char_boundary(p.len()) && eq(&v[..p.len()], p, ascii_fold),
+            Shape::Prefix(p) => {
+                v.len() >= p.len()
+                    && v.is_char_boundary(p.len())
+                    && eq(&v[..p.len()], p, ascii_fold)
+            }
             Shape::Suffix(p) => {
                 v.len() >= p.len()
                     && v.is_char_boundary(v.len() - p.len())
@@ -184,7 +192,7 @@ fn compile_wildcard(
         match (lead, trail) {
             (false, true) => Shape::Prefix(inner.to_string()),
             (true, false) => Shape::Suffix(inner.to_string()),
-            _ => Shape::Contains(memmem::Finder::new(inner.as_bytes()).into_owned()),
+            _ => Shape::Contains(Box::new(memmem::Finder::new(inner.as_bytes()).into_owned())),
         }
     } else {
         let mut re = String::from("^");
@@ -272,8 +280,12 @@ pub fn lucene_regex_to_rust(pattern: &str) -> Result<String, String> {
                 let (lo, hi) = body
                     .split_once('-')
                     .ok_or_else(|| format!("bad numeric interval <{body}>"))?;
-                let lo: u64 = lo.parse().map_err(|_| format!("bad numeric interval <{body}>"))?;
-                let hi: u64 = hi.parse().map_err(|_| format!("bad numeric interval <{body}>"))?;
+                let lo: u64 = lo
+                    .parse()
+                    .map_err(|_| format!("bad numeric interval <{body}>"))?;
+                let hi: u64 = hi
+                    .parse()
+                    .map_err(|_| format!("bad numeric interval <{body}>"))?;
                 if hi < lo || hi - lo > 10_000 {
                     return Err(format!("numeric interval <{body}> too wide"));
                 }
@@ -322,10 +334,18 @@ mod tests {
 
     #[test]
     fn wildcard_shapes() {
-        let w = m(PatternKind::Wildcard, &["/etc/systemd/system/*"], Fold::Insensitive);
+        let w = m(
+            PatternKind::Wildcard,
+            &["/etc/systemd/system/*"],
+            Fold::Insensitive,
+        );
         assert!(w.is_match("/ETC/systemd/system/x.service"));
         assert!(!w.is_match("/etc/systemd/user/x"));
-        let w = m(PatternKind::Wildcard, &["*/.config/systemd/user/*"], Fold::Sensitive);
+        let w = m(
+            PatternKind::Wildcard,
+            &["*/.config/systemd/user/*"],
+            Fold::Sensitive,
+        );
         assert!(w.is_match("/home/a/.config/systemd/user/b.service"));
         assert!(!w.is_match("/home/a/.CONFIG/systemd/user/b.service"));
         let w = m(PatternKind::Wildcard, &["python?"], Fold::Sensitive);
@@ -348,9 +368,15 @@ mod tests {
     #[test]
     fn lucene_syntax() {
         let r = m(PatternKind::Lucene, &["a.c"], Fold::Sensitive);
-        assert!(r.is_match("abc") && !r.is_match("abcd"), "anchored both ends");
+        assert!(
+            r.is_match("abc") && !r.is_match("abcd"),
+            "anchored both ends"
+        );
         let r = m(PatternKind::Lucene, &["\\d+"], Fold::Sensitive);
-        assert!(r.is_match("ddd") && !r.is_match("123"), "\\d is a literal d");
+        assert!(
+            r.is_match("ddd") && !r.is_match("123"),
+            "\\d is a literal d"
+        );
         let r = m(PatternKind::Lucene, &["foo<1-12>"], Fold::Sensitive);
         assert!(r.is_match("foo7") && r.is_match("foo12") && !r.is_match("foo13"));
         let r = m(PatternKind::Lucene, &["@bar"], Fold::Insensitive);
@@ -362,7 +388,11 @@ mod tests {
 
     #[test]
     fn required_literals_are_the_fragments() {
-        let w = m(PatternKind::Wildcard, &["*/.Config/*user*"], Fold::Insensitive);
+        let w = m(
+            PatternKind::Wildcard,
+            &["*/.Config/*user*"],
+            Fold::Insensitive,
+        );
         assert_eq!(
             w.required_literals()[0],
             Some(vec!["/.config/".to_string(), "user".to_string()])

@@ -120,7 +120,9 @@ fn analyse(expr: &Expr) -> Cnf {
             func: Func::StartsWith | Func::EndsWith | Func::StringContains,
             args,
             ..
-        } if args.len() == 2 && is_subject(&args[0]) => lit_str(&args[1]).map(one).unwrap_or_default(),
+        } if args.len() == 2 && is_subject(&args[0]) => {
+            lit_str(&args[1]).map(one).unwrap_or_default()
+        }
         _ => Vec::new(),
     }
 }
@@ -180,7 +182,10 @@ impl Prefilter {
             out.resize(self.rules.len(), true);
             return;
         };
-        if !raw.is_ascii() || memchr::memmem::find(raw, b"\\u").is_some() || memchr::memmem::find(raw, b"\\/").is_some() {
+        if !raw.is_ascii()
+            || memchr::memmem::find(raw, b"\\u").is_some()
+            || memchr::memmem::find(raw, b"\\/").is_some()
+        {
             out.resize(self.rules.len(), true);
             return;
         }
@@ -214,24 +219,52 @@ mod tests {
     fn eq(field: &str, v: &str) -> Expr {
         Expr::any_of(
             vec![FieldPath::parse(field)],
-            Expr::cmp(CmpOp::Eq, Expr::Slot(0), Expr::Lit(Value::str(v).into_owned()), Fold::Sensitive),
+            Expr::cmp(
+                CmpOp::Eq,
+                Expr::Slot(0),
+                Expr::Lit(Value::str(v).into_owned()),
+                Fold::Sensitive,
+            ),
         )
     }
 
     #[test]
     fn conjunctions_and_disjunctions() {
-        let m = Matcher::new(PatternKind::Wildcard, &["/etc/systemd/*".into(), "*/.config/systemd/user/*".into()], Fold::Insensitive).unwrap();
+        let m = Matcher::new(
+            PatternKind::Wildcard,
+            &["/etc/systemd/*".into(), "*/.config/systemd/user/*".into()],
+            Fold::Insensitive,
+        )
+        .unwrap();
         let pred = Expr::And(vec![
             eq("event.category", "file"),
-            Expr::any_of(vec![FieldPath::parse("file.path")], Expr::Match { subject: Box::new(Expr::Slot(0)), matcher: Arc::new(m) }),
+            Expr::any_of(
+                vec![FieldPath::parse("file.path")],
+                Expr::Match {
+                    subject: Box::new(Expr::Slot(0)),
+                    matcher: Arc::new(m),
+                },
+            ),
             Expr::MustNot(Box::new(eq("process.name", "dpkg"))),
         ]);
         assert_eq!(
             required_literals(&pred),
-            vec![vec!["/.config/systemd/user/".to_string(), "/etc/systemd/".to_string()], vec!["file".to_string()]]
+            vec![
+                vec![
+                    "/.config/systemd/user/".to_string(),
+                    "/etc/systemd/".to_string()
+                ],
+                vec!["file".to_string()]
+            ]
         );
-        let or = Expr::Or(vec![eq("a", "alpha"), Expr::MustNot(Box::new(eq("b", "beta")))]);
-        assert!(required_literals(&or).is_empty(), "a negated branch requires nothing");
+        let or = Expr::Or(vec![
+            eq("a", "alpha"),
+            Expr::MustNot(Box::new(eq("b", "beta"))),
+        ]);
+        assert!(
+            required_literals(&or).is_empty(),
+            "a negated branch requires nothing"
+        );
     }
 
     #[test]
@@ -239,7 +272,13 @@ mod tests {
         let p = Prefilter::new(&[&eq("process.name", "systemctl")]);
         assert!(p.any(br#"{"process":{"name":"SYSTEMCTL"}}"#));
         assert!(!p.any(br#"{"process":{"name":"bash"}}"#));
-        assert!(p.any(br#"{"process":{"name":"syst\u0065mctl"}}"#), "escapes defeat literals");
-        assert!(p.any("{\"process\":{\"name\":\"caf\u{e9}\"}}".as_bytes()), "non-ASCII is always a candidate");
+        assert!(
+            p.any(br#"{"process":{"name":"syst\u0065mctl"}}"#),
+            "escapes defeat literals"
+        );
+        assert!(
+            p.any("{\"process\":{\"name\":\"caf\u{e9}\"}}".as_bytes()),
+            "non-ASCII is always a candidate"
+        );
     }
 }

@@ -211,6 +211,9 @@ struct MissingSlot {
     after: Option<usize>,
 }
 
+/// When (timestamp, input position) events of a missing-event stage were seen, oldest first.
+type SeenTimes = VecDeque<(i64, u64)>;
+
 struct SequenceState {
     /// Indices of positive stages, in order.
     chain: Vec<usize>,
@@ -218,7 +221,7 @@ struct SequenceState {
     /// `pending[i]`: partial sequences that have matched chain stages `0..=i`, by join key.
     pending: Vec<HashMap<Vec<Key>, Pending>>,
     /// Per missing slot: when and where matching events were seen, by key.
-    missing_seen: Vec<HashMap<Vec<Key>, VecDeque<(i64, u64)>>>,
+    missing_seen: Vec<HashMap<Vec<Key>, SeenTimes>>,
     /// Completed sequences waiting for their trailing missing-event window to close.
     deferred: VecDeque<(Vec<Key>, Pending)>,
     total_pending: usize,
@@ -356,7 +359,10 @@ impl<'q> Runner<'q> {
                 for i in 0..self.query.lineage.len() {
                     let lineage = &self.lineage;
                     let f = |k: LineageKind, q: usize| lineage.holds(k, q, p);
-                    let hit = is_true(&self.query.lineage[i], &mut EvalCtx::new(doc).with_lineage(&f));
+                    let hit = is_true(
+                        &self.query.lineage[i],
+                        &mut EvalCtx::new(doc).with_lineage(&f),
+                    );
                     if hit {
                         self.lineage.matched[i].insert(p.clone());
                     }
@@ -497,7 +503,8 @@ impl<'q> Runner<'q> {
             if trailing {
                 st.deferred.push_back((key, p));
             } else if let Some(out) = Self::finish_sequence(st, spec, &key, &p, false) {
-                self.sequences.push((p.events[p.events.len() - 1].ordinal, out));
+                self.sequences
+                    .push((p.events[p.events.len() - 1].ordinal, out));
             }
         }
         let over_cap = st.total_pending > self.opts.max_pending;
@@ -506,7 +513,7 @@ impl<'q> Runner<'q> {
         if over_cap {
             self.evict(spec);
         }
-        if self.ordinal % 4096 == 0 {
+        if self.ordinal.is_multiple_of(4096) {
             self.expire(spec);
         }
     }
@@ -531,7 +538,10 @@ impl<'q> Runner<'q> {
         let mut leading_hits: Vec<i64> = Vec::new();
         let mut trailing_hits: Vec<i64> = Vec::new();
         let has_leading = st.missing.iter().any(|m| m.after.is_none());
-        let has_trailing = st.missing.iter().any(|m| m.after == Some(p.events.len() - 1));
+        let has_trailing = st
+            .missing
+            .iter()
+            .any(|m| m.after == Some(p.events.len() - 1));
         for (m, slot) in st.missing.iter().enumerate() {
             let Some(seen) = st.missing_seen[m].get(key) else {
                 continue;
@@ -589,7 +599,8 @@ impl<'q> Runner<'q> {
             }
             let (key, p) = st.deferred.pop_front().expect("front exists");
             if let Some(out) = Self::finish_sequence(st, spec, &key, &p, true) {
-                self.sequences.push((p.events[p.events.len() - 1].ordinal, out));
+                self.sequences
+                    .push((p.events[p.events.len() - 1].ordinal, out));
             }
         }
     }
@@ -608,7 +619,10 @@ impl<'q> Runner<'q> {
         }
         for seen in st.missing_seen.iter_mut() {
             seen.retain(|_, q| {
-                while q.front().is_some_and(|&(ts, _)| now.saturating_sub(ts) > span.saturating_mul(2)) {
+                while q
+                    .front()
+                    .is_some_and(|&(ts, _)| now.saturating_sub(ts) > span.saturating_mul(2))
+                {
                     q.pop_front();
                 }
                 !q.is_empty()
@@ -709,7 +723,8 @@ impl<'q> Runner<'q> {
         if let State::Sequence(_) = self.state {
             self.release_deferred(true);
             self.sequences.sort_by_key(|(last, _)| *last);
-            self.outputs.extend(self.sequences.drain(..).map(|(_, o)| o));
+            self.outputs
+                .extend(self.sequences.drain(..).map(|(_, o)| o));
         }
         if let State::Sample(st) = &mut self.state {
             // Elasticsearch returns samples ordered by join key, each with distinct documents.
@@ -725,15 +740,24 @@ impl<'q> Runner<'q> {
                     for (i, cands) in per_stage.iter().enumerate() {
                         while cursor[i] < cands.len()
                             && (used.iter().any(|u| Arc::ptr_eq(u, &cands[cursor[i]]))
-                                || events.iter().any(|e: &Arc<Json>| Arc::ptr_eq(e, &cands[cursor[i]])))
+                                || events
+                                    .iter()
+                                    .any(|e: &Arc<Json>| Arc::ptr_eq(e, &cands[cursor[i]])))
                         {
                             cursor[i] += 1;
                         }
-                        let Some(e) = cands.get(cursor[i]) else { break 'samples };
+                        let Some(e) = cands.get(cursor[i]) else {
+                            break 'samples;
+                        };
                         events.push(e.clone());
                         cursor[i] += 1;
                     }
-                    used.extend(per_stage.iter().zip(&cursor).filter_map(|(c, &i)| c.get(i.wrapping_sub(1))));
+                    used.extend(
+                        per_stage
+                            .iter()
+                            .zip(&cursor)
+                            .filter_map(|(c, &i)| c.get(i.wrapping_sub(1))),
+                    );
                     self.outputs.push(Output::Sequence {
                         join_keys: key.iter().map(Key::to_json).collect(),
                         events: events.into_iter().map(Some).collect(),
@@ -829,7 +853,11 @@ fn apply_pipes(pipes: &[Pipe], mut outs: Vec<Output>) -> Vec<Output> {
                                 let key: Vec<Json> = k.iter().map(Key::to_json).collect();
                                 m.insert(
                                     "key".into(),
-                                    if key.len() == 1 { key[0].clone() } else { Json::Array(key) },
+                                    if key.len() == 1 {
+                                        key[0].clone()
+                                    } else {
+                                        Json::Array(key)
+                                    },
                                 );
                                 m.insert("percent".into(), Json::from(percent));
                             }
@@ -898,7 +926,12 @@ mod tests {
     fn eq(field: &str, v: &str) -> Expr {
         Expr::any_of(
             vec![FieldPath::parse(field)],
-            Expr::cmp(CmpOp::Eq, Expr::Slot(0), Expr::Lit(Value::Str(v.to_string().into())), Fold::Sensitive),
+            Expr::cmp(
+                CmpOp::Eq,
+                Expr::Slot(0),
+                Expr::Lit(Value::Str(v.to_string().into())),
+                Fold::Sensitive,
+            ),
         )
     }
 
@@ -911,7 +944,11 @@ mod tests {
             fork: false,
         };
         Query {
-            kind: QueryKind::Sequence(SequenceSpec { stages: vec![stage("a"), stage("b")], until: None, maxspan }),
+            kind: QueryKind::Sequence(SequenceSpec {
+                stages: vec![stage("a"), stage("b")],
+                until: None,
+                maxspan,
+            }),
             ..Query::events(Expr::Lit(Value::Bool(true)))
         }
     }
@@ -925,7 +962,13 @@ mod tests {
     #[test]
     fn pending_cap_evicts_oldest_and_reports_it() {
         let q = two_stage(None);
-        let mut r = Runner::new(&q, RunOptions { max_pending: 100, ..RunOptions::default() });
+        let mut r = Runner::new(
+            &q,
+            RunOptions {
+                max_pending: 100,
+                ..RunOptions::default()
+            },
+        );
         for k in 0..150 {
             feed(&mut r, "a", k, k);
         }
@@ -933,8 +976,16 @@ mod tests {
         feed(&mut r, "b", 149, 200);
         feed(&mut r, "b", 0, 201);
         let res = r.finish();
-        assert_eq!(res.outputs.len(), 1, "only the surviving partial sequence completes");
-        assert!(res.stats.evicted >= 50, "evictions are counted: {:?}", res.stats);
+        assert_eq!(
+            res.outputs.len(),
+            1,
+            "only the surviving partial sequence completes"
+        );
+        assert!(
+            res.stats.evicted >= 50,
+            "evictions are counted: {:?}",
+            res.stats
+        );
     }
 
     #[test]
@@ -946,7 +997,11 @@ mod tests {
         feed(&mut r, "a", 2, 20);
         feed(&mut r, "b", 2, 30);
         let res = r.finish();
-        assert_eq!(res.outputs.len(), 1, "exactly maxspan apart is allowed, one more is not");
+        assert_eq!(
+            res.outputs.len(),
+            1,
+            "exactly maxspan apart is allowed, one more is not"
+        );
         assert_eq!(res.stats.expired, 1);
     }
 }

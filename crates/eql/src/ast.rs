@@ -41,17 +41,47 @@ pub enum ArithKind {
 #[derive(Clone, Debug)]
 pub enum NodeKind {
     Lit(Value<'static>),
-    Field { path: String, optional: bool },
+    Field {
+        path: String,
+        optional: bool,
+    },
     Not(Box<Node>),
     And(Box<Node>, Box<Node>),
     Or(Box<Node>, Box<Node>),
-    Cmp { op: CmpKind, lhs: Box<Node>, rhs: Box<Node> },
-    In { needle: Box<Node>, items: Vec<Node>, insensitive: bool, negated: bool },
-    Pattern { op: PatternOp, subject: Box<Node>, patterns: Vec<Node>, insensitive: bool, negated: bool },
-    Arith { op: ArithKind, lhs: Box<Node>, rhs: Box<Node> },
+    Cmp {
+        op: CmpKind,
+        lhs: Box<Node>,
+        rhs: Box<Node>,
+    },
+    In {
+        needle: Box<Node>,
+        items: Vec<Node>,
+        insensitive: bool,
+        negated: bool,
+    },
+    Pattern {
+        op: PatternOp,
+        subject: Box<Node>,
+        patterns: Vec<Node>,
+        insensitive: bool,
+        negated: bool,
+    },
+    Arith {
+        op: ArithKind,
+        lhs: Box<Node>,
+        rhs: Box<Node>,
+    },
     Neg(Box<Node>),
-    Call { name: String, name_span: Span, insensitive: bool, args: Vec<Node> },
-    Lineage { kind: LineageWord, query: Box<EventQuery> },
+    Call {
+        name: String,
+        name_span: Span,
+        insensitive: bool,
+        args: Vec<Node>,
+    },
+    Lineage {
+        kind: LineageWord,
+        query: Box<EventQuery>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

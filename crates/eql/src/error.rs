@@ -42,7 +42,12 @@ impl EqlError {
         let at = self.span.start.min(source.len());
         let before = &source[..floor_boundary(source, at)];
         let line = before.matches('\n').count() + 1;
-        let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+        let col = before
+            .rsplit('\n')
+            .next()
+            .map(|l| l.chars().count())
+            .unwrap_or(0)
+            + 1;
         (line, col)
     }
 
@@ -59,7 +64,11 @@ impl EqlError {
             let token = &source[start..end];
             token.lines().next().unwrap_or("").chars().count().max(1)
         };
-        let pad: String = text.chars().take(col - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+        let pad: String = text
+            .chars()
+            .take(col - 1)
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
         format!(
             "error: {}\n --> {origin}:{line}:{col}\n  |\n  | {shown}\n  | {pad}{}\n",
             self.message,

@@ -9,7 +9,10 @@ pub enum Tok {
     /// A backtick-quoted identifier: never a keyword.
     Quoted(String),
     /// A string literal. `single` records legacy single quotes.
-    Str { value: String, single: bool },
+    Str {
+        value: String,
+        single: bool,
+    },
     Int(i64),
     Float(f64),
     /// Punctuation and operators: `== != = < <= > >= : !: + - * / % ( ) [ ] , | ! ? ~ .`
@@ -27,8 +30,8 @@ pub struct Token {
 }
 
 const OPS: &[&str] = &[
-    "==", "!=", "<=", ">=", "!:", "=", "<", ">", ":", "+", "-", "*", "/", "%", "(", ")", "[", "]", ",",
-    "|", "!", "?", "~", ".",
+    "==", "!=", "<=", ">=", "!:", "=", "<", ">", ":", "+", "-", "*", "/", "%", "(", ")", "[", "]",
+    ",", "|", "!", "?", "~", ".",
 ];
 
 pub fn lex(src: &str) -> Result<Vec<Token>, EqlError> {
@@ -53,7 +56,12 @@ pub fn lex(src: &str) -> Result<Vec<Token>, EqlError> {
         if src[i..].starts_with("/*") {
             match src[i + 2..].find("*/") {
                 Some(end) => i += 2 + end + 2,
-                None => return Err(EqlError::new("unterminated comment: expected `*/`", Span::new(i, src.len()))),
+                None => {
+                    return Err(EqlError::new(
+                        "unterminated comment: expected `*/`",
+                        Span::new(i, src.len()),
+                    ))
+                }
             }
             glued = false;
             continue;
@@ -62,12 +70,18 @@ pub fn lex(src: &str) -> Result<Vec<Token>, EqlError> {
         let tok = if c == b'"' || c == b'\'' {
             let (value, next) = lex_string(src, i, false)?;
             i = next;
-            Tok::Str { value, single: c == b'\'' }
+            Tok::Str {
+                value,
+                single: c == b'\'',
+            }
         } else if c == b'?' && matches!(bytes.get(i + 1), Some(b'"') | Some(b'\'')) {
             // Legacy raw string: ?"..." or ?'...' (no escapes).
             let (value, next) = lex_string(src, i + 1, true)?;
             i = next;
-            Tok::Str { value, single: bytes[start + 1] == b'\'' }
+            Tok::Str {
+                value,
+                single: bytes[start + 1] == b'\'',
+            }
         } else if c == b'`' {
             let mut value = String::new();
             let mut j = i + 1;
@@ -83,18 +97,32 @@ pub fn lex(src: &str) -> Result<Vec<Token>, EqlError> {
                             break;
                         }
                     }
-                    None => return Err(EqlError::new("unterminated backtick-quoted field name", Span::new(i, src.len()))),
+                    None => {
+                        return Err(EqlError::new(
+                            "unterminated backtick-quoted field name",
+                            Span::new(i, src.len()),
+                        ))
+                    }
                 }
             }
             i = j;
             Tok::Quoted(value)
-        } else if c.is_ascii_digit() || (c == b'.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) && !out.last().is_some_and(|t| glued && matches!(t.tok, Tok::Ident(_) | Tok::Quoted(_) | Tok::Op("]")))) {
+        } else if c.is_ascii_digit()
+            || (c == b'.'
+                && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
+                && !out.last().is_some_and(|t| {
+                    glued && matches!(t.tok, Tok::Ident(_) | Tok::Quoted(_) | Tok::Op("]"))
+                }))
+        {
             let mut j = i;
             let mut float = false;
             while j < bytes.len() && bytes[j].is_ascii_digit() {
                 j += 1;
             }
-            if j < bytes.len() && bytes[j] == b'.' && bytes.get(j + 1).is_some_and(u8::is_ascii_digit) {
+            if j < bytes.len()
+                && bytes[j] == b'.'
+                && bytes.get(j + 1).is_some_and(u8::is_ascii_digit)
+            {
                 float = true;
                 j += 1;
                 while j < bytes.len() && bytes[j].is_ascii_digit() {
@@ -117,16 +145,27 @@ pub fn lex(src: &str) -> Result<Vec<Token>, EqlError> {
             let text = &src[i..j];
             i = j;
             if float {
-                Tok::Float(text.parse().map_err(|_| EqlError::new("invalid number", Span::new(start, j)))?)
+                Tok::Float(
+                    text.parse()
+                        .map_err(|_| EqlError::new("invalid number", Span::new(start, j)))?,
+                )
             } else {
                 match text.parse::<i64>() {
                     Ok(n) => Tok::Int(n),
-                    Err(_) => Tok::Float(text.parse().map_err(|_| EqlError::new("invalid number", Span::new(start, j)))?),
+                    Err(_) => Tok::Float(
+                        text.parse()
+                            .map_err(|_| EqlError::new("invalid number", Span::new(start, j)))?,
+                    ),
                 }
             }
         } else if c.is_ascii_alphabetic() || c == b'_' || c == b'@' || c >= 0x80 {
             let mut j = i;
-            while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_' || bytes[j] == b'@' || bytes[j] >= 0x80) {
+            while j < bytes.len()
+                && (bytes[j].is_ascii_alphanumeric()
+                    || bytes[j] == b'_'
+                    || bytes[j] == b'@'
+                    || bytes[j] >= 0x80)
+            {
                 j += 1;
             }
             let text = &src[i..j];
@@ -135,15 +174,26 @@ pub fn lex(src: &str) -> Result<Vec<Token>, EqlError> {
         } else {
             let Some(op) = OPS.iter().find(|op| src[i..].starts_with(**op)) else {
                 let ch = src[i..].chars().next().unwrap_or('?');
-                return Err(EqlError::new(format!("unexpected character {ch:?}"), Span::new(i, i + ch.len_utf8())));
+                return Err(EqlError::new(
+                    format!("unexpected character {ch:?}"),
+                    Span::new(i, i + ch.len_utf8()),
+                ));
             };
             i += op.len();
             Tok::Op(op)
         };
-        out.push(Token { tok, span: Span::new(start, i), glued });
+        out.push(Token {
+            tok,
+            span: Span::new(start, i),
+            glued,
+        });
         glued = true;
     }
-    out.push(Token { tok: Tok::Eof, span: Span::new(src.len(), src.len()), glued: false });
+    out.push(Token {
+        tok: Tok::Eof,
+        span: Span::new(src.len(), src.len()),
+        glued: false,
+    });
     Ok(out)
 }
 
@@ -161,24 +211,36 @@ fn lex_string(src: &str, at: usize, raw: bool) -> Result<(String, usize), EqlErr
                 }
                 Ok((src[at + 3..stop].to_string(), stop + 3))
             }
-            None => Err(EqlError::new("unterminated raw string: expected `\"\"\"`", Span::new(at, src.len()))),
+            None => Err(EqlError::new(
+                "unterminated raw string: expected `\"\"\"`",
+                Span::new(at, src.len()),
+            )),
         };
     }
     let mut value = String::new();
     let mut i = at + 1;
     loop {
         let Some(ch) = src[i..].chars().next() else {
-            return Err(EqlError::new("unterminated string: expected a closing quote", Span::new(at, src.len())));
+            return Err(EqlError::new(
+                "unterminated string: expected a closing quote",
+                Span::new(at, src.len()),
+            ));
         };
         if ch as u32 == quote as u32 {
             return Ok((value, i + 1));
         }
         if ch == '\n' || ch == '\r' {
-            return Err(EqlError::new("unterminated string: a string cannot span lines (use \"\"\"...\"\"\")", Span::new(at, i)));
+            return Err(EqlError::new(
+                "unterminated string: a string cannot span lines (use \"\"\"...\"\"\")",
+                Span::new(at, i),
+            ));
         }
         if ch == '\\' && !raw {
             let Some(esc) = src[i + 1..].chars().next() else {
-                return Err(EqlError::new("unterminated string: expected a closing quote", Span::new(at, src.len())));
+                return Err(EqlError::new(
+                    "unterminated string: expected a closing quote",
+                    Span::new(at, src.len()),
+                ));
             };
             match esc {
                 'n' => value.push('\n'),
@@ -196,16 +258,30 @@ fn lex_string(src: &str, at: usize, raw: bool) -> Result<(String, usize), EqlErr
                     let (hex, used) = if let Some(body) = rest.strip_prefix('{') {
                         match body.find('}') {
                             Some(end) => (&body[..end], end + 2),
-                            None => return Err(EqlError::new("invalid unicode escape: expected `}`", Span::new(i, i + 2))),
+                            None => {
+                                return Err(EqlError::new(
+                                    "invalid unicode escape: expected `}`",
+                                    Span::new(i, i + 2),
+                                ))
+                            }
                         }
                     } else {
-                        let n = rest.char_indices().take(4).filter(|(_, c)| c.is_ascii_hexdigit()).count();
+                        let n = rest
+                            .char_indices()
+                            .take(4)
+                            .filter(|(_, c)| c.is_ascii_hexdigit())
+                            .count();
                         (&rest[..n], n)
                     };
                     let cp = u32::from_str_radix(hex, 16).ok().and_then(char::from_u32);
                     match cp {
                         Some(c) if !hex.is_empty() && hex.len() <= 8 => value.push(c),
-                        _ => return Err(EqlError::new("invalid unicode escape", Span::new(i, i + 2 + used))),
+                        _ => {
+                            return Err(EqlError::new(
+                                "invalid unicode escape",
+                                Span::new(i, i + 2 + used),
+                            ))
+                        }
                     }
                     i += 2 + used;
                     continue;
@@ -234,9 +310,27 @@ mod tests {
 
     #[test]
     fn strings_escapes_and_raw() {
-        assert_eq!(toks(r#""a\"b\n\u{41}""#)[0], Tok::Str { value: "a\"b\nA".into(), single: false });
-        assert_eq!(toks(r#""""C:\raw"x""""#)[0], Tok::Str { value: "C:\\raw\"x".into(), single: false });
-        assert_eq!(toks(r"?'\s+'")[0], Tok::Str { value: "\\s+".into(), single: true });
+        assert_eq!(
+            toks(r#""a\"b\n\u{41}""#)[0],
+            Tok::Str {
+                value: "a\"b\nA".into(),
+                single: false
+            }
+        );
+        assert_eq!(
+            toks(r#""""C:\raw"x""""#)[0],
+            Tok::Str {
+                value: "C:\\raw\"x".into(),
+                single: false
+            }
+        );
+        assert_eq!(
+            toks(r"?'\s+'")[0],
+            Tok::Str {
+                value: "\\s+".into(),
+                single: true
+            }
+        );
         assert!(lex("\"open").is_err());
     }
 

@@ -101,7 +101,10 @@ pub fn parse(text: &str, dialect: Dialect) -> Result<ast::QueryAst, EqlError> {
 pub fn compile_expression(text: &str, opts: &EqlOptions) -> Result<Expr, EqlError> {
     let node = parser::parse_expression(text, opts.dialect)?;
     let q = ast::QueryAst {
-        body: ast::QueryBody::Event(ast::EventQuery { category: None, condition: node }),
+        body: ast::QueryBody::Event(ast::EventQuery {
+            category: None,
+            condition: node,
+        }),
         pipes: Vec::new(),
     };
     let query = lower::Lower::new(opts).query(&q)?;

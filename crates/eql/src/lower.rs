@@ -5,8 +5,8 @@ use crate::error::{EqlError, Span};
 use crate::{Dialect, EqlOptions};
 use std::sync::Arc;
 use unithunt_engine::{
-    ArithOp, CmpOp, Expr, Fold, Func, FuncSig, LineageKind, Matcher, PatternKind, Pipe, Query, QueryKind,
-    SampleSpec, SequenceSpec, Stage,
+    ArithOp, CmpOp, Expr, Fold, Func, FuncSig, LineageKind, Matcher, PatternKind, Pipe, Query,
+    QueryKind, SampleSpec, SequenceSpec, Stage,
 };
 use unithunt_event::{FieldPath, Segment, Value};
 
@@ -28,9 +28,13 @@ fn has_field(n: &Node) -> bool {
         NodeKind::Lit(_) => false,
         NodeKind::Not(a) | NodeKind::Neg(a) => has_field(a),
         NodeKind::And(a, b) | NodeKind::Or(a, b) => has_field(a) || has_field(b),
-        NodeKind::Cmp { lhs, rhs, .. } | NodeKind::Arith { lhs, rhs, .. } => has_field(lhs) || has_field(rhs),
+        NodeKind::Cmp { lhs, rhs, .. } | NodeKind::Arith { lhs, rhs, .. } => {
+            has_field(lhs) || has_field(rhs)
+        }
         NodeKind::In { needle, items, .. } => has_field(needle) || items.iter().any(has_field),
-        NodeKind::Pattern { subject, patterns, .. } => has_field(subject) || patterns.iter().any(has_field),
+        NodeKind::Pattern {
+            subject, patterns, ..
+        } => has_field(subject) || patterns.iter().any(has_field),
         NodeKind::Call { args, .. } => args.iter().any(has_field),
         NodeKind::Lineage { .. } => false,
     }
@@ -54,7 +58,13 @@ fn both_spellings(n: &Node) -> Option<Vec<Node>> {
         },
         _ => return None,
     };
-    Some(vec![n.clone(), Node { kind: NodeKind::Lit(alt), span: n.span }])
+    Some(vec![
+        n.clone(),
+        Node {
+            kind: NodeKind::Lit(alt),
+            span: n.span,
+        },
+    ])
 }
 
 fn fold_of(insensitive: bool) -> Fold {
@@ -71,7 +81,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
         }
         prev = cur;
     }
@@ -80,7 +94,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 impl<'o> Lower<'o> {
     pub fn new(opts: &'o EqlOptions) -> Lower<'o> {
-        Lower { opts, lineage: Vec::new(), vars: Vec::new() }
+        Lower {
+            opts,
+            lineage: Vec::new(),
+            vars: Vec::new(),
+        }
     }
 
     fn es(&self) -> bool {
@@ -94,7 +112,13 @@ impl<'o> Lower<'o> {
     pub fn query(mut self, q: &QueryAst) -> R<Query> {
         let kind = match &q.body {
             QueryBody::Event(eq) => QueryKind::Events(self.event_query(eq)?),
-            QueryBody::Sequence { word, by, maxspan, stages, until } => {
+            QueryBody::Sequence {
+                word,
+                by,
+                maxspan,
+                stages,
+                until,
+            } => {
                 let mut lowered = Vec::new();
                 let mut key_count = None;
                 for st in stages {
@@ -104,7 +128,13 @@ impl<'o> Lower<'o> {
                     }
                 }
                 if lowered.len() > unithunt_engine::MAX_STAGES_PUB {
-                    return err(format!("too many queries in the sequence (at most {})", unithunt_engine::MAX_STAGES_PUB), stages[0].span);
+                    return err(
+                        format!(
+                            "too many queries in the sequence (at most {})",
+                            unithunt_engine::MAX_STAGES_PUB
+                        ),
+                        stages[0].span,
+                    );
                 }
                 let until = match until {
                     Some(u) => Some(self.stage(by, u, &mut key_count)?),
@@ -112,8 +142,16 @@ impl<'o> Lower<'o> {
                 };
                 match word {
                     SeqWord::Sample => QueryKind::Sample(SampleSpec { stages: lowered }),
-                    SeqWord::Join => QueryKind::Join(SequenceSpec { stages: lowered, until, maxspan: maxspan.map(|m| m.0) }),
-                    SeqWord::Sequence => QueryKind::Sequence(SequenceSpec { stages: lowered, until, maxspan: maxspan.map(|m| m.0) }),
+                    SeqWord::Join => QueryKind::Join(SequenceSpec {
+                        stages: lowered,
+                        until,
+                        maxspan: maxspan.map(|m| m.0),
+                    }),
+                    SeqWord::Sequence => QueryKind::Sequence(SequenceSpec {
+                        stages: lowered,
+                        until,
+                        maxspan: maxspan.map(|m| m.0),
+                    }),
                 }
             }
         };
@@ -145,16 +183,27 @@ impl<'o> Lower<'o> {
             }
             _ => *key_count = Some(keys.len()),
         }
-        Ok(Stage { filter, keys, nullable, missing: st.missing, fork: st.fork })
+        Ok(Stage {
+            filter,
+            keys,
+            nullable,
+            missing: st.missing,
+            fork: st.fork,
+        })
     }
 
     fn event_query(&mut self, eq: &EventQuery) -> R<Expr> {
         let cond = self.pred(&eq.condition)?;
-        let Some((cat, _)) = &eq.category else { return Ok(cond) };
+        let Some((cat, _)) = &eq.category else {
+            return Ok(cond);
+        };
         let cat_field = FieldPath::parse(&self.opts.category_field);
         let lit = Expr::Lit(Value::Str(cat.clone().into()));
         let cat_pred = if self.es() {
-            Expr::any_of(vec![cat_field], Expr::cmp(CmpOp::Eq, Expr::Slot(0), lit, Fold::Sensitive))
+            Expr::any_of(
+                vec![cat_field],
+                Expr::cmp(CmpOp::Eq, Expr::Slot(0), lit, Fold::Sensitive),
+            )
         } else {
             Expr::cmp(CmpOp::Eq, Expr::Field(cat_field), lit, Fold::Insensitive)
         };
@@ -171,9 +220,15 @@ impl<'o> Lower<'o> {
     fn pipe(&mut self, p: &PipeAst) -> R<Pipe> {
         let count_arg = |args: &[Node]| -> R<usize> {
             match args {
-                [Node { kind: NodeKind::Lit(Value::Int(n)), .. }] if *n >= 0 => Ok(*n as usize),
+                [Node {
+                    kind: NodeKind::Lit(Value::Int(n)),
+                    ..
+                }] if *n >= 0 => Ok(*n as usize),
                 [] if !self.es() => Ok(1),
-                _ => err(format!("`{}` takes one non-negative whole number", p.name), p.span),
+                _ => err(
+                    format!("`{}` takes one non-negative whole number", p.name),
+                    p.span,
+                ),
             }
         };
         match p.name.as_str() {
@@ -246,7 +301,9 @@ impl<'o> Lower<'o> {
                 };
                 if let Some(f) = exists {
                     return match op {
-                        CmpKind::Eq | CmpKind::Assign => Ok(Expr::MustNot(Box::new(Expr::Exists(f)))),
+                        CmpKind::Eq | CmpKind::Assign => {
+                            Ok(Expr::MustNot(Box::new(Expr::Exists(f))))
+                        }
                         CmpKind::Ne => Ok(Expr::Exists(f)),
                         _ => Ok(Expr::Lit(Value::Bool(false))),
                     };
@@ -261,43 +318,109 @@ impl<'o> Lower<'o> {
                 };
                 let positive = match coerced {
                     Some((field, items)) if matches!(op, CmpKind::Eq | CmpKind::Ne) => Node {
-                        kind: NodeKind::In { needle: field.clone(), items, insensitive: false, negated: false },
+                        kind: NodeKind::In {
+                            needle: field.clone(),
+                            items,
+                            insensitive: false,
+                            negated: false,
+                        },
                         span: n.span,
                     },
-                    _ => Node { kind: NodeKind::Cmp { op: if *op == CmpKind::Ne { CmpKind::Eq } else { *op }, lhs: lhs.clone(), rhs: rhs.clone() }, span: n.span },
+                    _ => Node {
+                        kind: NodeKind::Cmp {
+                            op: if *op == CmpKind::Ne { CmpKind::Eq } else { *op },
+                            lhs: lhs.clone(),
+                            rhs: rhs.clone(),
+                        },
+                        span: n.span,
+                    },
                 };
                 let leaf = self.leaf(&positive)?;
-                Ok(if *op == CmpKind::Ne { Expr::MustNot(Box::new(leaf)) } else { leaf })
+                Ok(if *op == CmpKind::Ne {
+                    Expr::MustNot(Box::new(leaf))
+                } else {
+                    leaf
+                })
             }
-            NodeKind::In { needle, items, insensitive, negated } => {
+            NodeKind::In {
+                needle,
+                items,
+                insensitive,
+                negated,
+            } => {
                 if let Some(bad) = items.iter().find(|i| has_field(i)) {
-                    return err("the list of `in` must hold values, not fields, in Elasticsearch EQL", bad.span);
+                    return err(
+                        "the list of `in` must hold values, not fields, in Elasticsearch EQL",
+                        bad.span,
+                    );
                 }
-                let items: Vec<Node> = items.iter().flat_map(|i| both_spellings(i).unwrap_or_else(|| vec![i.clone()])).collect();
+                let items: Vec<Node> = items
+                    .iter()
+                    .flat_map(|i| both_spellings(i).unwrap_or_else(|| vec![i.clone()]))
+                    .collect();
                 let positive = Node {
-                    kind: NodeKind::In { needle: needle.clone(), items, insensitive: *insensitive, negated: false },
+                    kind: NodeKind::In {
+                        needle: needle.clone(),
+                        items,
+                        insensitive: *insensitive,
+                        negated: false,
+                    },
                     span: n.span,
                 };
                 let leaf = self.leaf(&positive)?;
-                Ok(if *negated { Expr::MustNot(Box::new(leaf)) } else { leaf })
+                Ok(if *negated {
+                    Expr::MustNot(Box::new(leaf))
+                } else {
+                    leaf
+                })
             }
-            NodeKind::Pattern { op, subject, patterns, insensitive, negated } => {
+            NodeKind::Pattern {
+                op,
+                subject,
+                patterns,
+                insensitive,
+                negated,
+            } => {
                 let positive = Node {
-                    kind: NodeKind::Pattern { op: *op, subject: subject.clone(), patterns: patterns.clone(), insensitive: *insensitive, negated: false },
+                    kind: NodeKind::Pattern {
+                        op: *op,
+                        subject: subject.clone(),
+                        patterns: patterns.clone(),
+                        insensitive: *insensitive,
+                        negated: false,
+                    },
                     span: n.span,
                 };
                 let leaf = self.leaf(&positive)?;
-                Ok(if *negated { Expr::MustNot(Box::new(leaf)) } else { leaf })
+                Ok(if *negated {
+                    Expr::MustNot(Box::new(leaf))
+                } else {
+                    leaf
+                })
             }
             NodeKind::Call { .. } => self.leaf(n),
             NodeKind::Field { .. } => {
                 // A bare field as a condition: the field is true.
-                let t = Node { kind: NodeKind::Lit(Value::Bool(true)), span: n.span };
-                let eq = Node { kind: NodeKind::Cmp { op: CmpKind::Eq, lhs: Box::new(n.clone()), rhs: Box::new(t) }, span: n.span };
+                let t = Node {
+                    kind: NodeKind::Lit(Value::Bool(true)),
+                    span: n.span,
+                };
+                let eq = Node {
+                    kind: NodeKind::Cmp {
+                        op: CmpKind::Eq,
+                        lhs: Box::new(n.clone()),
+                        rhs: Box::new(t),
+                    },
+                    span: n.span,
+                };
                 self.leaf(&eq)
             }
-            NodeKind::Arith { .. } | NodeKind::Neg(_) => err("expected a condition, found arithmetic", n.span),
-            NodeKind::Lineage { .. } => err("lineage operators are only in the legacy dialect", n.span),
+            NodeKind::Arith { .. } | NodeKind::Neg(_) => {
+                err("expected a condition, found arithmetic", n.span)
+            }
+            NodeKind::Lineage { .. } => {
+                err("lineage operators are only in the legacy dialect", n.span)
+            }
         }
     }
 
@@ -341,7 +464,11 @@ impl<'o> Lower<'o> {
             }
         }
         Matcher::new(kind, &texts, fold).map(Arc::new).map_err(|e| {
-            let span = patterns.iter().find(|p| str_lit(p) == Some(e.pattern.as_str())).map(|p| p.span).unwrap_or_default();
+            let span = patterns
+                .iter()
+                .find(|p| str_lit(p) == Some(e.pattern.as_str()))
+                .map(|p| p.span)
+                .unwrap_or_default();
             EqlError::new(e.to_string(), span)
         })
     }
@@ -356,7 +483,11 @@ impl<'o> Lower<'o> {
             NodeKind::And(a, b) => Expr::And(vec![self.value(a, slots)?, self.value(b, slots)?]),
             NodeKind::Or(a, b) => Expr::Or(vec![self.value(a, slots)?, self.value(b, slots)?]),
             NodeKind::Cmp { op, lhs, rhs } => {
-                let fold = if es { Fold::Sensitive } else { self.legacy_fold() };
+                let fold = if es {
+                    Fold::Sensitive
+                } else {
+                    self.legacy_fold()
+                };
                 if !es && matches!(op, CmpKind::Eq | CmpKind::Assign | CmpKind::Ne) {
                     // Legacy: `==` against a string literal with `*` is a wildcard match.
                     let wild = |x: &Node| str_lit(x).is_some_and(|s| s.contains('*'));
@@ -368,9 +499,20 @@ impl<'o> Lower<'o> {
                         None
                     };
                     if let Some((subject, pattern)) = pair {
-                        let m = self.matcher(PatternKind::LegacyWildcard, std::slice::from_ref(pattern), fold)?;
-                        let e = Expr::Match { subject: Box::new(self.value(subject, slots)?), matcher: m };
-                        return Ok(if *op == CmpKind::Ne { Expr::Not(Box::new(e)) } else { e });
+                        let m = self.matcher(
+                            PatternKind::LegacyWildcard,
+                            std::slice::from_ref(pattern),
+                            fold,
+                        )?;
+                        let e = Expr::Match {
+                            subject: Box::new(self.value(subject, slots)?),
+                            matcher: m,
+                        };
+                        return Ok(if *op == CmpKind::Ne {
+                            Expr::Not(Box::new(e))
+                        } else {
+                            e
+                        });
                     }
                 }
                 let cop = match op {
@@ -383,27 +525,49 @@ impl<'o> Lower<'o> {
                 };
                 Expr::cmp(cop, self.value(lhs, slots)?, self.value(rhs, slots)?, fold)
             }
-            NodeKind::In { needle, items, insensitive, negated } => {
-                let fold = if es { fold_of(*insensitive) } else { self.legacy_fold() };
+            NodeKind::In {
+                needle,
+                items,
+                insensitive,
+                negated,
+            } => {
+                let fold = if es {
+                    fold_of(*insensitive)
+                } else {
+                    self.legacy_fold()
+                };
                 let mut lowered = Vec::new();
                 for i in items {
                     lowered.push(self.value(i, slots)?);
                 }
-                let e = Expr::In { needle: Box::new(self.value(needle, slots)?), items: lowered, fold };
+                let e = Expr::In {
+                    needle: Box::new(self.value(needle, slots)?),
+                    items: lowered,
+                    fold,
+                };
                 if *negated {
                     Expr::Not(Box::new(e))
                 } else {
                     e
                 }
             }
-            NodeKind::Pattern { op, subject, patterns, insensitive, negated } => {
+            NodeKind::Pattern {
+                op,
+                subject,
+                patterns,
+                insensitive,
+                negated,
+            } => {
                 let kind = match op {
                     PatternOp::Colon | PatternOp::Like => PatternKind::Wildcard,
                     PatternOp::Regex => PatternKind::Lucene,
                 };
                 let fold = fold_of(*insensitive);
                 let m = self.matcher(kind, patterns, fold)?;
-                let e = Expr::Match { subject: Box::new(self.value(subject, slots)?), matcher: m };
+                let e = Expr::Match {
+                    subject: Box::new(self.value(subject, slots)?),
+                    matcher: m,
+                };
                 if *negated {
                     Expr::Not(Box::new(e))
                 } else {
@@ -420,10 +584,19 @@ impl<'o> Lower<'o> {
                     (ArithKind::Mod, true) => ArithOp::Rem,
                     (ArithKind::Mod, false) => ArithOp::FloorRem,
                 };
-                Expr::Arith { op: aop, lhs: Box::new(self.value(lhs, slots)?), rhs: Box::new(self.value(rhs, slots)?) }
+                Expr::Arith {
+                    op: aop,
+                    lhs: Box::new(self.value(lhs, slots)?),
+                    rhs: Box::new(self.value(rhs, slots)?),
+                }
             }
             NodeKind::Neg(inner) => Expr::Neg(Box::new(self.value(inner, slots)?)),
-            NodeKind::Call { name, name_span, insensitive, args } => self.call(name, *name_span, *insensitive, args, slots)?,
+            NodeKind::Call {
+                name,
+                name_span,
+                insensitive,
+                args,
+            } => self.call(name, *name_span, *insensitive, args, slots)?,
             NodeKind::Lineage { kind, query } => {
                 let sub = self.event_query(query)?;
                 self.lineage.push(sub);
@@ -432,12 +605,22 @@ impl<'o> Lower<'o> {
                     LineageWord::Child => LineageKind::ChildOf,
                     LineageWord::Event => LineageKind::EventOf,
                 };
-                Expr::Lineage { kind, query: self.lineage.len() - 1 }
+                Expr::Lineage {
+                    kind,
+                    query: self.lineage.len() - 1,
+                }
             }
         })
     }
 
-    fn call(&mut self, name: &str, name_span: Span, insensitive: bool, args: &[Node], slots: &mut Option<Vec<FieldPath>>) -> R<Expr> {
+    fn call(
+        &mut self,
+        name: &str,
+        name_span: Span,
+        insensitive: bool,
+        args: &[Node],
+        slots: &mut Option<Vec<FieldPath>>,
+    ) -> R<Expr> {
         let es = self.es();
         let sig = match FuncSig::lookup(name) {
             Some(s) if s.elasticsearch || !es => s,
@@ -447,16 +630,26 @@ impl<'o> Lower<'o> {
                     .copied()
                     .filter(|f| !es || FuncSig::lookup(f).is_some_and(|s| s.elasticsearch))
                     .collect();
-                let near = known.iter().min_by_key(|k| edit_distance(&k.to_ascii_lowercase(), &name.to_ascii_lowercase()));
+                let near = known.iter().min_by_key(|k| {
+                    edit_distance(&k.to_ascii_lowercase(), &name.to_ascii_lowercase())
+                });
                 let hint = match near {
-                    Some(k) if edit_distance(&k.to_ascii_lowercase(), &name.to_ascii_lowercase()) <= 3 => format!("; did you mean `{k}`?"),
+                    Some(k)
+                        if edit_distance(&k.to_ascii_lowercase(), &name.to_ascii_lowercase())
+                            <= 3 =>
+                    {
+                        format!("; did you mean `{k}`?")
+                    }
                     _ => String::new(),
                 };
                 return err(format!("unknown function `{name}`{hint}"), name_span);
             }
         };
         if insensitive && !sig.insensitive_variant {
-            return err(format!("`{}` has no case-insensitive `~` form", sig.name), name_span);
+            return err(
+                format!("`{}` has no case-insensitive `~` form", sig.name),
+                name_span,
+            );
         }
         let arity_ok = args.len() >= sig.min_args && sig.max_args.is_none_or(|m| args.len() <= m);
         if !arity_ok {
@@ -465,21 +658,45 @@ impl<'o> Lower<'o> {
                 Some(m) => format!("{} to {m}", sig.min_args),
                 None => format!("at least {}", sig.min_args),
             };
-            let span = args.first().map(|a| a.span.to(args[args.len() - 1].span)).unwrap_or(name_span);
-            return err(format!("`{}` takes {expected} argument{}, found {}", sig.name, if expected.ends_with('1') && !expected.contains("least") { "" } else { "s" }, args.len()), span);
+            let span = args
+                .first()
+                .map(|a| a.span.to(args[args.len() - 1].span))
+                .unwrap_or(name_span);
+            return err(
+                format!(
+                    "`{}` takes {expected} argument{}, found {}",
+                    sig.name,
+                    if expected.ends_with('1') && !expected.contains("least") {
+                        ""
+                    } else {
+                        "s"
+                    },
+                    args.len()
+                ),
+                span,
+            );
         }
         for (i, a) in args.iter().enumerate() {
             let bad = match &a.kind {
                 NodeKind::Lit(Value::Null) => None,
                 NodeKind::Lit(Value::Str(_)) if sig.number_args.contains(&i) => Some("a number"),
-                NodeKind::Lit(v) if sig.string_args.contains(&i) && !matches!(v, Value::Str(_)) => Some("a string"),
+                NodeKind::Lit(v) if sig.string_args.contains(&i) && !matches!(v, Value::Str(_)) => {
+                    Some("a string")
+                }
                 _ => None,
             };
             if let Some(want) = bad {
-                return err(format!("argument {} of `{}` must be {want}", i + 1, sig.name), a.span);
+                return err(
+                    format!("argument {} of `{}` must be {want}", i + 1, sig.name),
+                    a.span,
+                );
             }
         }
-        let fold = if es { fold_of(insensitive) } else { self.legacy_fold() };
+        let fold = if es {
+            fold_of(insensitive)
+        } else {
+            self.legacy_fold()
+        };
         let mut vals = |me: &mut Self, from: usize| -> R<Vec<Expr>> {
             let mut v = Vec::new();
             for a in &args[from..] {
@@ -489,10 +706,17 @@ impl<'o> Lower<'o> {
         };
         Ok(match sig.func {
             Func::Wildcard | Func::Match | Func::MatchLite => {
-                let kind = if sig.func == Func::Wildcard { PatternKind::LegacyWildcard } else { PatternKind::PythonMatch };
+                let kind = if sig.func == Func::Wildcard {
+                    PatternKind::LegacyWildcard
+                } else {
+                    PatternKind::PythonMatch
+                };
                 let m = self.matcher(kind, &args[1..], fold)?;
                 let subject = self.value(&args[0], slots)?;
-                Expr::Match { subject: Box::new(subject), matcher: m }
+                Expr::Match {
+                    subject: Box::new(subject),
+                    matcher: m,
+                }
             }
             Func::ArraySearch | Func::ArrayCount => {
                 let var = match &args[1].kind {
@@ -503,7 +727,11 @@ impl<'o> Lower<'o> {
                 self.vars.push(var.clone());
                 let pred = self.value(&args[2], slots);
                 self.vars.pop();
-                Expr::Call { func: sig.func, args: vec![array, Expr::Lit(Value::Str(var.into())), pred?], fold }
+                Expr::Call {
+                    func: sig.func,
+                    args: vec![array, Expr::Lit(Value::Str(var.into())), pred?],
+                    fold,
+                }
             }
             Func::Modulo | Func::Divide | Func::Add | Func::Subtract | Func::Multiply => {
                 let mut v = vals(self, 0)?;
@@ -518,10 +746,22 @@ impl<'o> Lower<'o> {
                     (_, true) => ArithOp::Rem,
                     (_, false) => ArithOp::FloorRem,
                 };
-                Expr::Arith { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }
+                Expr::Arith {
+                    op,
+                    lhs: Box::new(lhs),
+                    rhs: Box::new(rhs),
+                }
             }
-            Func::Between if es => Expr::Call { func: Func::EsBetween, args: vals(self, 0)?, fold },
-            f => Expr::Call { func: f, args: vals(self, 0)?, fold },
+            Func::Between if es => Expr::Call {
+                func: Func::EsBetween,
+                args: vals(self, 0)?,
+                fold,
+            },
+            f => Expr::Call {
+                func: f,
+                args: vals(self, 0)?,
+                fold,
+            },
         })
     }
 }

@@ -28,16 +28,28 @@ fn describe(t: &Tok) -> String {
 }
 
 const RESERVED: &[&str] = &[
-    "and", "or", "not", "in", "like", "regex", "where", "by", "with", "until", "of", "true", "false", "null",
+    "and", "or", "not", "in", "like", "regex", "where", "by", "with", "until", "of", "true",
+    "false", "null",
 ];
 
 pub fn parse(src: &str, dialect: Dialect) -> Result<QueryAst, EqlError> {
     let toks = lex(src)?;
-    let mut p = Parser { toks, pos: 0, dialect, _src: src };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        dialect,
+        _src: src,
+    };
     let q = p.query()?;
     if p.peek() != &Tok::Eof {
         let t = p.tok().clone();
-        return Err(EqlError::new(format!("unexpected {} after the end of the query: expected `|` or the end", describe(&t.tok)), t.span));
+        return Err(EqlError::new(
+            format!(
+                "unexpected {} after the end of the query: expected `|` or the end",
+                describe(&t.tok)
+            ),
+            t.span,
+        ));
     }
     Ok(q)
 }
@@ -45,11 +57,19 @@ pub fn parse(src: &str, dialect: Dialect) -> Result<QueryAst, EqlError> {
 /// Parses a standalone expression (the conformance suite folds expressions).
 pub fn parse_expression(src: &str, dialect: Dialect) -> Result<Node, EqlError> {
     let toks = lex(src)?;
-    let mut p = Parser { toks, pos: 0, dialect, _src: src };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        dialect,
+        _src: src,
+    };
     let e = p.expr()?;
     if p.peek() != &Tok::Eof {
         let t = p.tok().clone();
-        return Err(EqlError::new(format!("unexpected {} after the expression", describe(&t.tok)), t.span));
+        return Err(EqlError::new(
+            format!("unexpected {} after the expression", describe(&t.tok)),
+            t.span,
+        ));
     }
     Ok(e)
 }
@@ -109,14 +129,20 @@ impl<'s> Parser<'s> {
     }
     fn unexpected(&self, expected: &str) -> EqlError {
         let t = self.tok();
-        EqlError::new(format!("unexpected {}: expected {expected}", describe(&t.tok)), t.span)
+        EqlError::new(
+            format!("unexpected {}: expected {expected}", describe(&t.tok)),
+            t.span,
+        )
     }
     fn legacy(&self) -> bool {
         self.dialect == Dialect::Legacy
     }
 
     fn query(&mut self) -> Result<QueryAst, EqlError> {
-        let body = if self.is_word("sequence") || self.is_word("sample") || (self.legacy() && self.is_word("join")) {
+        let body = if self.is_word("sequence")
+            || self.is_word("sample")
+            || (self.legacy() && self.is_word("join"))
+        {
             self.sequence()?
         } else if self.is_word("join") {
             return Err(EqlError::new("`join` is only in the legacy dialect (use `sequence` or `sample`, or --dialect legacy)", self.tok().span));
@@ -135,17 +161,24 @@ impl<'s> Parser<'s> {
         let t = self.bump();
         let category = match &t.tok {
             Tok::Ident(s) if s.eq_ignore_ascii_case("any") => None,
-            Tok::Ident(s) if !RESERVED.contains(&s.to_ascii_lowercase().as_str()) => Some((s.clone(), t.span)),
+            Tok::Ident(s) if !RESERVED.contains(&s.to_ascii_lowercase().as_str()) => {
+                Some((s.clone(), t.span))
+            }
             Tok::Quoted(s) => Some((s.clone(), t.span)),
             Tok::Str { value, .. } if self.legacy() => Some((value.clone(), t.span)),
             _ => {
                 self.pos -= 1;
-                return Err(self.unexpected("an event category (such as `process`, `file` or `any`)"));
+                return Err(
+                    self.unexpected("an event category (such as `process`, `file` or `any`)")
+                );
             }
         };
         self.expect_word("where", "after the event category")?;
         let condition = self.expr()?;
-        Ok(EventQuery { category, condition })
+        Ok(EventQuery {
+            category,
+            condition,
+        })
     }
 
     fn duration(&mut self) -> Result<(i64, Span), EqlError> {
@@ -161,7 +194,12 @@ impl<'s> Parser<'s> {
         let unit_tok = self.tok().clone();
         let unit = match &unit_tok.tok {
             Tok::Ident(u) if unit_tok.glued || self.legacy() => u.to_ascii_lowercase(),
-            _ => return Err(EqlError::new("time span needs a unit: one of ms, s, m, h, d", t.span)),
+            _ => {
+                return Err(EqlError::new(
+                    "time span needs a unit: one of ms, s, m, h, d",
+                    t.span,
+                ))
+            }
         };
         let ns_per: f64 = match unit.as_str() {
             "ms" => 1e6,
@@ -169,7 +207,12 @@ impl<'s> Parser<'s> {
             "m" | "min" | "minute" | "minutes" => 60e9,
             "h" | "hour" | "hours" => 3600e9,
             "d" | "day" | "days" => 86400e9,
-            _ => return Err(EqlError::new(format!("unknown time unit `{unit}`: expected one of ms, s, m, h, d"), unit_tok.span)),
+            _ => {
+                return Err(EqlError::new(
+                    format!("unknown time unit `{unit}`: expected one of ms, s, m, h, d"),
+                    unit_tok.span,
+                ))
+            }
         };
         self.bump();
         if n < 0.0 {
@@ -190,7 +233,10 @@ impl<'s> Parser<'s> {
         loop {
             if self.eat_word("by") {
                 if !by.is_empty() {
-                    return Err(EqlError::new("`by` given twice", self.toks[self.pos - 1].span));
+                    return Err(EqlError::new(
+                        "`by` given twice",
+                        self.toks[self.pos - 1].span,
+                    ));
                 }
                 by = self.expr_list()?;
             } else if self.is_word("with") {
@@ -201,7 +247,10 @@ impl<'s> Parser<'s> {
                 }
                 self.expect_op("=", "after `maxspan`")?;
                 if word == SeqWord::Sample {
-                    return Err(EqlError::new("`sample` does not take `maxspan`", with.to(key.span)));
+                    return Err(EqlError::new(
+                        "`sample` does not take `maxspan`",
+                        with.to(key.span),
+                    ));
                 }
                 maxspan = Some(self.duration()?);
             } else {
@@ -229,26 +278,49 @@ impl<'s> Parser<'s> {
             }
         }
         let min = if word == SeqWord::Sample { 1 } else { 2 };
-        let positive = stages.iter().filter(|s| !s.missing).map(|s| s.runs).sum::<usize>();
+        let positive = stages
+            .iter()
+            .filter(|s| !s.missing)
+            .map(|s| s.runs)
+            .sum::<usize>();
         if stages.iter().map(|s| s.runs).sum::<usize>() < min || positive == 0 {
             return Err(EqlError::new(
-                format!("a {} needs at least {min} queries in brackets", if word == SeqWord::Sample { "sample" } else { "sequence" }),
+                format!(
+                    "a {} needs at least {min} queries in brackets",
+                    if word == SeqWord::Sample {
+                        "sample"
+                    } else {
+                        "sequence"
+                    }
+                ),
                 word_tok.span.to(self.tok().span),
             ));
         }
         if let Some(st) = stages.iter().find(|s| s.missing) {
             if maxspan.is_none() {
-                return Err(EqlError::new("a missing event `![..]` needs `with maxspan=..` on the sequence", st.span));
+                return Err(EqlError::new(
+                    "a missing event `![..]` needs `with maxspan=..` on the sequence",
+                    st.span,
+                ));
             }
         }
-        Ok(QueryBody::Sequence { word, by, maxspan, stages, until })
+        Ok(QueryBody::Sequence {
+            word,
+            by,
+            maxspan,
+            stages,
+            until,
+        })
     }
 
     fn stage(&mut self, word: SeqWord) -> Result<StageAst, EqlError> {
         let start = self.tok().span;
         let missing = self.eat_op("!");
         if missing && word != SeqWord::Sequence {
-            return Err(EqlError::new("missing events `![..]` are only allowed in a sequence", start));
+            return Err(EqlError::new(
+                "missing events `![..]` are only allowed in a sequence",
+                start,
+            ));
         }
         self.expect_op("[", "to open a query")?;
         let query = self.event_query()?;
@@ -265,20 +337,32 @@ impl<'s> Parser<'s> {
                     fork = match t.tok {
                         Tok::Ident(ref s) if s.eq_ignore_ascii_case("true") => true,
                         Tok::Ident(ref s) if s.eq_ignore_ascii_case("false") => false,
-                        _ => return Err(EqlError::new("expected `true` or `false` after `fork=`", t.span)),
+                        _ => {
+                            return Err(EqlError::new(
+                                "expected `true` or `false` after `fork=`",
+                                t.span,
+                            ))
+                        }
                     };
                 }
             } else if self.is_word("by") {
                 self.bump();
                 by = self.expr_list()?;
-            } else if self.is_word("with") && matches!(&self.peek_at(1).tok, Tok::Ident(s) if s.eq_ignore_ascii_case("runs")) {
+            } else if self.is_word("with")
+                && matches!(&self.peek_at(1).tok, Tok::Ident(s) if s.eq_ignore_ascii_case("runs"))
+            {
                 self.bump();
                 self.bump();
                 self.expect_op("=", "after `runs`")?;
                 let t = self.bump();
                 runs = match t.tok {
                     Tok::Int(n) if (1..=100).contains(&n) => n as usize,
-                    _ => return Err(EqlError::new("`runs` must be a whole number from 1 to 100", t.span)),
+                    _ => {
+                        return Err(EqlError::new(
+                            "`runs` must be a whole number from 1 to 100",
+                            t.span,
+                        ))
+                    }
                 };
                 if missing {
                     return Err(EqlError::new("a missing event cannot have `runs`", t.span));
@@ -287,7 +371,14 @@ impl<'s> Parser<'s> {
                 break;
             }
         }
-        Ok(StageAst { query, by, runs, missing, fork, span: start.to(close) })
+        Ok(StageAst {
+            query,
+            by,
+            runs,
+            missing,
+            fork,
+            span: start.to(close),
+        })
     }
 
     fn expr_list(&mut self) -> Result<Vec<Node>, EqlError> {
@@ -325,7 +416,10 @@ impl<'s> Parser<'s> {
         while self.eat_word("or") {
             let rhs = self.and_expr()?;
             let span = lhs.span.to(rhs.span);
-            lhs = Node { kind: NodeKind::Or(Box::new(lhs), Box::new(rhs)), span };
+            lhs = Node {
+                kind: NodeKind::Or(Box::new(lhs), Box::new(rhs)),
+                span,
+            };
         }
         Ok(lhs)
     }
@@ -335,7 +429,10 @@ impl<'s> Parser<'s> {
         while self.eat_word("and") {
             let rhs = self.not_expr()?;
             let span = lhs.span.to(rhs.span);
-            lhs = Node { kind: NodeKind::And(Box::new(lhs), Box::new(rhs)), span };
+            lhs = Node {
+                kind: NodeKind::And(Box::new(lhs), Box::new(rhs)),
+                span,
+            };
         }
         Ok(lhs)
     }
@@ -345,7 +442,10 @@ impl<'s> Parser<'s> {
             let kw = self.bump().span;
             let inner = self.not_expr()?;
             let span = kw.to(inner.span);
-            return Ok(Node { kind: NodeKind::Not(Box::new(inner)), span });
+            return Ok(Node {
+                kind: NodeKind::Not(Box::new(inner)),
+                span,
+            });
         }
         self.comparison()
     }
@@ -379,11 +479,22 @@ impl<'s> Parser<'s> {
                     _ => CmpKind::Ge,
                 };
                 let span = lhs.span.to(rhs.span);
-                Node { kind: NodeKind::Cmp { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span }
+                Node {
+                    kind: NodeKind::Cmp {
+                        op,
+                        lhs: Box::new(lhs),
+                        rhs: Box::new(rhs),
+                    },
+                    span,
+                }
             }
             Tok::Op(op @ (":" | "!:")) => {
                 let negated = *op == "!:";
-                if self.legacy() && !negated && matches!(&self.peek_at(1).tok, Tok::Ident(_)) && self.peek_at(2).tok == Tok::Op("(") {
+                if self.legacy()
+                    && !negated
+                    && matches!(&self.peek_at(1).tok, Tok::Ident(_))
+                    && self.peek_at(2).tok == Tok::Op("(")
+                {
                     // Legacy method syntax: `x:length()` is `length(x)`.
                     self.bump();
                     let mut call = self.primary()?;
@@ -396,21 +507,46 @@ impl<'s> Parser<'s> {
                 self.bump();
                 let patterns = self.pattern_rhs()?;
                 let span = lhs.span.to(self.toks[self.pos - 1].span);
-                Node { kind: NodeKind::Pattern { op: PatternOp::Colon, subject: Box::new(lhs), patterns, insensitive: true, negated }, span }
+                Node {
+                    kind: NodeKind::Pattern {
+                        op: PatternOp::Colon,
+                        subject: Box::new(lhs),
+                        patterns,
+                        insensitive: true,
+                        negated,
+                    },
+                    span,
+                }
             }
             Tok::Ident(w) if w.eq_ignore_ascii_case("like") || w.eq_ignore_ascii_case("regex") => {
-                let op = if w.eq_ignore_ascii_case("like") { PatternOp::Like } else { PatternOp::Regex };
+                let op = if w.eq_ignore_ascii_case("like") {
+                    PatternOp::Like
+                } else {
+                    PatternOp::Regex
+                };
                 self.bump();
                 let insensitive = self.tilde();
                 let patterns = self.pattern_rhs()?;
                 let span = lhs.span.to(self.toks[self.pos - 1].span);
-                Node { kind: NodeKind::Pattern { op, subject: Box::new(lhs), patterns, insensitive, negated: false }, span }
+                Node {
+                    kind: NodeKind::Pattern {
+                        op,
+                        subject: Box::new(lhs),
+                        patterns,
+                        insensitive,
+                        negated: false,
+                    },
+                    span,
+                }
             }
             Tok::Ident(w) if w.eq_ignore_ascii_case("in") => {
                 self.bump();
                 self.in_rhs(lhs, false)?
             }
-            Tok::Ident(w) if w.eq_ignore_ascii_case("not") && matches!(&self.peek_at(1).tok, Tok::Ident(s) if s.eq_ignore_ascii_case("in")) => {
+            Tok::Ident(w)
+                if w.eq_ignore_ascii_case("not")
+                    && matches!(&self.peek_at(1).tok, Tok::Ident(s) if s.eq_ignore_ascii_case("in")) =>
+            {
                 self.bump();
                 self.bump();
                 self.in_rhs(lhs, true)?
@@ -424,7 +560,12 @@ impl<'s> Parser<'s> {
         if let Tok::Op(op @ ("==" | "!=" | "<" | "<=" | ">" | ">=" | "=" | ":")) = self.peek() {
             if !self.legacy() {
                 let op = *op;
-                return Err(EqlError::new(format!("chained comparison: `{op}` cannot follow another comparison; use `and`"), self.tok().span));
+                return Err(EqlError::new(
+                    format!(
+                        "chained comparison: `{op}` cannot follow another comparison; use `and`"
+                    ),
+                    self.tok().span,
+                ));
             }
             // Legacy allows `a == b == c` as `(a == b) == c`.
             let t = self.bump();
@@ -439,7 +580,14 @@ impl<'s> Parser<'s> {
                 _ => CmpKind::Ge,
             };
             let span = node.span.to(rhs.span);
-            return Ok(Node { kind: NodeKind::Cmp { op, lhs: Box::new(node), rhs: Box::new(rhs) }, span });
+            return Ok(Node {
+                kind: NodeKind::Cmp {
+                    op,
+                    lhs: Box::new(node),
+                    rhs: Box::new(rhs),
+                },
+                span,
+            });
         }
         Ok(node)
     }
@@ -459,7 +607,15 @@ impl<'s> Parser<'s> {
             return Err(EqlError::new("empty list after `in`", close));
         }
         let span = needle.span.to(close);
-        Ok(Node { kind: NodeKind::In { needle: Box::new(needle), items, insensitive, negated }, span })
+        Ok(Node {
+            kind: NodeKind::In {
+                needle: Box::new(needle),
+                items,
+                insensitive,
+                negated,
+            },
+            span,
+        })
     }
 
     fn pattern_rhs(&mut self) -> Result<Vec<Node>, EqlError> {
@@ -488,7 +644,14 @@ impl<'s> Parser<'s> {
             self.bump();
             let rhs = self.multiplicative()?;
             let span = lhs.span.to(rhs.span);
-            lhs = Node { kind: NodeKind::Arith { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span };
+            lhs = Node {
+                kind: NodeKind::Arith {
+                    op,
+                    lhs: Box::new(lhs),
+                    rhs: Box::new(rhs),
+                },
+                span,
+            };
         }
     }
 
@@ -507,7 +670,14 @@ impl<'s> Parser<'s> {
             self.bump();
             let rhs = self.unary()?;
             let span = lhs.span.to(rhs.span);
-            lhs = Node { kind: NodeKind::Arith { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span };
+            lhs = Node {
+                kind: NodeKind::Arith {
+                    op,
+                    lhs: Box::new(lhs),
+                    rhs: Box::new(rhs),
+                },
+                span,
+            };
         }
     }
 
@@ -518,9 +688,18 @@ impl<'s> Parser<'s> {
             let span = minus.to(inner.span);
             // Fold negative literals so `-1` is a literal (and `in (-1, 2)` stays a literal list).
             return Ok(match inner.kind {
-                NodeKind::Lit(Value::Int(n)) => Node { kind: NodeKind::Lit(Value::Int(-n)), span },
-                NodeKind::Lit(Value::Float(f)) => Node { kind: NodeKind::Lit(Value::Float(-f)), span },
-                _ => Node { kind: NodeKind::Neg(Box::new(inner)), span },
+                NodeKind::Lit(Value::Int(n)) => Node {
+                    kind: NodeKind::Lit(Value::Int(-n)),
+                    span,
+                },
+                NodeKind::Lit(Value::Float(f)) => Node {
+                    kind: NodeKind::Lit(Value::Float(-f)),
+                    span,
+                },
+                _ => Node {
+                    kind: NodeKind::Neg(Box::new(inner)),
+                    span,
+                },
             });
         }
         if self.is_op("+") {
@@ -535,24 +714,36 @@ impl<'s> Parser<'s> {
         match &t.tok {
             Tok::Int(n) => {
                 self.bump();
-                Ok(Node { kind: NodeKind::Lit(Value::Int(*n)), span: t.span })
+                Ok(Node {
+                    kind: NodeKind::Lit(Value::Int(*n)),
+                    span: t.span,
+                })
             }
             Tok::Float(f) => {
                 self.bump();
-                Ok(Node { kind: NodeKind::Lit(Value::Float(*f)), span: t.span })
+                Ok(Node {
+                    kind: NodeKind::Lit(Value::Float(*f)),
+                    span: t.span,
+                })
             }
             Tok::Str { value, single } => {
                 if *single && !self.legacy() {
                     return Err(EqlError::new("single quotes are not allowed in Elasticsearch EQL: use double quotes (or \"\"\"raw\"\"\")", t.span));
                 }
                 self.bump();
-                Ok(Node { kind: NodeKind::Lit(Value::Str(Cow::Owned(value.clone()))), span: t.span })
+                Ok(Node {
+                    kind: NodeKind::Lit(Value::Str(Cow::Owned(value.clone()))),
+                    span: t.span,
+                })
             }
             Tok::Op("(") => {
                 self.bump();
                 let inner = self.expr()?;
                 let close = self.expect_op(")", "to close the parenthesis")?;
-                Ok(Node { kind: inner.kind, span: t.span.to(close) })
+                Ok(Node {
+                    kind: inner.kind,
+                    span: t.span.to(close),
+                })
             }
             Tok::Op("?") => {
                 self.bump();
@@ -568,15 +759,27 @@ impl<'s> Parser<'s> {
                 match lower.as_str() {
                     "true" | "false" => {
                         self.bump();
-                        Ok(Node { kind: NodeKind::Lit(Value::Bool(lower == "true")), span: t.span })
+                        Ok(Node {
+                            kind: NodeKind::Lit(Value::Bool(lower == "true")),
+                            span: t.span,
+                        })
                     }
                     "null" => {
                         self.bump();
-                        Ok(Node { kind: NodeKind::Lit(Value::Null), span: t.span })
+                        Ok(Node {
+                            kind: NodeKind::Lit(Value::Null),
+                            span: t.span,
+                        })
                     }
-                    "descendant" | "child" | "event" if matches!(&self.peek_at(1).tok, Tok::Ident(s) if s.eq_ignore_ascii_case("of")) => {
+                    "descendant" | "child" | "event" if matches!(&self.peek_at(1).tok, Tok::Ident(s) if s.eq_ignore_ascii_case("of")) =>
+                    {
                         if !self.legacy() {
-                            return Err(EqlError::new(format!("`{lower} of` is only in the legacy dialect (--dialect legacy)"), t.span));
+                            return Err(EqlError::new(
+                                format!(
+                                    "`{lower} of` is only in the legacy dialect (--dialect legacy)"
+                                ),
+                                t.span,
+                            ));
                         }
                         self.bump();
                         self.bump();
@@ -588,9 +791,18 @@ impl<'s> Parser<'s> {
                             "child" => LineageWord::Child,
                             _ => LineageWord::Event,
                         };
-                        Ok(Node { kind: NodeKind::Lineage { kind, query: Box::new(query) }, span: t.span.to(close) })
+                        Ok(Node {
+                            kind: NodeKind::Lineage {
+                                kind,
+                                query: Box::new(query),
+                            },
+                            span: t.span.to(close),
+                        })
                     }
-                    _ if self.peek_at(1).tok == Tok::Op("(") || (self.peek_at(1).tok == Tok::Op("~") && self.peek_at(2).tok == Tok::Op("(")) => {
+                    _ if self.peek_at(1).tok == Tok::Op("(")
+                        || (self.peek_at(1).tok == Tok::Op("~")
+                            && self.peek_at(2).tok == Tok::Op("(")) =>
+                    {
                         self.bump();
                         let insensitive = self.eat_op("~");
                         self.bump();
@@ -603,11 +815,18 @@ impl<'s> Parser<'s> {
                         }
                         let close = self.expect_op(")", "or `,` in the function arguments")?;
                         Ok(Node {
-                            kind: NodeKind::Call { name: word.clone(), name_span: t.span, insensitive, args },
+                            kind: NodeKind::Call {
+                                name: word.clone(),
+                                name_span: t.span,
+                                insensitive,
+                                args,
+                            },
                             span: t.span.to(close),
                         })
                     }
-                    _ if RESERVED.contains(&lower.as_str()) => Err(self.unexpected("a value, a field or a function call")),
+                    _ if RESERVED.contains(&lower.as_str()) => {
+                        Err(self.unexpected("a value, a field or a function call"))
+                    }
                     _ => self.field(),
                 }
             }
@@ -648,10 +867,20 @@ impl<'s> Parser<'s> {
                         self.bump();
                         span = span.to(next.span);
                     }
-                    _ => return Err(EqlError::new("expected a field name after `.`", t.span.to(next.span))),
+                    _ => {
+                        return Err(EqlError::new(
+                            "expected a field name after `.`",
+                            t.span.to(next.span),
+                        ))
+                    }
                 }
-            } else if t.tok == Tok::Op("[") && matches!(self.peek_at(1).tok, Tok::Int(_)) && self.peek_at(2).tok == Tok::Op("]") {
-                let Tok::Int(n) = self.peek_at(1).tok else { unreachable!() };
+            } else if t.tok == Tok::Op("[")
+                && matches!(self.peek_at(1).tok, Tok::Int(_))
+                && self.peek_at(2).tok == Tok::Op("]")
+            {
+                let Tok::Int(n) = self.peek_at(1).tok else {
+                    unreachable!()
+                };
                 path.push_str(&format!("[{n}]"));
                 self.bump();
                 self.bump();
@@ -660,6 +889,12 @@ impl<'s> Parser<'s> {
                 break;
             }
         }
-        Ok(Node { kind: NodeKind::Field { path, optional: false }, span })
+        Ok(Node {
+            kind: NodeKind::Field {
+                path,
+                optional: false,
+            },
+            span,
+        })
     }
 }

@@ -604,6 +604,10 @@ fn numbers_and_numeric_strings_are_the_same_term() {
             "process.pid != 7",
             "event.code != 7",
         ],
-        &["event.code != 4624", "process.pid == \"042\"", "event.code == 4625"],
+        &[
+            "event.code != 4624",
+            "process.pid == \"042\"",
+            "event.code == 4625",
+        ],
     );
 }

@@ -20,11 +20,34 @@ impl Rng {
 }
 
 const WORDS: &[&str] = &[
-    "systemctl", "SYSTEMCTL", "SystemCtl", "dpkg", "bash", "python3.11", "enable", "ENABLE", "daemon-reload",
-    "/etc/systemd/system/a.service", "/ETC/SYSTEMD/SYSTEM/B.SERVICE", "/home/u/.config/systemd/user/x.service",
-    "/run/systemd/system/evil.service", "service", "SERVICE", "file", "process", "creation", "change", "start",
-    "syst\\u0065mctl", "\\/etc\\/systemd\\/system\\/c.service", "caf\u{e9}", "\u{212a}elvin", "ansible-playbook",
-    "a\\\"quoted\\\"", "C:\\\\Windows\\\\x.exe", "",
+    "systemctl",
+    "SYSTEMCTL",
+    "SystemCtl",
+    "dpkg",
+    "bash",
+    "python3.11",
+    "enable",
+    "ENABLE",
+    "daemon-reload",
+    "/etc/systemd/system/a.service",
+    "/ETC/SYSTEMD/SYSTEM/B.SERVICE",
+    "/home/u/.config/systemd/user/x.service",
+    "/run/systemd/system/evil.service",
+    "service",
+    "SERVICE",
+    "file",
+    "process",
+    "creation",
+    "change",
+    "start",
+    "syst\\u0065mctl",
+    "\\/etc\\/systemd\\/system\\/c.service",
+    "caf\u{e9}",
+    "\u{212a}elvin",
+    "ansible-playbook",
+    "a\\\"quoted\\\"",
+    "C:\\\\Windows\\\\x.exe",
+    "",
 ];
 
 fn value(rng: &mut Rng) -> String {
@@ -37,11 +60,23 @@ fn value(rng: &mut Rng) -> String {
 
 fn event(rng: &mut Rng) -> String {
     let mut fields = vec![
-        format!("\"event\": {{\"category\": {}, \"type\": {}}}", value(rng), value(rng)),
-        format!("\"file\": {{\"path\": {}, \"extension\": {}}}", value(rng), value(rng)),
+        format!(
+            "\"event\": {{\"category\": {}, \"type\": {}}}",
+            value(rng),
+            value(rng)
+        ),
+        format!(
+            "\"file\": {{\"path\": {}, \"extension\": {}}}",
+            value(rng),
+            value(rng)
+        ),
     ];
     match rng.next() % 3 {
-        0 => fields.push(format!("\"process.name\": {}, \"process.args\": {}", value(rng), value(rng))),
+        0 => fields.push(format!(
+            "\"process.name\": {}, \"process.args\": {}",
+            value(rng),
+            value(rng)
+        )),
         1 => fields.push(format!(
             "\"process\": {{\"name\": {}, \"args\": {}, \"parent\": {{\"name\": {}}}}}",
             value(rng),
@@ -90,12 +125,21 @@ fn prefilter_never_rejects_a_match() {
         for ((text, expr), pf) in compiled.iter().zip(&filters) {
             let pass = pf.any(line.as_bytes());
             let hit = is_true(expr, &mut EvalCtx::new(&doc));
-            assert!(!hit || pass, "prefilter rejected a match\nquery: {text}\nevent: {line}");
+            assert!(
+                !hit || pass,
+                "prefilter rejected a match\nquery: {text}\nevent: {line}"
+            );
             matches += usize::from(hit);
             rejected += usize::from(!pass);
         }
     }
     // The test is only meaningful if both outcomes occur often.
-    assert!(matches > 1000, "too few matches ({matches}) to exercise the prefilter");
-    assert!(rejected > 1000, "the prefilter rejected too little ({rejected}) to be useful");
+    assert!(
+        matches > 1000,
+        "too few matches ({matches}) to exercise the prefilter"
+    );
+    assert!(
+        rejected > 1000,
+        "the prefilter rejected too little ({rejected}) to be useful"
+    );
 }

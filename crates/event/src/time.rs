@@ -46,7 +46,9 @@ fn parse_text(s: &str) -> Option<i64> {
     if s.is_empty() {
         return None;
     }
-    if s.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b'.') {
+    if s.bytes()
+        .all(|b| b.is_ascii_digit() || b == b'-' || b == b'.')
+    {
         if let Ok(ms) = s.parse::<i64>() {
             return ms.checked_mul(1_000_000);
         }
@@ -59,7 +61,11 @@ fn parse_text(s: &str) -> Option<i64> {
     }
     // ISO-8601 without an offset is UTC in Elasticsearch; also accept a space separator and a
     // bare date.
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(dt) = NaiveDateTime::parse_from_str(s, fmt) {
             return dt.and_utc().timestamp_nanos_opt();
         }
@@ -85,14 +91,20 @@ mod tests {
         let iso = parse_timestamp(&json!("2024-05-01T10:00:00.250Z"), TimestampFormat::Auto);
         let ms = parse_timestamp(&json!(1714557600250i64), TimestampFormat::Auto);
         let text = parse_timestamp(&json!("1714557600250"), TimestampFormat::Auto);
-        let offset = parse_timestamp(&json!("2024-05-01T12:00:00.250+02:00"), TimestampFormat::Auto);
+        let offset = parse_timestamp(
+            &json!("2024-05-01T12:00:00.250+02:00"),
+            TimestampFormat::Auto,
+        );
         let naive = parse_timestamp(&json!("2024-05-01T10:00:00.250"), TimestampFormat::Auto);
         assert_eq!(iso, Some(1_714_557_600_250_000_000));
         assert_eq!(iso, ms);
         assert_eq!(iso, text);
         assert_eq!(iso, offset);
         assert_eq!(iso, naive);
-        assert_eq!(parse_timestamp(&json!("yesterday"), TimestampFormat::Auto), None);
+        assert_eq!(
+            parse_timestamp(&json!("yesterday"), TimestampFormat::Auto),
+            None
+        );
         assert_eq!(parse_timestamp(&json!(null), TimestampFormat::Auto), None);
     }
 

@@ -29,15 +29,24 @@ impl Source {
     /// Opens a path; `-` is standard input.
     pub fn open(path: &str) -> io::Result<Source> {
         if path == "-" {
-            return Ok(Source { name: "<stdin>".into(), reader: Box::new(BufReader::new(io::stdin())) });
+            return Ok(Source {
+                name: "<stdin>".into(),
+                reader: Box::new(BufReader::new(io::stdin())),
+            });
         }
         let f = File::open(path)?;
-        Ok(Source { name: path.to_string(), reader: Box::new(BufReader::with_capacity(1 << 20, f)) })
+        Ok(Source {
+            name: path.to_string(),
+            reader: Box::new(BufReader::with_capacity(1 << 20, f)),
+        })
     }
 
     /// A source over bytes in memory (tests, embedded examples).
     pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Source {
-        Source { name: name.to_string(), reader: Box::new(io::Cursor::new(bytes)) }
+        Source {
+            name: name.to_string(),
+            reader: Box::new(io::Cursor::new(bytes)),
+        }
     }
 }
 
@@ -68,7 +77,11 @@ impl ReadStats {
     fn skip(&mut self, file: &str, line: u64, reason: String) {
         self.skipped += 1;
         if self.reported.len() < MAX_REPORTED {
-            self.reported.push(Skipped { file: file.to_string(), line, reason });
+            self.reported.push(Skipped {
+                file: file.to_string(),
+                line,
+                reason,
+            });
         }
     }
 }
@@ -115,7 +128,8 @@ pub fn read_events(
         let mut rest = Vec::new();
         src.reader.read_to_end(&mut rest)?;
         stats.bytes += rest.len() as u64;
-        let extra_lines = memchr::memchr_iter(b'\n', &rest).count() as u64 + u64::from(!rest.is_empty() && !rest.ends_with(b"\n"));
+        let extra_lines = memchr::memchr_iter(b'\n', &rest).count() as u64
+            + u64::from(!rest.is_empty() && !rest.ends_with(b"\n"));
         stats.lines += extra_lines;
         buf.extend_from_slice(&rest);
         let total_lines = 1 + extra_lines;
@@ -132,12 +146,20 @@ pub fn read_events(
                 // count are structure, not skipped input.
                 stats.lines = stats.lines - total_lines + count.max(1);
                 if count == 0 {
-                    stats.skip(&src.name, first_line, "JSON document holds no events".into());
+                    stats.skip(
+                        &src.name,
+                        first_line,
+                        "JSON document holds no events".into(),
+                    );
                 }
             }
             Err(e) => {
                 stats.lines = stats.lines - total_lines + 1;
-                stats.skip(&src.name, first_line + e.line() as u64 - 1, format!("malformed JSON document: {e}"));
+                stats.skip(
+                    &src.name,
+                    first_line + e.line() as u64 - 1,
+                    format!("malformed JSON document: {e}"),
+                );
             }
         }
         return Ok(());
@@ -175,7 +197,11 @@ fn handle_line(
         match serde_json::from_slice::<serde::de::IgnoredAny>(line) {
             Ok(_) if line.first() == Some(&b'{') => stats.filtered += 1,
             Ok(_) => stats.skip(file, line_no, "not a JSON object".into()),
-            Err(e) => stats.skip(file, line_no, format!("malformed JSON at column {}: {e}", e.column())),
+            Err(e) => stats.skip(
+                file,
+                line_no,
+                format!("malformed JSON at column {}: {e}", e.column()),
+            ),
         }
         return;
     }
@@ -185,18 +211,31 @@ fn handle_line(
             sink(doc, line_no);
         }
         Ok(_) => stats.skip(file, line_no, "not a JSON object".into()),
-        Err(e) => stats.skip(file, line_no, format!("malformed JSON at column {}: {e}", e.column())),
+        Err(e) => stats.skip(
+            file,
+            line_no,
+            format!("malformed JSON at column {}: {e}", e.column()),
+        ),
     }
 }
 
 fn trim(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map(|i| i + 1).unwrap_or(start);
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map(|i| i + 1)
+        .unwrap_or(start);
     &b[start..end.max(start)]
 }
 
 fn is_response(j: &Json) -> bool {
-    j.get("hits").is_some_and(|h| h.get("hits").is_some() || h.get("events").is_some() || h.get("sequences").is_some())
+    j.get("hits").is_some_and(|h| {
+        h.get("hits").is_some() || h.get("events").is_some() || h.get("sequences").is_some()
+    })
 }
 
 /// Extracts events from a document: an array, a search response, or a single event.
@@ -250,7 +289,13 @@ mod tests {
     fn read(bytes: &str) -> (Vec<(Json, u64)>, ReadStats) {
         let mut out = Vec::new();
         let mut stats = ReadStats::default();
-        read_events(Source::from_bytes("t", bytes.as_bytes().to_vec()), &mut |_| true, &mut |j, l| out.push((j, l)), &mut stats).unwrap();
+        read_events(
+            Source::from_bytes("t", bytes.as_bytes().to_vec()),
+            &mut |_| true,
+            &mut |j, l| out.push((j, l)),
+            &mut stats,
+        )
+        .unwrap();
         (out, stats)
     }
 
@@ -267,7 +312,8 @@ mod tests {
 
     #[test]
     fn search_responses_and_arrays() {
-        let (evs, st) = read("{\"hits\": {\"hits\": [{\"_source\": {\"a\": 1}}, {\"_source\": {\"a\": 2}}]}}");
+        let (evs, st) =
+            read("{\"hits\": {\"hits\": [{\"_source\": {\"a\": 1}}, {\"_source\": {\"a\": 2}}]}}");
         assert_eq!(evs.len(), 2);
         assert_eq!(st.events + st.filtered + st.skipped, st.lines);
         let (evs, _) = read("[\n {\"a\": 1},\n {\"a\": 2}\n]\n");
@@ -284,7 +330,13 @@ mod tests {
     fn filtered_lines_are_still_validated() {
         let mut stats = ReadStats::default();
         let bytes = b"{\"a\":1}\nbad\n{\"a\":\n".to_vec();
-        read_events(Source::from_bytes("t", bytes), &mut |_| false, &mut |_, _| {}, &mut stats).unwrap();
+        read_events(
+            Source::from_bytes("t", bytes),
+            &mut |_| false,
+            &mut |_, _| {},
+            &mut stats,
+        )
+        .unwrap();
         assert_eq!((stats.filtered, stats.skipped), (1, 2));
         assert_eq!(stats.reported[0].line, 2);
     }
@@ -294,7 +346,13 @@ mod tests {
         let mut stats = ReadStats::default();
         let mut n = 0;
         let bytes = b"{\"a\":\"\xff\"}\n{\"a\":1}\n".to_vec();
-        read_events(Source::from_bytes("t", bytes), &mut |_| true, &mut |_, _| n += 1, &mut stats).unwrap();
+        read_events(
+            Source::from_bytes("t", bytes),
+            &mut |_| true,
+            &mut |_, _| n += 1,
+            &mut stats,
+        )
+        .unwrap();
         assert_eq!(n, 1);
         assert_eq!(stats.skipped, 1);
     }

@@ -114,13 +114,21 @@ pub fn run(args: EqlArgs) -> ExitCode {
     let tb_field = args.tiebreaker_field.as_deref().map(FieldPath::parse);
     // Lineage needs every event; otherwise lines no stage can match are dropped before parsing.
     let stage_filters = query.stage_filters();
-    let prefilter = (query.lineage.is_empty()).then(|| Prefilter::new(&stage_filters)).filter(Prefilter::is_useful);
-    let mut runner = Runner::new(&query, RunOptions { max_pending: args.max_pending, max_samples_per_key: args.max_samples_per_key });
+    let prefilter = (query.lineage.is_empty())
+        .then(|| Prefilter::new(&stage_filters))
+        .filter(Prefilter::is_useful);
+    let mut runner = Runner::new(
+        &query,
+        RunOptions {
+            max_pending: args.max_pending,
+            max_samples_per_key: args.max_samples_per_key,
+        },
+    );
     let mut stats = ReadStats::default();
     let mut no_time = 0u64;
     let mut no_time_example: Option<(String, u64)> = None;
     // Candidates (events matching some stage), sorted by time before sequencing, as Elasticsearch does.
-    let mut candidates: Vec<(i64, Option<Json>, u64, Arc<Json>, u64)> = Vec::new();
+    let mut candidates: Vec<Candidate> = Vec::new();
     let mut ordinal = 0u64;
     let mut io_error = false;
     for path in &args.paths {
@@ -136,7 +144,8 @@ pub fn run(args: EqlArgs) -> ExitCode {
         let mut keep = |raw: &[u8]| prefilter.as_ref().is_none_or(|p| p.any(raw));
         let mut sink = |doc: Json, line: u64| {
             ordinal += 1;
-            let ts = lookup_one(&doc, &ts_field).and_then(|t| parse_timestamp(t, TimestampFormat::Auto));
+            let ts =
+                lookup_one(&doc, &ts_field).and_then(|t| parse_timestamp(t, TimestampFormat::Auto));
             let ts = match (ts, legacy) {
                 (Some(t), _) => t,
                 (None, true) => 0,
@@ -157,7 +166,11 @@ pub fn run(args: EqlArgs) -> ExitCode {
             }
         };
         if let Err(e) = read_events(src, &mut keep, &mut sink, &mut stats) {
-            eprintln!("error: {}: read failed after {} bytes: {e}", escape(&name), stats.bytes);
+            eprintln!(
+                "error: {}: read failed after {} bytes: {e}",
+                escape(&name),
+                stats.bytes
+            );
             io_error = true;
         }
     }
@@ -175,7 +188,11 @@ pub fn run(args: EqlArgs) -> ExitCode {
     let total = result.outputs.len();
     let shown: Vec<&Output> = match args.result_position {
         Position::Head => result.outputs.iter().take(args.size).collect(),
-        Position::Tail => result.outputs.iter().skip(total.saturating_sub(args.size)).collect(),
+        Position::Tail => result
+            .outputs
+            .iter()
+            .skip(total.saturating_sub(args.size))
+            .collect(),
     };
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -215,17 +232,31 @@ pub fn run(args: EqlArgs) -> ExitCode {
             stats.lines as f64 / secs.max(1e-9),
         );
         for s in &stats.reported {
-            let _ = writeln!(err, "  skipped {}:{}: {}", escape(&s.file), s.line, escape(&s.reason));
+            let _ = writeln!(
+                err,
+                "  skipped {}:{}: {}",
+                escape(&s.file),
+                s.line,
+                escape(&s.reason)
+            );
         }
         if stats.skipped as usize > stats.reported.len() {
-            let _ = writeln!(err, "  ... and {} more skipped lines", stats.skipped as usize - stats.reported.len());
+            let _ = writeln!(
+                err,
+                "  ... and {} more skipped lines",
+                stats.skipped as usize - stats.reported.len()
+            );
         }
         if no_time > 0 {
             let (f, l) = no_time_example.unwrap_or_default();
             let _ = writeln!(err, "  {no_time} event(s) without a readable {} were not evaluated (first: {}:{l}); see --timestamp-field", escape(&args.timestamp_field), escape(&f));
         }
         if result.stats.evicted > 0 {
-            let _ = writeln!(err, "  warning: {} pending sequence(s) evicted at the --max-pending cap of {}", result.stats.evicted, args.max_pending);
+            let _ = writeln!(
+                err,
+                "  warning: {} pending sequence(s) evicted at the --max-pending cap of {}",
+                result.stats.evicted, args.max_pending
+            );
         }
         if std::io::stderr().is_terminal() && total == 0 {
             let _ = writeln!(err, "  no match");
@@ -240,9 +271,15 @@ pub fn run(args: EqlArgs) -> ExitCode {
     }
 }
 
+/// An event matching some stage: (timestamp, tiebreaker, input position, document, stage mask).
+type Candidate = (i64, Option<Json>, u64, Arc<Json>, u64);
+
 fn tiebreak(a: &Option<Json>, b: &Option<Json>) -> std::cmp::Ordering {
     match (a, b) {
-        (Some(Json::Number(x)), Some(Json::Number(y))) => x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(std::cmp::Ordering::Equal),
+        (Some(Json::Number(x)), Some(Json::Number(y))) => x
+            .as_f64()
+            .partial_cmp(&y.as_f64())
+            .unwrap_or(std::cmp::Ordering::Equal),
         (Some(Json::String(x)), Some(Json::String(y))) => x.cmp(y),
         (None, Some(_)) => std::cmp::Ordering::Greater,
         (Some(_), None) => std::cmp::Ordering::Less,

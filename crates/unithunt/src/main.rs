@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run an EQL query over ECS NDJSON or JSON files, like Elasticsearch's `_eql/search`.
-    Eql(eql_cmd::EqlArgs),
+    Eql(Box<eql_cmd::EqlArgs>),
     /// Run the seed rule over the built-in adversary tests and show what it catches and misses.
     Selfcheck,
 }
@@ -29,7 +29,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Eql(args)) => eql_cmd::run(args),
+        Some(Command::Eql(args)) => eql_cmd::run(*args),
         Some(Command::Selfcheck) | None => selfcheck::run(),
     }
 }

@@ -29,6 +29,9 @@ mod tests {
         assert_eq!(escape("a\u{1b}[31mred"), "a\\u{1b}[31mred");
         assert_eq!(escape("x\ny\u{7}"), "x\\ny\\u{7}");
         assert_eq!(escape("\u{202e}cod.exe"), "\\u{202e}cod.exe");
-        assert_eq!(escape("/etc/systemd/system/é.service"), "/etc/systemd/system/é.service");
+        assert_eq!(
+            escape("/etc/systemd/system/é.service"),
+            "/etc/systemd/system/é.service"
+        );
     }
 }

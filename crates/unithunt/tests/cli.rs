@@ -12,12 +12,20 @@ fn unithunt(args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("binary runs");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
 fn lines(o: &Output) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect()
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
 }
 
 #[test]
@@ -29,15 +37,38 @@ fn no_arguments_runs_the_self_check() {
 
 #[test]
 fn eql_prints_source_documents_and_sequences() {
-    let o = unithunt(&["eql", "--size", "100", r#"file where file.extension == "service" and not process.name : "dpkg""#, "examples/atomic-tests.ecs.ndjson"], "");
+    let o = unithunt(
+        &[
+            "eql",
+            "--size",
+            "100",
+            r#"file where file.extension == "service" and not process.name : "dpkg""#,
+            "examples/atomic-tests.ecs.ndjson",
+        ],
+        "",
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = lines(&o);
     assert_eq!(out.len(), 4);
-    assert_eq!(out[0]["file"]["name"], "df00tech-test.service", "output is the source document, in time order");
+    assert_eq!(
+        out[0]["file"]["name"], "df00tech-test.service",
+        "output is the source document, in time order"
+    );
     let seq = r#"sequence by host.name, user.name with maxspan=5m
         [file where file.extension == "service"]
         [process where process.name == "systemctl"]"#;
-    let o = unithunt(&["eql", "--result-position", "head", "--size", "1", seq, "examples/atomic-tests.ecs.ndjson"], "");
+    let o = unithunt(
+        &[
+            "eql",
+            "--result-position",
+            "head",
+            "--size",
+            "1",
+            seq,
+            "examples/atomic-tests.ecs.ndjson",
+        ],
+        "",
+    );
     let out = lines(&o);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0]["join_keys"], serde_json::json!(["lab-1", "root"]));
@@ -47,8 +78,10 @@ fn eql_prints_source_documents_and_sequences() {
 #[test]
 fn missing_events_print_as_missing() {
     let input = concat!(
-        r#"{"@timestamp": 1000, "event": {"category": "file"}, "host": {"id": "h"}, "id": 1}"#, "\n",
-        r#"{"@timestamp": 2000, "event": {"category": "process"}, "host": {"id": "h"}, "id": 2}"#, "\n",
+        r#"{"@timestamp": 1000, "event": {"category": "file"}, "host": {"id": "h"}, "id": 1}"#,
+        "\n",
+        r#"{"@timestamp": 2000, "event": {"category": "process"}, "host": {"id": "h"}, "id": 2}"#,
+        "\n",
     );
     let q = "sequence by host.id with maxspan=1m [file where true] ![network where true] [process where true]";
     let o = unithunt(&["eql", q, "-"], input);
@@ -61,15 +94,24 @@ fn missing_events_print_as_missing() {
 #[test]
 fn timestamps_order_results_and_accept_every_shape() {
     let input = concat!(
-        r#"{"@timestamp": "2026-01-01T00:00:03Z", "event": {"category": "process"}, "id": 3}"#, "\n",
-        r#"{"@timestamp": 1767225601000, "event": {"category": "process"}, "id": 1}"#, "\n",
-        r#"{"@timestamp": "1767225602000", "event": {"category": "process"}, "id": 2}"#, "\n",
+        r#"{"@timestamp": "2026-01-01T00:00:03Z", "event": {"category": "process"}, "id": 3}"#,
+        "\n",
+        r#"{"@timestamp": 1767225601000, "event": {"category": "process"}, "id": 1}"#,
+        "\n",
+        r#"{"@timestamp": "1767225602000", "event": {"category": "process"}, "id": 2}"#,
+        "\n",
     );
     let o = unithunt(&["eql", "process where true", "-"], input);
-    let ids: Vec<i64> = lines(&o).iter().map(|d| d["id"].as_i64().unwrap()).collect();
+    let ids: Vec<i64> = lines(&o)
+        .iter()
+        .map(|d| d["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(ids, vec![1, 2, 3]);
     let o = unithunt(&["eql", "--size", "2", "process where true", "-"], input);
-    let ids: Vec<i64> = lines(&o).iter().map(|d| d["id"].as_i64().unwrap()).collect();
+    let ids: Vec<i64> = lines(&o)
+        .iter()
+        .map(|d| d["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(ids, vec![2, 3], "tail is the default result position");
 }
 
@@ -100,9 +142,19 @@ fn bad_queries_point_at_the_token_and_exit_2() {
 
 #[test]
 fn no_match_exits_1_and_missing_files_exit_2() {
-    let o = unithunt(&["eql", "process where process.name == \"nothing\"", "examples/atomic-tests.ecs.ndjson"], "");
+    let o = unithunt(
+        &[
+            "eql",
+            "process where process.name == \"nothing\"",
+            "examples/atomic-tests.ecs.ndjson",
+        ],
+        "",
+    );
     assert_eq!(o.status.code(), Some(1));
-    let o = unithunt(&["eql", "process where true", "/nonexistent/file.ndjson"], "");
+    let o = unithunt(
+        &["eql", "process where true", "/nonexistent/file.ndjson"],
+        "",
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/file.ndjson"));
 }
