@@ -632,43 +632,33 @@ impl<'s> Parser<'s> {
     }
 
     fn additive(&mut self) -> Result<Node, EqlError> {
-        let mut lhs = self.multiplicative()?;
-        loop {
-            let op = if self.is_op("+") {
-                ArithKind::Add
-            } else if self.is_op("-") {
-                ArithKind::Sub
-            } else {
-                return Ok(lhs);
-            };
-            self.bump();
-            let rhs = self.multiplicative()?;
-            let span = lhs.span.to(rhs.span);
-            lhs = Node {
-                kind: NodeKind::Arith {
-                    op,
-                    lhs: Box::new(lhs),
-                    rhs: Box::new(rhs),
-                },
-                span,
-            };
-        }
+        self.binary(
+            &[("+", ArithKind::Add), ("-", ArithKind::Sub)],
+            Self::multiplicative,
+        )
     }
 
     fn multiplicative(&mut self) -> Result<Node, EqlError> {
-        let mut lhs = self.unary()?;
-        loop {
-            let op = if self.is_op("*") {
-                ArithKind::Mul
-            } else if self.is_op("/") {
-                ArithKind::Div
-            } else if self.is_op("%") {
-                ArithKind::Mod
-            } else {
-                return Ok(lhs);
-            };
+        self.binary(
+            &[
+                ("*", ArithKind::Mul),
+                ("/", ArithKind::Div),
+                ("%", ArithKind::Mod),
+            ],
+            Self::unary,
+        )
+    }
+
+    /// One left-associative level of arithmetic: operands from `next`, operators from `ops`.
+    fn binary(
+        &mut self,
+        ops: &[(&str, ArithKind)],
+        next: fn(&mut Self) -> Result<Node, EqlError>,
+    ) -> Result<Node, EqlError> {
+        let mut lhs = next(self)?;
+        while let Some(&(_, op)) = ops.iter().find(|(o, _)| self.is_op(o)) {
             self.bump();
-            let rhs = self.unary()?;
+            let rhs = next(self)?;
             let span = lhs.span.to(rhs.span);
             lhs = Node {
                 kind: NodeKind::Arith {
@@ -679,6 +669,7 @@ impl<'s> Parser<'s> {
                 span,
             };
         }
+        Ok(lhs)
     }
 
     fn unary(&mut self) -> Result<Node, EqlError> {

@@ -100,14 +100,9 @@ pub fn read_events(
     // Sniff: the first non-blank line decides. A line holding a whole JSON object that is not a
     // search response means NDJSON; anything else is one JSON document.
     loop {
-        buf.clear();
-        let n = src.reader.read_until(b'\n', &mut buf)?;
-        if n == 0 {
+        if !next_line(&mut src, &mut buf, &mut line_no, stats)? {
             return Ok(());
         }
-        stats.bytes += n as u64;
-        line_no += 1;
-        stats.lines += 1;
         let trimmed = trim(&buf);
         if trimmed.is_empty() {
             stats.skip(&src.name, line_no, "blank line".into());
@@ -165,17 +160,30 @@ pub fn read_events(
         return Ok(());
     }
     loop {
-        buf.clear();
-        let n = src.reader.read_until(b'\n', &mut buf)?;
-        if n == 0 {
+        if !next_line(&mut src, &mut buf, &mut line_no, stats)? {
             return Ok(());
         }
-        stats.bytes += n as u64;
-        line_no += 1;
-        stats.lines += 1;
         let trimmed = trim(&buf);
         handle_line(&src.name, line_no, trimmed, keep, sink, stats);
     }
+}
+
+/// Reads the next line into `buf` and counts it; false at the end of the input.
+fn next_line(
+    src: &mut Source,
+    buf: &mut Vec<u8>,
+    line_no: &mut u64,
+    stats: &mut ReadStats,
+) -> io::Result<bool> {
+    buf.clear();
+    let n = src.reader.read_until(b'\n', buf)?;
+    if n == 0 {
+        return Ok(false);
+    }
+    stats.bytes += n as u64;
+    *line_no += 1;
+    stats.lines += 1;
+    Ok(true)
 }
 
 fn handle_line(
