@@ -1,13 +1,14 @@
 //! `unithunt eql QUERY [PATH...]`: the hunting shell, with `_eql/search` parameters as flags.
 
 use crate::term::escape;
+use crate::window::{tiebreak, SortKey, Take, Window};
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value as Json};
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
-use unithunt_engine::{Output, Prefilter, RunOptions, Runner};
+use unithunt_engine::{Output, Pipe, Prefilter, QueryKind, RunOptions, Runner};
 use unithunt_eql::{compile, Dialect, EqlOptions};
 use unithunt_event::{lookup_one, parse_timestamp, FieldPath, TimestampFormat};
 use unithunt_readers::{read_events, ReadStats, Source};
@@ -128,6 +129,25 @@ pub fn run(args: EqlArgs) -> ExitCode {
     let mut no_time = 0u64;
     let mut no_time_example: Option<(String, u64)> = None;
     // Candidates (events matching some stage), sorted by time before sequencing, as Elasticsearch does.
+    // Event queries whose pipes are heads and tails keep only the window they can return.
+    let final_step = match args.result_position {
+        Position::Head => Take::Head(args.size),
+        Position::Tail => Take::Tail(args.size),
+    };
+    let window_chain: Option<Vec<Take>> = match (&query.kind, legacy) {
+        (QueryKind::Events(_), false) => query
+            .pipes
+            .iter()
+            .map(|p| match p {
+                Pipe::Head(n) => Some(Take::Head(*n)),
+                Pipe::Tail(n) => Some(Take::Tail(*n)),
+                _ => None,
+            })
+            .chain(std::iter::once(Some(final_step)))
+            .collect(),
+        _ => None,
+    };
+    let mut window = window_chain.map(Window::new);
     let mut candidates: Vec<Candidate> = Vec::new();
     let mut ordinal = 0u64;
     let mut io_error = false;
@@ -161,8 +181,16 @@ pub fn run(args: EqlArgs) -> ExitCode {
             if legacy {
                 runner.advance(Arc::new(doc), ts, mask);
             } else if mask != 0 {
-                let tb = tb_field.as_ref().and_then(|f| lookup_one(&doc, f).cloned());
-                candidates.push((ts, tb, ordinal, Arc::new(doc), mask));
+                let tiebreaker = tb_field.as_ref().and_then(|f| lookup_one(&doc, f).cloned());
+                let key = SortKey {
+                    ts,
+                    tiebreaker,
+                    ordinal,
+                };
+                match &mut window {
+                    Some(w) => w.push(key, Arc::new(doc)),
+                    None => candidates.push((key, Arc::new(doc), mask)),
+                }
             }
         };
         if let Err(e) = read_events(src, &mut keep, &mut sink, &mut stats) {
@@ -174,26 +202,37 @@ pub fn run(args: EqlArgs) -> ExitCode {
             io_error = true;
         }
     }
-    if !legacy {
-        candidates.sort_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then_with(|| tiebreak(&a.1, &b.1))
-                .then(a.2.cmp(&b.2))
-        });
-        for (ts, _, _, doc, mask) in candidates {
-            runner.advance(doc, ts, mask);
+    let (outputs, total, evicted): (Vec<Output>, usize, u64) = match window {
+        Some(w) => {
+            let (docs, total) = w.finish(query.pipes.len());
+            (docs.into_iter().map(Output::Event).collect(), total, 0)
         }
-    }
-    let result = runner.finish();
-    let total = result.outputs.len();
-    let shown: Vec<&Output> = match args.result_position {
-        Position::Head => result.outputs.iter().take(args.size).collect(),
-        Position::Tail => result
-            .outputs
-            .iter()
-            .skip(total.saturating_sub(args.size))
-            .collect(),
+        None => {
+            candidates.sort_by(|a, b| {
+                a.0.ts
+                    .cmp(&b.0.ts)
+                    .then_with(|| tiebreak(&a.0.tiebreaker, &b.0.tiebreaker))
+                    .then(a.0.ordinal.cmp(&b.0.ordinal))
+            });
+            for (key, doc, mask) in candidates {
+                runner.advance(doc, key.ts, mask);
+            }
+            let result = runner.finish();
+            let total = result.outputs.len();
+            let skip = match args.result_position {
+                Position::Head => 0,
+                Position::Tail => total.saturating_sub(args.size),
+            };
+            let shown = result
+                .outputs
+                .into_iter()
+                .skip(skip)
+                .take(args.size)
+                .collect();
+            (shown, total, result.stats.evicted)
+        }
     };
+    let shown: Vec<&Output> = outputs.iter().collect();
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     for o in &shown {
@@ -251,11 +290,11 @@ pub fn run(args: EqlArgs) -> ExitCode {
             let (f, l) = no_time_example.unwrap_or_default();
             let _ = writeln!(err, "  {no_time} event(s) without a readable {} were not evaluated (first: {}:{l}); see --timestamp-field", escape(&args.timestamp_field), escape(&f));
         }
-        if result.stats.evicted > 0 {
+        if evicted > 0 {
             let _ = writeln!(
                 err,
                 "  warning: {} pending sequence(s) evicted at the --max-pending cap of {}",
-                result.stats.evicted, args.max_pending
+                evicted, args.max_pending
             );
         }
         if std::io::stderr().is_terminal() && total == 0 {
@@ -271,18 +310,5 @@ pub fn run(args: EqlArgs) -> ExitCode {
     }
 }
 
-/// An event matching some stage: (timestamp, tiebreaker, input position, document, stage mask).
-type Candidate = (i64, Option<Json>, u64, Arc<Json>, u64);
-
-fn tiebreak(a: &Option<Json>, b: &Option<Json>) -> std::cmp::Ordering {
-    match (a, b) {
-        (Some(Json::Number(x)), Some(Json::Number(y))) => x
-            .as_f64()
-            .partial_cmp(&y.as_f64())
-            .unwrap_or(std::cmp::Ordering::Equal),
-        (Some(Json::String(x)), Some(Json::String(y))) => x.cmp(y),
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (Some(_), None) => std::cmp::Ordering::Less,
-        _ => std::cmp::Ordering::Equal,
-    }
-}
+/// An event matching some stage of a sequence or sample: its sort key, the document, the stage mask.
+type Candidate = (SortKey, Arc<Json>, u64);

@@ -3,6 +3,7 @@
 mod eql_cmd;
 mod selfcheck;
 mod term;
+mod window;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
