@@ -121,3 +121,39 @@ pub fn fold_constant(text: &str, opts: &EqlOptions) -> Result<Value<'static>, Eq
     let v = eval(&e, &mut EvalCtx::new(&empty)).into_owned();
     Ok(v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Inputs the fuzzer found or that sit at the parser's edges: each must give an error, not a
+    /// panic, in both dialects.
+    #[test]
+    fn edge_inputs_are_errors_not_panics() {
+        for text in [
+            "",
+            " ",
+            "|",
+            "process",
+            "process where",
+            "sequence",
+            "sequence [",
+            "sequence by",
+            "any where (",
+            "any where \"",
+            "any where `",
+            "any where f(",
+            "any where a.",
+            "![",
+            "sequence with maxspan=",
+            "sequence with maxspan=5",
+            "any where a | head x",
+        ] {
+            for opts in [EqlOptions::elasticsearch(), EqlOptions::legacy()] {
+                let e = compile(text, &opts).expect_err(text);
+                let rendered = e.render(text, "query");
+                assert!(rendered.contains('^'), "{text:?}: {rendered}");
+            }
+        }
+    }
+}

@@ -75,18 +75,24 @@ pub fn parse_expression(src: &str, dialect: Dialect) -> Result<Node, EqlError> {
 }
 
 impl<'s> Parser<'s> {
+    // `pos` may run one past the final `Eof` token (so that "bump, then step back" is always
+    // valid); reads clamp to the `Eof`.
     fn tok(&self) -> &Token {
-        &self.toks[self.pos]
+        &self.toks[self.pos.min(self.toks.len() - 1)]
+    }
+    /// The span of the token last consumed.
+    fn prev_span(&self) -> Span {
+        self.toks[self.pos.saturating_sub(1).min(self.toks.len() - 1)].span
     }
     fn peek(&self) -> &Tok {
-        &self.toks[self.pos].tok
+        &self.tok().tok
     }
     fn peek_at(&self, n: usize) -> &Token {
         &self.toks[(self.pos + n).min(self.toks.len() - 1)]
     }
     fn bump(&mut self) -> Token {
-        let t = self.toks[self.pos].clone();
-        if self.pos < self.toks.len() - 1 {
+        let t = self.tok().clone();
+        if self.pos < self.toks.len() {
             self.pos += 1;
         }
         t
@@ -233,10 +239,7 @@ impl<'s> Parser<'s> {
         loop {
             if self.eat_word("by") {
                 if !by.is_empty() {
-                    return Err(EqlError::new(
-                        "`by` given twice",
-                        self.toks[self.pos - 1].span,
-                    ));
+                    return Err(EqlError::new("`by` given twice", self.prev_span()));
                 }
                 by = self.expr_list()?;
             } else if self.is_word("with") {
@@ -403,7 +406,7 @@ impl<'s> Parser<'s> {
             args.push(self.expr()?);
             self.eat_op(",");
         }
-        let span = t.span.to(self.toks[self.pos.saturating_sub(1)].span);
+        let span = t.span.to(self.prev_span());
         Ok(PipeAst { name, args, span })
     }
 
@@ -506,7 +509,7 @@ impl<'s> Parser<'s> {
                 }
                 self.bump();
                 let patterns = self.pattern_rhs()?;
-                let span = lhs.span.to(self.toks[self.pos - 1].span);
+                let span = lhs.span.to(self.prev_span());
                 Node {
                     kind: NodeKind::Pattern {
                         op: PatternOp::Colon,
@@ -527,7 +530,7 @@ impl<'s> Parser<'s> {
                 self.bump();
                 let insensitive = self.tilde();
                 let patterns = self.pattern_rhs()?;
-                let span = lhs.span.to(self.toks[self.pos - 1].span);
+                let span = lhs.span.to(self.prev_span());
                 Node {
                     kind: NodeKind::Pattern {
                         op,
