@@ -17,6 +17,7 @@ const MAX_BINDINGS: usize = 4096;
 pub struct EvalCtx<'a> {
     pub doc: &'a Json,
     slots: Vec<Value<'a>>,
+    slot_pool: Vec<Value<'a>>,
     vars: Vec<Value<'a>>,
     lineage: Option<LineageFn<'a>>,
     scratch: Vec<&'a Json>,
@@ -27,6 +28,7 @@ impl<'a> EvalCtx<'a> {
         EvalCtx {
             doc,
             slots: Vec::new(),
+            slot_pool: Vec::new(),
             vars: Vec::new(),
             lineage: None,
             scratch: Vec::new(),
@@ -175,7 +177,10 @@ pub fn eval<'a>(expr: &'a Expr, ctx: &mut EvalCtx<'a>) -> Value<'a> {
 }
 
 fn any_of<'a>(fields: &'a [FieldPath], pred: &'a Expr, ctx: &mut EvalCtx<'a>) -> bool {
-    let saved = std::mem::take(&mut ctx.slots);
+    // Slots are swapped with a pooled vector rather than reallocated: this runs for every leaf.
+    let pooled = std::mem::take(&mut ctx.slot_pool);
+    let saved = std::mem::replace(&mut ctx.slots, pooled);
+    ctx.slots.clear();
     let result = if fields.len() == 1 {
         // The common case, without the combination machinery.
         let mut buf = std::mem::take(&mut ctx.scratch);
@@ -239,7 +244,9 @@ fn any_of<'a>(fields: &'a [FieldPath], pred: &'a Expr, ctx: &mut EvalCtx<'a>) ->
             hit
         }
     };
-    ctx.slots = saved;
+    let mut used = std::mem::replace(&mut ctx.slots, saved);
+    used.clear();
+    ctx.slot_pool = used;
     result
 }
 
