@@ -7,17 +7,7 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 use unithunt_engine::{is_true, EvalCtx, Expr, Prefilter, QueryKind};
 use unithunt_eql::{compile, EqlOptions};
 
-const SEED_RULE: &str = r#"any where
-  (event.category == "file" and event.type in ("creation","change") and
-   file.path : ("/etc/systemd/system/*","/lib/systemd/system/*","/usr/lib/systemd/system/*",
-                "/run/systemd/system/*","*/.config/systemd/user/*") and
-   file.extension == "service" and
-   not process.name : ("dpkg","rpm","apt","yum","systemd","systemctl","ansible*","puppet*","chef*")) or
-  (event.category == "process" and event.type == "start" and
-   process.name == "systemctl" and
-   process.args : ("enable","start","daemon-reload") and
-   process.parent.name : ("bash","sh","dash","zsh","python*","perl","ruby","curl","wget"))
-"#;
+const SEED_RULE: &str = include_str!("../tests/seed_rule.eql");
 
 /// `ls` started by bash: a process start that does not match.
 const LS_BY_BASH: &str = r#"{"@timestamp":"2024-05-14T09:12:03.118Z","ecs":{"version":"8.11.0"},"event":{"kind":"event","category":["process"],"type":["start"],"action":"exec","dataset":"auditd_manager.auditd","module":"auditd"},"host":{"name":"web-01","hostname":"web-01","os":{"type":"linux","family":"debian","name":"Ubuntu","version":"22.04.4 LTS"}},"user":{"id":"1000","name":"alice"},"process":{"pid":48213,"entity_id":"Nk0dYl4tyG8e6r1v","name":"ls","executable":"/usr/bin/ls","command_line":"ls -la /var/log","args":["ls","-la","/var/log"],"args_count":3,"working_directory":"/home/alice","parent":{"pid":48190,"entity_id":"Tq2XjY1mC0bW9s3a","name":"bash","executable":"/usr/bin/bash","args":["-bash"]}}}"#;

@@ -73,17 +73,8 @@ fn hit(text: &str, mut ev: Json) -> bool {
 // ---------------------------------------------------------------------------------------------
 // 1. The seed rule
 
-const SEED: &str = r#"any where
-  (event.category == "file" and event.type in ("creation","change") and
-   file.path : ("/etc/systemd/system/*","/lib/systemd/system/*","/usr/lib/systemd/system/*",
-                "/run/systemd/system/*","*/.config/systemd/user/*") and
-   file.extension == "service" and
-   not process.name : ("dpkg","rpm","apt","yum","systemd","systemctl","ansible*","puppet*","chef*")) or
-  (event.category == "process" and event.type == "start" and
-   process.name == "systemctl" and
-   process.args : ("enable","start","daemon-reload") and
-   process.parent.name : ("bash","sh","dash","zsh","python*","perl","ruby","curl","wget"))
-"#;
+/// The seed rule, verbatim (the same text the rule pack ships).
+const SEED: &str = include_str!("seed_rule.eql");
 
 fn unit_file(path: &str, writer: Option<&str>) -> Json {
     let mut ev = json!({

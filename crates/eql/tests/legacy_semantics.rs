@@ -150,3 +150,14 @@ fn join_ignores_order_and_legacy_pipes_work() {
         "Elasticsearch has only head and tail"
     );
 }
+
+/// The seed rule used by the tests and benches is the rule pack's query, verbatim.
+#[test]
+fn seed_rule_fixture_is_the_rule_pack_query() {
+    let pack = include_str!("../../../rules/elastic/persistence_systemd_service_seed.toml");
+    let fixture = include_str!("seed_rule.eql");
+    assert!(
+        pack.contains(fixture.trim_end()),
+        "tests/seed_rule.eql drifted from the rule file"
+    );
+}
