@@ -200,6 +200,80 @@ impl Prefilter {
         );
     }
 
+    /// The predicates with no literal requirement: candidates on every line.
+    pub fn always(&self) -> Vec<usize> {
+        (0..self.rules.len())
+            .filter(|&i| self.rules[i].is_empty() || self.automaton.is_none())
+            .collect()
+    }
+
+    /// Screens a whole block of lines at once (one automaton pass instead of one per line).
+    /// `line_starts` holds the byte offset where each line begins, ascending. Returns, for every line
+    /// on which some predicate with literals may match, the line's index and those predicates; lines
+    /// not returned can only match the predicates of [`Prefilter::always`].
+    pub fn scan_block(&self, text: &[u8], line_starts: &[usize]) -> Vec<(usize, Vec<usize>)> {
+        let Some(ac) = &self.automaton else {
+            return Vec::new();
+        };
+        let line_of = |pos: usize| line_starts.partition_point(|&s| s <= pos).saturating_sub(1);
+        // (line, literal) hits, plus lines that must be candidates whatever their literals say.
+        let mut hits: Vec<(usize, usize)> = Vec::new();
+        let mut forced: Vec<usize> = Vec::new();
+        for m in ac.find_overlapping_iter(text) {
+            hits.push((line_of(m.start()), m.pattern().as_usize()));
+        }
+        if !text.is_ascii() {
+            for (i, &start) in line_starts.iter().enumerate() {
+                let end = line_starts.get(i + 1).copied().unwrap_or(text.len());
+                if !text[start..end].is_ascii() {
+                    forced.push(i);
+                }
+            }
+        }
+        for needle in [&b"\\u"[..], &b"\\/"[..]] {
+            for pos in memchr::memmem::find_iter(text, needle) {
+                forced.push(line_of(pos));
+            }
+        }
+        hits.sort_unstable();
+        hits.dedup();
+        forced.sort_unstable();
+        forced.dedup();
+        let mut out = Vec::new();
+        let mut found = vec![false; self.literal_count];
+        let mut h = 0;
+        let mut f = 0;
+        loop {
+            let next_hit = hits.get(h).map(|x| x.0);
+            let next_forced = forced.get(f).copied();
+            let line = match (next_hit, next_forced) {
+                (None, None) => break,
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) => a,
+                (None, Some(b)) => b,
+            };
+            found.iter_mut().for_each(|x| *x = false);
+            while h < hits.len() && hits[h].0 == line {
+                found[hits[h].1] = true;
+                h += 1;
+            }
+            let is_forced = next_forced == Some(line);
+            if is_forced {
+                f += 1;
+            }
+            let preds: Vec<usize> = (0..self.rules.len())
+                .filter(|&r| {
+                    !self.rules[r].is_empty()
+                        && (is_forced || self.rules[r].iter().all(|c| c.iter().any(|&i| found[i])))
+                })
+                .collect();
+            if !preds.is_empty() {
+                out.push((line, preds));
+            }
+        }
+        out
+    }
+
     /// True when any predicate may match.
     pub fn any(&self, raw: &[u8]) -> bool {
         let mut out = Vec::new();
@@ -265,6 +339,45 @@ mod tests {
             required_literals(&or).is_empty(),
             "a negated branch requires nothing"
         );
+    }
+
+    #[test]
+    fn block_scan_agrees_with_line_by_line() {
+        let preds = [
+            eq("a", "systemctl"),
+            eq("b", "enable"),
+            Expr::Lit(Value::Bool(true)),
+        ];
+        let refs: Vec<&Expr> = preds.iter().collect();
+        let p = Prefilter::new(&refs);
+        let lines = [
+            r#"{"a":"systemctl","b":"x"}"#,
+            r#"{"a":"nothing"}"#,
+            r#"{"b":"ENABLE"}"#,
+            "{\"a\":\"caf\u{e9}\"}",
+            r#"{"a":"syst\u0065mctl"}"#,
+            r#"{"a":"systemctl","b":"enable"}"#,
+        ];
+        let mut text = Vec::new();
+        let mut starts = Vec::new();
+        for l in lines {
+            starts.push(text.len());
+            text.extend_from_slice(l.as_bytes());
+            text.push(b'\n');
+        }
+        let block = p.scan_block(&text, &starts);
+        assert_eq!(p.always(), vec![2]);
+        for (i, l) in lines.iter().enumerate() {
+            let mut per_line = Vec::new();
+            p.candidates(l.as_bytes(), &mut per_line);
+            let want: Vec<usize> = (0..2).filter(|&r| per_line[r]).collect();
+            let got = block
+                .iter()
+                .find(|(line, _)| *line == i)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            assert_eq!(got, want, "line {i}: {l}");
+        }
     }
 
     #[test]

@@ -1,0 +1,325 @@
+//! Alerts in the shape Elastic Security writes them (`.alerts-security.alerts-*`): the source event's
+//! ECS fields at top level, `event.kind: "signal"`, the original `event.*` under
+//! `kibana.alert.original_event.*`, the rule under `kibana.alert.rule.*`, ATT&CK under `threat`.
+//! Sequences give one building-block alert per event and a shell alert that shares their
+//! `kibana.alert.group.id`. Identifiers are UUIDv5 of stable inputs, so a rescan gives the same ids.
+
+use crate::load::RuleMeta;
+use serde_json::{json, Map, Value as Json};
+use unithunt_event::{lookup_one, FieldPath};
+use uuid::Uuid;
+
+/// Where an event came from: used for its id when it has no `event.id`.
+#[derive(Clone, Debug)]
+pub struct EventOrigin {
+    pub file: String,
+    pub line: u64,
+}
+
+fn text(doc: &Json, path: &str) -> Option<String> {
+    let v = lookup_one(doc, &FieldPath::parse(path))?;
+    match v {
+        Json::String(s) => Some(s.clone()),
+        Json::Array(a) => a.first().and_then(|x| x.as_str().map(str::to_string)),
+        Json::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn event_id(doc: &Json, origin: &EventOrigin) -> String {
+    text(doc, "event.id").unwrap_or_else(|| format!("{}:{}", origin.file, origin.line))
+}
+
+/// Elastic's alert reason: what happened, who, where, and which rule.
+pub fn reason(meta: &RuleMeta, doc: &Json) -> String {
+    let category = text(doc, "event.category").unwrap_or_else(|| "event".into());
+    let mut parts = Vec::new();
+    if let Some(p) = text(doc, "process.name") {
+        parts.push(format!("process {p}"));
+    }
+    if let Some(p) = text(doc, "process.parent.name") {
+        parts.push(format!("parent process {p}"));
+    }
+    if let Some(f) = text(doc, "file.name").or_else(|| text(doc, "file.path")) {
+        parts.push(format!("file {f}"));
+    }
+    let mut s = format!("{category} event");
+    if !parts.is_empty() {
+        s.push_str(" with ");
+        s.push_str(&parts.join(", "));
+        s.push(',');
+    }
+    if let Some(u) = text(doc, "user.name") {
+        s.push_str(&format!(" by {u}"));
+    }
+    if let Some(h) = text(doc, "host.name") {
+        s.push_str(&format!(" on {h}"));
+    }
+    s.push_str(&format!(" created {} alert {}.", meta.severity, meta.name));
+    s
+}
+
+fn rule_fields(meta: &RuleMeta, m: &mut Map<String, Json>) {
+    let rule_uuid = Uuid::new_v5(
+        &Uuid::NAMESPACE_OID,
+        format!("unithunt-rule:{}", meta.rule_id).as_bytes(),
+    );
+    let mut put = |k: &str, v: Json| {
+        m.insert(k.to_string(), v);
+    };
+    put("kibana.alert.rule.rule_id", json!(meta.rule_id));
+    put("kibana.alert.rule.uuid", json!(rule_uuid.to_string()));
+    put("kibana.alert.rule.name", json!(meta.name));
+    put("kibana.alert.rule.description", json!(meta.description));
+    put("kibana.alert.rule.tags", json!(meta.tags));
+    put("kibana.alert.rule.type", json!(meta.rule_type));
+    put("kibana.alert.rule.rule_type_id", json!("siem.eqlRule"));
+    put(
+        "kibana.alert.rule.category",
+        json!("Event Correlation Rule"),
+    );
+    put("kibana.alert.rule.producer", json!("siem"));
+    put("kibana.alert.rule.risk_score", json!(meta.risk_score));
+    put("kibana.alert.rule.severity", json!(meta.severity));
+    put("kibana.alert.rule.references", json!(meta.references));
+    put(
+        "kibana.alert.rule.false_positives",
+        json!(meta.false_positives),
+    );
+    put("kibana.alert.rule.threat", meta.threat.clone());
+    put("kibana.alert.severity", json!(meta.severity));
+    put("kibana.alert.risk_score", json!(meta.risk_score));
+    put("kibana.alert.status", json!("active"));
+    put("kibana.alert.workflow_status", json!("open"));
+    put("kibana.space_ids", json!(["default"]));
+    put("threat", meta.threat.clone());
+}
+
+/// The alert for one matching event.
+pub fn event_alert(meta: &RuleMeta, doc: &Json, origin: &EventOrigin) -> Json {
+    let mut m = match doc {
+        Json::Object(o) => o.clone(),
+        other => {
+            let mut m = Map::new();
+            m.insert("value".into(), other.clone());
+            m
+        }
+    };
+    let id = event_id(doc, origin);
+    if let Some(Json::Object(ev)) = doc.get("event") {
+        for (k, v) in ev {
+            m.insert(format!("kibana.alert.original_event.{k}"), v.clone());
+        }
+    }
+    for (k, v) in doc.as_object().into_iter().flatten() {
+        // Flat dotted `event.*` keys in the source are original-event fields too.
+        if let Some(rest) = k.strip_prefix("event.") {
+            m.insert(format!("kibana.alert.original_event.{rest}"), v.clone());
+        }
+    }
+    match m.get_mut("event") {
+        Some(Json::Object(ev)) => {
+            ev.insert("kind".into(), json!("signal"));
+        }
+        _ => {
+            m.insert("event".into(), json!({"kind": "signal"}));
+        }
+    }
+    m.remove("event.kind");
+    if let Some(ts) = doc.get("@timestamp") {
+        m.insert("kibana.alert.original_time".into(), ts.clone());
+    }
+    rule_fields(meta, &mut m);
+    m.insert("kibana.alert.reason".into(), json!(reason(meta, doc)));
+    m.insert("kibana.alert.depth".into(), json!(1));
+    m.insert(
+        "kibana.alert.ancestors".into(),
+        json!([{"id": id, "type": "event", "depth": 0, "index": origin.file}]),
+    );
+    let uuid = Uuid::new_v5(
+        &Uuid::NAMESPACE_OID,
+        format!("{}|{}", meta.rule_id, id).as_bytes(),
+    );
+    m.insert("kibana.alert.uuid".into(), json!(uuid.to_string()));
+    Json::Object(m)
+}
+
+/// Keeps what all documents share, field by field.
+fn common(docs: &[&Json]) -> Json {
+    let Some(first) = docs.first() else {
+        return Json::Object(Map::new());
+    };
+    match first {
+        Json::Object(o) => {
+            let mut out = Map::new();
+            for (k, v) in o {
+                let others: Option<Vec<&Json>> = docs[1..].iter().map(|d| d.get(k)).collect();
+                if let Some(mut all) = others {
+                    all.insert(0, v);
+                    let c = common(&all);
+                    let keep = match &c {
+                        Json::Object(m) => !m.is_empty(),
+                        _ => all.iter().all(|x| *x == v),
+                    };
+                    if keep {
+                        out.insert(k.clone(), c);
+                    }
+                }
+            }
+            Json::Object(out)
+        }
+        other => (*other).clone(),
+    }
+}
+
+/// The alerts of one matched sequence: building blocks (one per present event), then the shell.
+pub fn sequence_alerts(meta: &RuleMeta, events: &[(Json, EventOrigin)]) -> Vec<Json> {
+    let ids: Vec<String> = events.iter().map(|(d, o)| event_id(d, o)).collect();
+    let group = Uuid::new_v5(
+        &Uuid::NAMESPACE_OID,
+        format!("{}|{}", meta.rule_id, ids.join("|")).as_bytes(),
+    )
+    .to_string();
+    let mut out = Vec::with_capacity(events.len() + 1);
+    for (i, (doc, origin)) in events.iter().enumerate() {
+        let mut a = event_alert(meta, doc, origin);
+        if let Json::Object(m) = &mut a {
+            m.insert("kibana.alert.building_block_type".into(), json!("default"));
+            m.insert("kibana.alert.group.id".into(), json!(group));
+            m.insert("kibana.alert.group.index".into(), json!(i));
+            m.insert(
+                "kibana.alert.uuid".into(),
+                json!(
+                    Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("{group}|{i}").as_bytes())
+                        .to_string()
+                ),
+            );
+        }
+        out.push(a);
+    }
+    let docs: Vec<&Json> = events.iter().map(|(d, _)| d).collect();
+    let mut shell = match common(&docs) {
+        Json::Object(m) => m,
+        _ => Map::new(),
+    };
+    if let Some((first, _)) = events.first() {
+        if let Some(ts) = first.get("@timestamp") {
+            shell.insert("@timestamp".into(), ts.clone());
+            shell.insert("kibana.alert.original_time".into(), ts.clone());
+        }
+    }
+    match shell.get_mut("event") {
+        Some(Json::Object(ev)) => {
+            ev.insert("kind".into(), json!("signal"));
+        }
+        _ => {
+            shell.insert("event".into(), json!({"kind": "signal"}));
+        }
+    }
+    rule_fields(meta, &mut shell);
+    let who = Json::Object(shell.clone());
+    let what = reason(meta, &who).replacen("event event", "sequence", 1);
+    shell.insert("kibana.alert.reason".into(), json!(what));
+    shell.insert("kibana.alert.group.id".into(), json!(group));
+    shell.insert("kibana.alert.depth".into(), json!(2));
+    shell.insert(
+        "kibana.alert.ancestors".into(),
+        Json::Array(
+            events
+                .iter()
+                .zip(&ids)
+                .map(|((_, o), id)| json!({"id": id, "type": "event", "depth": 0, "index": o.file}))
+                .collect(),
+        ),
+    );
+    shell.insert(
+        "kibana.alert.uuid".into(),
+        json!(Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("{group}|shell").as_bytes()).to_string()),
+    );
+    out.push(Json::Object(shell));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> RuleMeta {
+        RuleMeta {
+            rule_id: "r1".into(),
+            name: "Detect Systemd Service".into(),
+            description: String::new(),
+            rule_type: "eql".into(),
+            language: "eql".into(),
+            risk_score: 73,
+            severity: "high".into(),
+            index: vec![],
+            tags: vec!["Reference".into()],
+            note: None,
+            false_positives: vec![],
+            references: vec![],
+            threat: json!([{"framework": "MITRE ATT&CK", "tactic": {"id": "TA0003"}}]),
+            origin: "rules/x.toml".into(),
+        }
+    }
+
+    #[test]
+    fn event_alert_has_elastic_shape() {
+        let doc = json!({"@timestamp": "2026-11-27T10:00:00Z", "event": {"category": ["process"], "kind": "event", "type": ["start"]},
+            "process": {"name": "systemctl", "parent": {"name": "bash"}}, "user": {"name": "root"}, "host": {"name": "lab-1"}});
+        let a = event_alert(
+            &meta(),
+            &doc,
+            &EventOrigin {
+                file: "f".into(),
+                line: 3,
+            },
+        );
+        assert_eq!(a["event"]["kind"], "signal");
+        assert_eq!(a["kibana.alert.original_event.kind"], "event");
+        assert_eq!(
+            a["kibana.alert.original_event.category"],
+            json!(["process"])
+        );
+        assert_eq!(a["@timestamp"], "2026-11-27T10:00:00Z");
+        assert_eq!(a["kibana.alert.rule.tags"], json!(["Reference"]));
+        assert_eq!(a["threat"][0]["tactic"]["id"], "TA0003");
+        assert_eq!(
+            a["kibana.alert.reason"],
+            "process event with process systemctl, parent process bash, by root on lab-1 created high alert Detect Systemd Service."
+        );
+        let again = event_alert(
+            &meta(),
+            &doc,
+            &EventOrigin {
+                file: "f".into(),
+                line: 3,
+            },
+        );
+        assert_eq!(
+            a["kibana.alert.uuid"], again["kibana.alert.uuid"],
+            "ids are stable"
+        );
+    }
+
+    #[test]
+    fn sequences_give_building_blocks_and_a_shell() {
+        let e1 = json!({"@timestamp": "t1", "event": {"category": ["file"]}, "host": {"name": "h"}, "user": {"name": "root"}, "file": {"name": "a.service"}});
+        let e2 = json!({"@timestamp": "t2", "event": {"category": ["process"]}, "host": {"name": "h"}, "user": {"name": "root"}, "process": {"name": "systemctl"}});
+        let o = |l| EventOrigin {
+            file: "f".into(),
+            line: l,
+        };
+        let alerts = sequence_alerts(&meta(), &[(e1, o(1)), (e2, o(2))]);
+        assert_eq!(alerts.len(), 3);
+        let group = &alerts[2]["kibana.alert.group.id"];
+        assert!(alerts.iter().all(|a| &a["kibana.alert.group.id"] == group));
+        assert_eq!(alerts[0]["kibana.alert.building_block_type"], "default");
+        assert!(alerts[2].get("kibana.alert.building_block_type").is_none());
+        assert_eq!(
+            alerts[2]["host"]["name"], "h",
+            "the shell keeps fields common to all events"
+        );
+        assert!(alerts[2].get("file").is_none() && alerts[2].get("process").is_none());
+    }
+}

@@ -1,0 +1,345 @@
+//! Loading rule files.
+
+use serde::Deserialize;
+use std::fmt;
+use std::path::Path;
+use unithunt_engine::Query;
+use unithunt_eql::{compile, EqlError, EqlOptions, Span};
+
+/// What a rule says about itself: the fields alerts carry.
+#[derive(Clone, Debug)]
+pub struct RuleMeta {
+    pub rule_id: String,
+    pub name: String,
+    pub description: String,
+    pub rule_type: String,
+    pub language: String,
+    pub risk_score: u32,
+    pub severity: String,
+    pub index: Vec<String>,
+    pub tags: Vec<String>,
+    pub note: Option<String>,
+    pub false_positives: Vec<String>,
+    pub references: Vec<String>,
+    /// `[[rule.threat]]` as JSON (framework, tactic, technique, subtechnique).
+    pub threat: serde_json::Value,
+    /// The file the rule came from (`rules/...` for the embedded pack).
+    pub origin: String,
+}
+
+/// A loaded rule. `query` is `None` when the rule's type or language is not one unithunt runs (it is
+/// then listed, not silently dropped).
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub meta: RuleMeta,
+    pub query_text: String,
+    pub query: Option<Query>,
+    pub unsupported: Option<String>,
+}
+
+/// A rule file that could not be loaded, with where.
+#[derive(Debug, Clone)]
+pub struct RuleError {
+    pub origin: String,
+    pub message: String,
+    /// The error rendered with line, column and caret, when a position is known.
+    pub rendered: Option<String>,
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.rendered {
+            Some(r) => f.write_str(r),
+            None => write!(f, "error: {}: {}", self.origin, self.message),
+        }
+    }
+}
+
+impl std::error::Error for RuleError {}
+
+#[derive(Deserialize)]
+struct RuleFile {
+    rule: RuleToml,
+}
+
+#[derive(Deserialize)]
+struct RuleToml {
+    rule_id: String,
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(rename = "type")]
+    rule_type: String,
+    #[serde(default)]
+    language: Option<String>,
+    #[serde(default)]
+    query: Option<toml::Spanned<String>>,
+    risk_score: u32,
+    severity: String,
+    #[serde(default)]
+    index: Vec<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    note: Option<String>,
+    #[serde(default)]
+    false_positives: Vec<String>,
+    #[serde(default)]
+    references: Vec<String>,
+    #[serde(default)]
+    threat: Vec<toml::Value>,
+}
+
+fn rendered(origin: &str, text: &str, message: &str, span: Span) -> RuleError {
+    RuleError {
+        origin: origin.to_string(),
+        message: message.to_string(),
+        rendered: Some(EqlError::new(message, span).render(text, origin)),
+    }
+}
+
+fn toml_to_json(v: &toml::Value) -> serde_json::Value {
+    match v {
+        toml::Value::String(s) => s.clone().into(),
+        toml::Value::Integer(i) => (*i).into(),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(Into::into)
+            .unwrap_or(serde_json::Value::Null),
+        toml::Value::Boolean(b) => (*b).into(),
+        toml::Value::Datetime(d) => d.to_string().into(),
+        toml::Value::Array(a) => a.iter().map(toml_to_json).collect::<Vec<_>>().into(),
+        toml::Value::Table(t) => t
+            .iter()
+            .map(|(k, v)| (k.clone(), toml_to_json(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+    }
+}
+
+/// Parses and compiles one rule file. `origin` names it in errors.
+pub fn load_rule(text: &str, origin: &str) -> Result<Rule, RuleError> {
+    let file: RuleFile = toml::from_str(text).map_err(|e| {
+        let span = e
+            .span()
+            .map(|r| Span::new(r.start, r.end))
+            .unwrap_or_default();
+        rendered(origin, text, e.message(), span)
+    })?;
+    let r = file.rule;
+    if r.risk_score > 100 {
+        return Err(RuleError {
+            origin: origin.into(),
+            message: format!("risk_score {} is above 100", r.risk_score),
+            rendered: None,
+        });
+    }
+    let meta = RuleMeta {
+        rule_id: r.rule_id,
+        name: r.name,
+        description: r.description,
+        rule_type: r.rule_type.clone(),
+        language: r.language.clone().unwrap_or_default(),
+        risk_score: r.risk_score,
+        severity: r.severity,
+        index: r.index,
+        tags: r.tags,
+        note: r.note,
+        false_positives: r.false_positives,
+        references: r.references,
+        threat: serde_json::Value::Array(r.threat.iter().map(toml_to_json).collect()),
+        origin: origin.to_string(),
+    };
+    let Some(query) = r.query else {
+        return Ok(Rule {
+            meta,
+            query_text: String::new(),
+            query: None,
+            unsupported: Some("the rule has no query".into()),
+        });
+    };
+    let query_text = query.get_ref().clone();
+    if r.rule_type != "eql" || r.language.as_deref() != Some("eql") {
+        let why = format!(
+            "rule type `{}` in language `{}` is not run by unithunt (EQL rules are)",
+            r.rule_type,
+            r.language.as_deref().unwrap_or("?")
+        );
+        return Ok(Rule {
+            meta,
+            query_text,
+            query: None,
+            unsupported: Some(why),
+        });
+    }
+    let compiled = compile(&query_text, &EqlOptions::elasticsearch()).map_err(|e| {
+        // Point into the file: the query text sits inside the TOML string's span.
+        let value = query.span();
+        let offset = text
+            .get(value.clone())
+            .and_then(|raw| raw.find(query_text.as_str()))
+            .map(|o| value.start + o)
+            .unwrap_or(value.start);
+        let span = Span::new(offset + e.span.start, offset + e.span.end);
+        rendered(origin, text, &e.message, span)
+    })?;
+    Ok(Rule {
+        meta,
+        query_text,
+        query: Some(compiled),
+        unsupported: None,
+    })
+}
+
+/// An ordered collection of rules, unique by `rule_id`.
+#[derive(Clone, Debug, Default)]
+pub struct RulePack {
+    pub rules: Vec<Rule>,
+}
+
+impl RulePack {
+    /// The pack embedded in the binary (from `rules/`). Its rules are tested to load.
+    pub fn builtin() -> RulePack {
+        let mut pack = RulePack::default();
+        for (path, text) in crate::BUILTIN_RULES {
+            match load_rule(text, path) {
+                Ok(rule) => pack.insert(rule),
+                // The build's own tests keep this from happening; never panic in the field.
+                Err(e) => eprintln!("{e}"),
+            }
+        }
+        pack
+    }
+
+    /// Adds a rule, replacing one with the same `rule_id`.
+    pub fn insert(&mut self, rule: Rule) {
+        match self
+            .rules
+            .iter_mut()
+            .find(|r| r.meta.rule_id == rule.meta.rule_id)
+        {
+            Some(slot) => *slot = rule,
+            None => self.rules.push(rule),
+        }
+    }
+
+    /// Loads a rule file, or every `*.toml` below a directory, adding or replacing rules. Returns
+    /// the errors of files that did not load (the others are still added).
+    pub fn add_path(&mut self, path: &Path) -> Vec<RuleError> {
+        let mut files = Vec::new();
+        let mut errors = Vec::new();
+        if path.is_dir() {
+            let mut stack = vec![path.to_path_buf()];
+            while let Some(dir) = stack.pop() {
+                match std::fs::read_dir(&dir) {
+                    Ok(rd) => {
+                        for e in rd.flatten() {
+                            let p = e.path();
+                            if p.is_dir() {
+                                stack.push(p);
+                            } else if p.extension().is_some_and(|x| x == "toml") {
+                                files.push(p);
+                            }
+                        }
+                    }
+                    Err(e) => errors.push(RuleError {
+                        origin: dir.display().to_string(),
+                        message: e.to_string(),
+                        rendered: None,
+                    }),
+                }
+            }
+            files.sort();
+        } else {
+            files.push(path.to_path_buf());
+        }
+        for f in files {
+            let origin = f.display().to_string();
+            match std::fs::read_to_string(&f) {
+                Ok(text) => match load_rule(&text, &origin) {
+                    Ok(rule) => self.insert(rule),
+                    Err(e) => errors.push(e),
+                },
+                Err(e) => errors.push(RuleError {
+                    origin,
+                    message: e.to_string(),
+                    rendered: None,
+                }),
+            }
+        }
+        errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_rules_all_load_and_compile() {
+        assert!(!crate::BUILTIN_RULES.is_empty());
+        for (path, text) in crate::BUILTIN_RULES {
+            let rule = load_rule(text, path).unwrap_or_else(|e| panic!("{e}"));
+            assert!(rule.query.is_some(), "{path}: {:?}", rule.unsupported);
+        }
+    }
+
+    #[test]
+    fn the_seed_rule_keeps_every_fact_of_the_seed_page() {
+        let pack = RulePack::builtin();
+        let seed = pack
+            .rules
+            .iter()
+            .find(|r| r.meta.tags.iter().any(|t| t == "Reference"))
+            .expect("seed rule");
+        assert_eq!(seed.meta.severity, "high");
+        assert_eq!(
+            seed.meta.index,
+            vec![
+                "logs-endpoint.events.file-*",
+                "logs-endpoint.events.process-*"
+            ]
+        );
+        assert_eq!(seed.meta.false_positives.len(), 5);
+        assert!(seed.meta.tags.iter().any(|t| t == "Confidence: High"));
+        let threat = seed.meta.threat.to_string();
+        for id in ["T1543", "T1543.002", "TA0003", "TA0004"] {
+            assert!(threat.contains(id), "{id} missing from {threat}");
+        }
+    }
+
+    #[test]
+    fn query_errors_point_into_the_rule_file() {
+        let text = "[rule]\nrule_id = \"x\"\nname = \"n\"\ntype = \"eql\"\nlanguage = \"eql\"\nrisk_score = 1\nseverity = \"low\"\nquery = '''\nprocess where\n  lenght(process.name) > 1\n'''\n";
+        let e = load_rule(text, "rules/bad.toml").unwrap_err();
+        let r = e.rendered.unwrap();
+        assert!(r.contains("rules/bad.toml:10:3"), "{r}");
+        assert!(r.contains("^^^^^^"), "{r}");
+        let e = load_rule("[rule]\nrule_id = 1\n", "rules/worse.toml").unwrap_err();
+        assert!(e.rendered.unwrap().contains("rules/worse.toml:2:"));
+    }
+
+    #[test]
+    fn elastic_production_rules_load_as_they_are() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/peer/elastic-detection-rules/rules/linux");
+        let mut pack = RulePack::default();
+        let errors = pack.add_path(&dir);
+        assert!(
+            errors.is_empty(),
+            "{}",
+            errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        let eql = pack.rules.iter().filter(|r| r.query.is_some()).count();
+        assert!(eql > 100, "only {eql} EQL rules compiled");
+        assert!(
+            pack.rules
+                .iter()
+                .any(|r| r.meta.rule_id.is_empty() == false && r.unsupported.is_some()),
+            "non-EQL rules are listed as unsupported"
+        );
+    }
+}
