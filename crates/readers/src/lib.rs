@@ -12,6 +12,10 @@
 //! [`ReadStats`] holds the accounting invariant: `lines == events + filtered + skipped`; each skipped
 //! line is reported with its file, line and reason (the first [`MAX_REPORTED`] kept verbatim).
 
+mod blocks;
+
+pub use blocks::{Block, BlockReader, Compression, MAX_LINE};
+
 use serde_json::Value as Json;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -240,14 +244,15 @@ fn trim(b: &[u8]) -> &[u8] {
     &b[start..end.max(start)]
 }
 
-fn is_response(j: &Json) -> bool {
+/// True for an Elasticsearch `_search`/`_eql/search` response body.
+pub fn is_response(j: &Json) -> bool {
     j.get("hits").is_some_and(|h| {
         h.get("hits").is_some() || h.get("events").is_some() || h.get("sequences").is_some()
     })
 }
 
-/// Extracts events from a document: an array, a search response, or a single event.
-fn collect_document(doc: Json, out: &mut Vec<Json>) {
+/// Extracts events from a document: an array, a search response, a hit (`_source`), or a single event.
+pub fn collect_document(doc: Json, out: &mut Vec<Json>) {
     match doc {
         Json::Array(items) => {
             for item in items {

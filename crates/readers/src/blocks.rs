@@ -1,0 +1,282 @@
+//! Newline-aligned blocks of input, for parallel scanning.
+//!
+//! A [`BlockReader`] cuts an input into blocks of about a target size that end on a line boundary,
+//! numbering lines as it goes, so blocks can be screened and parsed independently (in parallel) and
+//! their results merged in order. Compressed inputs (gzip, zstd) are recognised by their magic bytes
+//! and decoded on the fly; read errors name the file and the byte offset reached.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::sync::Arc;
+
+/// Lines longer than this are skipped (and reported) rather than held in memory whole.
+pub const MAX_LINE: usize = 256 << 20;
+
+/// A run of whole lines.
+pub struct Block {
+    pub file: Arc<str>,
+    pub data: Vec<u8>,
+    /// Byte offset of each line's start within `data`.
+    pub line_starts: Vec<usize>,
+    /// Line number (1-based) of the first line.
+    pub first_line: u64,
+    /// Lines dropped whole because they exceeded [`MAX_LINE`]: (line number, length).
+    pub oversized: Vec<(u64, u64)>,
+}
+
+impl Block {
+    /// The bytes of line `i`, without its newline (and without a trailing `\r`).
+    pub fn line(&self, i: usize) -> &[u8] {
+        let start = self.line_starts[i];
+        let mut end = self.line_starts.get(i + 1).copied().unwrap_or(self.data.len());
+        if end > start && self.data[end - 1] == b'\n' {
+            end -= 1;
+        }
+        if end > start && self.data[end - 1] == b'\r' {
+            end -= 1;
+        }
+        &self.data[start..end]
+    }
+}
+
+/// What the input is, judged from its first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+/// Counts the bytes read from the underlying (compressed) file, for error offsets.
+struct Counting<R> {
+    inner: R,
+    count: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+pub struct BlockReader {
+    name: Arc<str>,
+    input: Box<dyn Read + Send>,
+    carry: Vec<u8>,
+    next_line: u64,
+    eof: bool,
+    /// Bytes consumed from the raw (possibly compressed) input.
+    raw_read: Arc<std::sync::atomic::AtomicU64>,
+    /// A read error met after some lines, reported by the next call.
+    pending: Option<io::Error>,
+    /// Decompressed bytes handed out so far.
+    pub bytes: u64,
+    pub compression: Compression,
+}
+
+impl BlockReader {
+    /// Opens a path (`-` is standard input), detecting gzip and zstd by their magic bytes.
+    pub fn open(path: &str) -> io::Result<BlockReader> {
+        let raw: Box<dyn Read + Send> = if path == "-" {
+            Box::new(io::stdin())
+        } else {
+            Box::new(File::open(path)?)
+        };
+        let name = if path == "-" { "<stdin>" } else { path };
+        BlockReader::from_reader(name, raw)
+    }
+
+    pub fn from_reader(name: &str, raw: Box<dyn Read + Send>) -> io::Result<BlockReader> {
+        let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut counted = BufReader::with_capacity(1 << 16, Counting { inner: raw, count: count.clone() });
+        let magic = {
+            use std::io::BufRead;
+            let buf = counted.fill_buf()?;
+            buf.get(..4).map(|b| b.to_vec()).unwrap_or_else(|| buf.to_vec())
+        };
+        let (input, compression): (Box<dyn Read + Send>, Compression) = if magic.starts_with(&[0x1f, 0x8b]) {
+            (Box::new(flate2::read::MultiGzDecoder::new(counted)), Compression::Gzip)
+        } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            (Box::new(zstd::stream::read::Decoder::with_buffer(counted)?), Compression::Zstd)
+        } else {
+            (Box::new(counted), Compression::None)
+        };
+        Ok(BlockReader {
+            name: Arc::from(name),
+            input,
+            carry: Vec::new(),
+            next_line: 1,
+            eof: false,
+            raw_read: count,
+            pending: None,
+            bytes: 0,
+            compression,
+        })
+    }
+
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// Bytes read from the file itself (compressed bytes for compressed input).
+    pub fn raw_offset(&self) -> u64 {
+        self.raw_read.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn fill(&mut self, buf: &mut Vec<u8>, want: usize) -> io::Result<()> {
+        let start = buf.len();
+        buf.resize(start + want, 0);
+        let mut filled = start;
+        while filled < buf.len() {
+            match self.input.read(&mut buf[filled..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    buf.truncate(filled);
+                    return Err(e);
+                }
+            }
+        }
+        buf.truncate(filled);
+        self.bytes += (filled - start) as u64;
+        Ok(())
+    }
+
+    /// The next block of about `target` bytes, or `None` at the end. A read error (a truncated
+    /// gzip, say) is returned after the lines read before it were handed out.
+    pub fn next_block(&mut self, target: usize) -> io::Result<Option<Block>> {
+        if let Some(e) = self.pending.take() {
+            return Err(e);
+        }
+        let mut data = std::mem::take(&mut self.carry);
+        let mut oversized = Vec::new();
+        let mut pending_err = None;
+        loop {
+            if !self.eof && data.len() < target {
+                let want = target - data.len();
+                if let Err(e) = self.fill(&mut data, want) {
+                    pending_err = Some(e);
+                    self.eof = true;
+                }
+            }
+            let cut = memchr::memrchr(b'\n', &data).map(|i| i + 1);
+            match cut {
+                Some(c) if !self.eof || c == data.len() => {
+                    self.carry = data.split_off(c);
+                    break;
+                }
+                _ if self.eof => break,
+                _ if data.len() >= MAX_LINE => {
+                    // One enormous line: drop it up to its newline, keep counting.
+                    let mut len = data.len() as u64;
+                    data.clear();
+                    loop {
+                        self.fill(&mut data, 1 << 20)?;
+                        match memchr::memchr(b'\n', &data) {
+                            Some(i) => {
+                                len += i as u64;
+                                data.drain(..=i);
+                                break;
+                            }
+                            None if self.eof => {
+                                len += data.len() as u64;
+                                data.clear();
+                                break;
+                            }
+                            None => {
+                                len += data.len() as u64;
+                                data.clear();
+                            }
+                        }
+                    }
+                    oversized.push((self.next_line, len));
+                    self.next_line += 1;
+                }
+                // No newline yet: read more (a long line).
+                _ => {
+                    let grow = data.len().max(target);
+                    if let Err(e) = self.fill(&mut data, grow) {
+                        pending_err = Some(e);
+                        self.eof = true;
+                    }
+                }
+            }
+        }
+        if let Some(e) = pending_err {
+            if data.is_empty() && oversized.is_empty() {
+                return Err(e);
+            }
+            // Hand out what was read; the error comes with the next call.
+            self.carry.clear();
+            self.pending = Some(e);
+        }
+        if data.is_empty() && oversized.is_empty() {
+            return Ok(None);
+        }
+        let mut line_starts = Vec::with_capacity(data.len() / 256 + 1);
+        if !data.is_empty() {
+            line_starts.push(0);
+            for i in memchr::memchr_iter(b'\n', &data) {
+                if i + 1 < data.len() {
+                    line_starts.push(i + 1);
+                }
+            }
+        }
+        let first_line = self.next_line;
+        self.next_line += line_starts.len() as u64;
+        Ok(Some(Block { file: self.name.clone(), data, line_starts, first_line, oversized }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn blocks(input: Vec<u8>, target: usize) -> (Vec<(u64, Vec<String>)>, Option<String>) {
+        let mut r = BlockReader::from_reader("t", Box::new(io::Cursor::new(input))).unwrap();
+        let mut out = Vec::new();
+        loop {
+            match r.next_block(target) {
+                Ok(Some(b)) => {
+                    let lines = (0..b.line_starts.len()).map(|i| String::from_utf8_lossy(b.line(i)).into_owned()).collect();
+                    out.push((b.first_line, lines));
+                }
+                Ok(None) => return (out, None),
+                Err(e) => return (out, Some(e.to_string())),
+            }
+        }
+    }
+
+    #[test]
+    fn blocks_end_on_lines_and_number_them() {
+        let (b, err) = blocks(b"a\nbb\nccc\r\ndddd\ne".to_vec(), 4);
+        assert!(err.is_none());
+        let all: Vec<(u64, String)> = b.iter().flat_map(|(first, ls)| ls.iter().enumerate().map(move |(i, l)| (first + i as u64, l.clone()))).collect();
+        assert_eq!(all, vec![(1, "a".into()), (2, "bb".into()), (3, "ccc".into()), (4, "dddd".into()), (5, "e".into())]);
+    }
+
+    #[test]
+    fn gzip_and_zstd_are_transparent_and_truncation_is_an_error() {
+        let text = b"{\"a\":1}\n{\"a\":2}\n".repeat(1000);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&text).unwrap();
+        let gz = gz.finish().unwrap();
+        let (b, err) = blocks(gz.clone(), 1 << 12);
+        assert!(err.is_none());
+        assert_eq!(b.iter().map(|(_, l)| l.len()).sum::<usize>(), 2000);
+        let zs = zstd::encode_all(&text[..], 3).unwrap();
+        let (b, err) = blocks(zs, 1 << 12);
+        assert!(err.is_none());
+        assert_eq!(b.iter().map(|(_, l)| l.len()).sum::<usize>(), 2000);
+        let (b, err) = blocks(gz[..gz.len() / 2].to_vec(), 1 << 12);
+        assert!(err.is_some(), "a truncated gzip is an error");
+        assert!(b.iter().map(|(_, l)| l.len()).sum::<usize>() > 0, "lines before the damage are still read");
+    }
+}
