@@ -15,6 +15,9 @@ use crate::expr::{CmpOp, Expr, Func};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use unithunt_event::Value;
 
+/// Up to this many literals, the block screen runs one substring search per literal.
+const MAX_FINDERS: usize = 16;
+
 /// Literals shorter than this filter too little to be worth it; a clause needing one is dropped.
 const MIN_LITERAL: usize = 3;
 
@@ -129,7 +132,15 @@ fn analyse(expr: &Expr) -> Cnf {
 
 /// A compiled prefilter over a list of predicates.
 pub struct Prefilter {
+    /// Overlapping, ASCII-case-insensitive: the exact set of literals in one line.
     automaton: Option<AhoCorasick>,
+    /// Leftmost-first over ASCII-lowercased text: the fast first pass over a block (it can use
+    /// SIMD "packed" searchers that overlapping and case-insensitive searches cannot).
+    leftmost: Option<AhoCorasick>,
+    /// With few literals, one SIMD substring search per literal beats one automaton pass.
+    finders: Vec<memchr::memmem::Finder<'static>>,
+    /// Overlapping over lowercased text: the exact set on the few lines the first pass flags.
+    overlapping_lower: Option<AhoCorasick>,
     /// Per predicate: clauses of literal ids; empty = always a candidate.
     rules: Vec<Vec<Vec<usize>>>,
     literal_count: usize,
@@ -163,8 +174,29 @@ impl Prefilter {
                 .build(&literals)
                 .ok()
         };
+        let build = |kind: MatchKind| {
+            (!literals.is_empty())
+                .then(|| {
+                    AhoCorasickBuilder::new()
+                        .match_kind(kind)
+                        .build(&literals)
+                        .ok()
+                })
+                .flatten()
+        };
+        let finders = if literals.len() <= MAX_FINDERS {
+            literals
+                .iter()
+                .map(|l| memchr::memmem::Finder::new(l.as_bytes()).into_owned())
+                .collect()
+        } else {
+            Vec::new()
+        };
         Prefilter {
             literal_count: literals.len(),
+            finders,
+            leftmost: build(MatchKind::LeftmostFirst),
+            overlapping_lower: build(MatchKind::Standard),
             automaton,
             rules,
         }
@@ -212,16 +244,57 @@ impl Prefilter {
     /// on which some predicate with literals may match, the line's index and those predicates; lines
     /// not returned can only match the predicates of [`Prefilter::always`].
     pub fn scan_block(&self, text: &[u8], line_starts: &[usize]) -> Vec<(usize, Vec<usize>)> {
-        let Some(ac) = &self.automaton else {
+        let (Some(leftmost), Some(exact)) = (&self.leftmost, &self.overlapping_lower) else {
             return Vec::new();
         };
         let line_of = |pos: usize| line_starts.partition_point(|&s| s <= pos).saturating_sub(1);
+        let line_end = |i: usize| line_starts.get(i + 1).copied().unwrap_or(text.len());
+        thread_local! {
+            static LOWER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
         // (line, literal) hits, plus lines that must be candidates whatever their literals say.
         let mut hits: Vec<(usize, usize)> = Vec::new();
         let mut forced: Vec<usize> = Vec::new();
-        for m in ac.find_overlapping_iter(text) {
-            hits.push((line_of(m.start()), m.pattern().as_usize()));
-        }
+        LOWER.with(|buf| {
+            let mut lower = buf.borrow_mut();
+            lower.clear();
+            lower.extend_from_slice(text);
+            lower.make_ascii_lowercase();
+            // First pass: lines with at least one literal. Sound with a leftmost (non-overlapping)
+            // search: literals hold no newline, so a match that hides an overlapping occurrence
+            // lies on that occurrence's line, which is therefore flagged anyway.
+            let mut flagged: Vec<usize> = Vec::new();
+            if self.finders.is_empty() {
+                for m in leftmost.find_iter(&lower[..]) {
+                    let line = line_of(m.start());
+                    if flagged.last() != Some(&line) {
+                        flagged.push(line);
+                    }
+                }
+            } else {
+                for f in &self.finders {
+                    let mut at = 0;
+                    while let Some(pos) = f.find(&lower[at..]) {
+                        let line = line_of(at + pos);
+                        flagged.push(line);
+                        // Skip to the next line: one hit per line is enough here.
+                        at = line_end(line);
+                        if at >= lower.len() {
+                            break;
+                        }
+                    }
+                }
+                flagged.sort_unstable();
+                flagged.dedup();
+            }
+            // Second pass, on flagged lines only: every literal present.
+            for line in flagged {
+                let start = line_starts[line];
+                for m in exact.find_overlapping_iter(&lower[start..line_end(line)]) {
+                    hits.push((line, m.pattern().as_usize()));
+                }
+            }
+        });
         if !text.is_ascii() {
             for (i, &start) in line_starts.iter().enumerate() {
                 let end = line_starts.get(i + 1).copied().unwrap_or(text.len());

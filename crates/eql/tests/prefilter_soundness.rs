@@ -133,6 +133,33 @@ fn prefilter_never_rejects_a_match() {
             rejected += usize::from(!pass);
         }
     }
+    // The block screen (one pass over many lines, as `scan` uses it) must agree: every line on which a
+    // predicate matches is returned with that predicate.
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let lines: Vec<String> = (0..5000).map(|_| event(&mut rng)).collect();
+    let mut text = Vec::new();
+    let mut starts = Vec::new();
+    for l in &lines {
+        starts.push(text.len());
+        text.extend_from_slice(l.as_bytes());
+        text.push(b'\n');
+    }
+    for ((query, expr), pf) in compiled.iter().zip(&filters) {
+        let screened = pf.scan_block(&text, &starts);
+        for (i, l) in lines.iter().enumerate() {
+            let doc: serde_json::Value = serde_json::from_str(l).unwrap();
+            if is_true(expr, &mut EvalCtx::new(&doc)) {
+                let flagged = screened
+                    .iter()
+                    .any(|(line, preds)| *line == i && preds.contains(&0))
+                    || !pf.always().is_empty();
+                assert!(
+                    flagged,
+                    "block screen missed a match\nquery: {query}\nevent: {l}"
+                );
+            }
+        }
+    }
     // The test is only meaningful if both outcomes occur often.
     assert!(
         matches > 1000,

@@ -9,26 +9,69 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::sync::Arc;
 
+/// Files at least this large are memory-mapped rather than read.
+const MMAP_MIN: usize = 1 << 20;
+
 /// Lines longer than this are skipped (and reported) rather than held in memory whole.
 pub const MAX_LINE: usize = 256 << 20;
+
+/// The bytes of a block: read into memory, or a window of a memory-mapped file.
+pub enum BlockData {
+    Owned(Vec<u8>),
+    Mapped(Arc<memmap2::Mmap>, std::ops::Range<usize>),
+}
+
+impl std::ops::Deref for BlockData {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            BlockData::Owned(v) => v,
+            BlockData::Mapped(m, r) => &m[r.clone()],
+        }
+    }
+}
 
 /// A run of whole lines.
 pub struct Block {
     pub file: Arc<str>,
-    pub data: Vec<u8>,
-    /// Byte offset of each line's start within `data`.
+    pub data: BlockData,
+    /// Byte offset of each line's start within `data`; filled by [`Block::index_lines`], which
+    /// scanners call on their own thread (counting lines is real work on big inputs).
     pub line_starts: Vec<usize>,
-    /// Line number (1-based) of the first line.
-    pub first_line: u64,
-    /// Lines dropped whole because they exceeded [`MAX_LINE`]: (line number, length).
-    pub oversized: Vec<(u64, u64)>,
+    /// Lengths of lines dropped whole (longer than [`MAX_LINE`]) just before this block's lines.
+    pub oversized: Vec<u64>,
 }
 
 impl Block {
+    /// Finds where each line starts (idempotent).
+    pub fn index_lines(&mut self) {
+        if !self.line_starts.is_empty() || self.data.is_empty() {
+            return;
+        }
+        let data: &[u8] = &self.data;
+        let mut starts = Vec::with_capacity(data.len() / 256 + 1);
+        starts.push(0);
+        for i in memchr::memchr_iter(b'\n', data) {
+            if i + 1 < data.len() {
+                starts.push(i + 1);
+            }
+        }
+        self.line_starts = starts;
+    }
+
+    /// The number of input lines the block stands for: oversized ones, then its own.
+    pub fn line_count(&self) -> u64 {
+        self.oversized.len() as u64 + self.line_starts.len() as u64
+    }
+
     /// The bytes of line `i`, without its newline (and without a trailing `\r`).
     pub fn line(&self, i: usize) -> &[u8] {
         let start = self.line_starts[i];
-        let mut end = self.line_starts.get(i + 1).copied().unwrap_or(self.data.len());
+        let mut end = self
+            .line_starts
+            .get(i + 1)
+            .copied()
+            .unwrap_or(self.data.len());
         if end > start && self.data[end - 1] == b'\n' {
             end -= 1;
         }
@@ -56,16 +99,18 @@ struct Counting<R> {
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        self.count
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(n)
     }
 }
 
 pub struct BlockReader {
     name: Arc<str>,
+    /// A regular uncompressed file, mapped: blocks are windows into it (no copy).
+    mapped: Option<(Arc<memmap2::Mmap>, usize)>,
     input: Box<dyn Read + Send>,
     carry: Vec<u8>,
-    next_line: u64,
     eof: bool,
     /// Bytes consumed from the raw (possibly compressed) input.
     raw_read: Arc<std::sync::atomic::AtomicU64>,
@@ -77,37 +122,69 @@ pub struct BlockReader {
 }
 
 impl BlockReader {
-    /// Opens a path (`-` is standard input), detecting gzip and zstd by their magic bytes.
+    /// Opens a path (`-` is standard input), detecting gzip and zstd by their magic bytes. A large
+    /// regular uncompressed file is memory-mapped.
     pub fn open(path: &str) -> io::Result<BlockReader> {
-        let raw: Box<dyn Read + Send> = if path == "-" {
-            Box::new(io::stdin())
-        } else {
-            Box::new(File::open(path)?)
-        };
+        if path != "-" {
+            let file = File::open(path)?;
+            let meta = file.metadata()?;
+            if meta.is_file() && meta.len() >= MMAP_MIN as u64 {
+                let mut magic = [0u8; 4];
+                let n = (&file).read(&mut magic)?;
+                let compressed = magic[..n].starts_with(&[0x1f, 0x8b])
+                    || magic[..n].starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+                if !compressed {
+                    // SAFETY: the map is only read. Like ripgrep, we accept that a file truncated
+                    // by another process while mapped may fault; logs are appended, not truncated.
+                    if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
+                        let mut r = BlockReader::from_reader(path, Box::new(io::empty()))?;
+                        r.mapped = Some((Arc::new(map), 0));
+                        return Ok(r);
+                    }
+                }
+            }
+            return BlockReader::from_reader(path, Box::new(File::open(path)?));
+        }
+        let raw: Box<dyn Read + Send> = Box::new(io::stdin());
         let name = if path == "-" { "<stdin>" } else { path };
         BlockReader::from_reader(name, raw)
     }
 
     pub fn from_reader(name: &str, raw: Box<dyn Read + Send>) -> io::Result<BlockReader> {
         let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let mut counted = BufReader::with_capacity(1 << 16, Counting { inner: raw, count: count.clone() });
+        let mut counted = BufReader::with_capacity(
+            1 << 16,
+            Counting {
+                inner: raw,
+                count: count.clone(),
+            },
+        );
         let magic = {
             use std::io::BufRead;
             let buf = counted.fill_buf()?;
-            buf.get(..4).map(|b| b.to_vec()).unwrap_or_else(|| buf.to_vec())
+            buf.get(..4)
+                .map(|b| b.to_vec())
+                .unwrap_or_else(|| buf.to_vec())
         };
-        let (input, compression): (Box<dyn Read + Send>, Compression) = if magic.starts_with(&[0x1f, 0x8b]) {
-            (Box::new(flate2::read::MultiGzDecoder::new(counted)), Compression::Gzip)
-        } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            (Box::new(zstd::stream::read::Decoder::with_buffer(counted)?), Compression::Zstd)
-        } else {
-            (Box::new(counted), Compression::None)
-        };
+        let (input, compression): (Box<dyn Read + Send>, Compression) =
+            if magic.starts_with(&[0x1f, 0x8b]) {
+                (
+                    Box::new(flate2::read::MultiGzDecoder::new(counted)),
+                    Compression::Gzip,
+                )
+            } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+                (
+                    Box::new(zstd::stream::read::Decoder::with_buffer(counted)?),
+                    Compression::Zstd,
+                )
+            } else {
+                (Box::new(counted), Compression::None)
+            };
         Ok(BlockReader {
             name: Arc::from(name),
+            mapped: None,
             input,
             carry: Vec::new(),
-            next_line: 1,
             eof: false,
             raw_read: count,
             pending: None,
@@ -122,7 +199,50 @@ impl BlockReader {
 
     /// Bytes read from the file itself (compressed bytes for compressed input).
     pub fn raw_offset(&self) -> u64 {
-        self.raw_read.load(std::sync::atomic::Ordering::Relaxed)
+        match &self.mapped {
+            Some((_, pos)) => *pos as u64,
+            None => self.raw_read.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    fn next_mapped(&mut self, target: usize) -> Option<Block> {
+        let (map, pos) = self.mapped.as_mut()?;
+        let map = map.clone();
+        let len = map.len();
+        let mut oversized = Vec::new();
+        loop {
+            if *pos >= len {
+                return None;
+            }
+            let want = (*pos + target).min(len);
+            let end = if want == len {
+                len
+            } else {
+                match memchr::memchr(b'\n', &map[want..]) {
+                    Some(i) => want + i + 1,
+                    None => len,
+                }
+            };
+            // A block that is one enormous line: skip it whole.
+            let first_nl = memchr::memchr(b'\n', &map[*pos..end])
+                .map(|i| *pos + i + 1)
+                .unwrap_or(end);
+            if first_nl == end && end - *pos > MAX_LINE {
+                oversized.push((end - *pos) as u64);
+                self.bytes += (end - *pos) as u64;
+                *pos = end;
+                continue;
+            }
+            let range = *pos..end;
+            *pos = end;
+            self.bytes += range.len() as u64;
+            return Some(Block {
+                file: self.name.clone(),
+                data: BlockData::Mapped(map, range),
+                line_starts: Vec::new(),
+                oversized,
+            });
+        }
     }
 
     fn fill(&mut self, buf: &mut Vec<u8>, want: usize) -> io::Result<()> {
@@ -153,6 +273,9 @@ impl BlockReader {
     pub fn next_block(&mut self, target: usize) -> io::Result<Option<Block>> {
         if let Some(e) = self.pending.take() {
             return Err(e);
+        }
+        if self.mapped.is_some() {
+            return Ok(self.next_mapped(target));
         }
         let mut data = std::mem::take(&mut self.carry);
         let mut oversized = Vec::new();
@@ -195,8 +318,7 @@ impl BlockReader {
                             }
                         }
                     }
-                    oversized.push((self.next_line, len));
-                    self.next_line += 1;
+                    oversized.push(len);
                 }
                 // No newline yet: read more (a long line).
                 _ => {
@@ -219,18 +341,12 @@ impl BlockReader {
         if data.is_empty() && oversized.is_empty() {
             return Ok(None);
         }
-        let mut line_starts = Vec::with_capacity(data.len() / 256 + 1);
-        if !data.is_empty() {
-            line_starts.push(0);
-            for i in memchr::memchr_iter(b'\n', &data) {
-                if i + 1 < data.len() {
-                    line_starts.push(i + 1);
-                }
-            }
-        }
-        let first_line = self.next_line;
-        self.next_line += line_starts.len() as u64;
-        Ok(Some(Block { file: self.name.clone(), data, line_starts, first_line, oversized }))
+        Ok(Some(Block {
+            file: self.name.clone(),
+            data: BlockData::Owned(data),
+            line_starts: Vec::new(),
+            oversized,
+        }))
     }
 }
 
@@ -244,9 +360,16 @@ mod tests {
         let mut out = Vec::new();
         loop {
             match r.next_block(target) {
-                Ok(Some(b)) => {
-                    let lines = (0..b.line_starts.len()).map(|i| String::from_utf8_lossy(b.line(i)).into_owned()).collect();
-                    out.push((b.first_line, lines));
+                Ok(Some(mut b)) => {
+                    b.index_lines();
+                    let lines: Vec<String> = (0..b.line_starts.len())
+                        .map(|i| String::from_utf8_lossy(b.line(i)).into_owned())
+                        .collect();
+                    let first = 1 + out
+                        .iter()
+                        .map(|(_, l): &(u64, Vec<String>)| l.len() as u64)
+                        .sum::<u64>();
+                    out.push((first, lines));
                 }
                 Ok(None) => return (out, None),
                 Err(e) => return (out, Some(e.to_string())),
@@ -258,8 +381,48 @@ mod tests {
     fn blocks_end_on_lines_and_number_them() {
         let (b, err) = blocks(b"a\nbb\nccc\r\ndddd\ne".to_vec(), 4);
         assert!(err.is_none());
-        let all: Vec<(u64, String)> = b.iter().flat_map(|(first, ls)| ls.iter().enumerate().map(move |(i, l)| (first + i as u64, l.clone()))).collect();
-        assert_eq!(all, vec![(1, "a".into()), (2, "bb".into()), (3, "ccc".into()), (4, "dddd".into()), (5, "e".into())]);
+        let all: Vec<(u64, String)> = b
+            .iter()
+            .flat_map(|(first, ls)| {
+                ls.iter()
+                    .enumerate()
+                    .map(move |(i, l)| (first + i as u64, l.clone()))
+            })
+            .collect();
+        assert_eq!(
+            all,
+            vec![
+                (1, "a".into()),
+                (2, "bb".into()),
+                (3, "ccc".into()),
+                (4, "dddd".into()),
+                (5, "e".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn mapped_files_give_the_same_lines() {
+        let path =
+            std::env::temp_dir().join(format!("unithunt-blocks-{}.ndjson", std::process::id()));
+        let mut text = Vec::new();
+        for i in 0..100_000 {
+            text.extend_from_slice(format!("{{\"n\":{i}}}\n").as_bytes());
+        }
+        text.extend_from_slice(b"last-without-newline");
+        std::fs::write(&path, &text).unwrap();
+        let mut r = BlockReader::open(path.to_str().unwrap()).unwrap();
+        assert!(r.mapped.is_some());
+        let mut n = 0u64;
+        let mut last = String::new();
+        while let Some(mut b) = r.next_block(1 << 16).unwrap() {
+            b.index_lines();
+            n += b.line_starts.len() as u64;
+            last = String::from_utf8_lossy(b.line(b.line_starts.len() - 1)).into_owned();
+        }
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(n, 100_001);
+        assert_eq!(last, "last-without-newline");
     }
 
     #[test]
@@ -277,6 +440,9 @@ mod tests {
         assert_eq!(b.iter().map(|(_, l)| l.len()).sum::<usize>(), 2000);
         let (b, err) = blocks(gz[..gz.len() / 2].to_vec(), 1 << 12);
         assert!(err.is_some(), "a truncated gzip is an error");
-        assert!(b.iter().map(|(_, l)| l.len()).sum::<usize>() > 0, "lines before the damage are still read");
+        assert!(
+            b.iter().map(|(_, l)| l.len()).sum::<usize>() > 0,
+            "lines before the damage are still read"
+        );
     }
 }

@@ -14,7 +14,7 @@
 
 mod blocks;
 
-pub use blocks::{Block, BlockReader, Compression, MAX_LINE};
+pub use blocks::{Block, BlockData, BlockReader, Compression, MAX_LINE};
 
 use serde_json::Value as Json;
 use std::fs::File;

@@ -338,7 +338,7 @@ mod tests {
         assert!(
             pack.rules
                 .iter()
-                .any(|r| r.meta.rule_id.is_empty() == false && r.unsupported.is_some()),
+                .any(|r| !r.meta.rule_id.is_empty() && r.unsupported.is_some()),
             "non-EQL rules are listed as unsupported"
         );
     }

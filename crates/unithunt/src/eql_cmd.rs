@@ -32,11 +32,11 @@ pub struct EqlArgs {
     /// The EQL query (use `-f FILE` to read it from a file instead).
     #[arg(required_unless_present = "query_file")]
     query: Option<String>,
-    /// Input files: ECS NDJSON, a JSON array, or an Elasticsearch search response; `-` is stdin.
-    #[arg(default_value = "-")]
+    /// Input files: ECS NDJSON, a JSON array, or an Elasticsearch search response; `-` (or none)
+    /// is stdin.
     paths: Vec<String>,
-    /// Read the query from a file.
-    #[arg(short = 'f', long = "query-file", conflicts_with = "query")]
+    /// Read the query from a file; every positional argument is then an input.
+    #[arg(short = 'f', long = "query-file")]
     query_file: Option<String>,
     /// Field holding the event time (ISO-8601, epoch milliseconds, or a numeric string).
     #[arg(long, default_value = "@timestamp")]
@@ -76,8 +76,17 @@ pub struct EqlArgs {
     quiet: bool,
 }
 
-pub fn run(args: EqlArgs) -> ExitCode {
+pub fn run(mut args: EqlArgs) -> ExitCode {
     let started = Instant::now();
+    if args.query_file.is_some() {
+        // With -f, the first positional argument is an input, not a query.
+        if let Some(first) = args.query.take() {
+            args.paths.insert(0, first);
+        }
+    }
+    if args.paths.is_empty() {
+        args.paths.push("-".into());
+    }
     let (text, origin) = match (&args.query, &args.query_file) {
         (_, Some(f)) => match std::fs::read_to_string(f) {
             Ok(t) => (t, f.clone()),

@@ -1,6 +1,9 @@
 //! The `unithunt` command. Thin: argument parsing and output; the work is in the library crates.
 
 mod eql_cmd;
+mod output;
+mod progress;
+mod scan;
 mod selfcheck;
 mod term;
 mod window;
@@ -23,6 +26,8 @@ struct Cli {
 enum Command {
     /// Run an EQL query over ECS NDJSON or JSON files, like Elasticsearch's `_eql/search`.
     Eql(Box<eql_cmd::EqlArgs>),
+    /// Run the rule pack over ECS telemetry (NDJSON, JSON, search responses; gzip/zstd) and print alerts.
+    Scan(Box<scan::ScanArgs>),
     /// Run the seed rule over the built-in adversary tests and show what it catches and misses.
     Selfcheck,
 }
@@ -31,6 +36,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Eql(args)) => eql_cmd::run(*args),
+        Some(Command::Scan(args)) => scan::run(*args),
         Some(Command::Selfcheck) | None => selfcheck::run(),
     }
 }

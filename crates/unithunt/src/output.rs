@@ -1,0 +1,206 @@
+//! Alert output: NDJSON, one JSON array, CSV, or a compact table for humans.
+
+use crate::term::escape;
+use clap::ValueEnum;
+use serde_json::Value as Json;
+use std::io::{self, BufWriter, Write};
+use unithunt_event::{lookup_one, FieldPath};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A compact table (time, host, user, rule, severity, what happened).
+    Table,
+    /// One alert document per line, as Elastic Security stores them.
+    Ndjson,
+    /// All alerts as one JSON array.
+    Json,
+    /// One row per alert.
+    Csv,
+}
+
+pub struct AlertSink {
+    format: OutputFormat,
+    out: BufWriter<io::Stdout>,
+    rows: Vec<[String; 6]>,
+    csv: Option<csv::Writer<BufWriter<io::Stdout>>>,
+    count: u64,
+    /// Stdout went away (e.g. `| head`): stop writing, keep counting.
+    closed: bool,
+}
+
+fn field(doc: &Json, path: &str) -> String {
+    match lookup_one(doc, &FieldPath::parse(path)) {
+        Some(Json::String(s)) => s.clone(),
+        Some(Json::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        Some(Json::Null) | None => String::new(),
+        Some(v) => v.to_string(),
+    }
+}
+
+/// Alert documents use flat dotted keys for `kibana.*`; read those directly.
+fn flat(doc: &Json, key: &str) -> String {
+    match doc.get(key) {
+        Some(Json::String(s)) => s.clone(),
+        Some(Json::Null) | None => String::new(),
+        Some(v) => v.to_string(),
+    }
+}
+
+pub const CSV_HEADER: [&str; 11] = [
+    "timestamp",
+    "host",
+    "user",
+    "rule_id",
+    "rule",
+    "severity",
+    "risk_score",
+    "reason",
+    "process",
+    "file",
+    "alert_id",
+];
+
+impl AlertSink {
+    pub fn new(format: OutputFormat) -> AlertSink {
+        let mut sink = AlertSink {
+            format,
+            out: BufWriter::new(io::stdout()),
+            rows: Vec::new(),
+            csv: None,
+            count: 0,
+            closed: false,
+        };
+        match format {
+            OutputFormat::Json => sink.write_raw(b"["),
+            OutputFormat::Csv => {
+                let mut w = csv::Writer::from_writer(BufWriter::new(io::stdout()));
+                if w.write_record(CSV_HEADER).is_err() {
+                    sink.closed = true;
+                }
+                sink.csv = Some(w);
+            }
+            _ => {}
+        }
+        sink
+    }
+
+    fn write_raw(&mut self, bytes: &[u8]) {
+        if !self.closed && self.out.write_all(bytes).is_err() {
+            self.closed = true;
+        }
+    }
+
+    pub fn alert(&mut self, a: &Json) {
+        self.count += 1;
+        match self.format {
+            OutputFormat::Ndjson => {
+                let mut line = serde_json::to_vec(a).unwrap_or_default();
+                line.push(b'\n');
+                self.write_raw(&line);
+            }
+            OutputFormat::Json => {
+                let sep: &[u8] = if self.count == 1 { b"\n" } else { b",\n" };
+                self.write_raw(sep);
+                let body = serde_json::to_vec(a).unwrap_or_default();
+                self.write_raw(&body);
+            }
+            OutputFormat::Csv => {
+                // CSV is data for other programs: values are written as they are, quoted by the
+                // csv crate; only the table (for terminals) escapes.
+                let record = [
+                    field(a, "@timestamp"),
+                    field(a, "host.name"),
+                    field(a, "user.name"),
+                    flat(a, "kibana.alert.rule.rule_id"),
+                    flat(a, "kibana.alert.rule.name"),
+                    flat(a, "kibana.alert.severity"),
+                    flat(a, "kibana.alert.risk_score"),
+                    flat(a, "kibana.alert.reason"),
+                    field(a, "process.command_line"),
+                    field(a, "file.path"),
+                    flat(a, "kibana.alert.uuid"),
+                ];
+                if let Some(w) = &mut self.csv {
+                    if !self.closed && w.write_record(&record).is_err() {
+                        self.closed = true;
+                    }
+                }
+            }
+            OutputFormat::Table => {
+                if a.get("kibana.alert.building_block_type").is_some() {
+                    // Building blocks are shown through their sequence's shell alert.
+                    self.count -= 1;
+                    return;
+                }
+                let what = {
+                    let cmd = field(a, "process.command_line");
+                    let file = field(a, "file.path");
+                    match (cmd.is_empty(), file.is_empty()) {
+                        (_, false) => format!("{} wrote {}", field(a, "process.name"), file),
+                        (false, true) => format!("{} ran {}", field(a, "process.parent.name"), cmd),
+                        _ => flat(a, "kibana.alert.reason"),
+                    }
+                };
+                self.rows.push([
+                    field(a, "@timestamp"),
+                    field(a, "host.name"),
+                    field(a, "user.name"),
+                    flat(a, "kibana.alert.rule.name"),
+                    flat(a, "kibana.alert.severity"),
+                    what,
+                ]);
+            }
+        }
+    }
+
+    /// Ends the output; returns the number of alerts (shells and events, not building blocks, for
+    /// the table).
+    pub fn finish(mut self) -> u64 {
+        match self.format {
+            OutputFormat::Json => {
+                let end: &[u8] = if self.count == 0 { b"]\n" } else { b"\n]\n" };
+                self.write_raw(end);
+            }
+            OutputFormat::Table => {
+                let mut t = comfy_table::Table::new();
+                t.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+                t.set_header(["time", "host", "user", "rule", "severity", "what happened"]);
+                for r in &self.rows {
+                    // Untrusted text from logs: escaped before it reaches the terminal, and
+                    // shortened so one event cannot flood it.
+                    t.add_row(r.iter().map(|c| clip(&escape(c), 120)).collect::<Vec<_>>());
+                }
+                if !self.rows.is_empty() {
+                    let text = format!("{t}\n");
+                    self.write_raw(text.as_bytes());
+                } else {
+                    self.write_raw(b"no alerts\n");
+                }
+            }
+            _ => {}
+        }
+        if let Some(w) = &mut self.csv {
+            let _ = w.flush();
+        }
+        let _ = self.out.flush();
+        self.count
+    }
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(max - 1).collect();
+        out.push('…');
+        out
+    }
+}

@@ -1,0 +1,707 @@
+//! `unithunt scan [PATH...]`: run the rule pack over ECS telemetry and print Elastic-style alerts.
+//!
+//! Inputs are cut into newline-aligned blocks; a batch of blocks is screened (one prefilter pass per
+//! block), parsed and evaluated in parallel, and the results are merged in input order, so output
+//! is deterministic whatever the thread count. Event rules alert as their events stream by;
+//! sequence and sample rules keep only the events that match one of their stages, which are ordered
+//! by time at the end, as Elasticsearch orders hits.
+
+use crate::output::{AlertSink, OutputFormat};
+use crate::term::escape;
+use crate::window::{tiebreak, SortKey};
+use clap::Args;
+use rayon::prelude::*;
+use serde_json::Value as Json;
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+use unithunt_engine::{Output, QueryKind, RunOptions, Runner, StageMask};
+use unithunt_event::{lookup_one, parse_timestamp, FieldPath, TimestampFormat};
+use unithunt_readers::{collect_document, is_response, Block, BlockReader, ReadStats, Skipped};
+use unithunt_rules::alert::{event_alert, sequence_alerts, EventOrigin};
+use unithunt_rules::{RulePack, RuleSet};
+
+const BLOCK: usize = 4 << 20;
+
+#[derive(Args)]
+pub struct ScanArgs {
+    /// Files or directories (searched recursively); `-` is standard input. gzip and zstd are
+    /// decompressed transparently.
+    paths: Vec<String>,
+    /// Add or replace rules: a rule file or a directory of them (Elastic detection-rules TOML).
+    #[arg(long = "rules", value_name = "PATH")]
+    rules: Vec<PathBuf>,
+    /// Run only the rules given with --rules, not the built-in pack.
+    #[arg(long)]
+    no_builtin: bool,
+    /// How to print alerts.
+    #[arg(long, short = 'o', value_enum, default_value = "table")]
+    output: OutputFormat,
+    /// Worker threads (default: all cores).
+    #[arg(long, short = 'j')]
+    threads: Option<usize>,
+    /// Exit with status 1 when any alert was raised.
+    #[arg(long)]
+    fail_on_alert: bool,
+    /// List the rules that would run, and those that cannot, then exit.
+    #[arg(long)]
+    list_rules: bool,
+    /// No summary and no progress bar on stderr.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Field holding the event time.
+    #[arg(long, default_value = "@timestamp")]
+    timestamp_field: String,
+}
+
+/// Per-input-line accounting, merged across blocks.
+#[derive(Default)]
+struct Counts {
+    stats: ReadStats,
+    /// Lines parsed as JSON; `lines == parsed + filtered + skipped` always holds.
+    parsed: u64,
+    no_time: u64,
+}
+
+/// What one block produced.
+struct BlockResult {
+    /// (line, rule index, stage mask, document), in line order. Lines are relative to the block
+    /// (0-based) until [`merge`] makes them absolute.
+    matches: Vec<(u64, usize, StageMask, Arc<Json>)>,
+    lines: u64,
+    /// Lines parsed as JSON (each yields one event, or several for a search response).
+    parsed: u64,
+    events: u64,
+    /// Lines no rule can match, not parsed (their shape is checked).
+    filtered: u64,
+    skipped: Vec<Skipped>,
+    /// Lines skipped beyond those in `skipped` (a malformed document counts all its lines).
+    skipped_lines: u64,
+}
+
+fn skip(out: &mut Vec<Skipped>, file: &str, line: u64, reason: String) {
+    out.push(Skipped {
+        file: file.to_string(),
+        line,
+        reason,
+    });
+}
+
+fn evaluate_doc(set: &RuleSet, doc: Json, cands: &[usize], line: u64, out: &mut BlockResult) {
+    if is_response(&doc) || doc.get("_source").is_some() {
+        let mut events = Vec::new();
+        collect_document(doc, &mut events);
+        let all: Vec<usize> = (0..set.stages().len()).collect();
+        for e in events {
+            out.events += 1;
+            for (rule, mask) in set.evaluate(&e, &all) {
+                out.matches.push((line, rule, mask, Arc::new(e.clone())));
+            }
+        }
+        return;
+    }
+    out.events += 1;
+    let hits = set.evaluate(&doc, cands);
+    if !hits.is_empty() {
+        let doc = Arc::new(doc);
+        for (rule, mask) in hits {
+            out.matches.push((line, rule, mask, doc.clone()));
+        }
+    }
+}
+
+fn scan_block(set: &RuleSet, block: &Block) -> BlockResult {
+    let mut out = BlockResult {
+        matches: Vec::new(),
+        lines: block.line_count(),
+        parsed: 0,
+        events: 0,
+        filtered: 0,
+        skipped: Vec::new(),
+        skipped_lines: 0,
+    };
+    for (i, len) in block.oversized.iter().enumerate() {
+        skip(
+            &mut out.skipped,
+            &block.file,
+            i as u64,
+            format!(
+                "line of {len} bytes is longer than the {} MiB limit",
+                unithunt_readers::MAX_LINE >> 20
+            ),
+        );
+    }
+    let base = block.oversized.len() as u64;
+    let screened = set.prefilter().scan_block(&block.data, &block.line_starts);
+    let always = set.always();
+    let mut next = screened.iter().peekable();
+    let mut cands: Vec<usize> = Vec::new();
+    for i in 0..block.line_starts.len() {
+        let line_no = base + i as u64;
+        cands.clear();
+        cands.extend_from_slice(always);
+        if let Some((_, preds)) = next.next_if(|(l, _)| *l == i) {
+            cands.extend_from_slice(preds);
+        }
+        let raw = trim(block.line(i));
+        if raw.is_empty() {
+            skip(&mut out.skipped, &block.file, line_no, "blank line".into());
+            continue;
+        }
+        if cands.is_empty() {
+            // No rule can match this line: check its shape without parsing it.
+            if raw[0] == b'{' && raw[raw.len() - 1] == b'}' {
+                out.filtered += 1;
+            } else {
+                skip(
+                    &mut out.skipped,
+                    &block.file,
+                    line_no,
+                    "not a JSON object".into(),
+                );
+            }
+            continue;
+        }
+        match serde_json::from_slice::<Json>(raw) {
+            Ok(doc @ Json::Object(_)) => {
+                out.parsed += 1;
+                evaluate_doc(set, doc, &cands, line_no, &mut out)
+            }
+            Ok(_) => skip(
+                &mut out.skipped,
+                &block.file,
+                line_no,
+                "not a JSON object".into(),
+            ),
+            Err(e) => skip(
+                &mut out.skipped,
+                &block.file,
+                line_no,
+                format!("malformed JSON at column {}: {e}", e.column()),
+            ),
+        }
+    }
+    out
+}
+
+fn trim(b: &[u8]) -> &[u8] {
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map(|i| i + 1)
+        .unwrap_or(start);
+    &b[start..end.max(start)]
+}
+
+/// Expands directories (recursively, sorted) into files.
+fn expand(paths: &[String], errors: &mut Vec<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p == "-" {
+            out.push(p.clone());
+            continue;
+        }
+        let path = Path::new(p);
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => {
+                let mut files = Vec::new();
+                let mut stack = vec![path.to_path_buf()];
+                while let Some(dir) = stack.pop() {
+                    match std::fs::read_dir(&dir) {
+                        Ok(rd) => {
+                            for e in rd.flatten() {
+                                let ep = e.path();
+                                match e.file_type() {
+                                    Ok(t) if t.is_dir() => stack.push(ep),
+                                    Ok(t) if t.is_file() => files.push(ep),
+                                    _ => {}
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            errors.push(format!("{}: {e}", escape(&dir.display().to_string())))
+                        }
+                    }
+                }
+                files.sort();
+                out.extend(files.into_iter().map(|f| f.display().to_string()));
+            }
+            Ok(_) => out.push(p.clone()),
+            Err(e) => errors.push(format!("{}: {e}", escape(p))),
+        }
+    }
+    out
+}
+
+/// The state of one sequence/sample rule: events matching its stages, ordered at the end.
+struct Buffered {
+    rule: usize,
+    events: Vec<(SortKey, Arc<Json>, StageMask, EventOrigin)>,
+}
+
+pub fn run(args: ScanArgs) -> ExitCode {
+    let started = Instant::now();
+    let mut pack = if args.no_builtin {
+        RulePack::default()
+    } else {
+        RulePack::builtin()
+    };
+    let mut usage_error = false;
+    for r in &args.rules {
+        for e in pack.add_path(r) {
+            eprint!("{}", ensure_newline(&e.to_string()));
+            usage_error = true;
+        }
+    }
+    let set = RuleSet::new(pack);
+    if args.list_rules {
+        for r in &set.rules {
+            println!(
+                "{}  {:<8} {:>3}  {}  ({})",
+                r.meta.rule_id,
+                r.meta.severity,
+                r.meta.risk_score,
+                escape(&r.meta.name),
+                escape(&r.meta.origin)
+            );
+        }
+        for r in &set.unsupported {
+            println!(
+                "# not run: {} ({}): {}",
+                escape(&r.meta.name),
+                escape(&r.meta.origin),
+                r.unsupported.as_deref().unwrap_or("")
+            );
+        }
+        return ExitCode::SUCCESS;
+    }
+    if usage_error {
+        return ExitCode::from(2);
+    }
+    if let Some(n) = args.threads {
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build_global();
+    }
+    let mut io_errors = Vec::new();
+    let paths = if args.paths.is_empty() {
+        if std::io::stdin().is_terminal() {
+            eprintln!(
+                "error: no input: give files or directories, or pipe NDJSON into `unithunt scan -`"
+            );
+            return ExitCode::from(2);
+        }
+        vec!["-".to_string()]
+    } else {
+        expand(&args.paths, &mut io_errors)
+    };
+    let ts_field = FieldPath::parse(&args.timestamp_field);
+    let mut sink = AlertSink::new(args.output);
+    let mut counts = Counts::default();
+    let mut alerts_by_rule: HashMap<usize, u64> = HashMap::new();
+    let mut buffered: Vec<Buffered> = set
+        .rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !is_streaming(r))
+        .map(|(i, _)| Buffered {
+            rule: i,
+            events: Vec::new(),
+        })
+        .collect();
+    let total_bytes: u64 = paths
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let progress = crate::progress::Progress::new(
+        !args.quiet && std::io::stderr().is_terminal() && total_bytes > 64 << 20,
+        total_bytes,
+    );
+    let batch = rayon::current_num_threads().max(1) * 2;
+    let mut ordinal = 0u64;
+    for path in &paths {
+        let mut reader = match BlockReader::open(path) {
+            Ok(r) => r,
+            Err(e) => {
+                io_errors.push(format!("{}: {e}", escape(path)));
+                continue;
+            }
+        };
+        counts.stats.files += 1;
+        let name = reader.name().clone();
+        // Lines of this file merged so far: block-relative line numbers start from here.
+        let mut file_lines = 0u64;
+        let mut done = false;
+        let mut first = true;
+        while !done {
+            let mut blocks = Vec::with_capacity(batch);
+            for _ in 0..batch {
+                match reader.next_block(BLOCK) {
+                    Ok(Some(b)) => blocks.push(b),
+                    Ok(None) => {
+                        done = true;
+                        break;
+                    }
+                    Err(e) => {
+                        io_errors.push(format!(
+                            "{}: read error at byte {} of the file ({} bytes decoded): {e}",
+                            escape(&name),
+                            reader.raw_offset(),
+                            reader.bytes
+                        ));
+                        done = true;
+                        break;
+                    }
+                }
+            }
+            if first {
+                first = false;
+                if let Some(b) = blocks.first_mut() {
+                    b.index_lines();
+                    if looks_like_document(b) {
+                        // A JSON array or a pretty-printed response: one document, parsed whole.
+                        let mut all: Vec<u8> =
+                            blocks.iter().flat_map(|b| b.data.iter().copied()).collect();
+                        loop {
+                            match reader.next_block(BLOCK) {
+                                Ok(Some(b)) => all.extend_from_slice(&b.data),
+                                Ok(None) => break,
+                                Err(e) => {
+                                    io_errors.push(format!(
+                                        "{}: read error at byte {}: {e}",
+                                        escape(&name),
+                                        reader.raw_offset()
+                                    ));
+                                    break;
+                                }
+                            }
+                        }
+                        let lines = memchr::memchr_iter(b'\n', &all).count() as u64
+                            + u64::from(!all.ends_with(b"\n"));
+                        let result = scan_document(&set, &all, &name, lines);
+                        merge(
+                            result,
+                            &name,
+                            &set,
+                            &mut counts,
+                            &mut sink,
+                            &mut alerts_by_rule,
+                            &mut buffered,
+                            &ts_field,
+                            &mut ordinal,
+                            &mut file_lines,
+                        );
+                        break;
+                    }
+                }
+            }
+            let results: Vec<BlockResult> = blocks
+                .par_iter_mut()
+                .map(|b| {
+                    b.index_lines();
+                    scan_block(&set, b)
+                })
+                .collect();
+            for r in results {
+                merge(
+                    r,
+                    &name,
+                    &set,
+                    &mut counts,
+                    &mut sink,
+                    &mut alerts_by_rule,
+                    &mut buffered,
+                    &ts_field,
+                    &mut ordinal,
+                    &mut file_lines,
+                );
+            }
+            progress.set(reader.raw_offset());
+        }
+        counts.stats.bytes += reader.bytes;
+        progress.next_file(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
+    }
+    progress.finish();
+    // Sequence and sample rules: order their events by time and run them.
+    for b in buffered.iter_mut() {
+        let rule = &set.rules[b.rule];
+        let Some(query) = &rule.query else { continue };
+        b.events.sort_by(|x, y| {
+            x.0.ts
+                .cmp(&y.0.ts)
+                .then_with(|| tiebreak(&x.0.tiebreaker, &y.0.tiebreaker))
+                .then(x.0.ordinal.cmp(&y.0.ordinal))
+        });
+        let mut runner = Runner::new(query, RunOptions::default());
+        let mut origins: HashMap<usize, EventOrigin> = HashMap::new();
+        for (key, doc, mask, origin) in b.events.drain(..) {
+            origins.insert(Arc::as_ptr(&doc) as usize, origin);
+            runner.advance(doc, key.ts, mask);
+        }
+        let result = runner.finish();
+        if result.stats.evicted > 0 && !args.quiet {
+            eprintln!(
+                "warning: rule {}: {} pending sequences evicted at the cap",
+                escape(&rule.meta.name),
+                result.stats.evicted
+            );
+        }
+        for out in result.outputs {
+            let alerts = match out {
+                Output::Event(doc) => {
+                    let o = origins
+                        .get(&(Arc::as_ptr(&doc) as usize))
+                        .cloned()
+                        .unwrap_or(EventOrigin {
+                            file: String::new(),
+                            line: 0,
+                        });
+                    vec![event_alert(&rule.meta, &doc, &o)]
+                }
+                Output::Sequence { events, .. } => {
+                    let present: Vec<(Json, EventOrigin)> = events
+                        .iter()
+                        .flatten()
+                        .map(|d| {
+                            (
+                                (**d).clone(),
+                                origins.get(&(Arc::as_ptr(d) as usize)).cloned().unwrap_or(
+                                    EventOrigin {
+                                        file: String::new(),
+                                        line: 0,
+                                    },
+                                ),
+                            )
+                        })
+                        .collect();
+                    sequence_alerts(&rule.meta, &present)
+                }
+            };
+            *alerts_by_rule.entry(b.rule).or_default() += 1;
+            for a in alerts {
+                sink.alert(&a);
+            }
+        }
+    }
+    let total_alerts = sink.finish();
+    if !args.quiet {
+        summary(
+            &set,
+            &counts,
+            &alerts_by_rule,
+            &io_errors,
+            started.elapsed().as_secs_f64(),
+            total_alerts,
+        );
+    } else {
+        for e in &io_errors {
+            eprintln!("error: {e}");
+        }
+    }
+    if !io_errors.is_empty() {
+        ExitCode::from(2)
+    } else if args.fail_on_alert && total_alerts > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn ensure_newline(s: &str) -> String {
+    if s.ends_with('\n') {
+        s.to_string()
+    } else {
+        format!("{s}\n")
+    }
+}
+
+/// Event rules without pipes alert as events stream by; others need time order.
+fn is_streaming(rule: &unithunt_rules::Rule) -> bool {
+    matches!(&rule.query, Some(q) if matches!(q.kind, QueryKind::Events(_)) && q.pipes.is_empty())
+}
+
+fn looks_like_document(b: &Block) -> bool {
+    let Some(first) = (0..b.line_starts.len())
+        .map(|i| trim(b.line(i)))
+        .find(|l| !l.is_empty())
+    else {
+        return false;
+    };
+    match first[0] {
+        b'[' => true,
+        b'{' => {
+            serde_json::from_slice::<serde::de::IgnoredAny>(first).is_err()
+                && first[first.len() - 1] != b'}'
+        }
+        _ => false,
+    }
+}
+
+fn scan_document(set: &RuleSet, bytes: &[u8], file: &str, lines: u64) -> BlockResult {
+    let mut out = BlockResult {
+        matches: Vec::new(),
+        lines,
+        parsed: 0,
+        events: 0,
+        filtered: 0,
+        skipped: Vec::new(),
+        skipped_lines: 0,
+    };
+    match serde_json::from_slice::<Json>(bytes) {
+        Ok(doc) => {
+            // Every line of a document is parsed as part of it.
+            out.parsed = lines;
+            let mut events = Vec::new();
+            collect_document(doc, &mut events);
+            if events.is_empty() {
+                out.parsed = lines.saturating_sub(1);
+                skip(
+                    &mut out.skipped,
+                    file,
+                    0,
+                    "JSON document holds no events".into(),
+                );
+            }
+            let all: Vec<usize> = (0..set.stages().len()).collect();
+            for e in events {
+                out.events += 1;
+                for (rule, mask) in set.evaluate(&e, &all) {
+                    out.matches.push((0, rule, mask, Arc::new(e.clone())));
+                }
+            }
+        }
+        Err(e) => {
+            // The whole document is lost: all its lines are skipped, reported once.
+            out.skipped_lines = lines;
+            skip(
+                &mut out.skipped,
+                file,
+                (e.line() as u64).saturating_sub(1),
+                format!("malformed JSON document at column {}: {e}", e.column()),
+            );
+        }
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn merge(
+    r: BlockResult,
+    file: &Arc<str>,
+    set: &RuleSet,
+    counts: &mut Counts,
+    sink: &mut AlertSink,
+    alerts_by_rule: &mut HashMap<usize, u64>,
+    buffered: &mut [Buffered],
+    ts_field: &FieldPath,
+    ordinal: &mut u64,
+    file_lines: &mut u64,
+) {
+    let base = *file_lines + 1;
+    *file_lines += r.lines;
+    counts.stats.lines += r.lines;
+    counts.stats.events += r.events;
+    counts.stats.filtered += r.filtered;
+    counts.parsed += r.parsed;
+    counts.stats.skipped +=
+        r.skipped.len() as u64 + r.skipped_lines.saturating_sub(r.skipped.len() as u64);
+    for mut s in r.skipped {
+        if counts.stats.reported.len() < unithunt_readers::MAX_REPORTED {
+            s.line += base;
+            counts.stats.reported.push(s);
+        }
+    }
+    for (line, rule, mask, doc) in r.matches {
+        *ordinal += 1;
+        let origin = EventOrigin {
+            file: file.to_string(),
+            line: base + line,
+        };
+        if is_streaming(&set.rules[rule]) {
+            *alerts_by_rule.entry(rule).or_default() += 1;
+            sink.alert(&event_alert(&set.rules[rule].meta, &doc, &origin));
+            continue;
+        }
+        let Some(ts) =
+            lookup_one(&doc, ts_field).and_then(|t| parse_timestamp(t, TimestampFormat::Auto))
+        else {
+            counts.no_time += 1;
+            continue;
+        };
+        if let Some(b) = buffered.iter_mut().find(|b| b.rule == rule) {
+            b.events.push((
+                SortKey {
+                    ts,
+                    tiebreaker: None,
+                    ordinal: *ordinal,
+                },
+                doc,
+                mask,
+                origin,
+            ));
+        }
+    }
+}
+
+fn summary(
+    set: &RuleSet,
+    c: &Counts,
+    by_rule: &HashMap<usize, u64>,
+    io_errors: &[String],
+    secs: f64,
+    total_alerts: u64,
+) {
+    let s = &c.stats;
+    let mb = s.bytes as f64 / 1e6;
+    eprintln!(
+        "unithunt scan: {} rule(s), {} file(s), {:.1} MB, {} lines: {} parsed ({} events evaluated), {} ruled out by the literal prefilter, {} skipped; {} alert(s); {:.2}s ({:.0} MB/s, {:.0} lines/s)",
+        set.rules.len(),
+        s.files,
+        mb,
+        s.lines,
+        c.parsed,
+        s.events,
+        s.filtered,
+        s.skipped,
+        total_alerts,
+        secs,
+        mb / secs.max(1e-9),
+        s.lines as f64 / secs.max(1e-9)
+    );
+    let mut rules: Vec<(&usize, &u64)> = by_rule.iter().collect();
+    rules.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    for (r, n) in rules {
+        eprintln!("  {n:>8}  {}", escape(&set.rules[*r].meta.name));
+    }
+    for sk in &s.reported {
+        eprintln!(
+            "  skipped {}:{}: {}",
+            escape(&sk.file),
+            sk.line,
+            escape(&sk.reason)
+        );
+    }
+    if s.skipped as usize > s.reported.len() {
+        eprintln!(
+            "  ... and {} more skipped lines",
+            s.skipped as usize - s.reported.len()
+        );
+    }
+    if c.no_time > 0 {
+        eprintln!(
+            "  {} event(s) matched a sequence stage but had no readable timestamp",
+            c.no_time
+        );
+    }
+    for e in io_errors {
+        eprintln!("error: {e}");
+    }
+}
