@@ -15,9 +15,6 @@ use crate::expr::{CmpOp, Expr, Func};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use unithunt_event::Value;
 
-/// Up to this many literals, the block screen runs one substring search per literal.
-const MAX_FINDERS: usize = 16;
-
 /// Literals shorter than this filter too little to be worth it; a clause needing one is dropped.
 const MIN_LITERAL: usize = 3;
 
@@ -137,8 +134,9 @@ pub struct Prefilter {
     /// Leftmost-first over ASCII-lowercased text: the fast first pass over a block (it can use
     /// SIMD "packed" searchers that overlapping and case-insensitive searches cannot).
     leftmost: Option<AhoCorasick>,
-    /// With few literals, one SIMD substring search per literal beats one automaton pass.
-    finders: Vec<memchr::memmem::Finder<'static>>,
+    /// With up to 64 literals, a SIMD multi-substring searcher (Teddy) over lowercased text: the
+    /// general automaton picks a rare-byte prefilter that is slow on JSON full of `/` and `"`.
+    packed: Option<aho_corasick::packed::Searcher>,
     /// Overlapping over lowercased text: the exact set on the few lines the first pass flags.
     overlapping_lower: Option<AhoCorasick>,
     /// Per predicate: clauses of literal ids; empty = always a candidate.
@@ -184,17 +182,18 @@ impl Prefilter {
                 })
                 .flatten()
         };
-        let finders = if literals.len() <= MAX_FINDERS {
-            literals
-                .iter()
-                .map(|l| memchr::memmem::Finder::new(l.as_bytes()).into_owned())
-                .collect()
+        let packed = if literals.is_empty() || literals.len() > 64 {
+            None
         } else {
-            Vec::new()
+            let mut b = aho_corasick::packed::Config::new()
+                .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
+                .builder();
+            b.extend(literals.iter());
+            b.build()
         };
         Prefilter {
             literal_count: literals.len(),
-            finders,
+            packed,
             leftmost: build(MatchKind::LeftmostFirst),
             overlapping_lower: build(MatchKind::Standard),
             automaton,
@@ -258,34 +257,33 @@ impl Prefilter {
         LOWER.with(|buf| {
             let mut lower = buf.borrow_mut();
             lower.clear();
-            lower.extend_from_slice(text);
-            lower.make_ascii_lowercase();
+            // Copy and fold in one pass.
+            lower.extend(text.iter().map(u8::to_ascii_lowercase));
             // First pass: lines with at least one literal. Sound with a leftmost (non-overlapping)
             // search: literals hold no newline, so a match that hides an overlapping occurrence
             // lies on that occurrence's line, which is therefore flagged anyway.
             let mut flagged: Vec<usize> = Vec::new();
-            if self.finders.is_empty() {
-                for m in leftmost.find_iter(&lower[..]) {
-                    let line = line_of(m.start());
-                    if flagged.last() != Some(&line) {
-                        flagged.push(line);
-                    }
-                }
-            } else {
-                for f in &self.finders {
+            match &self.packed {
+                Some(p) => {
                     let mut at = 0;
-                    while let Some(pos) = f.find(&lower[at..]) {
-                        let line = line_of(at + pos);
+                    while let Some(m) = p.find_in(&lower[..], aho_corasick::Span::from(at..lower.len())) {
+                        let line = line_of(m.start());
                         flagged.push(line);
-                        // Skip to the next line: one hit per line is enough here.
+                        // One hit flags the line; go on from the next line.
                         at = line_end(line);
                         if at >= lower.len() {
                             break;
                         }
                     }
                 }
-                flagged.sort_unstable();
-                flagged.dedup();
+                None => {
+                    for m in leftmost.find_iter(&lower[..]) {
+                        let line = line_of(m.start());
+                        if flagged.last() != Some(&line) {
+                            flagged.push(line);
+                        }
+                    }
+                }
             }
             // Second pass, on flagged lines only: every literal present.
             for line in flagged {
@@ -303,8 +301,9 @@ impl Prefilter {
                 }
             }
         }
-        for needle in [&b"\\u"[..], &b"\\/"[..]] {
-            for pos in memchr::memmem::find_iter(text, needle) {
+        // JSON escapes that can spell a literal differently: `\u....` and `\/`.
+        for pos in memchr::memchr_iter(b'\\', text) {
+            if matches!(text.get(pos + 1), Some(b'u') | Some(b'/')) {
                 forced.push(line_of(pos));
             }
         }
