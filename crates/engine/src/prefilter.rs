@@ -137,6 +137,8 @@ pub struct Prefilter {
     /// With up to 64 literals, a SIMD multi-substring searcher (Teddy) over lowercased text: the
     /// general automaton picks a rare-byte prefilter that is slow on JSON full of `/` and `"`.
     packed: Option<aho_corasick::packed::Searcher>,
+    /// A literal of the only clause, when exactly one predicate has literals, in one clause.
+    single_clause_literal: Option<usize>,
     /// Overlapping over lowercased text: the exact set on the few lines the first pass flags.
     overlapping_lower: Option<AhoCorasick>,
     /// Per predicate: clauses of literal ids; empty = always a candidate.
@@ -191,8 +193,14 @@ impl Prefilter {
             b.extend(literals.iter());
             b.build()
         };
+        let with_literals: Vec<&Vec<Vec<usize>>> = rules.iter().filter(|r| !r.is_empty()).collect();
+        let single_clause_literal = match with_literals.as_slice() {
+            [only] if only.len() == 1 => only[0].first().copied(),
+            _ => None,
+        };
         Prefilter {
             literal_count: literals.len(),
+            single_clause_literal,
             packed,
             leftmost: build(MatchKind::LeftmostFirst),
             overlapping_lower: build(MatchKind::Standard),
@@ -266,7 +274,9 @@ impl Prefilter {
             match &self.packed {
                 Some(p) => {
                     let mut at = 0;
-                    while let Some(m) = p.find_in(&lower[..], aho_corasick::Span::from(at..lower.len())) {
+                    while let Some(m) =
+                        p.find_in(&lower[..], aho_corasick::Span::from(at..lower.len()))
+                    {
                         let line = line_of(m.start());
                         flagged.push(line);
                         // One hit flags the line; go on from the next line.
@@ -285,7 +295,13 @@ impl Prefilter {
                     }
                 }
             }
-            // Second pass, on flagged lines only: every literal present.
+            // Second pass, on flagged lines only: every literal present. When every literal
+            // belongs to one clause of one predicate, being flagged already satisfies it: record
+            // one of the clause's literals and skip the pass (it dominates when most lines hit).
+            if let Some(lit) = self.single_clause_literal {
+                hits.extend(flagged.iter().map(|&line| (line, lit)));
+                flagged.clear();
+            }
             for line in flagged {
                 let start = line_starts[line];
                 for m in exact.find_overlapping_iter(&lower[start..line_end(line)]) {

@@ -40,6 +40,8 @@ pub struct Block {
     pub line_starts: Vec<usize>,
     /// Lengths of lines dropped whole (longer than [`MAX_LINE`]) just before this block's lines.
     pub oversized: Vec<u64>,
+    /// Byte offset of `data` in the (decompressed) input.
+    pub offset: u64,
 }
 
 impl Block {
@@ -236,11 +238,13 @@ impl BlockReader {
             let range = *pos..end;
             *pos = end;
             self.bytes += range.len() as u64;
+            let offset = range.start as u64;
             return Some(Block {
                 file: self.name.clone(),
                 data: BlockData::Mapped(map, range),
                 line_starts: Vec::new(),
                 oversized,
+                offset,
             });
         }
     }
@@ -259,6 +263,7 @@ impl BlockReader {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     buf.truncate(filled);
+                    self.bytes += (filled - start) as u64;
                     return Err(e);
                 }
             }
@@ -341,11 +346,16 @@ impl BlockReader {
         if data.is_empty() && oversized.is_empty() {
             return Ok(None);
         }
+        // Everything decoded so far, minus what is held back and this block, precedes it.
+        let offset = self
+            .bytes
+            .saturating_sub(self.carry.len() as u64 + data.len() as u64);
         Ok(Some(Block {
             file: self.name.clone(),
             data: BlockData::Owned(data),
             line_starts: Vec::new(),
             oversized,
+            offset,
         }))
     }
 }

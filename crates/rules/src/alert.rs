@@ -9,11 +9,12 @@ use serde_json::{json, Map, Value as Json};
 use unithunt_event::{lookup_one, FieldPath};
 use uuid::Uuid;
 
-/// Where an event came from: used for its id when it has no `event.id`.
+/// Where an event came from: used for its id when it has no `event.id`. The byte offset of its
+/// line (in the decompressed input) identifies it exactly and is known without counting lines.
 #[derive(Clone, Debug)]
 pub struct EventOrigin {
     pub file: String,
-    pub line: u64,
+    pub offset: u64,
 }
 
 fn text(doc: &Json, path: &str) -> Option<String> {
@@ -27,7 +28,7 @@ fn text(doc: &Json, path: &str) -> Option<String> {
 }
 
 fn event_id(doc: &Json, origin: &EventOrigin) -> String {
-    text(doc, "event.id").unwrap_or_else(|| format!("{}:{}", origin.file, origin.line))
+    text(doc, "event.id").unwrap_or_else(|| format!("{}@{}", origin.file, origin.offset))
 }
 
 /// Elastic's alert reason: what happened, who, where, and which rule.
@@ -142,6 +143,129 @@ pub fn event_alert(meta: &RuleMeta, doc: &Json, origin: &EventOrigin) -> Json {
     );
     m.insert("kibana.alert.uuid".into(), json!(uuid.to_string()));
     Json::Object(m)
+}
+
+/// The constant part of a rule's alerts, serialised once, for [`AlertTemplate::write_event_alert`].
+pub struct AlertTemplate {
+    meta: RuleMeta,
+    /// `"kibana.alert.rule.rule_id":...,...,"threat":[...]`: the rule fields as JSON members.
+    rule_members: Vec<u8>,
+}
+
+/// Source keys an alert sets itself; a source field of the same name gives way.
+fn alert_owned(k: &str) -> bool {
+    k.starts_with("kibana.alert.") || k == "kibana.space_ids" || k == "threat" || k == "event.kind"
+}
+
+fn member(out: &mut Vec<u8>, first: &mut bool, key: &str, value: &Json) {
+    if !*first {
+        out.push(b',');
+    }
+    *first = false;
+    // Writing into a Vec cannot fail, and both key and value are valid JSON values.
+    let _ = serde_json::to_writer(&mut *out, key);
+    out.push(b':');
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+impl AlertTemplate {
+    pub fn new(meta: &RuleMeta) -> AlertTemplate {
+        let mut m = Map::new();
+        rule_fields(meta, &mut m);
+        let mut rule_members = Vec::new();
+        let mut first = true;
+        for (k, v) in &m {
+            member(&mut rule_members, &mut first, k, v);
+        }
+        AlertTemplate {
+            meta: meta.clone(),
+            rule_members,
+        }
+    }
+
+    /// Writes the same alert as [`event_alert`] as JSON text, without building it as a tree: the
+    /// hot path of `scan` when every event alerts.
+    pub fn write_event_alert(&self, doc: &Json, origin: &EventOrigin, out: &mut Vec<u8>) {
+        let Json::Object(src) = doc else {
+            let _ = serde_json::to_writer(&mut *out, &event_alert(&self.meta, doc, origin));
+            return;
+        };
+        let id = event_id(doc, origin);
+        out.push(b'{');
+        let mut first = true;
+        let mut wrote_event = false;
+        for (k, v) in src {
+            if alert_owned(k) {
+                continue;
+            }
+            if k == "event" {
+                wrote_event = true;
+                let mut ev = match v {
+                    Json::Object(o) => o.clone(),
+                    _ => Map::new(),
+                };
+                ev.insert("kind".into(), json!("signal"));
+                member(out, &mut first, k, &Json::Object(ev));
+                continue;
+            }
+            member(out, &mut first, k, v);
+        }
+        if !wrote_event {
+            member(out, &mut first, "event", &json!({"kind": "signal"}));
+        }
+        if let Some(Json::Object(ev)) = src.get("event") {
+            for (k, v) in ev {
+                member(
+                    out,
+                    &mut first,
+                    &format!("kibana.alert.original_event.{k}"),
+                    v,
+                );
+            }
+        }
+        for (k, v) in src {
+            if let Some(rest) = k.strip_prefix("event.") {
+                member(
+                    out,
+                    &mut first,
+                    &format!("kibana.alert.original_event.{rest}"),
+                    v,
+                );
+            }
+        }
+        if let Some(ts) = src.get("@timestamp") {
+            member(out, &mut first, "kibana.alert.original_time", ts);
+        }
+        if !first {
+            out.push(b',');
+        }
+        out.extend_from_slice(&self.rule_members);
+        first = false;
+        member(
+            out,
+            &mut first,
+            "kibana.alert.reason",
+            &json!(reason(&self.meta, doc)),
+        );
+        member(out, &mut first, "kibana.alert.depth", &json!(1));
+        member(
+            out,
+            &mut first,
+            "kibana.alert.ancestors",
+            &json!([{"id": id, "type": "event", "depth": 0, "index": origin.file}]),
+        );
+        let uuid = Uuid::new_v5(
+            &Uuid::NAMESPACE_OID,
+            format!("{}|{}", self.meta.rule_id, id).as_bytes(),
+        );
+        member(
+            out,
+            &mut first,
+            "kibana.alert.uuid",
+            &json!(uuid.to_string()),
+        );
+        out.push(b'}');
+    }
 }
 
 /// Keeps what all documents share, field by field.
@@ -272,7 +396,7 @@ mod tests {
             &doc,
             &EventOrigin {
                 file: "f".into(),
-                line: 3,
+                offset: 3,
             },
         );
         assert_eq!(a["event"]["kind"], "signal");
@@ -293,7 +417,7 @@ mod tests {
             &doc,
             &EventOrigin {
                 file: "f".into(),
-                line: 3,
+                offset: 3,
             },
         );
         assert_eq!(
@@ -303,12 +427,33 @@ mod tests {
     }
 
     #[test]
+    fn written_alerts_equal_built_alerts() {
+        let t = AlertTemplate::new(&meta());
+        let docs = [
+            json!({"@timestamp": "t", "event": {"category": ["process"], "kind": "event"}, "process": {"name": "x"}}),
+            json!({"event.category": "file", "event.kind": "event", "file.path": "/etc/systemd/system/a.service"}),
+            json!({"event": "odd", "threat": "spoofed", "kibana.alert.rule.name": "spoofed"}),
+            json!({"no_event": true}),
+        ];
+        for d in &docs {
+            let o = EventOrigin {
+                file: "f".into(),
+                offset: 9,
+            };
+            let mut out = Vec::new();
+            t.write_event_alert(d, &o, &mut out);
+            let written: Json = serde_json::from_slice(&out).expect("valid JSON");
+            assert_eq!(written, event_alert(&meta(), d, &o), "for {d}");
+        }
+    }
+
+    #[test]
     fn sequences_give_building_blocks_and_a_shell() {
         let e1 = json!({"@timestamp": "t1", "event": {"category": ["file"]}, "host": {"name": "h"}, "user": {"name": "root"}, "file": {"name": "a.service"}});
         let e2 = json!({"@timestamp": "t2", "event": {"category": ["process"]}, "host": {"name": "h"}, "user": {"name": "root"}, "process": {"name": "systemctl"}});
         let o = |l| EventOrigin {
             file: "f".into(),
-            line: l,
+            offset: l,
         };
         let alerts = sequence_alerts(&meta(), &[(e1, o(1)), (e2, o(2))]);
         assert_eq!(alerts.len(), 3);

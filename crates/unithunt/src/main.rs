@@ -9,6 +9,11 @@ mod term;
 mod window;
 
 use clap::{Parser, Subcommand};
+
+/// Events are JSON trees built and dropped by the million, on several threads: mimalloc's
+/// thread-local free lists cut the allocator's share of a full-evaluation scan severalfold.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 /// Find Linux persistence through systemd (MITRE ATT&CK T1543.002).

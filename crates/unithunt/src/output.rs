@@ -54,6 +54,62 @@ fn flat(doc: &Json, key: &str) -> String {
     }
 }
 
+/// An alert made ready for output: serialisation and field extraction can run in parallel, only
+/// the write is sequential.
+pub enum Rendered {
+    /// JSON text (NDJSON line or array element), without separator.
+    Line(Vec<u8>),
+    Record(Vec<String>),
+    Row(Box<[String; 6]>),
+    /// Not shown in this format (building blocks in the table).
+    Skip,
+}
+
+/// Renders an alert for a format.
+pub fn render(format: OutputFormat, a: &Json) -> Rendered {
+    match format {
+        OutputFormat::Ndjson | OutputFormat::Json => {
+            Rendered::Line(serde_json::to_vec(a).unwrap_or_default())
+        }
+        // CSV is data for other programs: values are written as they are, quoted by the csv
+        // crate; only the table (for terminals) escapes.
+        OutputFormat::Csv => Rendered::Record(vec![
+            field(a, "@timestamp"),
+            field(a, "host.name"),
+            field(a, "user.name"),
+            flat(a, "kibana.alert.rule.rule_id"),
+            flat(a, "kibana.alert.rule.name"),
+            flat(a, "kibana.alert.severity"),
+            flat(a, "kibana.alert.risk_score"),
+            flat(a, "kibana.alert.reason"),
+            field(a, "process.command_line"),
+            field(a, "file.path"),
+            flat(a, "kibana.alert.uuid"),
+        ]),
+        OutputFormat::Table => {
+            if a.get("kibana.alert.building_block_type").is_some() {
+                // Building blocks are shown through their sequence's shell alert.
+                return Rendered::Skip;
+            }
+            let cmd = field(a, "process.command_line");
+            let file = field(a, "file.path");
+            let what = match (cmd.is_empty(), file.is_empty()) {
+                (_, false) => format!("{} wrote {}", field(a, "process.name"), file),
+                (false, true) => format!("{} ran {}", field(a, "process.parent.name"), cmd),
+                _ => flat(a, "kibana.alert.reason"),
+            };
+            Rendered::Row(Box::new([
+                field(a, "@timestamp"),
+                field(a, "host.name"),
+                field(a, "user.name"),
+                flat(a, "kibana.alert.rule.name"),
+                flat(a, "kibana.alert.severity"),
+                what,
+            ]))
+        }
+    }
+}
+
 pub const CSV_HEADER: [&str; 11] = [
     "timestamp",
     "host",
@@ -99,64 +155,35 @@ impl AlertSink {
     }
 
     pub fn alert(&mut self, a: &Json) {
-        self.count += 1;
-        match self.format {
-            OutputFormat::Ndjson => {
-                let mut line = serde_json::to_vec(a).unwrap_or_default();
-                line.push(b'\n');
-                self.write_raw(&line);
+        let r = render(self.format, a);
+        self.emit(r);
+    }
+
+    /// Writes an alert rendered by [`render`] (possibly on another thread).
+    pub fn emit(&mut self, r: Rendered) {
+        match r {
+            Rendered::Skip => {}
+            Rendered::Line(mut bytes) => {
+                self.count += 1;
+                if self.format == OutputFormat::Json {
+                    let sep: &[u8] = if self.count == 1 { b"\n" } else { b",\n" };
+                    self.write_raw(sep);
+                } else {
+                    bytes.push(b'\n');
+                }
+                self.write_raw(&bytes);
             }
-            OutputFormat::Json => {
-                let sep: &[u8] = if self.count == 1 { b"\n" } else { b",\n" };
-                self.write_raw(sep);
-                let body = serde_json::to_vec(a).unwrap_or_default();
-                self.write_raw(&body);
-            }
-            OutputFormat::Csv => {
-                // CSV is data for other programs: values are written as they are, quoted by the
-                // csv crate; only the table (for terminals) escapes.
-                let record = [
-                    field(a, "@timestamp"),
-                    field(a, "host.name"),
-                    field(a, "user.name"),
-                    flat(a, "kibana.alert.rule.rule_id"),
-                    flat(a, "kibana.alert.rule.name"),
-                    flat(a, "kibana.alert.severity"),
-                    flat(a, "kibana.alert.risk_score"),
-                    flat(a, "kibana.alert.reason"),
-                    field(a, "process.command_line"),
-                    field(a, "file.path"),
-                    flat(a, "kibana.alert.uuid"),
-                ];
+            Rendered::Record(record) => {
+                self.count += 1;
                 if let Some(w) = &mut self.csv {
                     if !self.closed && w.write_record(&record).is_err() {
                         self.closed = true;
                     }
                 }
             }
-            OutputFormat::Table => {
-                if a.get("kibana.alert.building_block_type").is_some() {
-                    // Building blocks are shown through their sequence's shell alert.
-                    self.count -= 1;
-                    return;
-                }
-                let what = {
-                    let cmd = field(a, "process.command_line");
-                    let file = field(a, "file.path");
-                    match (cmd.is_empty(), file.is_empty()) {
-                        (_, false) => format!("{} wrote {}", field(a, "process.name"), file),
-                        (false, true) => format!("{} ran {}", field(a, "process.parent.name"), cmd),
-                        _ => flat(a, "kibana.alert.reason"),
-                    }
-                };
-                self.rows.push([
-                    field(a, "@timestamp"),
-                    field(a, "host.name"),
-                    field(a, "user.name"),
-                    flat(a, "kibana.alert.rule.name"),
-                    flat(a, "kibana.alert.severity"),
-                    what,
-                ]);
+            Rendered::Row(row) => {
+                self.count += 1;
+                self.rows.push(*row);
             }
         }
     }

@@ -6,7 +6,7 @@
 //! sequence and sample rules keep only the events that match one of their stages, which are ordered
 //! by time at the end, as Elasticsearch orders hits.
 
-use crate::output::{AlertSink, OutputFormat};
+use crate::output::{render, AlertSink, OutputFormat, Rendered};
 use crate::term::escape;
 use crate::window::{tiebreak, SortKey};
 use clap::Args;
@@ -21,7 +21,7 @@ use std::time::Instant;
 use unithunt_engine::{Output, QueryKind, RunOptions, Runner, StageMask};
 use unithunt_event::{lookup_one, parse_timestamp, FieldPath, TimestampFormat};
 use unithunt_readers::{collect_document, is_response, Block, BlockReader, ReadStats, Skipped};
-use unithunt_rules::alert::{event_alert, sequence_alerts, EventOrigin};
+use unithunt_rules::alert::{event_alert, sequence_alerts, AlertTemplate, EventOrigin};
 use unithunt_rules::{RulePack, RuleSet};
 
 const BLOCK: usize = 4 << 20;
@@ -68,9 +68,11 @@ struct Counts {
 
 /// What one block produced.
 struct BlockResult {
-    /// (line, rule index, stage mask, document), in line order. Lines are relative to the block
-    /// (0-based) until [`merge`] makes them absolute.
+    /// Events matching a stage of a sequence or sample rule: (byte offset of the line, rule
+    /// index, stage mask, document), in input order.
     matches: Vec<(u64, usize, StageMask, Arc<Json>)>,
+    /// Alerts of event rules, built and rendered on the worker: (rule index, rendered alert).
+    alerts: Vec<(usize, Rendered)>,
     lines: u64,
     /// Lines parsed as JSON (each yields one event, or several for a search response).
     parsed: u64,
@@ -90,32 +92,74 @@ fn skip(out: &mut Vec<Skipped>, file: &str, line: u64, reason: String) {
     });
 }
 
-fn evaluate_doc(set: &RuleSet, doc: Json, cands: &[usize], line: u64, out: &mut BlockResult) {
+/// What a worker needs to turn matches into output.
+struct Ctx<'a> {
+    set: &'a RuleSet,
+    format: OutputFormat,
+    /// Per rule: whether it alerts as events stream by (event rules without pipes).
+    streaming: &'a [bool],
+    /// Per rule: its alerts' constant part, serialised once (JSON outputs write alerts directly).
+    templates: &'a [AlertTemplate],
+}
+
+fn evaluate_doc(
+    cx: &Ctx<'_>,
+    doc: Json,
+    cands: &[usize],
+    origin: EventOrigin,
+    out: &mut BlockResult,
+) {
     if is_response(&doc) || doc.get("_source").is_some() {
         let mut events = Vec::new();
         collect_document(doc, &mut events);
-        let all: Vec<usize> = (0..set.stages().len()).collect();
+        let all: Vec<usize> = (0..cx.set.stages().len()).collect();
         for e in events {
-            out.events += 1;
-            for (rule, mask) in set.evaluate(&e, &all) {
-                out.matches.push((line, rule, mask, Arc::new(e.clone())));
-            }
+            evaluate_one(cx, e, &all, &origin, out);
         }
         return;
     }
+    evaluate_one(cx, doc, cands, &origin, out);
+}
+
+fn evaluate_one(
+    cx: &Ctx<'_>,
+    doc: Json,
+    cands: &[usize],
+    origin: &EventOrigin,
+    out: &mut BlockResult,
+) {
     out.events += 1;
-    let hits = set.evaluate(&doc, cands);
-    if !hits.is_empty() {
-        let doc = Arc::new(doc);
-        for (rule, mask) in hits {
-            out.matches.push((line, rule, mask, doc.clone()));
+    let hits = cx.set.evaluate(&doc, cands);
+    if hits.is_empty() {
+        return;
+    }
+    let mut shared: Option<Arc<Json>> = None;
+    for (rule, mask) in hits {
+        if cx.streaming[rule] {
+            let rendered = match cx.format {
+                OutputFormat::Ndjson | OutputFormat::Json => {
+                    let mut buf = Vec::with_capacity(4096);
+                    cx.templates[rule].write_event_alert(&doc, origin, &mut buf);
+                    Rendered::Line(buf)
+                }
+                _ => render(
+                    cx.format,
+                    &event_alert(&cx.set.rules[rule].meta, &doc, origin),
+                ),
+            };
+            out.alerts.push((rule, rendered));
+        } else {
+            let d = shared.get_or_insert_with(|| Arc::new(doc.clone())).clone();
+            out.matches.push((origin.offset, rule, mask, d));
         }
     }
 }
 
-fn scan_block(set: &RuleSet, block: &Block) -> BlockResult {
+fn scan_block(cx: &Ctx<'_>, block: &Block) -> BlockResult {
+    let set = cx.set;
     let mut out = BlockResult {
         matches: Vec::new(),
+        alerts: Vec::new(),
         lines: block.line_count(),
         parsed: 0,
         events: 0,
@@ -168,7 +212,11 @@ fn scan_block(set: &RuleSet, block: &Block) -> BlockResult {
         match serde_json::from_slice::<Json>(raw) {
             Ok(doc @ Json::Object(_)) => {
                 out.parsed += 1;
-                evaluate_doc(set, doc, &cands, line_no, &mut out)
+                let origin = EventOrigin {
+                    file: block.file.to_string(),
+                    offset: block.offset + block.line_starts[i] as u64,
+                };
+                evaluate_doc(cx, doc, &cands, origin, &mut out)
             }
             Ok(_) => skip(
                 &mut out.skipped,
@@ -326,6 +374,18 @@ pub fn run(args: ScanArgs) -> ExitCode {
         total_bytes,
     );
     let batch = rayon::current_num_threads().max(1) * 2;
+    let streaming: Vec<bool> = set.rules.iter().map(is_streaming).collect();
+    let templates: Vec<AlertTemplate> = set
+        .rules
+        .iter()
+        .map(|r| AlertTemplate::new(&r.meta))
+        .collect();
+    let cx = Ctx {
+        set: &set,
+        format: args.output,
+        streaming: &streaming,
+        templates: &templates,
+    };
     let mut ordinal = 0u64;
     for path in &paths {
         let mut reader = match BlockReader::open(path) {
@@ -386,11 +446,10 @@ pub fn run(args: ScanArgs) -> ExitCode {
                         }
                         let lines = memchr::memchr_iter(b'\n', &all).count() as u64
                             + u64::from(!all.ends_with(b"\n"));
-                        let result = scan_document(&set, &all, &name, lines);
+                        let result = scan_document(&cx, &all, &name, lines);
                         merge(
                             result,
                             &name,
-                            &set,
                             &mut counts,
                             &mut sink,
                             &mut alerts_by_rule,
@@ -407,14 +466,13 @@ pub fn run(args: ScanArgs) -> ExitCode {
                 .par_iter_mut()
                 .map(|b| {
                     b.index_lines();
-                    scan_block(&set, b)
+                    scan_block(&cx, b)
                 })
                 .collect();
             for r in results {
                 merge(
                     r,
                     &name,
-                    &set,
                     &mut counts,
                     &mut sink,
                     &mut alerts_by_rule,
@@ -462,7 +520,7 @@ pub fn run(args: ScanArgs) -> ExitCode {
                         .cloned()
                         .unwrap_or(EventOrigin {
                             file: String::new(),
-                            line: 0,
+                            offset: 0,
                         });
                     vec![event_alert(&rule.meta, &doc, &o)]
                 }
@@ -476,7 +534,7 @@ pub fn run(args: ScanArgs) -> ExitCode {
                                 origins.get(&(Arc::as_ptr(d) as usize)).cloned().unwrap_or(
                                     EventOrigin {
                                         file: String::new(),
-                                        line: 0,
+                                        offset: 0,
                                     },
                                 ),
                             )
@@ -545,9 +603,10 @@ fn looks_like_document(b: &Block) -> bool {
     }
 }
 
-fn scan_document(set: &RuleSet, bytes: &[u8], file: &str, lines: u64) -> BlockResult {
+fn scan_document(cx: &Ctx<'_>, bytes: &[u8], file: &str, lines: u64) -> BlockResult {
     let mut out = BlockResult {
         matches: Vec::new(),
+        alerts: Vec::new(),
         lines,
         parsed: 0,
         events: 0,
@@ -570,12 +629,14 @@ fn scan_document(set: &RuleSet, bytes: &[u8], file: &str, lines: u64) -> BlockRe
                     "JSON document holds no events".into(),
                 );
             }
-            let all: Vec<usize> = (0..set.stages().len()).collect();
-            for e in events {
-                out.events += 1;
-                for (rule, mask) in set.evaluate(&e, &all) {
-                    out.matches.push((0, rule, mask, Arc::new(e.clone())));
-                }
+            let all: Vec<usize> = (0..cx.set.stages().len()).collect();
+            for (n, e) in events.into_iter().enumerate() {
+                // Events of one document are told apart by their position in it.
+                let origin = EventOrigin {
+                    file: format!("{file}#{n}"),
+                    offset: 0,
+                };
+                evaluate_one(cx, e, &all, &origin, &mut out);
             }
         }
         Err(e) => {
@@ -596,7 +657,6 @@ fn scan_document(set: &RuleSet, bytes: &[u8], file: &str, lines: u64) -> BlockRe
 fn merge(
     r: BlockResult,
     file: &Arc<str>,
-    set: &RuleSet,
     counts: &mut Counts,
     sink: &mut AlertSink,
     alerts_by_rule: &mut HashMap<usize, u64>,
@@ -619,17 +679,16 @@ fn merge(
             counts.stats.reported.push(s);
         }
     }
-    for (line, rule, mask, doc) in r.matches {
+    for (rule, rendered) in r.alerts {
+        *alerts_by_rule.entry(rule).or_default() += 1;
+        sink.emit(rendered);
+    }
+    for (offset, rule, mask, doc) in r.matches {
         *ordinal += 1;
         let origin = EventOrigin {
             file: file.to_string(),
-            line: base + line,
+            offset,
         };
-        if is_streaming(&set.rules[rule]) {
-            *alerts_by_rule.entry(rule).or_default() += 1;
-            sink.alert(&event_alert(&set.rules[rule].meta, &doc, &origin));
-            continue;
-        }
         let Some(ts) =
             lookup_one(&doc, ts_field).and_then(|t| parse_timestamp(t, TimestampFormat::Auto))
         else {
