@@ -24,7 +24,7 @@ use unithunt_readers::{collect_document, is_response, Block, BlockReader, ReadSt
 use unithunt_rules::alert::{event_alert, sequence_alerts, AlertTemplate, EventOrigin};
 use unithunt_rules::{RulePack, RuleSet};
 
-const BLOCK: usize = 4 << 20;
+const BLOCK: usize = 1 << 20;
 
 #[derive(Args)]
 pub struct ScanArgs {
