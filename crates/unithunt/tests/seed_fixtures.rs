@@ -206,3 +206,45 @@ fn seed_rule_from_a_query_file_reads_fixture_paths() {
     assert_eq!(alerted_ids(&o), expected());
     assert_every_line_accounted(&o, non_blank_lines(&texts));
 }
+
+/// `unithunt scan` with the embedded rule pack raises the same alerts as the seed rule run by `eql`,
+/// as Elastic-shaped alert documents, and accounts for every line.
+#[test]
+fn scan_with_the_rule_pack_alerts_on_exactly_the_expected_fixture_events() {
+    let o = unithunt(&["scan", "-o", "ndjson", FIXTURES[0], FIXTURES[1]], None);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut ids = Vec::new();
+    for line in String::from_utf8_lossy(&o.stdout).lines() {
+        let alert: serde_json::Value = serde_json::from_str(line).expect("an alert per line");
+        assert_eq!(alert["event"]["kind"], "signal");
+        assert_eq!(alert["kibana.alert.rule.name"], "Detect Systemd Service");
+        assert!(alert["kibana.alert.rule.tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "Reference"));
+        ids.push(
+            alert["labels"]["fixture_id"]
+                .as_str()
+                .expect("fixture id")
+                .to_string(),
+        );
+    }
+    ids.sort();
+    assert_eq!(ids, expected());
+    let err = String::from_utf8_lossy(&o.stderr);
+    let lines = non_blank_lines(&[read(FIXTURES[0]), read(FIXTURES[1])]);
+    assert!(err.contains(&format!("{lines} lines:")), "{err}");
+    assert!(err.contains("0 skipped"), "{err}");
+    let o = unithunt(&["scan", "--fail-on-alert", "-o", "csv", FIXTURES[0]], None);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "alerts with --fail-on-alert exit 1"
+    );
+}
