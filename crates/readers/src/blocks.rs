@@ -127,8 +127,15 @@ impl BlockReader {
     /// Opens a path (`-` is standard input), detecting gzip and zstd by their magic bytes. A large
     /// regular uncompressed file is memory-mapped.
     pub fn open(path: &str) -> io::Result<BlockReader> {
-        if path != "-" {
-            let file = File::open(path)?;
+        BlockReader::open_path(std::path::Path::new(path))
+    }
+
+    /// Like [`BlockReader::open`], for paths that need not be UTF-8 (names are shown lossily).
+    pub fn open_path(p: &std::path::Path) -> io::Result<BlockReader> {
+        let shown = p.to_string_lossy().into_owned();
+        let path: &str = &shown;
+        if p != std::path::Path::new("-") {
+            let file = File::open(p)?;
             let meta = file.metadata()?;
             if meta.is_file() && meta.len() >= MMAP_MIN as u64 {
                 let mut magic = [0u8; 4];
@@ -145,7 +152,7 @@ impl BlockReader {
                     }
                 }
             }
-            return BlockReader::from_reader(path, Box::new(File::open(path)?));
+            return BlockReader::from_reader(path, Box::new(File::open(p)?));
         }
         let raw: Box<dyn Read + Send> = Box::new(io::stdin());
         let name = if path == "-" { "<stdin>" } else { path };
@@ -214,27 +221,41 @@ impl BlockReader {
         let mut oversized = Vec::new();
         loop {
             if *pos >= len {
-                return None;
+                // Skipped lines at the very end still need a block to be counted.
+                if oversized.is_empty() {
+                    return None;
+                }
+                let offset = len as u64;
+                return Some(Block {
+                    file: self.name.clone(),
+                    data: BlockData::Owned(Vec::new()),
+                    line_starts: Vec::new(),
+                    oversized,
+                    offset,
+                });
             }
             let want = (*pos + target).min(len);
-            let end = if want == len {
-                len
-            } else {
-                match memchr::memchr(b'\n', &map[want..]) {
-                    Some(i) => want + i + 1,
-                    None => len,
-                }
+            // The line that straddles `want` ends at the next newline; the block would end there.
+            let straddle_end = match memchr::memchr(b'\n', &map[want..]) {
+                Some(i) => want + i + 1,
+                None => len,
             };
-            // A block that is one enormous line: skip it whole.
-            let first_nl = memchr::memchr(b'\n', &map[*pos..end])
-                .map(|i| *pos + i + 1)
-                .unwrap_or(end);
-            if first_nl == end && end - *pos > MAX_LINE {
-                oversized.push((end - *pos) as u64);
-                self.bytes += (end - *pos) as u64;
-                *pos = end;
+            let straddle_start = match memchr::memrchr(b'\n', &map[*pos..want]) {
+                Some(i) => *pos + i + 1,
+                None => *pos,
+            };
+            let end = if straddle_end - straddle_start <= MAX_LINE {
+                straddle_end
+            } else if straddle_start > *pos {
+                // End before the enormous line; the next block starts with it.
+                straddle_start
+            } else {
+                // The block starts with an enormous line: skip it whole, count it.
+                oversized.push((straddle_end - *pos) as u64);
+                self.bytes += (straddle_end - *pos) as u64;
+                *pos = straddle_end;
                 continue;
-            }
+            };
             let range = *pos..end;
             *pos = end;
             self.bytes += range.len() as u64;

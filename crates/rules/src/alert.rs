@@ -17,8 +17,34 @@ pub struct EventOrigin {
     pub offset: u64,
 }
 
-fn text(doc: &Json, path: &str) -> Option<String> {
-    let v = lookup_one(doc, &FieldPath::parse(path))?;
+/// Fields alerts read, parsed once.
+fn path(name: &str) -> &'static FieldPath {
+    use std::sync::OnceLock;
+    static PATHS: OnceLock<Vec<(&'static str, FieldPath)>> = OnceLock::new();
+    let paths = PATHS.get_or_init(|| {
+        [
+            "event.id",
+            "event.category",
+            "process.name",
+            "process.parent.name",
+            "file.name",
+            "file.path",
+            "user.name",
+            "host.name",
+        ]
+        .into_iter()
+        .map(|p| (p, FieldPath::parse(p)))
+        .collect()
+    });
+    &paths
+        .iter()
+        .find(|(p, _)| *p == name)
+        .expect("a known alert field")
+        .1
+}
+
+fn text(doc: &Json, name: &str) -> Option<String> {
+    let v = lookup_one(doc, path(name))?;
     match v {
         Json::String(s) => Some(s.clone()),
         Json::Array(a) => a.first().and_then(|x| x.as_str().map(str::to_string)),

@@ -71,21 +71,26 @@ pub fn render(format: OutputFormat, a: &Json) -> Rendered {
         OutputFormat::Ndjson | OutputFormat::Json => {
             Rendered::Line(serde_json::to_vec(a).unwrap_or_default())
         }
-        // CSV is data for other programs: values are written as they are, quoted by the csv
-        // crate; only the table (for terminals) escapes.
-        OutputFormat::Csv => Rendered::Record(vec![
-            field(a, "@timestamp"),
-            field(a, "host.name"),
-            field(a, "user.name"),
-            flat(a, "kibana.alert.rule.rule_id"),
-            flat(a, "kibana.alert.rule.name"),
-            flat(a, "kibana.alert.severity"),
-            flat(a, "kibana.alert.risk_score"),
-            flat(a, "kibana.alert.reason"),
-            field(a, "process.command_line"),
-            field(a, "file.path"),
-            flat(a, "kibana.alert.uuid"),
-        ]),
+        // CSV ends up in terminals and spreadsheets alike: control characters are escaped like
+        // in the table (quoting is the csv crate's job).
+        OutputFormat::Csv => Rendered::Record(
+            vec![
+                field(a, "@timestamp"),
+                field(a, "host.name"),
+                field(a, "user.name"),
+                flat(a, "kibana.alert.rule.rule_id"),
+                flat(a, "kibana.alert.rule.name"),
+                flat(a, "kibana.alert.severity"),
+                flat(a, "kibana.alert.risk_score"),
+                flat(a, "kibana.alert.reason"),
+                field(a, "process.command_line"),
+                field(a, "file.path"),
+                flat(a, "kibana.alert.uuid"),
+            ]
+            .iter()
+            .map(|v| escape(v))
+            .collect(),
+        ),
         OutputFormat::Table => {
             if a.get("kibana.alert.building_block_type").is_some() {
                 // Building blocks are shown through their sequence's shell alert.
@@ -157,6 +162,25 @@ impl AlertSink {
     pub fn alert(&mut self, a: &Json) {
         let r = render(self.format, a);
         self.emit(r);
+    }
+
+    /// Writes `n` alerts given as NDJSON text (one per line, each ending in a newline).
+    pub fn emit_ndjson_block(&mut self, text: &[u8], n: u64) {
+        if n == 0 {
+            return;
+        }
+        match self.format {
+            OutputFormat::Ndjson => {
+                self.count += n;
+                self.write_raw(text);
+            }
+            _ => {
+                // JSON text never holds a raw newline, so lines are alerts.
+                for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                    self.emit(Rendered::Line(line.to_vec()));
+                }
+            }
+        }
     }
 
     /// Writes an alert rendered by [`render`] (possibly on another thread).

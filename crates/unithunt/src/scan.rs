@@ -30,7 +30,7 @@ const BLOCK: usize = 1 << 20;
 pub struct ScanArgs {
     /// Files or directories (searched recursively); `-` is standard input. gzip and zstd are
     /// decompressed transparently.
-    paths: Vec<String>,
+    paths: Vec<PathBuf>,
     /// Add or replace rules: a rule file or a directory of them (Elastic detection-rules TOML).
     #[arg(long = "rules", value_name = "PATH")]
     rules: Vec<PathBuf>,
@@ -73,6 +73,10 @@ struct BlockResult {
     matches: Vec<(u64, usize, StageMask, Arc<Json>)>,
     /// Alerts of event rules, built and rendered on the worker: (rule index, rendered alert).
     alerts: Vec<(usize, Rendered)>,
+    /// For JSON outputs: the alerts as NDJSON text in one buffer (one allocation per block, not
+    /// per alert), and the rule of each line.
+    json_lines: Vec<u8>,
+    json_rules: Vec<usize>,
     lines: u64,
     /// Lines parsed as JSON (each yields one event, or several for a search response).
     parsed: u64,
@@ -160,6 +164,8 @@ fn scan_block(cx: &Ctx<'_>, block: &Block) -> BlockResult {
     let mut out = BlockResult {
         matches: Vec::new(),
         alerts: Vec::new(),
+        json_lines: Vec::new(),
+        json_rules: Vec::new(),
         lines: block.line_count(),
         parsed: 0,
         events: 0,
@@ -249,18 +255,20 @@ fn trim(b: &[u8]) -> &[u8] {
 }
 
 /// Expands directories (recursively, sorted) into files.
-fn expand(paths: &[String], errors: &mut Vec<String>) -> Vec<String> {
+/// Expands directories (recursively, sorted) into files. Paths stay `PathBuf`s: file names need
+/// not be UTF-8, and are shown escaped and lossily only in messages.
+fn expand(paths: &[PathBuf], errors: &mut Vec<String>) -> Vec<PathBuf> {
+    let shown = |p: &Path| escape(&p.to_string_lossy());
     let mut out = Vec::new();
     for p in paths {
-        if p == "-" {
+        if p.as_os_str() == "-" {
             out.push(p.clone());
             continue;
         }
-        let path = Path::new(p);
-        match std::fs::metadata(path) {
+        match std::fs::metadata(p) {
             Ok(m) if m.is_dir() => {
                 let mut files = Vec::new();
-                let mut stack = vec![path.to_path_buf()];
+                let mut stack = vec![p.clone()];
                 while let Some(dir) = stack.pop() {
                     match std::fs::read_dir(&dir) {
                         Ok(rd) => {
@@ -273,16 +281,14 @@ fn expand(paths: &[String], errors: &mut Vec<String>) -> Vec<String> {
                                 }
                             }
                         }
-                        Err(e) => {
-                            errors.push(format!("{}: {e}", escape(&dir.display().to_string())))
-                        }
+                        Err(e) => errors.push(format!("{}: {e}", shown(&dir))),
                     }
                 }
                 files.sort();
-                out.extend(files.into_iter().map(|f| f.display().to_string()));
+                out.extend(files);
             }
             Ok(_) => out.push(p.clone()),
-            Err(e) => errors.push(format!("{}: {e}", escape(p))),
+            Err(e) => errors.push(format!("{}: {e}", shown(p))),
         }
     }
     out
@@ -346,7 +352,7 @@ pub fn run(args: ScanArgs) -> ExitCode {
             );
             return ExitCode::from(2);
         }
-        vec!["-".to_string()]
+        vec![PathBuf::from("-")]
     } else {
         expand(&args.paths, &mut io_errors)
     };
@@ -388,10 +394,10 @@ pub fn run(args: ScanArgs) -> ExitCode {
     };
     let mut ordinal = 0u64;
     for path in &paths {
-        let mut reader = match BlockReader::open(path) {
+        let mut reader = match BlockReader::open_path(path) {
             Ok(r) => r,
             Err(e) => {
-                io_errors.push(format!("{}: {e}", escape(path)));
+                io_errors.push(format!("{}: {e}", escape(&path.to_string_lossy())));
                 continue;
             }
         };
@@ -607,6 +613,8 @@ fn scan_document(cx: &Ctx<'_>, bytes: &[u8], file: &str, lines: u64) -> BlockRes
     let mut out = BlockResult {
         matches: Vec::new(),
         alerts: Vec::new(),
+        json_lines: Vec::new(),
+        json_rules: Vec::new(),
         lines,
         parsed: 0,
         events: 0,
@@ -683,6 +691,10 @@ fn merge(
         *alerts_by_rule.entry(rule).or_default() += 1;
         sink.emit(rendered);
     }
+    for &rule in &r.json_rules {
+        *alerts_by_rule.entry(rule).or_default() += 1;
+    }
+    sink.emit_ndjson_block(&r.json_lines, r.json_rules.len() as u64);
     for (offset, rule, mask, doc) in r.matches {
         *ordinal += 1;
         let origin = EventOrigin {
