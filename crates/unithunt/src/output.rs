@@ -74,7 +74,7 @@ pub fn render(format: OutputFormat, a: &Json) -> Rendered {
         // CSV ends up in terminals and spreadsheets alike: control characters are escaped like
         // in the table (quoting is the csv crate's job).
         OutputFormat::Csv => Rendered::Record(
-            vec![
+            [
                 field(a, "@timestamp"),
                 field(a, "host.name"),
                 field(a, "user.name"),
