@@ -88,6 +88,23 @@ struct BlockResult {
     skipped_lines: u64,
 }
 
+/// Output buffers travel from workers to the merge and back: big buffers taken fresh from the OS
+/// each time cost more in page zeroing than the alerts cost to write.
+static BUFFERS: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+fn take_buffer() -> Vec<u8> {
+    BUFFERS.lock().ok().and_then(|mut b| b.pop()).unwrap_or_default()
+}
+
+fn give_buffer(mut b: Vec<u8>) {
+    b.clear();
+    if let Ok(mut pool) = BUFFERS.lock() {
+        if pool.len() < 64 {
+            pool.push(b);
+        }
+    }
+}
+
 fn skip(out: &mut Vec<Skipped>, file: &str, line: u64, reason: String) {
     out.push(Skipped {
         file: file.to_string(),
@@ -164,7 +181,7 @@ fn scan_block(cx: &Ctx<'_>, block: &Block) -> BlockResult {
     let mut out = BlockResult {
         matches: Vec::new(),
         alerts: Vec::new(),
-        json_lines: Vec::new(),
+        json_lines: take_buffer(),
         json_rules: Vec::new(),
         lines: block.line_count(),
         parsed: 0,
@@ -613,7 +630,7 @@ fn scan_document(cx: &Ctx<'_>, bytes: &[u8], file: &str, lines: u64) -> BlockRes
     let mut out = BlockResult {
         matches: Vec::new(),
         alerts: Vec::new(),
-        json_lines: Vec::new(),
+        json_lines: take_buffer(),
         json_rules: Vec::new(),
         lines,
         parsed: 0,
@@ -695,6 +712,7 @@ fn merge(
         *alerts_by_rule.entry(rule).or_default() += 1;
     }
     sink.emit_ndjson_block(&r.json_lines, r.json_rules.len() as u64);
+    give_buffer(r.json_lines);
     for (offset, rule, mask, doc) in r.matches {
         *ordinal += 1;
         let origin = EventOrigin {
