@@ -246,51 +246,59 @@ impl Prefilter {
             .collect()
     }
 
-    /// Screens a whole block of lines at once (one automaton pass instead of one per line).
-    /// `line_starts` holds the byte offset where each line begins, ascending. Returns, for every line
-    /// on which some predicate with literals may match, the line's index and those predicates; lines
-    /// not returned can only match the predicates of [`Prefilter::always`].
-    pub fn scan_block(&self, text: &[u8], line_starts: &[usize]) -> Vec<(usize, Vec<usize>)> {
+    /// Screens a whole block of lines at once (one pass over the block instead of one per line).
+    /// Returns, for every line on which some predicate with literals may match, the byte offset
+    /// where the line starts and those predicates, in offset order; lines not returned can only
+    /// match the predicates of [`Prefilter::always`]. Lines end at `\n`.
+    pub fn scan_block(&self, text: &[u8]) -> Vec<(usize, Vec<usize>)> {
         let (Some(leftmost), Some(exact)) = (&self.leftmost, &self.overlapping_lower) else {
             return Vec::new();
         };
-        let line_of = |pos: usize| line_starts.partition_point(|&s| s <= pos).saturating_sub(1);
-        let line_end = |i: usize| line_starts.get(i + 1).copied().unwrap_or(text.len());
+        let line_start = |pos: usize| memchr::memrchr(b'\n', &text[..pos]).map_or(0, |i| i + 1);
+        let line_end = |start: usize| {
+            memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |i| start + i + 1)
+        };
         thread_local! {
             static LOWER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        // (line, literal) hits, plus lines that must be candidates whatever their literals say.
+        // (line start, literal) hits, plus lines that must be candidates whatever their literals say.
         let mut hits: Vec<(usize, usize)> = Vec::new();
         let mut forced: Vec<usize> = Vec::new();
         LOWER.with(|buf| {
             let mut lower = buf.borrow_mut();
-            lower.clear();
-            // Copy and fold in one pass.
-            lower.extend(text.iter().map(u8::to_ascii_lowercase));
+            // Copy and fold in one pass, into a buffer that only ever grows (no zero-filling after
+            // the first block); a plain indexed loop vectorises.
+            if lower.len() < text.len() {
+                lower.resize(text.len(), 0);
+            }
+            for (d, s) in lower[..text.len()].iter_mut().zip(text) {
+                *d = s.to_ascii_lowercase();
+            }
+            let lower = &lower[..text.len()];
             // First pass: lines with at least one literal. Sound with a leftmost (non-overlapping)
             // search: literals hold no newline, so a match that hides an overlapping occurrence
             // lies on that occurrence's line, which is therefore flagged anyway.
-            let mut flagged: Vec<usize> = Vec::new();
+            let mut flagged: Vec<(usize, usize)> = Vec::new();
             match &self.packed {
                 Some(p) => {
                     let mut at = 0;
-                    while let Some(m) =
-                        p.find_in(&lower[..], aho_corasick::Span::from(at..lower.len()))
+                    while let Some(m) = p.find_in(lower, aho_corasick::Span::from(at..lower.len()))
                     {
-                        let line = line_of(m.start());
-                        flagged.push(line);
+                        let start = line_start(m.start());
+                        let end = line_end(m.start());
+                        flagged.push((start, end));
                         // One hit flags the line; go on from the next line.
-                        at = line_end(line);
+                        at = end;
                         if at >= lower.len() {
                             break;
                         }
                     }
                 }
                 None => {
-                    for m in leftmost.find_iter(&lower[..]) {
-                        let line = line_of(m.start());
-                        if flagged.last() != Some(&line) {
-                            flagged.push(line);
+                    for m in leftmost.find_iter(lower) {
+                        let start = line_start(m.start());
+                        if flagged.last().map(|f| f.0) != Some(start) {
+                            flagged.push((start, line_end(start)));
                         }
                     }
                 }
@@ -299,28 +307,37 @@ impl Prefilter {
             // belongs to one clause of one predicate, being flagged already satisfies it: record
             // one of the clause's literals and skip the pass (it dominates when most lines hit).
             if let Some(lit) = self.single_clause_literal {
-                hits.extend(flagged.iter().map(|&line| (line, lit)));
+                hits.extend(flagged.iter().map(|&(start, _)| (start, lit)));
                 flagged.clear();
             }
-            for line in flagged {
-                let start = line_starts[line];
-                for m in exact.find_overlapping_iter(&lower[start..line_end(line)]) {
-                    hits.push((line, m.pattern().as_usize()));
+            for (start, end) in flagged {
+                for m in exact.find_overlapping_iter(&lower[start..end]) {
+                    hits.push((start, m.pattern().as_usize()));
                 }
             }
         });
-        if !text.is_ascii() {
-            for (i, &start) in line_starts.iter().enumerate() {
-                let end = line_starts.get(i + 1).copied().unwrap_or(text.len());
-                if !text[start..end].is_ascii() {
-                    forced.push(i);
-                }
+        // Lines with non-ASCII bytes: case folding beyond ASCII could turn them into a literal.
+        // `is_ascii` on slices runs a word at a time; only blocks that fail it are searched.
+        let mut at = if text.is_ascii() { text.len() } else { 0 };
+        while at < text.len() {
+            let Some(i) = text[at..].chunks(64).position(|c| !c.is_ascii()) else {
+                break;
+            };
+            let chunk = at + i * 64;
+            let Some(j) = text[chunk..].iter().position(|b| !b.is_ascii()) else {
+                break;
+            };
+            let start = line_start(chunk + j);
+            forced.push(start);
+            at = line_end(start);
+            if at >= text.len() {
+                break;
             }
         }
         // JSON escapes that can spell a literal differently: `\u....` and `\/`.
         for pos in memchr::memchr_iter(b'\\', text) {
             if matches!(text.get(pos + 1), Some(b'u') | Some(b'/')) {
-                forced.push(line_of(pos));
+                forced.push(line_start(pos));
             }
         }
         hits.sort_unstable();
@@ -453,7 +470,7 @@ mod tests {
             text.extend_from_slice(l.as_bytes());
             text.push(b'\n');
         }
-        let block = p.scan_block(&text, &starts);
+        let block = p.scan_block(&text);
         assert_eq!(p.always(), vec![2]);
         for (i, l) in lines.iter().enumerate() {
             let mut per_line = Vec::new();
@@ -461,7 +478,7 @@ mod tests {
             let want: Vec<usize> = (0..2).filter(|&r| per_line[r]).collect();
             let got = block
                 .iter()
-                .find(|(line, _)| *line == i)
+                .find(|(line, _)| *line == starts[i])
                 .map(|(_, v)| v.clone())
                 .unwrap_or_default();
             assert_eq!(got, want, "line {i}: {l}");

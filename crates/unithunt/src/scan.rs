@@ -93,7 +93,11 @@ struct BlockResult {
 static BUFFERS: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
 
 fn take_buffer() -> Vec<u8> {
-    BUFFERS.lock().ok().and_then(|mut b| b.pop()).unwrap_or_default()
+    BUFFERS
+        .lock()
+        .ok()
+        .and_then(|mut b| b.pop())
+        .unwrap_or_default()
 }
 
 fn give_buffer(mut b: Vec<u8>) {
@@ -176,14 +180,66 @@ fn evaluate_one(
     }
 }
 
-fn scan_block(cx: &Ctx<'_>, block: &Block) -> BlockResult {
+fn scan_line(
+    cx: &Ctx<'_>,
+    block: &Block,
+    start: usize,
+    raw: &[u8],
+    line_no: u64,
+    cands: &[usize],
+    out: &mut BlockResult,
+) {
+    let raw = trim(raw);
+    if raw.is_empty() {
+        skip(&mut out.skipped, &block.file, line_no, "blank line".into());
+        return;
+    }
+    if cands.is_empty() {
+        // No rule can match this line: check its shape without parsing it.
+        if raw[0] == b'{' && raw[raw.len() - 1] == b'}' {
+            out.filtered += 1;
+        } else {
+            skip(
+                &mut out.skipped,
+                &block.file,
+                line_no,
+                "not a JSON object".into(),
+            );
+        }
+        return;
+    }
+    match serde_json::from_slice::<Json>(raw) {
+        Ok(doc @ Json::Object(_)) => {
+            out.parsed += 1;
+            let origin = EventOrigin {
+                file: block.file.to_string(),
+                offset: block.offset + start as u64,
+            };
+            evaluate_doc(cx, doc, cands, origin, out)
+        }
+        Ok(_) => skip(
+            &mut out.skipped,
+            &block.file,
+            line_no,
+            "not a JSON object".into(),
+        ),
+        Err(e) => skip(
+            &mut out.skipped,
+            &block.file,
+            line_no,
+            format!("malformed JSON at column {}: {e}", e.column()),
+        ),
+    }
+}
+
+fn scan_block(cx: &Ctx<'_>, block: &mut Block) -> BlockResult {
     let set = cx.set;
     let mut out = BlockResult {
         matches: Vec::new(),
         alerts: Vec::new(),
         json_lines: take_buffer(),
         json_rules: Vec::new(),
-        lines: block.line_count(),
+        lines: 0,
         parsed: 0,
         events: 0,
         filtered: 0,
@@ -202,58 +258,29 @@ fn scan_block(cx: &Ctx<'_>, block: &Block) -> BlockResult {
         );
     }
     let base = block.oversized.len() as u64;
-    let screened = set.prefilter().scan_block(&block.data, &block.line_starts);
+    let data: &[u8] = &block.data;
+    let screened = set.prefilter().scan_block(data);
     let always = set.always();
-    let mut next = screened.iter().peekable();
     let mut cands: Vec<usize> = Vec::new();
+    block.index_lines();
+    out.lines = block.line_count();
+    let mut next = screened.iter().peekable();
     for i in 0..block.line_starts.len() {
-        let line_no = base + i as u64;
+        let start = block.line_starts[i];
         cands.clear();
         cands.extend_from_slice(always);
-        if let Some((_, preds)) = next.next_if(|(l, _)| *l == i) {
+        if let Some((_, preds)) = next.next_if(|(l, _)| *l == start) {
             cands.extend_from_slice(preds);
         }
-        let raw = trim(block.line(i));
-        if raw.is_empty() {
-            skip(&mut out.skipped, &block.file, line_no, "blank line".into());
-            continue;
-        }
-        if cands.is_empty() {
-            // No rule can match this line: check its shape without parsing it.
-            if raw[0] == b'{' && raw[raw.len() - 1] == b'}' {
-                out.filtered += 1;
-            } else {
-                skip(
-                    &mut out.skipped,
-                    &block.file,
-                    line_no,
-                    "not a JSON object".into(),
-                );
-            }
-            continue;
-        }
-        match serde_json::from_slice::<Json>(raw) {
-            Ok(doc @ Json::Object(_)) => {
-                out.parsed += 1;
-                let origin = EventOrigin {
-                    file: block.file.to_string(),
-                    offset: block.offset + block.line_starts[i] as u64,
-                };
-                evaluate_doc(cx, doc, &cands, origin, &mut out)
-            }
-            Ok(_) => skip(
-                &mut out.skipped,
-                &block.file,
-                line_no,
-                "not a JSON object".into(),
-            ),
-            Err(e) => skip(
-                &mut out.skipped,
-                &block.file,
-                line_no,
-                format!("malformed JSON at column {}: {e}", e.column()),
-            ),
-        }
+        scan_line(
+            cx,
+            block,
+            start,
+            block.line(i),
+            base + i as u64,
+            &cands,
+            &mut out,
+        );
     }
     out
 }
@@ -485,13 +512,8 @@ pub fn run(args: ScanArgs) -> ExitCode {
                     }
                 }
             }
-            let results: Vec<BlockResult> = blocks
-                .par_iter_mut()
-                .map(|b| {
-                    b.index_lines();
-                    scan_block(&cx, b)
-                })
-                .collect();
+            let results: Vec<BlockResult> =
+                blocks.par_iter_mut().map(|b| scan_block(&cx, b)).collect();
             for r in results {
                 merge(
                     r,
