@@ -107,7 +107,7 @@ pub fn read_events(
         if !next_line(&mut src, &mut buf, &mut line_no, stats)? {
             return Ok(());
         }
-        let trimmed = trim(&buf);
+        let trimmed = buf.trim_ascii();
         if trimmed.is_empty() {
             stats.skip(&src.name, line_no, "blank line".into());
             continue;
@@ -167,7 +167,7 @@ pub fn read_events(
         if !next_line(&mut src, &mut buf, &mut line_no, stats)? {
             return Ok(());
         }
-        let trimmed = trim(&buf);
+        let trimmed = buf.trim_ascii();
         handle_line(&src.name, line_no, trimmed, keep, sink, stats);
     }
 }
@@ -229,19 +229,6 @@ fn handle_line(
             format!("malformed JSON at column {}: {e}", e.column()),
         ),
     }
-}
-
-fn trim(b: &[u8]) -> &[u8] {
-    let start = b
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(b.len());
-    let end = b
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map(|i| i + 1)
-        .unwrap_or(start);
-    &b[start..end.max(start)]
 }
 
 /// True for an Elasticsearch `_search`/`_eql/search` response body.

@@ -189,7 +189,7 @@ fn scan_line(
     cands: &[usize],
     out: &mut BlockResult,
 ) {
-    let raw = trim(raw);
+    let raw = raw.trim_ascii();
     if raw.is_empty() {
         skip(&mut out.skipped, &block.file, line_no, "blank line".into());
         return;
@@ -283,19 +283,6 @@ fn scan_block(cx: &Ctx<'_>, block: &mut Block) -> BlockResult {
         );
     }
     out
-}
-
-fn trim(b: &[u8]) -> &[u8] {
-    let start = b
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(b.len());
-    let end = b
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map(|i| i + 1)
-        .unwrap_or(start);
-    &b[start..end.max(start)]
 }
 
 /// Expands directories (recursively, sorted) into files.
@@ -401,10 +388,8 @@ pub fn run(args: ScanArgs) -> ExitCode {
         expand(&args.paths, &mut io_errors)
     };
     let ts_field = FieldPath::parse(&args.timestamp_field);
-    let mut sink = AlertSink::new(args.output);
-    let mut counts = Counts::default();
-    let mut alerts_by_rule: HashMap<usize, u64> = HashMap::new();
-    let mut buffered: Vec<Buffered> = set
+    let sink = AlertSink::new(args.output);
+    let buffered: Vec<Buffered> = set
         .rules
         .iter()
         .enumerate()
@@ -414,6 +399,13 @@ pub fn run(args: ScanArgs) -> ExitCode {
             events: Vec::new(),
         })
         .collect();
+    let mut m = Merged {
+        counts: Counts::default(),
+        sink,
+        alerts_by_rule: HashMap::new(),
+        buffered,
+        ordinal: 0,
+    };
     let total_bytes: u64 = paths
         .iter()
         .filter_map(|p| std::fs::metadata(p).ok())
@@ -436,7 +428,6 @@ pub fn run(args: ScanArgs) -> ExitCode {
         streaming: &streaming,
         templates: &templates,
     };
-    let mut ordinal = 0u64;
     for path in &paths {
         let mut reader = match BlockReader::open_path(path) {
             Ok(r) => r,
@@ -445,7 +436,7 @@ pub fn run(args: ScanArgs) -> ExitCode {
                 continue;
             }
         };
-        counts.stats.files += 1;
+        m.counts.stats.files += 1;
         let name = reader.name().clone();
         // Lines of this file merged so far: block-relative line numbers start from here.
         let mut file_lines = 0u64;
@@ -497,17 +488,7 @@ pub fn run(args: ScanArgs) -> ExitCode {
                         let lines = memchr::memchr_iter(b'\n', &all).count() as u64
                             + u64::from(!all.ends_with(b"\n"));
                         let result = scan_document(&cx, &all, &name, lines);
-                        merge(
-                            result,
-                            &name,
-                            &mut counts,
-                            &mut sink,
-                            &mut alerts_by_rule,
-                            &mut buffered,
-                            &ts_field,
-                            &mut ordinal,
-                            &mut file_lines,
-                        );
+                        m.merge(result, &name, &ts_field, &mut file_lines);
                         break;
                     }
                 }
@@ -515,26 +496,16 @@ pub fn run(args: ScanArgs) -> ExitCode {
             let results: Vec<BlockResult> =
                 blocks.par_iter_mut().map(|b| scan_block(&cx, b)).collect();
             for r in results {
-                merge(
-                    r,
-                    &name,
-                    &mut counts,
-                    &mut sink,
-                    &mut alerts_by_rule,
-                    &mut buffered,
-                    &ts_field,
-                    &mut ordinal,
-                    &mut file_lines,
-                );
+                m.merge(r, &name, &ts_field, &mut file_lines);
             }
             progress.set(reader.raw_offset());
         }
-        counts.stats.bytes += reader.bytes;
+        m.counts.stats.bytes += reader.bytes;
         progress.next_file(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
     }
     progress.finish();
     // Sequence and sample rules: order their events by time and run them.
-    for b in buffered.iter_mut() {
+    for b in m.buffered.iter_mut() {
         let rule = &set.rules[b.rule];
         let Some(query) = &rule.query else { continue };
         b.events.sort_by(|x, y| {
@@ -588,18 +559,18 @@ pub fn run(args: ScanArgs) -> ExitCode {
                     sequence_alerts(&rule.meta, &present)
                 }
             };
-            *alerts_by_rule.entry(b.rule).or_default() += 1;
+            *m.alerts_by_rule.entry(b.rule).or_default() += 1;
             for a in alerts {
-                sink.alert(&a);
+                m.sink.alert(&a);
             }
         }
     }
-    let total_alerts = sink.finish();
+    let total_alerts = m.sink.finish();
     if !args.quiet {
         summary(
             &set,
-            &counts,
-            &alerts_by_rule,
+            &m.counts,
+            &m.alerts_by_rule,
             &io_errors,
             started.elapsed().as_secs_f64(),
             total_alerts,
@@ -633,7 +604,7 @@ fn is_streaming(rule: &unithunt_rules::Rule) -> bool {
 
 fn looks_like_document(b: &Block) -> bool {
     let Some(first) = (0..b.line_starts.len())
-        .map(|i| trim(b.line(i)))
+        .map(|i| b.line(i).trim_ascii())
         .find(|l| !l.is_empty())
     else {
         return false;
@@ -701,63 +672,79 @@ fn scan_document(cx: &Ctx<'_>, bytes: &[u8], file: &str, lines: u64) -> BlockRes
 }
 
 #[allow(clippy::too_many_arguments)]
-fn merge(
-    r: BlockResult,
-    file: &Arc<str>,
-    counts: &mut Counts,
-    sink: &mut AlertSink,
-    alerts_by_rule: &mut HashMap<usize, u64>,
-    buffered: &mut [Buffered],
-    ts_field: &FieldPath,
-    ordinal: &mut u64,
-    file_lines: &mut u64,
-) {
-    let base = *file_lines + 1;
-    *file_lines += r.lines;
-    counts.stats.lines += r.lines;
-    counts.stats.events += r.events;
-    counts.stats.filtered += r.filtered;
-    counts.parsed += r.parsed;
-    counts.stats.skipped +=
-        r.skipped.len() as u64 + r.skipped_lines.saturating_sub(r.skipped.len() as u64);
-    for mut s in r.skipped {
-        if counts.stats.reported.len() < unithunt_readers::MAX_REPORTED {
-            s.line += base;
-            counts.stats.reported.push(s);
+/// What the ordered merge of block results accumulates.
+struct Merged {
+    counts: Counts,
+    sink: AlertSink,
+    alerts_by_rule: HashMap<usize, u64>,
+    buffered: Vec<Buffered>,
+    ordinal: u64,
+}
+
+impl Merged {
+    /// Folds one block's result in, in input order. `file_lines` counts the lines of the current
+    /// file merged so far (block results number their lines from 0).
+    fn merge(
+        &mut self,
+        r: BlockResult,
+        file: &Arc<str>,
+        ts_field: &FieldPath,
+        file_lines: &mut u64,
+    ) {
+        let Merged {
+            counts,
+            sink,
+            alerts_by_rule,
+            buffered,
+            ordinal,
+        } = self;
+        let base = *file_lines + 1;
+        *file_lines += r.lines;
+        counts.stats.lines += r.lines;
+        counts.stats.events += r.events;
+        counts.stats.filtered += r.filtered;
+        counts.parsed += r.parsed;
+        counts.stats.skipped +=
+            r.skipped.len() as u64 + r.skipped_lines.saturating_sub(r.skipped.len() as u64);
+        for mut s in r.skipped {
+            if counts.stats.reported.len() < unithunt_readers::MAX_REPORTED {
+                s.line += base;
+                counts.stats.reported.push(s);
+            }
         }
-    }
-    for (rule, rendered) in r.alerts {
-        *alerts_by_rule.entry(rule).or_default() += 1;
-        sink.emit(rendered);
-    }
-    for &rule in &r.json_rules {
-        *alerts_by_rule.entry(rule).or_default() += 1;
-    }
-    sink.emit_ndjson_block(&r.json_lines, r.json_rules.len() as u64);
-    give_buffer(r.json_lines);
-    for (offset, rule, mask, doc) in r.matches {
-        *ordinal += 1;
-        let origin = EventOrigin {
-            file: file.to_string(),
-            offset,
-        };
-        let Some(ts) =
-            lookup_one(&doc, ts_field).and_then(|t| parse_timestamp(t, TimestampFormat::Auto))
-        else {
-            counts.no_time += 1;
-            continue;
-        };
-        if let Some(b) = buffered.iter_mut().find(|b| b.rule == rule) {
-            b.events.push((
-                SortKey {
-                    ts,
-                    tiebreaker: None,
-                    ordinal: *ordinal,
-                },
-                doc,
-                mask,
-                origin,
-            ));
+        for (rule, rendered) in r.alerts {
+            *alerts_by_rule.entry(rule).or_default() += 1;
+            sink.emit(rendered);
+        }
+        for &rule in &r.json_rules {
+            *alerts_by_rule.entry(rule).or_default() += 1;
+        }
+        sink.emit_ndjson_block(&r.json_lines, r.json_rules.len() as u64);
+        give_buffer(r.json_lines);
+        for (offset, rule, mask, doc) in r.matches {
+            *ordinal += 1;
+            let origin = EventOrigin {
+                file: file.to_string(),
+                offset,
+            };
+            let Some(ts) =
+                lookup_one(&doc, ts_field).and_then(|t| parse_timestamp(t, TimestampFormat::Auto))
+            else {
+                counts.no_time += 1;
+                continue;
+            };
+            if let Some(b) = buffered.iter_mut().find(|b| b.rule == rule) {
+                b.events.push((
+                    SortKey {
+                        ts,
+                        tiebreaker: None,
+                        ordinal: *ordinal,
+                    },
+                    doc,
+                    mask,
+                    origin,
+                ));
+            }
         }
     }
 }
