@@ -285,7 +285,24 @@ fn scan_block(cx: &Ctx<'_>, block: &mut Block) -> BlockResult {
     out
 }
 
-/// Expands directories (recursively, sorted) into files.
+/// Inside directories, only files that look like exported telemetry are read (named files are
+/// always read): `*.json`, `*.ndjson`, `*.jsonl`, `*.log`, files without an extension, each possibly
+/// compressed (`.gz`, `.zst`). A README or a rule file next to the exports is not an input.
+fn looks_like_telemetry(p: &Path) -> bool {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let base = name
+        .strip_suffix(".gz")
+        .or_else(|| name.strip_suffix(".zst"))
+        .unwrap_or(&name);
+    match base.rsplit_once('.') {
+        None => true,
+        Some((_, ext)) => matches!(ext, "json" | "ndjson" | "jsonl" | "log"),
+    }
+}
+
 /// Expands directories (recursively, sorted) into files. Paths stay `PathBuf`s: file names need
 /// not be UTF-8, and are shown escaped and lossily only in messages.
 fn expand(paths: &[PathBuf], errors: &mut Vec<String>) -> Vec<PathBuf> {
@@ -307,7 +324,9 @@ fn expand(paths: &[PathBuf], errors: &mut Vec<String>) -> Vec<PathBuf> {
                                 let ep = e.path();
                                 match e.file_type() {
                                     Ok(t) if t.is_dir() => stack.push(ep),
-                                    Ok(t) if t.is_file() => files.push(ep),
+                                    Ok(t) if t.is_file() && looks_like_telemetry(&ep) => {
+                                        files.push(ep)
+                                    }
                                     _ => {}
                                 }
                             }
