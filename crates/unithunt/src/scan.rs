@@ -822,3 +822,18 @@ fn summary(
         eprintln!("error: {e}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directories_yield_telemetry_files_only() {
+        for yes in ["a.ndjson", "b.json.gz", "c.JSONL.zst", "audit.log", "export", "x.log.gz"] {
+            assert!(looks_like_telemetry(Path::new(yes)), "{yes}");
+        }
+        for no in ["README.md", "rule.toml", "x.csv", "y.md.gz"] {
+            assert!(!looks_like_telemetry(Path::new(no)), "{no}");
+        }
+    }
+}
