@@ -14,6 +14,11 @@ use clap::{Parser, Subcommand};
 /// thread-local free lists cut the allocator's share of a full-evaluation scan severalfold.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// `mi_option_purge_delay`, which libmimalloc-sys does not name: in both mimalloc 2 and 3 it is the
+/// option just before `mi_option_use_numa_nodes`.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t =
+    libmimalloc_sys::mi_option_use_numa_nodes - 1;
 use std::process::ExitCode;
 
 /// Find Linux persistence through systemd (MITRE ATT&CK T1543.002).
@@ -38,6 +43,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // mimalloc keeps freed memory for a while before returning it (purge delay, 10 ms by default);
+    // scans free as fast as they allocate, so return it at once: peak memory of an all-alerting
+    // scan drops from ~65 to ~37 MiB, and time drops too. A user's MIMALLOC_PURGE_DELAY wins.
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: `mi_option_set` only stores an option's value (see MI_OPTION_PURGE_DELAY).
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+    }
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Eql(args)) => eql_cmd::run(*args),

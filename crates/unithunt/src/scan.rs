@@ -103,7 +103,7 @@ fn take_buffer() -> Vec<u8> {
 fn give_buffer(mut b: Vec<u8>) {
     b.clear();
     if let Ok(mut pool) = BUFFERS.lock() {
-        if pool.len() < 64 {
+        if pool.len() < 2 * rayon::current_num_threads() {
             pool.push(b);
         }
     }
@@ -161,18 +161,18 @@ fn evaluate_one(
     let mut shared: Option<Arc<Json>> = None;
     for (rule, mask) in hits {
         if cx.streaming[rule] {
-            let rendered = match cx.format {
+            match cx.format {
                 OutputFormat::Ndjson | OutputFormat::Json => {
-                    let mut buf = Vec::with_capacity(4096);
-                    cx.templates[rule].write_event_alert(&doc, origin, &mut buf);
-                    Rendered::Line(buf)
+                    // All of a block's alerts go into one buffer: one allocation per block.
+                    cx.templates[rule].write_event_alert(&doc, origin, &mut out.json_lines);
+                    out.json_lines.push(b'\n');
+                    out.json_rules.push(rule);
                 }
-                _ => render(
-                    cx.format,
-                    &event_alert(&cx.set.rules[rule].meta, &doc, origin),
-                ),
-            };
-            out.alerts.push((rule, rendered));
+                _ => {
+                    let alert = event_alert(&cx.set.rules[rule].meta, &doc, origin);
+                    out.alerts.push((rule, render(cx.format, &alert)));
+                }
+            }
         } else {
             let d = shared.get_or_insert_with(|| Arc::new(doc.clone())).clone();
             out.matches.push((origin.offset, rule, mask, d));
@@ -829,7 +829,14 @@ mod tests {
 
     #[test]
     fn directories_yield_telemetry_files_only() {
-        for yes in ["a.ndjson", "b.json.gz", "c.JSONL.zst", "audit.log", "export", "x.log.gz"] {
+        for yes in [
+            "a.ndjson",
+            "b.json.gz",
+            "c.JSONL.zst",
+            "audit.log",
+            "export",
+            "x.log.gz",
+        ] {
             assert!(looks_like_telemetry(Path::new(yes)), "{yes}");
         }
         for no in ["README.md", "rule.toml", "x.csv", "y.md.gz"] {
