@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use unithunt_engine::{Output, RunOptions, Runner};
-use unithunt_eql::{compile, fold_constant, Dialect, EqlOptions};
+use unithunt_eql::{compile, fold_constant, EqlOptions};
 use unithunt_event::{Json, Value};
 
 const QUERY_THRESHOLD: f64 = 97.0;
@@ -472,7 +472,6 @@ fn main() -> ExitCode {
         rules.len()
     );
     println!("wrote {}", path.display());
-    let _ = Dialect::Legacy;
     if ok {
         ExitCode::SUCCESS
     } else {

@@ -502,7 +502,7 @@ impl<'q> Runner<'q> {
         for (key, p) in completed {
             if trailing {
                 st.deferred.push_back((key, p));
-            } else if let Some(out) = Self::finish_sequence(st, spec, &key, &p, false) {
+            } else if let Some(out) = Self::finish_sequence(st, spec, &key, &p) {
                 self.sequences
                     .push((p.events[p.events.len() - 1].ordinal, out));
             }
@@ -525,7 +525,6 @@ impl<'q> Runner<'q> {
         spec: &SequenceSpec,
         key: &[Key],
         p: &Pending,
-        _final: bool,
     ) -> Option<Output> {
         // Elasticsearch's rules (SequenceMatcher, missing events): a middle missing event must not
         // occur between its neighbours; a leading one not within maxspan before the last positive
@@ -598,7 +597,7 @@ impl<'q> Runner<'q> {
                 break;
             }
             let (key, p) = st.deferred.pop_front().expect("front exists");
-            if let Some(out) = Self::finish_sequence(st, spec, &key, &p, true) {
+            if let Some(out) = Self::finish_sequence(st, spec, &key, &p) {
                 self.sequences
                     .push((p.events[p.events.len() - 1].ordinal, out));
             }
