@@ -88,6 +88,27 @@ struct RuleToml {
     references: Vec<String>,
     #[serde(default)]
     threat: Vec<toml::Value>,
+    /// Elastic Security's look-back: each run searches events from `from` (e.g. `now-9m`) to now.
+    #[serde(default)]
+    from: Option<String>,
+}
+
+/// Kibana's default look-back for a rule (`from = "now-6m"`).
+const DEFAULT_LOOKBACK_NS: i64 = 6 * 60 * 1_000_000_000;
+
+/// Parses `now-9m`, `now-1h`, `now-30s`, `now-2d` into nanoseconds.
+fn lookback_ns(from: &str) -> Option<i64> {
+    let rest = from.trim().strip_prefix("now-")?;
+    let (n, unit) = rest.split_at(rest.find(|c: char| !c.is_ascii_digit())?);
+    let n: i64 = n.parse().ok()?;
+    let per = match unit {
+        "s" => 1_000_000_000,
+        "m" => 60 * 1_000_000_000,
+        "h" => 3600 * 1_000_000_000,
+        "d" => 86_400 * 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(per)
 }
 
 fn rendered(origin: &str, text: &str, message: &str, span: Span) -> RuleError {
@@ -171,7 +192,12 @@ pub fn load_rule(text: &str, origin: &str) -> Result<Rule, RuleError> {
             unsupported: Some(why),
         });
     }
-    let compiled = compile(&query_text, &EqlOptions::elasticsearch()).map_err(|e| {
+    let lookback = r
+        .from
+        .as_deref()
+        .and_then(lookback_ns)
+        .unwrap_or(DEFAULT_LOOKBACK_NS);
+    let mut compiled = compile(&query_text, &EqlOptions::elasticsearch()).map_err(|e| {
         // Point into the file: the query text sits inside the TOML string's span.
         let value = query.span();
         let offset = text
@@ -182,6 +208,14 @@ pub fn load_rule(text: &str, origin: &str) -> Result<Rule, RuleError> {
         let span = Span::new(offset + e.span.start, offset + e.span.end);
         rendered(origin, text, &e.message, span)
     })?;
+    // Elastic Security runs a sequence rule over its look-back window only, so events further
+    // apart never form one of its sequences: without a `maxspan`, the window is the span. This is
+    // also what keeps a long scan's pending sequences bounded.
+    if let unithunt_engine::QueryKind::Sequence(spec) = &mut compiled.kind {
+        if spec.maxspan.is_none() {
+            spec.maxspan = Some(lookback);
+        }
+    }
     Ok(Rule {
         meta,
         query_text,
@@ -305,6 +339,25 @@ mod tests {
         for id in ["T1543", "T1543.002", "TA0003", "TA0004"] {
             assert!(threat.contains(id), "{id} missing from {threat}");
         }
+    }
+
+    #[test]
+    fn sequences_without_maxspan_get_the_rule_look_back() {
+        let rule = |from: &str| {
+            let q = "sequence [process where true] [file where true]";
+            format!("[rule]\nrule_id = \"x\"\nname = \"n\"\ntype = \"eql\"\nlanguage = \"eql\"\nrisk_score = 1\nseverity = \"low\"\n{from}query = \"{q}\"\n")
+        };
+        let span = |text: &str| match load_rule(text, "r").unwrap().query.unwrap().kind {
+            unithunt_engine::QueryKind::Sequence(s) => s.maxspan,
+            _ => None,
+        };
+        assert_eq!(
+            span(&rule("from = \"now-9m\"\n")),
+            Some(9 * 60 * 1_000_000_000)
+        );
+        assert_eq!(span(&rule("")), Some(DEFAULT_LOOKBACK_NS));
+        assert_eq!(lookback_ns("now-61m"), Some(61 * 60 * 1_000_000_000));
+        assert_eq!(lookback_ns("later"), None);
     }
 
     #[test]

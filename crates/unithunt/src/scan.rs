@@ -55,6 +55,10 @@ pub struct ScanArgs {
     /// Field holding the event time.
     #[arg(long, default_value = "@timestamp")]
     timestamp_field: String,
+    /// Cap on pending partial sequences per sequence rule; past it the oldest are evicted (and
+    /// reported). Bounds memory on long inputs.
+    #[arg(long, default_value_t = 10_000)]
+    max_pending: usize,
 }
 
 /// Per-input-line accounting, merged across blocks.
@@ -344,10 +348,55 @@ fn expand(paths: &[PathBuf], errors: &mut Vec<String>) -> Vec<PathBuf> {
     out
 }
 
-/// The state of one sequence/sample rule: events matching its stages, ordered at the end.
-struct Buffered {
+/// The state of one sequence/sample rule. Events matching its stages are buffered and fed to its
+/// runner in time order. The buffer is flushed (sorted, then fed) whenever all rules together hold
+/// [`SEQUENCE_BUDGET`] events, so memory stays bounded; an event older than what its rule's runner
+/// has already seen is still fed, and counted as late (time-ordered input never has any).
+struct Buffered<'q> {
     rule: usize,
     events: Vec<(SortKey, Arc<Json>, StageMask, EventOrigin)>,
+    runner: Option<Runner<'q>>,
+    /// Where each fed event came from, for its alert; entries die with the event.
+    origins: HashMap<usize, (std::sync::Weak<Json>, EventOrigin)>,
+    last_ts: i64,
+    late: u64,
+}
+
+/// Events buffered for sequence rules, over all rules, before a flush.
+const SEQUENCE_BUDGET: usize = 8_192;
+
+impl Buffered<'_> {
+    fn flush(&mut self) {
+        let Some(runner) = self.runner.as_mut() else {
+            return;
+        };
+        self.events.sort_by(|x, y| {
+            x.0.ts
+                .cmp(&y.0.ts)
+                .then_with(|| tiebreak(&x.0.tiebreaker, &y.0.tiebreaker))
+                .then(x.0.ordinal.cmp(&y.0.ordinal))
+        });
+        for (key, doc, mask, origin) in self.events.drain(..) {
+            if key.ts < self.last_ts {
+                self.late += 1;
+            }
+            self.last_ts = self.last_ts.max(key.ts);
+            self.origins
+                .insert(Arc::as_ptr(&doc) as usize, (Arc::downgrade(&doc), origin));
+            runner.advance(doc, key.ts, mask);
+        }
+        self.origins.retain(|_, (w, _)| w.strong_count() > 0);
+    }
+
+    fn origin_of(&self, doc: &Arc<Json>) -> EventOrigin {
+        match self.origins.get(&(Arc::as_ptr(doc) as usize)) {
+            Some((w, o)) if w.upgrade().is_some_and(|d| Arc::ptr_eq(&d, doc)) => o.clone(),
+            _ => EventOrigin {
+                file: String::new(),
+                offset: 0,
+            },
+        }
+    }
 }
 
 pub fn run(args: ScanArgs) -> ExitCode {
@@ -408,14 +457,26 @@ pub fn run(args: ScanArgs) -> ExitCode {
     };
     let ts_field = FieldPath::parse(&args.timestamp_field);
     let sink = AlertSink::new(args.output);
-    let buffered: Vec<Buffered> = set
+    let buffered: Vec<Buffered<'_>> = set
         .rules
         .iter()
         .enumerate()
         .filter(|(_, r)| !is_streaming(r))
-        .map(|(i, _)| Buffered {
+        .map(|(i, r)| Buffered {
             rule: i,
             events: Vec::new(),
+            runner: r.query.as_ref().map(|q| {
+                Runner::new(
+                    q,
+                    RunOptions {
+                        max_pending: args.max_pending,
+                        ..RunOptions::default()
+                    },
+                )
+            }),
+            origins: HashMap::new(),
+            last_ts: i64::MIN,
+            late: 0,
         })
         .collect();
     let mut m = Merged {
@@ -423,6 +484,7 @@ pub fn run(args: ScanArgs) -> ExitCode {
         sink,
         alerts_by_rule: HashMap::new(),
         buffered,
+        held: 0,
         ordinal: 0,
     };
     let total_bytes: u64 = paths
@@ -523,22 +585,15 @@ pub fn run(args: ScanArgs) -> ExitCode {
         progress.next_file(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
     }
     progress.finish();
-    // Sequence and sample rules: order their events by time and run them.
+    // Sequence and sample rules: feed what is still buffered, then close their windows.
+    let mut late = 0u64;
     for b in m.buffered.iter_mut() {
+        b.flush();
+        late += b.late;
         let rule = &set.rules[b.rule];
-        let Some(query) = &rule.query else { continue };
-        b.events.sort_by(|x, y| {
-            x.0.ts
-                .cmp(&y.0.ts)
-                .then_with(|| tiebreak(&x.0.tiebreaker, &y.0.tiebreaker))
-                .then(x.0.ordinal.cmp(&y.0.ordinal))
-        });
-        let mut runner = Runner::new(query, RunOptions::default());
-        let mut origins: HashMap<usize, EventOrigin> = HashMap::new();
-        for (key, doc, mask, origin) in b.events.drain(..) {
-            origins.insert(Arc::as_ptr(&doc) as usize, origin);
-            runner.advance(doc, key.ts, mask);
-        }
+        let Some(runner) = b.runner.take() else {
+            continue;
+        };
         let result = runner.finish();
         if result.stats.evicted > 0 && !args.quiet {
             eprintln!(
@@ -549,31 +604,12 @@ pub fn run(args: ScanArgs) -> ExitCode {
         }
         for out in result.outputs {
             let alerts = match out {
-                Output::Event(doc) => {
-                    let o = origins
-                        .get(&(Arc::as_ptr(&doc) as usize))
-                        .cloned()
-                        .unwrap_or(EventOrigin {
-                            file: String::new(),
-                            offset: 0,
-                        });
-                    vec![event_alert(&rule.meta, &doc, &o)]
-                }
+                Output::Event(doc) => vec![event_alert(&rule.meta, &doc, &b.origin_of(&doc))],
                 Output::Sequence { events, .. } => {
                     let present: Vec<(Json, EventOrigin)> = events
                         .iter()
                         .flatten()
-                        .map(|d| {
-                            (
-                                (**d).clone(),
-                                origins.get(&(Arc::as_ptr(d) as usize)).cloned().unwrap_or(
-                                    EventOrigin {
-                                        file: String::new(),
-                                        offset: 0,
-                                    },
-                                ),
-                            )
-                        })
+                        .map(|d| ((**d).clone(), b.origin_of(d)))
                         .collect();
                     sequence_alerts(&rule.meta, &present)
                 }
@@ -583,6 +619,12 @@ pub fn run(args: ScanArgs) -> ExitCode {
                 m.sink.alert(&a);
             }
         }
+    }
+    if late > 0 && !args.quiet {
+        eprintln!(
+            "note: {late} event(s) matching sequence stages came after later events had been sequenced \
+             (input not in time order); sequence results for them may differ from a fully sorted run"
+        );
     }
     let total_alerts = m.sink.finish();
     if !args.quiet {
@@ -692,15 +734,17 @@ fn scan_document(cx: &Ctx<'_>, bytes: &[u8], file: &str, lines: u64) -> BlockRes
 
 #[allow(clippy::too_many_arguments)]
 /// What the ordered merge of block results accumulates.
-struct Merged {
+struct Merged<'q> {
     counts: Counts,
     sink: AlertSink,
     alerts_by_rule: HashMap<usize, u64>,
-    buffered: Vec<Buffered>,
+    buffered: Vec<Buffered<'q>>,
+    /// Events held in `buffered`, over all rules.
+    held: usize,
     ordinal: u64,
 }
 
-impl Merged {
+impl Merged<'_> {
     /// Folds one block's result in, in input order. `file_lines` counts the lines of the current
     /// file merged so far (block results number their lines from 0).
     fn merge(
@@ -715,6 +759,7 @@ impl Merged {
             sink,
             alerts_by_rule,
             buffered,
+            held,
             ordinal,
         } = self;
         let base = *file_lines + 1;
@@ -763,7 +808,14 @@ impl Merged {
                     mask,
                     origin,
                 ));
+                *held += 1;
             }
+        }
+        if *held >= SEQUENCE_BUDGET {
+            for b in buffered.iter_mut() {
+                b.flush();
+            }
+            *held = 0;
         }
     }
 }

@@ -158,3 +158,65 @@ fn no_match_exits_1_and_missing_files_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/file.ndjson"));
 }
+
+#[test]
+fn scan_runs_sequence_rules_and_groups_their_alerts() {
+    let dir = std::env::temp_dir().join(format!("unithunt-seq-rule-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rule = dir.join("seq.toml");
+    std::fs::write(
+        &rule,
+        r#"[rule]
+rule_id = "seq-unit-then-systemctl"
+name = "Unit written, then systemctl"
+type = "eql"
+language = "eql"
+risk_score = 47
+severity = "medium"
+query = '''
+sequence by host.name, user.name with maxspan=5m
+  [file where file.extension == "service"]
+  [process where process.name == "systemctl"]
+'''
+"#,
+    )
+    .unwrap();
+    let o = unithunt(
+        &[
+            "scan",
+            "--no-builtin",
+            "--rules",
+            rule.to_str().unwrap(),
+            "-o",
+            "ndjson",
+            "examples/atomic-tests.ecs.ndjson",
+        ],
+        "",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let alerts = lines(&o);
+    // Three sequences (root, the user, and dpkg's unit then the admin's systemctl), each as two
+    // building blocks and one shell sharing a group id.
+    assert_eq!(alerts.len(), 9, "{alerts:#?}");
+    let shells: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.get("kibana.alert.building_block_type").is_none())
+        .collect();
+    assert_eq!(shells.len(), 3);
+    for shell in shells {
+        let group = &shell["kibana.alert.group.id"];
+        let members = alerts
+            .iter()
+            .filter(|a| &a["kibana.alert.group.id"] == group)
+            .count();
+        assert_eq!(
+            members, 3,
+            "two building blocks and the shell share the group id"
+        );
+        assert_eq!(
+            shell["kibana.alert.rule.rule_id"],
+            "seq-unit-then-systemctl"
+        );
+    }
+}
