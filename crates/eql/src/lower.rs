@@ -47,6 +47,15 @@ fn str_lit(n: &Node) -> Option<&str> {
     }
 }
 
+/// Elasticsearch's negated operators (`!=`, `not in`, `!:`) are the positive query under `must_not`.
+fn must_not_if(negated: bool, positive: Expr) -> Expr {
+    if negated {
+        Expr::MustNot(Box::new(positive))
+    } else {
+        positive
+    }
+}
+
 /// A number literal and its string spelling, or a numeric string and its number.
 fn both_spellings(n: &Node) -> Option<Vec<Node>> {
     let alt = match &n.kind {
@@ -335,12 +344,7 @@ impl<'o> Lower<'o> {
                         span: n.span,
                     },
                 };
-                let leaf = self.leaf(&positive)?;
-                Ok(if *op == CmpKind::Ne {
-                    Expr::MustNot(Box::new(leaf))
-                } else {
-                    leaf
-                })
+                Ok(must_not_if(*op == CmpKind::Ne, self.leaf(&positive)?))
             }
             NodeKind::In {
                 needle,
@@ -367,12 +371,7 @@ impl<'o> Lower<'o> {
                     },
                     span: n.span,
                 };
-                let leaf = self.leaf(&positive)?;
-                Ok(if *negated {
-                    Expr::MustNot(Box::new(leaf))
-                } else {
-                    leaf
-                })
+                Ok(must_not_if(*negated, self.leaf(&positive)?))
             }
             NodeKind::Pattern {
                 op,
@@ -391,12 +390,7 @@ impl<'o> Lower<'o> {
                     },
                     span: n.span,
                 };
-                let leaf = self.leaf(&positive)?;
-                Ok(if *negated {
-                    Expr::MustNot(Box::new(leaf))
-                } else {
-                    leaf
-                })
+                Ok(must_not_if(*negated, self.leaf(&positive)?))
             }
             NodeKind::Call { .. } => self.leaf(n),
             NodeKind::Field { .. } => {
