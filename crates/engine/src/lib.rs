@@ -29,6 +29,7 @@
 //! assert!(matches!(runner.finish().outputs.as_slice(), [Output::Event(_)]));
 //! ```
 
+mod block_pass;
 mod eval;
 mod expr;
 mod funcs;
@@ -68,7 +69,7 @@ pub const FUNCTION_NAMES: &[&str] = &[
     "wildcard",
 ];
 pub use matcher::{lucene_regex_to_rust, Matcher, MatcherError, PatternKind};
-pub use prefilter::{required_literals, Prefilter};
+pub use prefilter::{required_literals, BlockScreen, Prefilter};
 pub use query::{
     Output, Pipe, Query, QueryKind, RunOptions, RunResult, RunStats, Runner, SampleSpec,
     SequenceSpec, Stage, StageMask,

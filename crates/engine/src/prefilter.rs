@@ -11,6 +11,7 @@
 //! K folds to `k`), so a line that contains a backslash-`u`, a backslash-slash or any non-ASCII byte is
 //! always a candidate. Characters JSON must escape (`"`, `\`, controls) split literals.
 
+use crate::block_pass::{fold_block, CHUNK};
 use crate::expr::{CmpOp, Expr, Func};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use unithunt_event::Value;
@@ -127,6 +128,78 @@ fn analyse(expr: &Expr) -> Cnf {
     }
 }
 
+/// The result of screening one block: candidate lines, and the line facts the same pass learned.
+#[derive(Debug, Default)]
+pub struct BlockScreen {
+    /// Start offset of each line some predicate with literals may match, and those predicates.
+    pub lines: Vec<(usize, Vec<usize>)>,
+    /// Number of `\n` bytes in the block.
+    pub newlines: usize,
+    /// Every line of the block has the shape of one JSON object (`{` first, `}` last, no
+    /// blank line, no `\r`): lines not in `lines` need no further check.
+    pub framed: bool,
+}
+
+/// Shrinks a clause (alternatives) for the search, soundly: a line holding a literal holds each of
+/// its substrings, so a literal that contains another alternative is dropped, and alternatives
+/// sharing a long common part are replaced by that part (the seed's four `.../systemd/system/`
+/// directories become one `/systemd/system/`). Fewer, more distinct literals make the SIMD search
+/// faster and cost little selectivity.
+fn simplify_clause(mut clause: Vec<String>) -> Vec<String> {
+    /// A shared part shorter than this, or than two thirds of the longer literal, is not worth
+    /// merging on.
+    const MIN_SHARED: usize = 8;
+    loop {
+        clause.sort_by_key(String::len);
+        clause.dedup();
+        let mut kept: Vec<String> = Vec::new();
+        for l in clause.drain(..) {
+            if !kept.iter().any(|k| l.contains(k.as_str())) {
+                kept.push(l);
+            }
+        }
+        clause = kept;
+        let mut best: Option<(usize, usize, String)> = None;
+        for i in 0..clause.len() {
+            for j in i + 1..clause.len() {
+                let shared = longest_common_substring(&clause[i], &clause[j]);
+                let longer = clause[i].len().max(clause[j].len());
+                if shared.len() >= MIN_SHARED
+                    && shared.len() * 3 >= longer * 2
+                    && best.as_ref().is_none_or(|b| shared.len() > b.2.len())
+                {
+                    best = Some((i, j, shared.to_string()));
+                }
+            }
+        }
+        let Some((i, j, shared)) = best else {
+            return clause;
+        };
+        clause.remove(j);
+        clause[i] = shared;
+    }
+}
+
+fn longest_common_substring<'a>(a: &'a str, b: &str) -> &'a str {
+    let (a_bytes, b_bytes) = (a.as_bytes(), b.as_bytes());
+    let mut best = (0, 0);
+    let mut prev = vec![0usize; b_bytes.len() + 1];
+    for i in 1..=a_bytes.len() {
+        let mut cur = vec![0usize; b_bytes.len() + 1];
+        for j in 1..=b_bytes.len() {
+            if a_bytes[i - 1] == b_bytes[j - 1] {
+                cur[j] = prev[j - 1] + 1;
+                if cur[j] > best.0 {
+                    best = (cur[j], i);
+                }
+            }
+        }
+        prev = cur;
+    }
+    // Literals are ASCII (see `usable`), so byte offsets are char boundaries.
+    &a[best.1 - best.0..best.1]
+}
+
 /// A compiled prefilter over a list of predicates.
 pub struct Prefilter {
     /// Overlapping, ASCII-case-insensitive: the exact set of literals in one line.
@@ -144,6 +217,8 @@ pub struct Prefilter {
     /// Per predicate: clauses of literal ids; empty = always a candidate.
     rules: Vec<Vec<Vec<usize>>>,
     literal_count: usize,
+    /// Length of the longest literal.
+    longest_literal: usize,
 }
 
 impl Prefilter {
@@ -160,8 +235,13 @@ impl Prefilter {
             .iter()
             .map(|p| {
                 required_literals(p)
-                    .iter()
-                    .map(|clause| clause.iter().map(|l| id(l, &mut literals)).collect())
+                    .into_iter()
+                    .map(|clause| {
+                        simplify_clause(clause)
+                            .iter()
+                            .map(|l| id(l, &mut literals))
+                            .collect()
+                    })
                     .collect()
             })
             .collect();
@@ -200,6 +280,7 @@ impl Prefilter {
         };
         Prefilter {
             literal_count: literals.len(),
+            longest_literal: literals.iter().map(String::len).max().unwrap_or(0),
             single_clause_literal,
             packed,
             leftmost: build(MatchKind::LeftmostFirst),
@@ -251,50 +332,51 @@ impl Prefilter {
     /// where the line starts and those predicates, in offset order; lines not returned can only
     /// match the predicates of [`Prefilter::always`]. Lines end at `\n`.
     pub fn scan_block(&self, text: &[u8]) -> Vec<(usize, Vec<usize>)> {
-        let (Some(leftmost), Some(exact)) = (&self.leftmost, &self.overlapping_lower) else {
-            return Vec::new();
-        };
+        self.screen_block(text).lines
+    }
+
+    /// [`Prefilter::scan_block`], plus what the same pass learned about the block's lines.
+    pub fn screen_block(&self, text: &[u8]) -> BlockScreen {
+        thread_local! {
+            static LOWER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
         let line_start = |pos: usize| memchr::memrchr(b'\n', &text[..pos]).map_or(0, |i| i + 1);
         let line_end = |start: usize| {
             memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |i| start + i + 1)
         };
-        thread_local! {
-            static LOWER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-        }
-        // (line start, literal) hits, plus lines that must be candidates whatever their literals say.
-        let mut hits: Vec<(usize, usize)> = Vec::new();
-        let mut forced: Vec<usize> = Vec::new();
         LOWER.with(|buf| {
             let mut lower = buf.borrow_mut();
-            // Copy and fold in one pass, into a buffer that only ever grows (no zero-filling after
-            // the first block); a plain indexed loop vectorises.
+            // A buffer that only ever grows: no zero-filling after the first block.
             if lower.len() < text.len() {
                 lower.resize(text.len(), 0);
             }
-            for (d, s) in lower[..text.len()].iter_mut().zip(text) {
-                *d = s.to_ascii_lowercase();
-            }
-            let lower = &lower[..text.len()];
-            // First pass: lines with at least one literal. Sound with a leftmost (non-overlapping)
-            // search: literals hold no newline, so a match that hides an overlapping occurrence
-            // lies on that occurrence's line, which is therefore flagged anyway.
+            let lower = &mut lower[..text.len()];
+            // First pass: lines with at least one literal, searched in each sub-block as soon as
+            // it is folded (while it is in cache). Sound with a leftmost (non-overlapping) search:
+            // literals hold no newline, so a match that hides an overlapping occurrence lies on
+            // that occurrence's line, which is therefore flagged anyway.
             let mut flagged: Vec<(usize, usize)> = Vec::new();
-            match &self.packed {
-                Some(p) => {
-                    let mut at = 0;
-                    while let Some(m) = p.find_in(lower, aho_corasick::Span::from(at..lower.len()))
-                    {
-                        let start = line_start(m.start());
-                        let end = line_end(m.start());
-                        flagged.push((start, end));
-                        // One hit flags the line; go on from the next line.
-                        at = end;
-                        if at >= lower.len() {
-                            break;
-                        }
-                    }
+            let mut at = 0;
+            let pass = fold_block(text, lower, |lower, end| {
+                let Some(p) = &self.packed else { return };
+                let folded = &lower[..end];
+                while at < end {
+                    let Some(m) = p.find_in(folded, aho_corasick::Span::from(at..end)) else {
+                        // No literal lies wholly in at..end: the next search may start where a
+                        // literal crossing `end` could.
+                        at = at.max((end + 1).saturating_sub(self.longest_literal));
+                        break;
+                    };
+                    let start = line_start(m.start());
+                    let line_end = line_end(m.start());
+                    flagged.push((start, line_end));
+                    // One hit flags the line; go on from the next line.
+                    at = line_end;
                 }
-                None => {
+            });
+            let lower = &lower[..];
+            if self.packed.is_none() {
+                if let Some(leftmost) = &self.leftmost {
                     for m in leftmost.find_iter(lower) {
                         let start = line_start(m.start());
                         if flagged.last().map(|f| f.0) != Some(start) {
@@ -303,41 +385,63 @@ impl Prefilter {
                     }
                 }
             }
-            // Second pass, on flagged lines only: every literal present. When every literal
-            // belongs to one clause of one predicate, being flagged already satisfies it: record
-            // one of the clause's literals and skip the pass (it dominates when most lines hit).
-            if let Some(lit) = self.single_clause_literal {
-                hits.extend(flagged.iter().map(|&(start, _)| (start, lit)));
-                flagged.clear();
+            let lines = self.screen_flagged(text, lower, flagged, &pass.suspicious_chunks);
+            BlockScreen {
+                lines,
+                newlines: pass.newlines,
+                framed: pass.framed,
             }
-            for (start, end) in flagged {
-                for m in exact.find_overlapping_iter(&lower[start..end]) {
-                    hits.push((start, m.pattern().as_usize()));
-                }
-            }
-        });
-        // Lines with non-ASCII bytes: case folding beyond ASCII could turn them into a literal.
-        // `is_ascii` on slices runs a word at a time; only blocks that fail it are searched.
-        let mut at = if text.is_ascii() { text.len() } else { 0 };
-        while at < text.len() {
-            let Some(i) = text[at..].chunks(64).position(|c| !c.is_ascii()) else {
-                break;
-            };
-            let chunk = at + i * 64;
-            let Some(j) = text[chunk..].iter().position(|b| !b.is_ascii()) else {
-                break;
-            };
-            let start = line_start(chunk + j);
-            forced.push(start);
-            at = line_end(start);
-            if at >= text.len() {
-                break;
+        })
+    }
+
+    fn screen_flagged(
+        &self,
+        text: &[u8],
+        lower: &[u8],
+        mut flagged: Vec<(usize, usize)>,
+        suspicious_chunks: &[usize],
+    ) -> Vec<(usize, Vec<usize>)> {
+        let Some(exact) = &self.overlapping_lower else {
+            return Vec::new();
+        };
+        let line_start = |pos: usize| memchr::memrchr(b'\n', &text[..pos]).map_or(0, |i| i + 1);
+        let line_end = |start: usize| {
+            memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |i| start + i + 1)
+        };
+        // (line start, literal) hits, plus lines that must be candidates whatever their literals say.
+        let mut hits: Vec<(usize, usize)> = Vec::new();
+        let mut forced: Vec<usize> = Vec::new();
+        // Second pass, on flagged lines only: every literal present. When every literal
+        // belongs to one clause of one predicate, being flagged already satisfies it: record
+        // one of the clause's literals and skip the pass (it dominates when most lines hit).
+        if let Some(lit) = self.single_clause_literal {
+            hits.extend(flagged.iter().map(|&(start, _)| (start, lit)));
+            flagged.clear();
+        }
+        for (start, end) in flagged {
+            for m in exact.find_overlapping_iter(&lower[start..end]) {
+                hits.push((start, m.pattern().as_usize()));
             }
         }
-        // JSON escapes that can spell a literal differently: `\u....` and `\/`.
-        for pos in memchr::memchr_iter(b'\\', text) {
-            if matches!(text.get(pos + 1), Some(b'u') | Some(b'/')) {
-                forced.push(line_start(pos));
+        // Lines with non-ASCII bytes (case folding beyond ASCII could turn them into a literal)
+        // and JSON escapes that can spell a literal differently (`\u....`, `\/`). The pass noted
+        // the only chunks where either can be.
+        // Once a line is forced, the rest of it is skipped (a long non-ASCII line costs one pass).
+        let mut covered = 0;
+        for &chunk in suspicious_chunks {
+            let mut pos = covered.max(chunk * CHUNK);
+            let to = (chunk * CHUNK + CHUNK).min(text.len());
+            while pos < to {
+                let b = text[pos];
+                let escape = b == b'\\' && matches!(text.get(pos + 1), Some(b'u') | Some(b'/'));
+                if b >= 0x80 || escape {
+                    let start = line_start(pos);
+                    forced.push(start);
+                    covered = line_end(start);
+                    pos = covered;
+                } else {
+                    pos += 1;
+                }
             }
         }
         hits.sort_unstable();
@@ -405,6 +509,32 @@ mod tests {
                 Fold::Sensitive,
             ),
         )
+    }
+
+    #[test]
+    fn clauses_shrink_to_shared_parts_and_shortest_alternatives() {
+        let clause = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let got = simplify_clause(clause(&[
+            "/etc/systemd/system/",
+            "/lib/systemd/system/",
+            "/usr/lib/systemd/system/",
+            "/run/systemd/system/",
+            "/.config/systemd/user/",
+            "systemctl",
+        ]));
+        assert_eq!(
+            got,
+            clause(&["systemctl", "/systemd/system/", "/.config/systemd/user/"])
+        );
+        assert_eq!(
+            simplify_clause(clause(&["python", "python3", "perl"])),
+            clause(&["perl", "python"])
+        );
+        // Short shared parts are not merged on.
+        assert_eq!(
+            simplify_clause(clause(&["bash", "dash"])),
+            clause(&["bash", "dash"])
+        );
     }
 
     #[test]

@@ -9,25 +9,52 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::sync::Arc;
 
-/// Files at least this large are memory-mapped rather than read.
-const MMAP_MIN: usize = 1 << 20;
-
 /// Lines longer than this are skipped (and reported) rather than held in memory whole.
 pub const MAX_LINE: usize = 256 << 20;
 
-/// The bytes of a block: read into memory, or a window of a memory-mapped file.
-pub enum BlockData {
-    Owned(Vec<u8>),
-    Mapped(Arc<memmap2::Mmap>, std::ops::Range<usize>),
+/// The bytes of a block, in a buffer that goes back to a pool when the block is dropped.
+///
+/// Files are read, not memory-mapped: with blocks read into reused buffers, the scan of a 2 GiB
+/// file was faster on one thread (0.54 s against 0.62 s mapped) and on two (0.30 s against 0.36 s),
+/// because the copy lands in a buffer that is in cache when the screen reads it, while a map costs
+/// page faults and an unmap, and reading under rayon's bridge overlaps with scanning.
+pub struct BlockData(Vec<u8>);
+
+/// Read buffers of finished blocks, reused for the next ones: a fresh megabyte per block would
+/// cost page faults and zeroing in the kernel (more than the read itself), since the allocator
+/// returns freed memory at once. Bounded: at most `POOL_MAX` buffers of at most `POOL_BUFFER_MAX`.
+static POOL: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+const POOL_MAX: usize = 32;
+const POOL_BUFFER_MAX: usize = 8 << 20;
+
+fn pooled_buffer() -> Vec<u8> {
+    let mut b = POOL
+        .lock()
+        .map(|mut p| p.pop())
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    b.clear();
+    b
+}
+
+impl Drop for BlockData {
+    fn drop(&mut self) {
+        let v = &mut self.0;
+        if v.capacity() > 0 && v.capacity() <= POOL_BUFFER_MAX {
+            if let Ok(mut pool) = POOL.lock() {
+                if pool.len() < POOL_MAX {
+                    pool.push(std::mem::take(v));
+                }
+            }
+        }
+    }
 }
 
 impl std::ops::Deref for BlockData {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        match self {
-            BlockData::Owned(v) => v,
-            BlockData::Mapped(m, r) => &m[r.clone()],
-        }
+        &self.0
     }
 }
 
@@ -109,8 +136,6 @@ impl<R: Read> Read for Counting<R> {
 
 pub struct BlockReader {
     name: Arc<str>,
-    /// A regular uncompressed file, mapped: blocks are windows into it (no copy).
-    mapped: Option<(Arc<memmap2::Mmap>, usize)>,
     input: Box<dyn Read + Send>,
     carry: Vec<u8>,
     eof: bool,
@@ -124,39 +149,18 @@ pub struct BlockReader {
 }
 
 impl BlockReader {
-    /// Opens a path (`-` is standard input), detecting gzip and zstd by their magic bytes. A large
-    /// regular uncompressed file is memory-mapped.
+    /// Opens a path (`-` is standard input), detecting gzip and zstd by their magic bytes.
     pub fn open(path: &str) -> io::Result<BlockReader> {
         BlockReader::open_path(std::path::Path::new(path))
     }
 
     /// Like [`BlockReader::open`], for paths that need not be UTF-8 (names are shown lossily).
     pub fn open_path(p: &std::path::Path) -> io::Result<BlockReader> {
-        let shown = p.to_string_lossy().into_owned();
-        let path: &str = &shown;
-        if p != std::path::Path::new("-") {
-            let file = File::open(p)?;
-            let meta = file.metadata()?;
-            if meta.is_file() && meta.len() >= MMAP_MIN as u64 {
-                let mut magic = [0u8; 4];
-                let n = (&file).read(&mut magic)?;
-                let compressed = magic[..n].starts_with(&[0x1f, 0x8b])
-                    || magic[..n].starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
-                if !compressed {
-                    // SAFETY: the map is only read. Like ripgrep, we accept that a file truncated
-                    // by another process while mapped may fault; logs are appended, not truncated.
-                    if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
-                        let mut r = BlockReader::from_reader(path, Box::new(io::empty()))?;
-                        r.mapped = Some((Arc::new(map), 0));
-                        return Ok(r);
-                    }
-                }
-            }
-            return BlockReader::from_reader(path, Box::new(File::open(p)?));
+        if p == std::path::Path::new("-") {
+            return BlockReader::from_reader("<stdin>", Box::new(io::stdin()));
         }
-        let raw: Box<dyn Read + Send> = Box::new(io::stdin());
-        let name = if path == "-" { "<stdin>" } else { path };
-        BlockReader::from_reader(name, raw)
+        let shown = p.to_string_lossy().into_owned();
+        BlockReader::from_reader(&shown, Box::new(File::open(p)?))
     }
 
     pub fn from_reader(name: &str, raw: Box<dyn Read + Send>) -> io::Result<BlockReader> {
@@ -191,7 +195,6 @@ impl BlockReader {
             };
         Ok(BlockReader {
             name: Arc::from(name),
-            mapped: None,
             input,
             carry: Vec::new(),
             eof: false,
@@ -208,66 +211,7 @@ impl BlockReader {
 
     /// Bytes read from the file itself (compressed bytes for compressed input).
     pub fn raw_offset(&self) -> u64 {
-        match &self.mapped {
-            Some((_, pos)) => *pos as u64,
-            None => self.raw_read.load(std::sync::atomic::Ordering::Relaxed),
-        }
-    }
-
-    fn next_mapped(&mut self, target: usize) -> Option<Block> {
-        let (map, pos) = self.mapped.as_mut()?;
-        let map = map.clone();
-        let len = map.len();
-        let mut oversized = Vec::new();
-        loop {
-            if *pos >= len {
-                // Skipped lines at the very end still need a block to be counted.
-                if oversized.is_empty() {
-                    return None;
-                }
-                let offset = len as u64;
-                return Some(Block {
-                    file: self.name.clone(),
-                    data: BlockData::Owned(Vec::new()),
-                    line_starts: Vec::new(),
-                    oversized,
-                    offset,
-                });
-            }
-            let want = (*pos + target).min(len);
-            // The line that straddles `want` ends at the next newline; the block would end there.
-            let straddle_end = match memchr::memchr(b'\n', &map[want..]) {
-                Some(i) => want + i + 1,
-                None => len,
-            };
-            let straddle_start = match memchr::memrchr(b'\n', &map[*pos..want]) {
-                Some(i) => *pos + i + 1,
-                None => *pos,
-            };
-            let end = if straddle_end - straddle_start <= MAX_LINE {
-                straddle_end
-            } else if straddle_start > *pos {
-                // End before the enormous line; the next block starts with it.
-                straddle_start
-            } else {
-                // The block starts with an enormous line: skip it whole, count it.
-                oversized.push((straddle_end - *pos) as u64);
-                self.bytes += (straddle_end - *pos) as u64;
-                *pos = straddle_end;
-                continue;
-            };
-            let range = *pos..end;
-            *pos = end;
-            self.bytes += range.len() as u64;
-            let offset = range.start as u64;
-            return Some(Block {
-                file: self.name.clone(),
-                data: BlockData::Mapped(map, range),
-                line_starts: Vec::new(),
-                oversized,
-                offset,
-            });
-        }
+        self.raw_read.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn fill(&mut self, buf: &mut Vec<u8>, want: usize) -> io::Result<()> {
@@ -300,10 +244,9 @@ impl BlockReader {
         if let Some(e) = self.pending.take() {
             return Err(e);
         }
-        if self.mapped.is_some() {
-            return Ok(self.next_mapped(target));
-        }
-        let mut data = std::mem::take(&mut self.carry);
+        let mut data = pooled_buffer();
+        data.extend_from_slice(&self.carry);
+        self.carry.clear();
         let mut oversized = Vec::new();
         let mut pending_err = None;
         loop {
@@ -317,7 +260,9 @@ impl BlockReader {
             let cut = memchr::memrchr(b'\n', &data).map(|i| i + 1);
             match cut {
                 Some(c) if !self.eof || c == data.len() => {
-                    self.carry = data.split_off(c);
+                    self.carry.clear();
+                    self.carry.extend_from_slice(&data[c..]);
+                    data.truncate(c);
                     break;
                 }
                 _ if self.eof => break,
@@ -373,7 +318,7 @@ impl BlockReader {
             .saturating_sub(self.carry.len() as u64 + data.len() as u64);
         Ok(Some(Block {
             file: self.name.clone(),
-            data: BlockData::Owned(data),
+            data: BlockData(data),
             line_starts: Vec::new(),
             oversized,
             offset,
@@ -433,7 +378,7 @@ mod tests {
     }
 
     #[test]
-    fn mapped_files_give_the_same_lines() {
+    fn files_give_every_line_across_reused_buffers() {
         let path =
             std::env::temp_dir().join(format!("unithunt-blocks-{}.ndjson", std::process::id()));
         let mut text = Vec::new();
@@ -443,7 +388,6 @@ mod tests {
         text.extend_from_slice(b"last-without-newline");
         std::fs::write(&path, &text).unwrap();
         let mut r = BlockReader::open(path.to_str().unwrap()).unwrap();
-        assert!(r.mapped.is_some());
         let mut n = 0u64;
         let mut last = String::new();
         while let Some(mut b) = r.next_block(1 << 16).unwrap() {

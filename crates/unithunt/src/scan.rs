@@ -1,7 +1,7 @@
 //! `unithunt scan [PATH...]`: run the rule pack over ECS telemetry and print Elastic-style alerts.
 //!
-//! Inputs are cut into newline-aligned blocks; a batch of blocks is screened (one prefilter pass per
-//! block), parsed and evaluated in parallel, and the results are merged in input order, so output
+//! Inputs are cut into newline-aligned blocks; blocks are screened (one prefilter pass per block),
+//! parsed and evaluated in parallel, and the results are merged in input order, so output
 //! is deterministic whatever the thread count. Event rules alert as their events stream by;
 //! sequence and sample rules keep only the events that match one of their stages, which are ordered
 //! by time at the end, as Elasticsearch orders hits.
@@ -113,6 +113,37 @@ fn give_buffer(mut b: Vec<u8>) {
     }
 }
 
+/// A counting semaphore: blocks read but not yet merged.
+struct Gate {
+    count: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+    cap: usize,
+}
+
+impl Gate {
+    fn new(cap: usize) -> Gate {
+        Gate {
+            count: std::sync::Mutex::new(0),
+            freed: std::sync::Condvar::new(),
+            cap,
+        }
+    }
+
+    fn acquire(&self) {
+        let mut n = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        while *n >= self.cap {
+            n = self.freed.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
+        *n += 1;
+    }
+
+    fn release(&self) {
+        let mut n = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        *n = n.saturating_sub(1);
+        self.freed.notify_one();
+    }
+}
+
 fn skip(out: &mut Vec<Skipped>, file: &str, line: u64, reason: String) {
     out.push(Skipped {
         file: file.to_string(),
@@ -189,13 +220,18 @@ fn scan_line(
     block: &Block,
     start: usize,
     raw: &[u8],
-    line_no: u64,
+    line_no: &mut dyn FnMut() -> u64,
     cands: &[usize],
     out: &mut BlockResult,
 ) {
     let raw = raw.trim_ascii();
     if raw.is_empty() {
-        skip(&mut out.skipped, &block.file, line_no, "blank line".into());
+        skip(
+            &mut out.skipped,
+            &block.file,
+            line_no(),
+            "blank line".into(),
+        );
         return;
     }
     if cands.is_empty() {
@@ -206,7 +242,7 @@ fn scan_line(
             skip(
                 &mut out.skipped,
                 &block.file,
-                line_no,
+                line_no(),
                 "not a JSON object".into(),
             );
         }
@@ -224,13 +260,13 @@ fn scan_line(
         Ok(_) => skip(
             &mut out.skipped,
             &block.file,
-            line_no,
+            line_no(),
             "not a JSON object".into(),
         ),
         Err(e) => skip(
             &mut out.skipped,
             &block.file,
-            line_no,
+            line_no(),
             format!("malformed JSON at column {}: {e}", e.column()),
         ),
     }
@@ -263,12 +299,39 @@ fn scan_block(cx: &Ctx<'_>, block: &mut Block) -> BlockResult {
     }
     let base = block.oversized.len() as u64;
     let data: &[u8] = &block.data;
-    let screened = set.prefilter().scan_block(data);
+    let screen = set.prefilter().screen_block(data);
     let always = set.always();
     let mut cands: Vec<usize> = Vec::new();
+    if always.is_empty() && screen.framed {
+        // Fast path: every line has an object's shape and only the screened lines can match, so
+        // only they are visited; line numbers (for messages) are counted on demand, forwards.
+        let own_lines = screen.newlines + usize::from(data.last() != Some(&b'\n'));
+        out.lines = base + own_lines as u64;
+        out.filtered = (own_lines - screen.lines.len()) as u64;
+        let mut counted = (0usize, 0u64);
+        for (start, preds) in &screen.lines {
+            let start = *start;
+            let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
+            let mut line_no = || {
+                counted.1 += memchr::memchr_iter(b'\n', &data[counted.0..start]).count() as u64;
+                counted.0 = start;
+                base + counted.1
+            };
+            scan_line(
+                cx,
+                block,
+                start,
+                &data[start..end],
+                &mut line_no,
+                preds,
+                &mut out,
+            );
+        }
+        return out;
+    }
     block.index_lines();
     out.lines = block.line_count();
-    let mut next = screened.iter().peekable();
+    let mut next = screen.lines.iter().peekable();
     for i in 0..block.line_starts.len() {
         let start = block.line_starts[i];
         cands.clear();
@@ -276,12 +339,13 @@ fn scan_block(cx: &Ctx<'_>, block: &mut Block) -> BlockResult {
         if let Some((_, preds)) = next.next_if(|(l, _)| *l == start) {
             cands.extend_from_slice(preds);
         }
+        let line_no = base + i as u64;
         scan_line(
             cx,
             block,
             start,
             block.line(i),
-            base + i as u64,
+            &mut || line_no,
             &cands,
             &mut out,
         );
@@ -496,7 +560,7 @@ pub fn run(args: ScanArgs) -> ExitCode {
         !args.quiet && std::io::stderr().is_terminal() && total_bytes > 64 << 20,
         total_bytes,
     );
-    let batch = rayon::current_num_threads().max(1) * 2;
+    let in_flight_cap = rayon::current_num_threads().max(1) * 8;
     let streaming: Vec<bool> = set.rules.iter().map(is_streaming).collect();
     let templates: Vec<AlertTemplate> = set
         .rules
@@ -521,65 +585,106 @@ pub fn run(args: ScanArgs) -> ExitCode {
         let name = reader.name().clone();
         // Lines of this file merged so far: block-relative line numbers start from here.
         let mut file_lines = 0u64;
-        let mut done = false;
-        let mut first = true;
-        while !done {
-            let mut blocks = Vec::with_capacity(batch);
-            for _ in 0..batch {
+        let read_error = std::sync::Mutex::new(None::<String>);
+        let note_error = |reader: &BlockReader, e: std::io::Error| {
+            let msg = format!(
+                "{}: read error at byte {} of the file ({} bytes decoded): {e}",
+                escape(&name),
+                reader.raw_offset(),
+                reader.bytes
+            );
+            if let Ok(mut slot) = read_error.lock() {
+                slot.get_or_insert(msg);
+            }
+        };
+        let first = match reader.next_block(BLOCK) {
+            Ok(b) => b,
+            Err(e) => {
+                note_error(&reader, e);
+                None
+            }
+        };
+        let mut first = first;
+        if let Some(b) = first.as_mut() {
+            b.index_lines();
+        }
+        if first.as_ref().is_some_and(looks_like_document) {
+            // A JSON array or a pretty-printed response: one document, parsed whole.
+            let mut all: Vec<u8> = first.take().map(|b| b.data.to_vec()).unwrap_or_default();
+            loop {
                 match reader.next_block(BLOCK) {
-                    Ok(Some(b)) => blocks.push(b),
-                    Ok(None) => {
-                        done = true;
-                        break;
-                    }
+                    Ok(Some(b)) => all.extend_from_slice(&b.data),
+                    Ok(None) => break,
                     Err(e) => {
-                        io_errors.push(format!(
-                            "{}: read error at byte {} of the file ({} bytes decoded): {e}",
-                            escape(&name),
-                            reader.raw_offset(),
-                            reader.bytes
-                        ));
-                        done = true;
+                        note_error(&reader, e);
                         break;
                     }
                 }
             }
-            if first {
-                first = false;
-                if let Some(b) = blocks.first_mut() {
-                    b.index_lines();
-                    if looks_like_document(b) {
-                        // A JSON array or a pretty-printed response: one document, parsed whole.
-                        let mut all: Vec<u8> =
-                            blocks.iter().flat_map(|b| b.data.iter().copied()).collect();
-                        loop {
-                            match reader.next_block(BLOCK) {
-                                Ok(Some(b)) => all.extend_from_slice(&b.data),
-                                Ok(None) => break,
-                                Err(e) => {
-                                    io_errors.push(format!(
-                                        "{}: read error at byte {}: {e}",
-                                        escape(&name),
-                                        reader.raw_offset()
-                                    ));
-                                    break;
-                                }
+            let lines =
+                memchr::memchr_iter(b'\n', &all).count() as u64 + u64::from(!all.ends_with(b"\n"));
+            let result = scan_document(&cx, &all, &name, lines);
+            m.merge(result, &name, &ts_field, &mut file_lines);
+        } else {
+            // A pipeline without barriers: workers take the next block as soon as they are free
+            // (reading it under rayon's bridge lock, so decompression overlaps scanning) and this
+            // thread merges results in input order. At most `in_flight_cap` blocks are read but
+            // not yet merged, which bounds memory however slow one block is.
+            let gate = Gate::new(in_flight_cap);
+            let raw_offset = std::sync::atomic::AtomicU64::new(0);
+            std::thread::scope(|scope| {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, BlockResult)>(in_flight_cap);
+                let (cx, gate_ref, raw_offset_ref, reader_ref) =
+                    (&cx, &gate, &raw_offset, &mut reader);
+                let note_error = &note_error;
+                gate.acquire();
+                let producer = scope.spawn(move || {
+                    let rest = std::iter::from_fn(move || {
+                        gate_ref.acquire();
+                        let next = reader_ref.next_block(BLOCK);
+                        raw_offset_ref.store(
+                            reader_ref.raw_offset(),
+                            std::sync::atomic::Ordering::Relaxed,
+                        );
+                        match next {
+                            Ok(Some(b)) => Some(b),
+                            Ok(None) => None,
+                            Err(e) => {
+                                note_error(reader_ref, e);
+                                None
                             }
                         }
-                        let lines = memchr::memchr_iter(b'\n', &all).count() as u64
-                            + u64::from(!all.ends_with(b"\n"));
-                        let result = scan_document(&cx, &all, &name, lines);
+                    });
+                    first
+                        .into_iter()
+                        .chain(rest)
+                        .enumerate()
+                        .par_bridge()
+                        .for_each_with(tx, |tx, (i, mut block)| {
+                            let result = scan_block(cx, &mut block);
+                            drop(block);
+                            let _ = tx.send((i, result));
+                        });
+                });
+                let mut waiting: std::collections::BTreeMap<usize, BlockResult> =
+                    Default::default();
+                let mut next = 0;
+                for (i, result) in rx {
+                    waiting.insert(i, result);
+                    while let Some(result) = waiting.remove(&next) {
                         m.merge(result, &name, &ts_field, &mut file_lines);
-                        break;
+                        next += 1;
+                        gate.release();
                     }
+                    progress.set(raw_offset.load(std::sync::atomic::Ordering::Relaxed));
                 }
-            }
-            let results: Vec<BlockResult> =
-                blocks.par_iter_mut().map(|b| scan_block(&cx, b)).collect();
-            for r in results {
-                m.merge(r, &name, &ts_field, &mut file_lines);
-            }
-            progress.set(reader.raw_offset());
+                if producer.join().is_err() {
+                    io_errors.push(format!("{}: a scanning thread failed", escape(&name)));
+                }
+            });
+        }
+        if let Some(e) = read_error.into_inner().ok().flatten() {
+            io_errors.push(e);
         }
         m.counts.stats.bytes += reader.bytes;
         progress.next_file(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
