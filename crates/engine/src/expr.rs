@@ -171,6 +171,24 @@ impl Expr {
         matches!(self, Expr::Lit(_))
     }
 
+    /// Every field the expression reads from the event, or `None` when it reads more than named
+    /// fields (lineage looks at process tables built from whole events).
+    pub fn referenced_fields(&self) -> Option<Vec<FieldPath>> {
+        fn walk(e: &Expr, out: &mut Vec<FieldPath>, ok: &mut bool) {
+            match e {
+                Expr::Field(p) | Expr::Exists(p) => out.push(p.clone()),
+                Expr::AnyOf { fields, .. } => out.extend(fields.iter().cloned()),
+                Expr::Lineage { .. } => *ok = false,
+                _ => {}
+            }
+            e.for_each_child(&mut |c| walk(c, out, ok));
+        }
+        let mut out = Vec::new();
+        let mut ok = true;
+        walk(self, &mut out, &mut ok);
+        ok.then_some(out)
+    }
+
     /// Calls `f` on every direct child.
     pub fn for_each_child(&self, f: &mut dyn FnMut(&Expr)) {
         match self {

@@ -21,10 +21,12 @@
 //! ```
 
 mod path;
+mod projection;
 mod time;
 mod value;
 
 pub use path::{lookup_all, lookup_one, FieldPath, Segment};
+pub use projection::{parse_projected, Projection};
 pub use time::{parse_timestamp, TimestampFormat};
 pub use value::Value;
 

@@ -106,6 +106,11 @@ impl RuleSet {
         out
     }
 
+    /// The predicate of stage `i` (an index into [`RuleSet::stages`]).
+    pub fn stage_expr(&self, i: usize) -> Option<&Expr> {
+        self.expr(*self.stages.get(i)?)
+    }
+
     fn expr(&self, sr: StageRef) -> Option<&Expr> {
         let q = self.rules[sr.rule].query.as_ref()?;
         let i = sr.stage as usize;
