@@ -634,7 +634,7 @@ pub fn run(args: ScanArgs) -> ExitCode {
         !args.quiet && std::io::stderr().is_terminal() && total_bytes > 64 << 20,
         total_bytes,
     );
-    let in_flight_cap = rayon::current_num_threads().max(1) * 8;
+    let in_flight_cap = rayon::current_num_threads().max(1) * 3;
     let streaming: Vec<bool> = set.rules.iter().map(is_streaming).collect();
     let templates: Vec<AlertTemplate> = set
         .rules
