@@ -27,7 +27,8 @@ static POOL: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
 const POOL_MAX: usize = 32;
 const POOL_BUFFER_MAX: usize = 8 << 20;
 
-fn pooled_buffer() -> Vec<u8> {
+/// An empty buffer from the pool (or a new one): blocks built elsewhere reuse them too.
+pub fn pooled_buffer() -> Vec<u8> {
     let mut b = POOL
         .lock()
         .map(|mut p| p.pop())
@@ -69,9 +70,38 @@ pub struct Block {
     pub oversized: Vec<u64>,
     /// Byte offset of `data` in the (decompressed) input.
     pub offset: u64,
+    /// Set when `data` is ECS NDJSON converted from another format: the accounting of the
+    /// source lines it came from.
+    pub converted: Option<Converted>,
+}
+
+/// The source side of a converted block (say, audit records turned into ECS events).
+#[derive(Debug, Default)]
+pub struct Converted {
+    /// Source lines consumed.
+    pub lines: u64,
+    /// Source lines skipped, numbered from 0 at the block's first source line.
+    pub skipped: Vec<crate::Skipped>,
 }
 
 impl Block {
+    /// A block of ECS NDJSON converted from `converted.lines` lines of another format.
+    pub fn from_converted(
+        file: Arc<str>,
+        data: Vec<u8>,
+        offset: u64,
+        converted: Converted,
+    ) -> Block {
+        Block {
+            file,
+            data: BlockData(data),
+            line_starts: Vec::new(),
+            oversized: Vec::new(),
+            offset,
+            converted: Some(converted),
+        }
+    }
+
     /// Finds where each line starts (idempotent).
     pub fn index_lines(&mut self) {
         if !self.line_starts.is_empty() || self.data.is_empty() {
@@ -320,6 +350,7 @@ impl BlockReader {
             file: self.name.clone(),
             data: BlockData(data),
             line_starts: Vec::new(),
+            converted: None,
             oversized,
             offset,
         }))

@@ -12,9 +12,10 @@
 //! [`ReadStats`] holds the accounting invariant: `lines == events + filtered + skipped`; each skipped
 //! line is reported with its file, line and reason (the first [`MAX_REPORTED`] kept verbatim).
 
+pub mod auditd;
 mod blocks;
 
-pub use blocks::{Block, BlockData, BlockReader, Compression, MAX_LINE};
+pub use blocks::{pooled_buffer, Block, BlockData, BlockReader, Compression, Converted, MAX_LINE};
 
 use serde_json::Value as Json;
 use std::fs::File;

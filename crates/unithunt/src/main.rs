@@ -1,5 +1,6 @@
 //! The `unithunt` command. Thin: argument parsing and output; the work is in the library crates.
 
+mod convert;
 mod eql_cmd;
 mod output;
 mod progress;
@@ -40,6 +41,8 @@ enum Command {
     Scan(Box<scan::ScanArgs>),
     /// Run the seed rule over the built-in adversary tests and show what it catches and misses.
     Selfcheck,
+    /// Print the ECS events read from raw audit logs, as NDJSON (what `scan` evaluates).
+    Convert(convert::ConvertArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,5 +58,6 @@ fn main() -> ExitCode {
         Some(Command::Eql(args)) => eql_cmd::run(*args),
         Some(Command::Scan(args)) => scan::run(*args),
         Some(Command::Selfcheck) | None => selfcheck::run(),
+        Some(Command::Convert(args)) => convert::run(args),
     }
 }

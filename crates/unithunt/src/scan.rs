@@ -22,7 +22,9 @@ use unithunt_engine::{Output, QueryKind, RunOptions, Runner, StageMask};
 use unithunt_event::{
     lookup_one, parse_projected, parse_timestamp, FieldPath, Projection, TimestampFormat,
 };
-use unithunt_readers::{collect_document, is_response, Block, BlockReader, ReadStats, Skipped};
+use unithunt_readers::{
+    auditd, collect_document, is_response, Block, BlockReader, ReadStats, Skipped,
+};
 use unithunt_rules::alert::{event_alert, sequence_alerts, AlertTemplate, EventOrigin};
 use unithunt_rules::{RulePack, RuleSet};
 
@@ -61,12 +63,39 @@ pub struct ScanArgs {
     /// reported). Bounds memory on long inputs.
     #[arg(long, default_value_t = 10_000)]
     max_pending: usize,
+    /// Input format; `auto` sniffs each file (audit logs start with `type=` or `node=`) and the
+    /// summary says what it chose for files that are not ECS.
+    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+    input_format: InputFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum InputFormat {
+    /// Sniff each file.
+    Auto,
+    /// ECS NDJSON or JSON documents (Elastic Defend, Auditbeat, `_search` responses).
+    Ecs,
+    /// Raw auditd logs (RAW or ENRICHED), converted to ECS with process ancestry.
+    Auditd,
+}
+
+impl InputFormat {
+    fn name(self) -> &'static str {
+        match self {
+            InputFormat::Auto => "auto",
+            InputFormat::Ecs => "ecs",
+            InputFormat::Auditd => "auditd",
+        }
+    }
 }
 
 /// Per-input-line accounting, merged across blocks.
 #[derive(Default)]
 struct Counts {
     stats: ReadStats,
+    /// Audit records grouped into events, and the events they made.
+    converted_records: u64,
+    converted_events: u64,
     /// Lines parsed as JSON; `lines == parsed + filtered + skipped` always holds.
     parsed: u64,
     no_time: u64,
@@ -92,6 +121,9 @@ struct BlockResult {
     skipped: Vec<Skipped>,
     /// Lines skipped beyond those in `skipped` (a malformed document counts all its lines).
     skipped_lines: u64,
+    /// For converted input (audit logs): source records grouped into events, and those events.
+    converted_records: u64,
+    converted_events: u64,
 }
 
 /// Output buffers travel from workers to the merge and back: big buffers taken fresh from the OS
@@ -347,6 +379,19 @@ fn scan_line(
 }
 
 fn scan_block(cx: &Ctx<'_>, block: &mut Block) -> BlockResult {
+    let converted = block.converted.take();
+    let mut out = scan_ndjson_block(cx, block);
+    if let Some(c) = converted {
+        // The block's lines are ECS events made from `c.lines` source lines: account for those.
+        out.converted_events = out.lines;
+        out.converted_records = c.lines - c.skipped.len() as u64;
+        out.lines = c.lines;
+        out.skipped.extend(c.skipped);
+    }
+    out
+}
+
+fn scan_ndjson_block(cx: &Ctx<'_>, block: &mut Block) -> BlockResult {
     let set = cx.set;
     let mut out = BlockResult {
         matches: Vec::new(),
@@ -359,6 +404,8 @@ fn scan_block(cx: &Ctx<'_>, block: &mut Block) -> BlockResult {
         filtered: 0,
         skipped: Vec::new(),
         skipped_lines: 0,
+        converted_records: 0,
+        converted_events: 0,
     };
     for (i, len) in block.oversized.iter().enumerate() {
         skip(
@@ -619,6 +666,7 @@ pub fn run(args: ScanArgs) -> ExitCode {
         .collect();
     let mut m = Merged {
         counts: Counts::default(),
+        formats: Vec::new(),
         sink,
         alerts_by_rule: HashMap::new(),
         buffered,
@@ -648,6 +696,8 @@ pub fn run(args: ScanArgs) -> ExitCode {
         templates: &templates,
         projection: projection_of(&set),
     };
+    // One converter for all files: rotated audit logs continue one another (process table).
+    let audit = std::sync::Mutex::new(auditd::AuditTranscoder::new());
     for path in &paths {
         let mut reader = match BlockReader::open_path(path) {
             Ok(r) => r,
@@ -683,7 +733,22 @@ pub fn run(args: ScanArgs) -> ExitCode {
         if let Some(b) = first.as_mut() {
             b.index_lines();
         }
-        if first.as_ref().is_some_and(looks_like_document) {
+        let format = match args.input_format {
+            InputFormat::Auto if first.as_ref().is_some_and(|b| auditd::sniff(&b.data)) => {
+                InputFormat::Auditd
+            }
+            InputFormat::Auto => InputFormat::Ecs,
+            f => f,
+        };
+        if format != InputFormat::Ecs {
+            m.formats.push((
+                name.to_string(),
+                format,
+                args.input_format == InputFormat::Auto,
+            ));
+        }
+        let transcoder = (format == InputFormat::Auditd).then_some(&audit);
+        if transcoder.is_none() && first.as_ref().is_some_and(looks_like_document) {
             // A JSON array or a pretty-printed response: one document, parsed whole.
             let mut all: Vec<u8> = first.take().map(|b| b.data.to_vec()).unwrap_or_default();
             loop {
@@ -713,19 +778,42 @@ pub fn run(args: ScanArgs) -> ExitCode {
                     (&cx, &gate, &raw_offset, &mut reader);
                 let note_error = &note_error;
                 gate.acquire();
+                let file_name = name.clone();
+                // Converted formats go through their (sequential) converter as they are read.
+                let convert = move |b: Block| match transcoder {
+                    Some(t) => t.lock().unwrap_or_else(|e| e.into_inner()).convert(b),
+                    None => b,
+                };
+                let first = first.map(convert);
                 let producer = scope.spawn(move || {
+                    let mut finished = false;
                     let rest = std::iter::from_fn(move || {
+                        if finished {
+                            return None;
+                        }
                         gate_ref.acquire();
                         let next = reader_ref.next_block(BLOCK);
                         raw_offset_ref.store(
                             reader_ref.raw_offset(),
                             std::sync::atomic::Ordering::Relaxed,
                         );
-                        match next {
-                            Ok(Some(b)) => Some(b),
-                            Ok(None) => None,
+                        let raw = match next {
+                            Ok(b) => b,
                             Err(e) => {
                                 note_error(reader_ref, e);
+                                None
+                            }
+                        };
+                        match (raw, transcoder) {
+                            (Some(b), _) => Some(convert(b)),
+                            (None, Some(t)) => {
+                                // Events still open at the end of the file.
+                                finished = true;
+                                let mut t = t.lock().unwrap_or_else(|e| e.into_inner());
+                                Some(t.finish_file(file_name.clone(), reader_ref.bytes))
+                            }
+                            (None, None) => {
+                                finished = true;
                                 None
                             }
                         }
@@ -811,6 +899,7 @@ pub fn run(args: ScanArgs) -> ExitCode {
         summary(
             &set,
             &m.counts,
+            &m.formats,
             &m.alerts_by_rule,
             &io_errors,
             started.elapsed().as_secs_f64(),
@@ -872,6 +961,8 @@ fn scan_document(cx: &Ctx<'_>, bytes: &[u8], file: &str, lines: u64) -> BlockRes
         filtered: 0,
         skipped: Vec::new(),
         skipped_lines: 0,
+        converted_records: 0,
+        converted_events: 0,
     };
     match serde_json::from_slice::<Json>(bytes) {
         Ok(doc) => {
@@ -916,6 +1007,8 @@ fn scan_document(cx: &Ctx<'_>, bytes: &[u8], file: &str, lines: u64) -> BlockRes
 /// What the ordered merge of block results accumulates.
 struct Merged<'q> {
     counts: Counts,
+    /// Files read in a format other than ECS: (file, format, sniffed?).
+    formats: Vec<(String, InputFormat, bool)>,
     sink: AlertSink,
     alerts_by_rule: HashMap<usize, u64>,
     buffered: Vec<Buffered<'q>>,
@@ -936,6 +1029,7 @@ impl Merged<'_> {
     ) {
         let Merged {
             counts,
+            formats: _,
             sink,
             alerts_by_rule,
             buffered,
@@ -948,6 +1042,8 @@ impl Merged<'_> {
         counts.stats.events += r.events;
         counts.stats.filtered += r.filtered;
         counts.parsed += r.parsed;
+        counts.converted_records += r.converted_records;
+        counts.converted_events += r.converted_events;
         counts.stats.skipped +=
             r.skipped.len() as u64 + r.skipped_lines.saturating_sub(r.skipped.len() as u64);
         for mut s in r.skipped {
@@ -1003,6 +1099,7 @@ impl Merged<'_> {
 fn summary(
     set: &RuleSet,
     c: &Counts,
+    formats: &[(String, InputFormat, bool)],
     by_rule: &HashMap<usize, u64>,
     io_errors: &[String],
     secs: f64,
@@ -1025,6 +1122,20 @@ fn summary(
         mb / secs.max(1e-9),
         s.lines as f64 / secs.max(1e-9)
     );
+    if c.converted_records > 0 || !formats.is_empty() {
+        eprintln!(
+            "  {} audit record(s) grouped into {} event(s) (lines = records + skipped; events = parsed + ruled out)",
+            c.converted_records, c.converted_events
+        );
+    }
+    for (file, format, sniffed) in formats.iter().take(20) {
+        eprintln!(
+            "  {}: read as {}{}",
+            escape(file),
+            format.name(),
+            if *sniffed { " (sniffed)" } else { "" }
+        );
+    }
     let mut rules: Vec<(&usize, &u64)> = by_rule.iter().collect();
     rules.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     for (r, n) in rules {

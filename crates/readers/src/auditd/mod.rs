@@ -1,0 +1,341 @@
+//! Raw audit logs (`/var/log/audit/audit.log`, RAW or ENRICHED) to ECS events.
+//!
+//! Records are grouped into events by `msg=audit(SEC.MSEC:SERIAL)` (and `node=`): an event is
+//! complete at its `EOE` record, when it is a user-space message (one record), or once
+//! [`REORDER_WINDOW`] newer events have begun (records of one event may be interleaved with
+//! others', and auditd does not write `EOE` to its log). Complete events leave in the order they
+//! began, each as one ECS document ([`ecs::to_ecs`]), with parents filled from the
+//! [`proctable::ProcessTable`] the stream builds.
+//!
+//! Accounting: every input line is a record of an event or is skipped with `file:line` and why.
+//! Events still open at the end of a file are closed there (a log that rotated mid-event gives two
+//! partial events, each accounted for); the process table carries over to the next file, as
+//! rotated logs continue one another.
+
+pub mod ecs;
+pub mod proctable;
+pub mod record;
+
+use crate::{pooled_buffer, Block, Converted, Skipped};
+use proctable::ProcessTable;
+use record::parse_record;
+use std::collections::VecDeque;
+use std::io::Write;
+
+/// Events open at once before the oldest is taken as complete.
+pub const REORDER_WINDOW: usize = 64;
+/// Records one event may gather; past it the event is closed (a runaway serial reused forever).
+pub const MAX_RECORDS: usize = 4096;
+/// Processes the ancestry table remembers.
+pub const PROCESS_TABLE: usize = 32_768;
+
+/// True when the text starts like an audit log (`type=` or `node=` on the first line).
+pub fn sniff(text: &[u8]) -> bool {
+    let t = text.trim_ascii_start();
+    t.starts_with(b"type=")
+        || (t.starts_with(b"node=") && memchr::memmem::find(t, b" type=").is_some())
+}
+
+struct OpenEvent {
+    /// `node` and `stamp:serial`, as written: the grouping key.
+    node: Option<String>,
+    stamp: String,
+    lines: Vec<String>,
+    complete: bool,
+}
+
+/// Turns audit log text, block by block, into ECS NDJSON.
+pub struct AuditTranscoder {
+    open: VecDeque<OpenEvent>,
+    table: ProcessTable,
+    /// Lines seen so far in the current file.
+    pub lines: u64,
+    /// Events written so far.
+    pub events: u64,
+}
+
+impl Default for AuditTranscoder {
+    fn default() -> Self {
+        AuditTranscoder::new()
+    }
+}
+
+/// The grouping key of a record line (`node=` value and `stamp:serial`) and its type, without
+/// parsing the fields.
+fn header(line: &str) -> Option<(Option<&str>, &str, &str)> {
+    let node = line
+        .strip_prefix("node=")
+        .map(|r| &r[..r.find(' ').unwrap_or(r.len())]);
+    let start = line.find("msg=audit(")? + "msg=audit(".len();
+    let end = start + line[start..].find(')')?;
+    let type_at = line.find("type=")? + 5;
+    let rtype = &line[type_at..type_at + line[type_at..].find(' ')?];
+    Some((node, &line[start..end], rtype))
+}
+
+/// User-space and daemon messages are one record each: the event is complete at once.
+fn is_standalone(rtype: &str) -> bool {
+    const PREFIXES: [&str; 6] = ["USER_", "CRED_", "DAEMON_", "SERVICE_", "SYSTEM_", "ACCT_"];
+    const TYPES: [&str; 11] = [
+        "ADD_USER",
+        "DEL_USER",
+        "ADD_GROUP",
+        "DEL_GROUP",
+        "GRP_MGMT",
+        "GRP_CHAUTHTOK",
+        "CHUSER_ID",
+        "CHGRP_ID",
+        "ROLE_ASSIGN",
+        "ROLE_REMOVE",
+        "ANOM_LOGIN_FAILURES",
+    ];
+    PREFIXES.iter().any(|p| rtype.starts_with(p)) || TYPES.contains(&rtype)
+}
+
+impl AuditTranscoder {
+    pub fn new() -> AuditTranscoder {
+        AuditTranscoder {
+            open: VecDeque::new(),
+            table: ProcessTable::new(PROCESS_TABLE),
+            lines: 0,
+            events: 0,
+        }
+    }
+
+    /// Feeds whole lines; complete events are appended to `out` as NDJSON, skipped lines to
+    /// `skipped` (line numbers are absolute within the file).
+    pub fn feed(&mut self, text: &[u8], file: &str, out: &mut Vec<u8>, skipped: &mut Vec<Skipped>) {
+        for raw in text.split_inclusive(|&b| b == b'\n') {
+            self.lines += 1;
+            let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            let line = match std::str::from_utf8(raw) {
+                Ok(l) => l,
+                Err(e) => {
+                    skipped.push(Skipped {
+                        file: file.to_string(),
+                        line: self.lines,
+                        reason: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+                    });
+                    continue;
+                }
+            };
+            if line.trim().is_empty() {
+                skipped.push(Skipped {
+                    file: file.to_string(),
+                    line: self.lines,
+                    reason: "blank line".into(),
+                });
+                continue;
+            }
+            let Some((node, stamp, rtype)) = header(line) else {
+                let why = parse_record(line)
+                    .err()
+                    .unwrap_or_else(|| "not an audit record".into());
+                skipped.push(Skipped {
+                    file: file.to_string(),
+                    line: self.lines,
+                    reason: why,
+                });
+                continue;
+            };
+            // Check the whole line now, so a broken record is reported where it is.
+            if let Err(why) = parse_record(line) {
+                skipped.push(Skipped {
+                    file: file.to_string(),
+                    line: self.lines,
+                    reason: why,
+                });
+                continue;
+            }
+            let eoe = rtype == "EOE";
+            let standalone = is_standalone(rtype);
+            match self
+                .open
+                .iter()
+                .rposition(|e| e.stamp == stamp && e.node.as_deref() == node)
+            {
+                Some(i) => {
+                    let ev = &mut self.open[i];
+                    if !eoe {
+                        ev.lines.push(line.to_string());
+                    }
+                    if eoe || ev.lines.len() >= MAX_RECORDS {
+                        ev.complete = true;
+                    }
+                }
+                None => self.open.push_back(OpenEvent {
+                    node: node.map(str::to_string),
+                    stamp: stamp.to_string(),
+                    lines: if eoe {
+                        Vec::new()
+                    } else {
+                        vec![line.to_string()]
+                    },
+                    complete: eoe || standalone,
+                }),
+            }
+            while self.open.len() > REORDER_WINDOW || self.open.front().is_some_and(|e| e.complete)
+            {
+                let ev = self.open.pop_front().expect("non-empty");
+                self.emit(ev, out);
+            }
+        }
+    }
+
+    /// Converts a block of audit log lines into a block of ECS NDJSON (events complete so far).
+    pub fn convert(&mut self, raw: Block) -> Block {
+        let first_line = self.lines;
+        let mut out = pooled_buffer();
+        let mut skipped = Vec::new();
+        for len in &raw.oversized {
+            self.lines += 1;
+            skipped.push(Skipped {
+                file: raw.file.to_string(),
+                line: self.lines,
+                reason: format!(
+                    "line of {len} bytes is longer than the {} MiB limit",
+                    crate::MAX_LINE >> 20
+                ),
+            });
+        }
+        self.feed(&raw.data, &raw.file, &mut out, &mut skipped);
+        for s in &mut skipped {
+            s.line -= first_line + 1;
+        }
+        let lines = self.lines - first_line;
+        Block::from_converted(
+            raw.file.clone(),
+            out,
+            raw.offset,
+            Converted { lines, skipped },
+        )
+    }
+
+    /// The events still open at the end of a file, as a last block; the next file numbers its
+    /// lines from 1.
+    pub fn finish_file(&mut self, file: std::sync::Arc<str>, offset: u64) -> Block {
+        let mut out = pooled_buffer();
+        self.flush(&mut out);
+        self.lines = 0;
+        Block::from_converted(file, out, offset, Converted::default())
+    }
+
+    /// Closes every open event (end of input).
+    pub fn flush(&mut self, out: &mut Vec<u8>) {
+        while let Some(ev) = self.open.pop_front() {
+            self.emit(ev, out);
+        }
+    }
+
+    fn emit(&mut self, ev: OpenEvent, out: &mut Vec<u8>) {
+        // An EOE alone (its records were in a rotated file) carries nothing: it was counted as a
+        // line of the event that ended there.
+        if ev.lines.is_empty() {
+            return;
+        }
+        let records: Vec<record::Record<'_>> = ev
+            .lines
+            .iter()
+            .filter_map(|l| parse_record(l).ok())
+            .collect();
+        if records.is_empty() {
+            return;
+        }
+        let doc = ecs::to_ecs(&records, &mut self.table);
+        serde_json::to_writer(&mut *out, &doc).expect("writing to memory");
+        out.write_all(b"\n").expect("writing to memory");
+        self.events += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value as Json;
+
+    fn run(text: &str) -> (Vec<Json>, Vec<Skipped>, u64) {
+        let mut t = AuditTranscoder::new();
+        let mut out = Vec::new();
+        let mut skipped = Vec::new();
+        t.feed(text.as_bytes(), "audit.log", &mut out, &mut skipped);
+        t.flush(&mut out);
+        let docs = out
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        (docs, skipped, t.lines)
+    }
+
+    const EXEC: &str = "type=SYSCALL msg=audit(1795806430.136:6399): arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=2 ppid=22865 pid=22866 auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm=\"systemctl\" exe=\"/usr/bin/systemctl\" key=\"exec\"\x1dARCH=x86_64 SYSCALL=execve AUID=\"unset\" UID=\"root\"
+type=EXECVE msg=audit(1795806430.136:6399): argc=2 a0=\"systemctl\" a1=\"daemon-reload\"
+type=CWD msg=audit(1795806430.136:6399): cwd=\"/tmp\"
+type=PATH msg=audit(1795806430.136:6399): item=0 name=\"/usr/bin/systemctl\" inode=247804 dev=fe:00 mode=0100755 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL
+type=PROCTITLE msg=audit(1795806430.136:6399): proctitle=73797374656D63746C006461656D6F6E2D72656C6F6164
+";
+
+    const SHELL: &str = "type=SYSCALL msg=audit(1795806430.100:6392): arch=c000003e syscall=59 success=yes exit=0 items=2 ppid=22829 pid=22865 uid=0 comm=\"bash\" exe=\"/usr/bin/bash\" key=\"exec\"
+type=EXECVE msg=audit(1795806430.100:6392): argc=3 a0=\"bash\" a1=\"-c\" a2=6563686F2068692026262073797374656D63746C206461656D6F6E2D72656C6F6164
+type=CWD msg=audit(1795806430.100:6392): cwd=\"/tmp\"
+";
+
+    #[test]
+    fn execve_becomes_a_process_start_with_its_parent() {
+        let (docs, skipped, lines) = run(&format!("{SHELL}{EXEC}"));
+        assert!(skipped.is_empty(), "{skipped:?}");
+        assert_eq!((docs.len(), lines), (2, 8));
+        let d = &docs[1];
+        assert_eq!(d["event"]["category"], serde_json::json!(["process"]));
+        assert_eq!(d["event"]["type"], serde_json::json!(["start"]));
+        assert_eq!(d["event"]["id"], "1795806430.136:6399");
+        assert_eq!(d["event"]["sequence"], 6399);
+        assert_eq!(d["@timestamp"], "2026-11-27T19:07:10.136Z");
+        assert_eq!(d["process"]["name"], "systemctl");
+        assert_eq!(
+            d["process"]["args"],
+            serde_json::json!(["systemctl", "daemon-reload"])
+        );
+        assert_eq!(d["process"]["command_line"], "systemctl daemon-reload");
+        assert_eq!(d["process"]["working_directory"], "/tmp");
+        assert_eq!(d["process"]["parent"]["name"], "bash");
+        assert_eq!(
+            d["process"]["parent"]["command_line"],
+            "bash -c echo hi && systemctl daemon-reload"
+        );
+        assert_eq!(d["user"]["id"], "0");
+        assert_eq!(d["user"]["name"], "root");
+        assert_eq!(d["tags"], serde_json::json!(["exec"]));
+        assert_eq!(d["auditd"]["records"][1]["a1"], "daemon-reload");
+    }
+
+    #[test]
+    fn interleaved_records_and_eoe_group_by_serial() {
+        let a = SHELL.lines().collect::<Vec<_>>();
+        let b = EXEC.lines().collect::<Vec<_>>();
+        let mixed = [a[0], b[0], a[1], b[1], b[2], a[2], b[3], b[4]].join("\n")
+            + "\ntype=EOE msg=audit(1795806430.136:6399): \n";
+        let (docs, skipped, lines) = run(&mixed);
+        assert!(skipped.is_empty(), "{skipped:?}");
+        assert_eq!((docs.len(), lines), (2, 9));
+        assert_eq!(docs[0]["process"]["name"], "bash");
+        assert_eq!(docs[1]["process"]["args"][1], "daemon-reload");
+    }
+
+    #[test]
+    fn broken_lines_are_counted_with_their_reasons() {
+        let text = format!("{SHELL}garbage here\n\ntype=PATH msg=audit(oops): x=1\n{EXEC}");
+        let (docs, skipped, lines) = run(&text);
+        assert_eq!(docs.len(), 2);
+        assert_eq!(lines, 11);
+        let at: Vec<(u64, &str)> = skipped
+            .iter()
+            .map(|s| (s.line, s.reason.as_str()))
+            .collect();
+        assert_eq!(at.len(), 3, "{at:?}");
+        assert_eq!(at[0].0, 4);
+        assert!(at[0].1.contains("type="), "{at:?}");
+        assert_eq!(at[1], (5, "blank line"));
+        assert_eq!(at[2].0, 6);
+    }
+}
