@@ -14,6 +14,32 @@
 
 pub mod auditd;
 mod blocks;
+pub mod laurel;
+
+/// A format read by conversion to ECS NDJSON, block by block, in input order (conversion is
+/// sequential: grouping records and tracking processes need the stream in order).
+pub enum Converter {
+    Auditd(auditd::AuditTranscoder),
+    Laurel(laurel::LaurelTranscoder),
+}
+
+impl Converter {
+    /// The ECS block of a block of source lines.
+    pub fn convert(&mut self, raw: Block) -> Block {
+        match self {
+            Converter::Auditd(t) => t.convert(raw),
+            Converter::Laurel(t) => t.convert(raw),
+        }
+    }
+
+    /// What is left at the end of a file (events still open), as a last block.
+    pub fn finish_file(&mut self, file: std::sync::Arc<str>, offset: u64) -> Block {
+        match self {
+            Converter::Auditd(t) => t.finish_file(file, offset),
+            Converter::Laurel(t) => t.finish_file(file, offset),
+        }
+    }
+}
 
 pub use blocks::{pooled_buffer, Block, BlockData, BlockReader, Compression, Converted, MAX_LINE};
 

@@ -23,7 +23,8 @@ use unithunt_event::{
     lookup_one, parse_projected, parse_timestamp, FieldPath, Projection, TimestampFormat,
 };
 use unithunt_readers::{
-    auditd, collect_document, is_response, Block, BlockReader, ReadStats, Skipped,
+    auditd, collect_document, is_response, laurel, Block, BlockReader, Converter, ReadStats,
+    Skipped,
 };
 use unithunt_rules::alert::{event_alert, sequence_alerts, AlertTemplate, EventOrigin};
 use unithunt_rules::{RulePack, RuleSet};
@@ -77,6 +78,8 @@ pub enum InputFormat {
     Ecs,
     /// Raw auditd logs (RAW or ENRICHED), converted to ECS with process ancestry.
     Auditd,
+    /// LAUREL JSON lines (one audit event per line), converted like raw audit logs.
+    Laurel,
 }
 
 impl InputFormat {
@@ -85,6 +88,7 @@ impl InputFormat {
             InputFormat::Auto => "auto",
             InputFormat::Ecs => "ecs",
             InputFormat::Auditd => "auditd",
+            InputFormat::Laurel => "laurel",
         }
     }
 }
@@ -486,6 +490,11 @@ fn looks_like_telemetry(p: &Path) -> bool {
         .strip_suffix(".gz")
         .or_else(|| name.strip_suffix(".zst"))
         .unwrap_or(&name);
+    // Rotated logs: `audit.log.1`, `messages.2.gz`.
+    let base = match base.rsplit_once('.') {
+        Some((stem, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => stem,
+        _ => base,
+    };
     match base.rsplit_once('.') {
         None => true,
         Some((_, ext)) => matches!(ext, "json" | "ndjson" | "jsonl" | "log"),
@@ -696,8 +705,11 @@ pub fn run(args: ScanArgs) -> ExitCode {
         templates: &templates,
         projection: projection_of(&set),
     };
-    // One converter for all files: rotated audit logs continue one another (process table).
-    let audit = std::sync::Mutex::new(auditd::AuditTranscoder::new());
+    // One converter per format for all files: rotated logs continue one another (process table).
+    let converters = [
+        std::sync::Mutex::new(Converter::Auditd(auditd::AuditTranscoder::new())),
+        std::sync::Mutex::new(Converter::Laurel(laurel::LaurelTranscoder::new())),
+    ];
     for path in &paths {
         let mut reader = match BlockReader::open_path(path) {
             Ok(r) => r,
@@ -734,10 +746,11 @@ pub fn run(args: ScanArgs) -> ExitCode {
             b.index_lines();
         }
         let format = match args.input_format {
-            InputFormat::Auto if first.as_ref().is_some_and(|b| auditd::sniff(&b.data)) => {
-                InputFormat::Auditd
-            }
-            InputFormat::Auto => InputFormat::Ecs,
+            InputFormat::Auto => match first.as_ref().map(|b| &b.data[..]) {
+                Some(d) if auditd::sniff(d) => InputFormat::Auditd,
+                Some(d) if laurel::sniff(d) => InputFormat::Laurel,
+                _ => InputFormat::Ecs,
+            },
             f => f,
         };
         if format != InputFormat::Ecs {
@@ -747,7 +760,11 @@ pub fn run(args: ScanArgs) -> ExitCode {
                 args.input_format == InputFormat::Auto,
             ));
         }
-        let transcoder = (format == InputFormat::Auditd).then_some(&audit);
+        let transcoder = match format {
+            InputFormat::Auditd => Some(&converters[0]),
+            InputFormat::Laurel => Some(&converters[1]),
+            _ => None,
+        };
         if transcoder.is_none() && first.as_ref().is_some_and(looks_like_document) {
             // A JSON array or a pretty-printed response: one document, parsed whole.
             let mut all: Vec<u8> = first.take().map(|b| b.data.to_vec()).unwrap_or_default();
@@ -1124,7 +1141,7 @@ fn summary(
     );
     if c.converted_records > 0 || !formats.is_empty() {
         eprintln!(
-            "  {} audit record(s) grouped into {} event(s) (lines = records + skipped; events = parsed + ruled out)",
+            "  {} audit record(s) or LAUREL line(s) made {} event(s) (lines = records + skipped; events = parsed + ruled out)",
             c.converted_records, c.converted_events
         );
     }
@@ -1228,6 +1245,8 @@ mod tests {
             "audit.log",
             "export",
             "x.log.gz",
+            "audit.log.1",
+            "audit.log.12.gz",
         ] {
             assert!(looks_like_telemetry(Path::new(yes)), "{yes}");
         }

@@ -456,10 +456,13 @@ pub fn to_ecs(records: &[Record<'_>], table: &mut ProcessTable) -> Json {
             entity_id: entity(pid),
         });
     }
-    let me = table
-        .get(pid)
-        .cloned()
-        .filter(|p| p.ppid == ppid || is_exec);
+    // A process seen for the first time that has not exec'd runs its parent's image (its fork
+    // was not audited): the table learns that too. An entry whose ppid differs from the event's
+    // is kept (the process was reparented, to init or a subreaper, when its parent exited).
+    if table.get(pid).is_none() && table.get(ppid).is_some() {
+        table.fork(ppid, pid, entity(pid));
+    }
+    let me = table.get(pid).cloned();
     match &me {
         Some(p) => put_proc(&mut doc, "process", p),
         None => {

@@ -42,11 +42,15 @@ struct OpenEvent {
     stamp: String,
     lines: Vec<String>,
     complete: bool,
+    /// Began with a user-space message type.
+    standalone: bool,
 }
 
 /// Turns audit log text, block by block, into ECS NDJSON.
 pub struct AuditTranscoder {
     open: VecDeque<OpenEvent>,
+    /// Open events that began with a user-space message (most lines need not look for them).
+    standalone_open: usize,
     table: ProcessTable,
     /// Lines seen so far in the current file.
     pub lines: u64,
@@ -73,7 +77,8 @@ fn header(line: &str) -> Option<(Option<&str>, &str, &str)> {
     Some((node, &line[start..end], rtype))
 }
 
-/// User-space and daemon messages are one record each: the event is complete at once.
+/// User-space and daemon messages: one record each, plus at most the kernel's SYSCALL (and
+/// SOCKADDR) records of the `sendto` that carried them, right after.
 fn is_standalone(rtype: &str) -> bool {
     const PREFIXES: [&str; 6] = ["USER_", "CRED_", "DAEMON_", "SERVICE_", "SYSTEM_", "ACCT_"];
     const TYPES: [&str; 11] = [
@@ -96,6 +101,7 @@ impl AuditTranscoder {
     pub fn new() -> AuditTranscoder {
         AuditTranscoder {
             open: VecDeque::new(),
+            standalone_open: 0,
             table: ProcessTable::new(PROCESS_TABLE),
             lines: 0,
             events: 0,
@@ -150,7 +156,7 @@ impl AuditTranscoder {
             }
             let eoe = rtype == "EOE";
             let standalone = is_standalone(rtype);
-            match self
+            let at = match self
                 .open
                 .iter()
                 .rposition(|e| e.stamp == stamp && e.node.as_deref() == node)
@@ -163,17 +169,32 @@ impl AuditTranscoder {
                     if eoe || ev.lines.len() >= MAX_RECORDS {
                         ev.complete = true;
                     }
+                    i
                 }
-                None => self.open.push_back(OpenEvent {
-                    node: node.map(str::to_string),
-                    stamp: stamp.to_string(),
-                    lines: if eoe {
-                        Vec::new()
-                    } else {
-                        vec![line.to_string()]
-                    },
-                    complete: eoe || standalone,
-                }),
+                None => {
+                    self.open.push_back(OpenEvent {
+                        node: node.map(str::to_string),
+                        stamp: stamp.to_string(),
+                        lines: if eoe {
+                            Vec::new()
+                        } else {
+                            vec![line.to_string()]
+                        },
+                        complete: eoe,
+                        standalone,
+                    });
+                    self.standalone_open += usize::from(standalone);
+                    self.open.len() - 1
+                }
+            };
+            // A user-space message is complete once a record of another event follows it (the
+            // kernel may add a SYSCALL record to it, right after).
+            if self.standalone_open > 0 {
+                for (j, ev) in self.open.iter_mut().enumerate() {
+                    if j != at && ev.standalone && !ev.complete {
+                        ev.complete = true;
+                    }
+                }
             }
             while self.open.len() > REORDER_WINDOW || self.open.front().is_some_and(|e| e.complete)
             {
@@ -229,6 +250,7 @@ impl AuditTranscoder {
     }
 
     fn emit(&mut self, ev: OpenEvent, out: &mut Vec<u8>) {
+        self.standalone_open -= usize::from(ev.standalone);
         // An EOE alone (its records were in a rotated file) carries nothing: it was counted as a
         // line of the event that ended there.
         if ev.lines.is_empty() {
