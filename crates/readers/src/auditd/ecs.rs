@@ -369,9 +369,13 @@ pub fn to_ecs(records: &[Record<'_>], table: &mut ProcessTable) -> Json {
             for f in &r.fields {
                 let v = match (r.rtype, f.key) {
                     ("EXECVE", k) if k.starts_with('a') && k != "argc" => decode_field(*f),
-                    ("PATH", "name") | ("CWD", "cwd") | ("SYSCALL", "comm" | "exe" | "key") => {
-                        decode_field(*f)
-                    }
+                    // The fields the kernel and auditd write with `audit_log_untrustedstring`
+                    // (hex when unsafe to print).
+                    (
+                        _,
+                        "name" | "cwd" | "comm" | "exe" | "key" | "cmd" | "data" | "acct" | "path"
+                        | "new" | "old",
+                    ) => decode_field(*f),
                     ("PROCTITLE", "proctitle") => proctitle_args(r)
                         .map(|a| a.join(" "))
                         .unwrap_or_else(|| f.value.to_string()),
@@ -381,6 +385,16 @@ pub fn to_ecs(records: &[Record<'_>], table: &mut ProcessTable) -> Json {
             }
             for f in &r.enriched {
                 m.entry(f.key.to_string()).or_insert(json!(f.value));
+            }
+            // What ENRICHED logs add to SYSCALL records, added for RAW logs too: rules see the
+            // same record either way.
+            if r.rtype == "SYSCALL" {
+                if let Some(a) = r.get("arch").and_then(arch_name) {
+                    m.entry("ARCH").or_insert(json!(a));
+                }
+                if let Some(n) = syscall_name(r) {
+                    m.entry("SYSCALL").or_insert(json!(n));
+                }
             }
             Json::Object(m)
         })
@@ -569,7 +583,7 @@ pub fn to_ecs(records: &[Record<'_>], table: &mut ProcessTable) -> Json {
             _ => ("destination", "connection_attempted"),
         };
         set(&mut doc, "event.category", json!(["network"]));
-        set(&mut doc, "event.type", json!(["start"]));
+        set(&mut doc, "event.type", json!(["connection", "start"]));
         set(&mut doc, "event.action", json!(action));
         set(&mut doc, &format!("{side}.ip"), json!(ip));
         set(&mut doc, &format!("{side}.port"), json!(port));

@@ -99,7 +99,8 @@ pub fn parse_record(line: &str) -> Result<Record<'_>, String> {
     let r = r[end + 1..]
         .strip_prefix("msg=audit(")
         .ok_or("record without `msg=audit(...)`")?;
-    let close = r.find("):").ok_or("unterminated `msg=audit(`")?;
+    // auditd's own DAEMON_* records omit the colon: `msg=audit(1490239800.477:34) config changed`.
+    let close = r.find(')').ok_or("unterminated `msg=audit(`")?;
     let stamp_serial = &r[..close];
     let (stamp, serial) = stamp_serial
         .split_once(':')
@@ -108,7 +109,8 @@ pub fn parse_record(line: &str) -> Result<Record<'_>, String> {
         .parse()
         .map_err(|_| format!("bad serial `{serial}`"))?;
     let time_ms = parse_stamp(stamp).ok_or_else(|| format!("bad timestamp `{stamp}`"))?;
-    let body = r[close + 2..].trim_start();
+    let after = &r[close + 1..];
+    let body = after.strip_prefix(':').unwrap_or(after).trim_start();
     let (body, enriched) = match body.split_once('\x1d') {
         Some((b, e)) => (b, Some(e)),
         None => (body, None),
@@ -226,6 +228,7 @@ mod tests {
             ("type=SYSCALL msg=audit(1.2:x): a=1", "bad serial"),
             ("type=SYSCALL msg=audit(abc:1): a=1", "bad timestamp"),
             ("type=SYSCALL msg=audit(1.2:3 a=1", "unterminated"),
+            ("type=SYSCALL msg=audit(1.2): a=1", "without a serial"),
         ] {
             let e = parse_record(line).unwrap_err();
             assert!(e.contains(why), "{line}: {e}");
