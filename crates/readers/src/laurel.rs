@@ -14,7 +14,6 @@ use crate::auditd::record::{Field, Record};
 use crate::auditd::PROCESS_TABLE;
 use crate::{pooled_buffer, Block, Converted, Skipped};
 use serde_json::Value as Json;
-use std::io::Write;
 
 /// True when the text starts like LAUREL output: a JSON object whose first key is `ID`.
 pub fn sniff(text: &[u8]) -> bool {
@@ -153,7 +152,7 @@ impl LaurelTranscoder {
     }
 
     /// One LAUREL line to one ECS document, or why not.
-    pub fn event(&mut self, line: &[u8]) -> Result<Json, String> {
+    pub fn event(&mut self, line: &[u8]) -> Result<crate::auditd::doc::Doc, String> {
         let v: Json = serde_json::from_slice(line)
             .map_err(|e| format!("malformed JSON at column {}: {e}", e.column()))?;
         let obj = v.as_object().ok_or("not a JSON object")?;
@@ -249,8 +248,8 @@ impl LaurelTranscoder {
             }
             match self.event(line) {
                 Ok(doc) => {
-                    serde_json::to_writer(&mut out, &doc).expect("writing to memory");
-                    out.write_all(b"\n").expect("writing to memory");
+                    doc.write_json(&mut out);
+                    out.push(b'\n');
                 }
                 Err(why) => skip(self.lines, why),
             }

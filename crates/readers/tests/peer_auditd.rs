@@ -76,7 +76,7 @@ fn raw_and_laurel_readers_agree_on_laurels_fixtures() {
             .collect();
         let mut laurel = LaurelTranscoder::new();
         for line in std::fs::read_to_string(&json_path).unwrap().lines() {
-            let doc = without_raw_records(laurel.event(line.as_bytes()).unwrap());
+            let doc = without_raw_records(laurel.event(line.as_bytes()).unwrap().into_json());
             let id = doc["event"]["id"].as_str().unwrap().to_string();
             let twin = raw.get(&id).unwrap_or_else(|| {
                 panic!("{}: event {id} not in the raw log", json_path.display())

@@ -1,29 +1,10 @@
 //! One audit event (its records) to one ECS document. The mapping is documented in
 //! `docs/formats/auditd.md`; this file and that table change together.
 
+use super::doc::{write_str, Doc, Val};
 use super::proctable::{ProcInfo, ProcessTable};
 use super::record::{decode_field, decode_hex, Field, Record};
-use serde_json::{json, Map, Value as Json};
 use std::sync::Arc;
-
-/// Sets a dotted path in a nested object, creating the objects on the way.
-fn set(doc: &mut Map<String, Json>, path: &str, value: Json) {
-    let mut obj = doc;
-    let mut parts = path.split('.').peekable();
-    while let Some(part) = parts.next() {
-        if parts.peek().is_none() {
-            obj.insert(part.to_string(), value);
-            return;
-        }
-        let slot = obj
-            .entry(part.to_string())
-            .or_insert_with(|| Json::Object(Map::new()));
-        if !slot.is_object() {
-            *slot = Json::Object(Map::new());
-        }
-        obj = slot.as_object_mut().expect("just made an object");
-    }
-}
 
 /// The name a syscall number has on the record's architecture (`arch=` is the kernel's
 /// `AUDIT_ARCH_*` constant); ENRICHED logs say it themselves.
@@ -172,22 +153,21 @@ fn iso8601(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-fn put_proc(doc: &mut Map<String, Json>, prefix: &str, p: &ProcInfo) {
-    set(doc, &format!("{prefix}.pid"), json!(p.pid));
-    set(doc, &format!("{prefix}.name"), json!(&*p.name));
-    set(doc, &format!("{prefix}.executable"), json!(&*p.executable));
-    set(doc, &format!("{prefix}.args"), json!(&*p.args));
-    set(doc, &format!("{prefix}.args_count"), json!(p.args.len()));
-    set(
-        doc,
-        &format!("{prefix}.command_line"),
-        json!(command_line(&p.args)),
+fn put_proc(doc: &mut Doc, prefix: &str, p: &ProcInfo) {
+    doc.set(format!("{prefix}.pid"), Val::from(p.pid));
+    doc.set(format!("{prefix}.name"), Val::from(&*p.name));
+    doc.set(format!("{prefix}.executable"), Val::from(&*p.executable));
+    doc.set(format!("{prefix}.args"), Val::from(&*p.args));
+    doc.set(format!("{prefix}.args_count"), Val::from(p.args.len()));
+    doc.set(
+        format!("{prefix}.command_line"),
+        Val::from(command_line(&p.args)),
     );
-    set(doc, &format!("{prefix}.entity_id"), json!(&*p.entity_id));
+    doc.set(format!("{prefix}.entity_id"), Val::from(&*p.entity_id));
 }
 
 /// User ids (and names, where ENRICHED translated them) of the acting process.
-fn put_users(doc: &mut Map<String, Json>, rec: &Record<'_>) {
+fn put_users(doc: &mut Doc, rec: &Record<'_>) {
     for (key, path) in [
         ("uid", "user"),
         ("euid", "user.effective"),
@@ -196,10 +176,10 @@ fn put_users(doc: &mut Map<String, Json>, rec: &Record<'_>) {
         ("egid", "user.effective.group"),
     ] {
         let Some(id) = rec.get(key) else { continue };
-        set(doc, &format!("{path}.id"), json!(id));
+        doc.set(format!("{path}.id"), Val::from(id));
         if let Some(name) = rec.enriched(&key.to_ascii_uppercase()) {
             if name != "unset" {
-                set(doc, &format!("{path}.name"), json!(name));
+                doc.set(format!("{path}.name"), Val::from(name));
             }
         }
     }
@@ -328,22 +308,74 @@ fn sockaddr(hex: &str) -> Option<(String, u16)> {
     }
 }
 
+/// One record as a JSON object: every field (decoded where the kernel hex-encodes), the ENRICHED
+/// translations, and for SYSCALL records the `ARCH`/`SYSCALL` names even in RAW logs, so rules see
+/// the same record either way. A key met twice keeps its first value.
+fn raw_record(r: &Record<'_>, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"type\":");
+    write_str(out, r.rtype);
+    let mut keys: Vec<&str> = Vec::with_capacity(r.fields.len() + r.enriched.len() + 3);
+    keys.push("type");
+    fn member<'k>(out: &mut Vec<u8>, keys: &mut Vec<&'k str>, k: &'k str, v: &str) {
+        if keys.iter().any(|x| x.len() == k.len() && *x == k) {
+            return;
+        }
+        out.push(b',');
+        write_str(out, k);
+        out.push(b':');
+        write_str(out, v);
+        keys.push(k);
+    }
+    for f in &r.fields {
+        let v = match (r.rtype, f.key) {
+            ("EXECVE", k) if k.starts_with('a') && k != "argc" => decode_field(*f),
+            // The fields the kernel and auditd write with `audit_log_untrustedstring` (hex when
+            // unsafe to print).
+            (
+                _,
+                "name" | "cwd" | "comm" | "exe" | "key" | "cmd" | "data" | "acct" | "path" | "new"
+                | "old",
+            ) => decode_field(*f),
+            ("PROCTITLE", "proctitle") => proctitle_args(r)
+                .map(|a| a.join(" "))
+                .unwrap_or_else(|| f.value.to_string()),
+            _ => {
+                member(out, &mut keys, f.key, f.value);
+                continue;
+            }
+        };
+        member(out, &mut keys, f.key, &v);
+    }
+    for f in &r.enriched {
+        member(out, &mut keys, f.key, f.value);
+    }
+    if r.rtype == "SYSCALL" {
+        if let Some(a) = r.get("arch").and_then(arch_name) {
+            member(out, &mut keys, "ARCH", a);
+        }
+        if let Some(n) = syscall_name(r) {
+            member(out, &mut keys, "SYSCALL", &n);
+        }
+    }
+    out.push(b'}');
+}
+
 /// The ECS document of one audit event. `table` learns from execs and forks and lends parents.
-pub fn to_ecs(records: &[Record<'_>], table: &mut ProcessTable) -> Json {
-    let mut doc = Map::new();
+pub fn to_ecs(records: &[Record<'_>], table: &mut ProcessTable) -> Doc {
+    let mut doc = Doc::new();
     let first = &records[0];
     let node = first.node;
     let id = match node {
         Some(n) => format!("{n}:{}:{}", first.stamp, first.serial),
         None => format!("{}:{}", first.stamp, first.serial),
     };
-    set(&mut doc, "@timestamp", json!(iso8601(first.time_ms)));
-    set(&mut doc, "event.kind", json!("event"));
-    set(&mut doc, "event.module", json!("auditd"));
-    set(&mut doc, "event.id", json!(id));
-    set(&mut doc, "event.sequence", json!(first.serial));
+    doc.set("@timestamp", Val::from(iso8601(first.time_ms)));
+    doc.set("event.kind", Val::from("event"));
+    doc.set("event.module", Val::from("auditd"));
+    doc.set("event.id", Val::from(id));
+    doc.set("event.sequence", Val::from(first.serial));
     if let Some(n) = node {
-        set(&mut doc, "host.name", json!(n));
+        doc.set("host.name", Val::from(n));
     }
     fn of_type<'r, 'a>(
         records: &'r [Record<'a>],
@@ -361,82 +393,54 @@ pub fn to_ecs(records: &[Record<'_>], table: &mut ProcessTable) -> Json {
         .and_then(proctitle_args);
 
     // The raw records, decoded where the kernel hex-encodes, under `auditd.records`.
-    let raw: Vec<Json> = records
-        .iter()
-        .map(|r| {
-            let mut m = Map::new();
-            m.insert("type".into(), json!(r.rtype));
-            for f in &r.fields {
-                let v = match (r.rtype, f.key) {
-                    ("EXECVE", k) if k.starts_with('a') && k != "argc" => decode_field(*f),
-                    // The fields the kernel and auditd write with `audit_log_untrustedstring`
-                    // (hex when unsafe to print).
-                    (
-                        _,
-                        "name" | "cwd" | "comm" | "exe" | "key" | "cmd" | "data" | "acct" | "path"
-                        | "new" | "old",
-                    ) => decode_field(*f),
-                    ("PROCTITLE", "proctitle") => proctitle_args(r)
-                        .map(|a| a.join(" "))
-                        .unwrap_or_else(|| f.value.to_string()),
-                    _ => f.value.to_string(),
-                };
-                m.entry(f.key.to_string()).or_insert(json!(v));
-            }
-            for f in &r.enriched {
-                m.entry(f.key.to_string()).or_insert(json!(f.value));
-            }
-            // What ENRICHED logs add to SYSCALL records, added for RAW logs too: rules see the
-            // same record either way.
-            if r.rtype == "SYSCALL" {
-                if let Some(a) = r.get("arch").and_then(arch_name) {
-                    m.entry("ARCH").or_insert(json!(a));
-                }
-                if let Some(n) = syscall_name(r) {
-                    m.entry("SYSCALL").or_insert(json!(n));
-                }
-            }
-            Json::Object(m)
-        })
-        .collect();
-    set(&mut doc, "auditd.records", Json::Array(raw));
+    let mut raw = Vec::with_capacity(256 * records.len());
+    raw.push(b'[');
+    for (i, r) in records.iter().enumerate() {
+        if i > 0 {
+            raw.push(b',');
+        }
+        raw_record(r, &mut raw);
+    }
+    raw.push(b']');
+    doc.set(
+        "auditd.records",
+        Val::Raw(String::from_utf8(raw).expect("JSON of strings is UTF-8")),
+    );
 
     let Some(sys) = sys else {
         // A user-space message, or records cut off from their SYSCALL (a log rotated mid-event).
         let action = first.rtype.to_ascii_lowercase();
-        set(&mut doc, "event.action", json!(action));
+        doc.set("event.action", Val::from(action));
         if let Some(res) = first.get("res") {
             let ok = matches!(res, "success" | "1" | "yes");
-            set(
-                &mut doc,
+            doc.set(
                 "event.outcome",
-                json!(if ok { "success" } else { "failure" }),
+                Val::from(if ok { "success" } else { "failure" }),
             );
         }
         put_users(&mut doc, first);
         if let Some(pid) = first.num("pid") {
-            set(&mut doc, "process.pid", json!(pid));
+            doc.set("process.pid", Val::from(pid));
         }
         if let Some(exe) = first.text("exe") {
-            set(&mut doc, "process.name", json!(basename(&exe)));
-            set(&mut doc, "process.executable", json!(exe));
+            doc.set("process.name", Val::from(basename(&exe)));
+            doc.set("process.executable", Val::from(exe));
         }
-        return Json::Object(doc);
+        return doc;
     };
 
     let syscall = syscall_name(sys).unwrap_or_else(|| sys.get("syscall").unwrap_or("").into());
     let success = sys.get("success") != Some("no");
-    set(&mut doc, "auditd.syscall", json!(syscall));
+    doc.set("auditd.syscall", Val::from(&syscall));
     if let Some(a) = sys.get("arch").and_then(arch_name) {
-        set(&mut doc, "host.architecture", json!(a));
+        doc.set("host.architecture", Val::from(a));
     }
-    set(
-        &mut doc,
+    doc.set(
         "event.outcome",
-        json!(if success { "success" } else { "failure" }),
+        Val::from(if success { "success" } else { "failure" }),
     );
     if let Some(key) = sys.text("key").filter(|k| k != "(null)") {
-        set(&mut doc, "tags", json!([key]));
+        doc.set("tags", Val::from(vec![key]));
     }
     put_users(&mut doc, sys);
     let pid = sys.num("pid").unwrap_or(0);
@@ -480,98 +484,95 @@ pub fn to_ecs(records: &[Record<'_>], table: &mut ProcessTable) -> Json {
     match &me {
         Some(p) => put_proc(&mut doc, "process", p),
         None => {
-            set(&mut doc, "process.pid", json!(pid));
-            set(&mut doc, "process.name", json!(name));
-            set(&mut doc, "process.executable", json!(exe));
+            doc.set("process.pid", Val::from(pid));
+            doc.set("process.name", Val::from(name));
+            doc.set("process.executable", Val::from(exe));
             if let Some(a) = &proctitle {
-                set(&mut doc, "process.args", json!(a));
-                set(&mut doc, "process.args_count", json!(a.len()));
-                set(&mut doc, "process.command_line", json!(command_line(a)));
+                doc.set("process.args", Val::from(a.clone()));
+                doc.set("process.args_count", Val::from(a.len()));
+                doc.set("process.command_line", Val::from(command_line(a)));
             }
         }
     }
     if let Some(c) = &cwd {
-        set(&mut doc, "process.working_directory", json!(c));
+        doc.set("process.working_directory", Val::from(c));
     }
-    set(&mut doc, "process.parent.pid", json!(ppid));
+    doc.set("process.parent.pid", Val::from(ppid));
     let ancestry = table.ancestry(ppid);
     if let Some(parent) = ancestry.first() {
         put_proc(&mut doc, "process.parent", parent);
     }
     if !ancestry.is_empty() {
-        set(
-            &mut doc,
+        doc.set(
             "process.Ext.ancestry",
-            json!(ancestry.iter().map(|a| &*a.entity_id).collect::<Vec<_>>()),
+            Val::from(ancestry.iter().map(|a| &*a.entity_id).collect::<Vec<_>>()),
         );
-        set(
-            &mut doc,
+        doc.set(
             "process.Ext.ancestry_names",
-            json!(ancestry.iter().map(|a| &*a.name).collect::<Vec<_>>()),
+            Val::from(ancestry.iter().map(|a| &*a.name).collect::<Vec<_>>()),
         );
     }
 
     if is_exec {
-        set(&mut doc, "event.category", json!(["process"]));
-        set(&mut doc, "event.type", json!(["start"]));
-        set(&mut doc, "event.action", json!("exec"));
-        return Json::Object(doc);
+        doc.set("event.category", Val::from(["process"]));
+        doc.set("event.type", Val::from(["start"]));
+        doc.set("event.action", Val::from("exec"));
+        return doc;
     }
     if is_fork {
         if let Some(child) = sys.num("exit").filter(|&c| c > 0) {
             table.fork(pid, child, entity(child));
-            set(&mut doc, "event.category", json!(["process"]));
-            set(&mut doc, "event.type", json!(["start"]));
-            set(&mut doc, "event.action", json!("fork"));
+            doc.set("event.category", Val::from(["process"]));
+            doc.set("event.type", Val::from(["start"]));
+            doc.set("event.action", Val::from("fork"));
             // The new process is the child; the caller is its parent.
             let parent = me.clone();
-            set(&mut doc, "process.pid", json!(child));
-            set(&mut doc, "process.parent.pid", json!(pid));
+            doc.set("process.pid", Val::from(child));
+            doc.set("process.parent.pid", Val::from(pid));
             if let Some(p) = parent {
                 put_proc(&mut doc, "process.parent", &p);
             }
-            set(&mut doc, "process.entity_id", json!(&*entity(child)));
+            doc.set("process.entity_id", Val::from(&*entity(child)));
         }
-        return Json::Object(doc);
+        return doc;
     }
     if let Some(fc) = file_change(&syscall, sys, &paths, cwd.as_deref()) {
-        set(&mut doc, "event.category", json!(["file"]));
-        set(&mut doc, "event.type", json!(fc.types));
-        set(&mut doc, "event.action", json!(fc.action));
+        doc.set("event.category", Val::from(["file"]));
+        doc.set("event.type", Val::from(fc.types));
+        doc.set("event.action", Val::from(fc.action));
         let file_name = basename(&fc.path).to_string();
         if let Some((stem, ext)) = file_name.rsplit_once('.') {
             if !stem.is_empty() && !ext.is_empty() {
-                set(&mut doc, "file.extension", json!(ext));
+                doc.set("file.extension", Val::from(ext));
             }
         }
         let dir = fc.path[..fc.path.len() - file_name.len()].trim_end_matches('/');
-        set(
-            &mut doc,
+        doc.set(
             "file.directory",
-            json!(if dir.is_empty() { "/" } else { dir }),
+            Val::from(if dir.is_empty() { "/" } else { dir }),
         );
-        set(&mut doc, "file.name", json!(file_name));
+        doc.set("file.name", Val::from(file_name));
         let item = paths[fc.item];
         if let Some(inode) = item.get("inode") {
-            set(&mut doc, "file.inode", json!(inode));
+            doc.set("file.inode", Val::from(inode));
         }
         if let Some(mode) = item.get("mode") {
-            set(&mut doc, "file.mode", json!(mode));
+            doc.set("file.mode", Val::from(mode));
         }
         if let Some(uid) = item.get("ouid") {
-            set(&mut doc, "file.uid", json!(uid));
+            doc.set("file.uid", Val::from(uid));
         }
         if let Some(o) = item.enriched("OUID") {
-            set(&mut doc, "file.owner", json!(o));
+            doc.set("file.owner", Val::from(o));
         }
-        set(&mut doc, "file.path", json!(fc.path));
+        doc.set("file.path", Val::from(fc.path));
         if let Some(o) = fc.original {
-            set(&mut doc, "file.Ext.original.path", json!(o));
+            doc.set("file.Ext.original.path", Val::from(o));
         }
         if let Some(t) = fc.target {
-            set(&mut doc, "file.Ext.link_target", json!(t));
+            doc.set("file.Ext.link_target", Val::from(t));
         }
-        return Json::Object(doc);
+        return doc;
     }
     if let Some((ip, port)) = of_type(records, "SOCKADDR")
         .next()
@@ -582,15 +583,15 @@ pub fn to_ecs(records: &[Record<'_>], table: &mut ProcessTable) -> Json {
             "bind" | "accept" | "accept4" | "listen" => ("source", "connection_accepted"),
             _ => ("destination", "connection_attempted"),
         };
-        set(&mut doc, "event.category", json!(["network"]));
-        set(&mut doc, "event.type", json!(["connection", "start"]));
-        set(&mut doc, "event.action", json!(action));
-        set(&mut doc, &format!("{side}.ip"), json!(ip));
-        set(&mut doc, &format!("{side}.port"), json!(port));
-        return Json::Object(doc);
+        doc.set("event.category", Val::from(["network"]));
+        doc.set("event.type", Val::from(["connection", "start"]));
+        doc.set("event.action", Val::from(action));
+        doc.set(format!("{side}.ip"), Val::from(ip));
+        doc.set(format!("{side}.port"), Val::from(port));
+        return doc;
     }
-    set(&mut doc, "event.action", json!(syscall));
-    Json::Object(doc)
+    doc.set("event.action", Val::from(&syscall));
+    doc
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //! partial events, each accounted for); the process table carries over to the next file, as
 //! rotated logs continue one another.
 
+pub mod doc;
 pub mod ecs;
 pub mod proctable;
 pub mod record;
@@ -20,7 +21,6 @@ use crate::{pooled_buffer, Block, Converted, Skipped};
 use proctable::ProcessTable;
 use record::parse_record;
 use std::collections::VecDeque;
-use std::io::Write;
 
 /// Events open at once before the oldest is taken as complete.
 pub const REORDER_WINDOW: usize = 64;
@@ -62,19 +62,6 @@ impl Default for AuditTranscoder {
     fn default() -> Self {
         AuditTranscoder::new()
     }
-}
-
-/// The grouping key of a record line (`node=` value and `stamp:serial`) and its type, without
-/// parsing the fields.
-fn header(line: &str) -> Option<(Option<&str>, &str, &str)> {
-    let node = line
-        .strip_prefix("node=")
-        .map(|r| &r[..r.find(' ').unwrap_or(r.len())]);
-    let start = line.find("msg=audit(")? + "msg=audit(".len();
-    let end = start + line[start..].find(')')?;
-    let type_at = line.find("type=")? + 5;
-    let rtype = &line[type_at..type_at + line[type_at..].find(' ')?];
-    Some((node, &line[start..end], rtype))
 }
 
 /// User-space and daemon messages: one record each, plus at most the kernel's SYSCALL (and
@@ -134,26 +121,17 @@ impl AuditTranscoder {
                 });
                 continue;
             }
-            let Some((node, stamp, rtype)) = header(line) else {
-                let why = parse_record(line)
-                    .err()
-                    .unwrap_or_else(|| "not an audit record".into());
-                skipped.push(Skipped {
-                    file: file.to_string(),
-                    line: self.lines,
-                    reason: why,
-                });
-                continue;
+            let (node, stamp, rtype) = match record::parse_header(line) {
+                Ok(h) => (h.node, h.id, h.rtype),
+                Err(why) => {
+                    skipped.push(Skipped {
+                        file: file.to_string(),
+                        line: self.lines,
+                        reason: why,
+                    });
+                    continue;
+                }
             };
-            // Check the whole line now, so a broken record is reported where it is.
-            if let Err(why) = parse_record(line) {
-                skipped.push(Skipped {
-                    file: file.to_string(),
-                    line: self.lines,
-                    reason: why,
-                });
-                continue;
-            }
             let eoe = rtype == "EOE";
             let standalone = is_standalone(rtype);
             let at = match self
@@ -264,9 +242,8 @@ impl AuditTranscoder {
         if records.is_empty() {
             return;
         }
-        let doc = ecs::to_ecs(&records, &mut self.table);
-        serde_json::to_writer(&mut *out, &doc).expect("writing to memory");
-        out.write_all(b"\n").expect("writing to memory");
+        ecs::to_ecs(&records, &mut self.table).write_json(out);
+        out.push(b'\n');
         self.events += 1;
     }
 }

@@ -31,16 +31,19 @@ pub struct Field<'a> {
 impl<'a> Record<'a> {
     /// The raw value of `key` (first occurrence).
     pub fn get(&self, key: &str) -> Option<&'a str> {
-        self.fields.iter().find(|f| f.key == key).map(|f| f.value)
+        self.field(key).map(|f| f.value)
     }
 
     pub fn field(&self, key: &str) -> Option<Field<'a>> {
-        self.fields.iter().find(|f| f.key == key).copied()
+        self.fields.iter().find(|f| key_eq(f.key, key)).copied()
     }
 
     /// The ENRICHED translation of `key` (auditd writes them uppercase: `UID="root"`).
     pub fn enriched(&self, key: &str) -> Option<&'a str> {
-        self.enriched.iter().find(|f| f.key == key).map(|f| f.value)
+        self.enriched
+            .iter()
+            .find(|f| key_eq(f.key, key))
+            .map(|f| f.value)
     }
 
     /// A field that may be hex-encoded, decoded (lossily to UTF-8 for display and matching).
@@ -51,6 +54,12 @@ impl<'a> Record<'a> {
     pub fn num(&self, key: &str) -> Option<i64> {
         self.get(key)?.parse().ok()
     }
+}
+
+/// Field names are short: compared inline rather than by a call to `memcmp` per candidate.
+#[inline]
+fn key_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
 }
 
 /// A quoted value as is; a bare value that is all hex digits (even length) decoded; `(null)` and
@@ -82,25 +91,40 @@ pub fn decode_hex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// Why a line is not a record.
-pub fn parse_record(line: &str) -> Result<Record<'_>, String> {
+/// The part of a record line before its fields.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Header<'a> {
+    pub node: Option<&'a str>,
+    pub rtype: &'a str,
+    pub stamp: &'a str,
+    pub time_ms: i64,
+    pub serial: u64,
+    /// `SEC.MSEC:SERIAL` as written: with the node, what groups records into events.
+    pub id: &'a str,
+    /// The rest of the line: the fields (and, after `\x1d`, the ENRICHED ones).
+    pub body: &'a str,
+}
+
+/// Reads and checks a record's header (everything that can be wrong with a record line is
+/// there: fields are read leniently), or says why the line is not a record.
+pub fn parse_header(line: &str) -> Result<Header<'_>, String> {
     let mut rest = line.trim_end_matches(['\r', '\n']);
     let mut node = None;
     if let Some(r) = rest.strip_prefix("node=") {
-        let end = r.find(' ').ok_or("`node=` without a record after it")?;
+        let end = find_byte(r, b' ').ok_or("`node=` without a record after it")?;
         node = Some(&r[..end]);
         rest = &r[end + 1..];
     }
     let r = rest
         .strip_prefix("type=")
         .ok_or("not an audit record (no `type=`)")?;
-    let end = r.find(' ').ok_or("record without `msg=audit(...)`")?;
+    let end = find_byte(r, b' ').ok_or("record without `msg=audit(...)`")?;
     let rtype = &r[..end];
     let r = r[end + 1..]
         .strip_prefix("msg=audit(")
         .ok_or("record without `msg=audit(...)`")?;
     // auditd's own DAEMON_* records omit the colon: `msg=audit(1490239800.477:34) config changed`.
-    let close = r.find(')').ok_or("unterminated `msg=audit(`")?;
+    let close = find_byte(r, b')').ok_or("unterminated `msg=audit(`")?;
     let stamp_serial = &r[..close];
     let (stamp, serial) = stamp_serial
         .split_once(':')
@@ -111,9 +135,23 @@ pub fn parse_record(line: &str) -> Result<Record<'_>, String> {
     let time_ms = parse_stamp(stamp).ok_or_else(|| format!("bad timestamp `{stamp}`"))?;
     let after = &r[close + 1..];
     let body = after.strip_prefix(':').unwrap_or(after).trim_start();
-    let (body, enriched) = match body.split_once('\x1d') {
-        Some((b, e)) => (b, Some(e)),
-        None => (body, None),
+    Ok(Header {
+        node,
+        rtype,
+        stamp,
+        time_ms,
+        serial,
+        id: stamp_serial,
+        body,
+    })
+}
+
+/// Why a line is not a record.
+pub fn parse_record(line: &str) -> Result<Record<'_>, String> {
+    let h = parse_header(line)?;
+    let (body, enriched) = match find_byte(h.body, 0x1d) {
+        Some(i) => (&h.body[..i], Some(&h.body[i + 1..])),
+        None => (h.body, None),
     };
     let mut fields = Vec::with_capacity(24);
     split_fields(body, &mut fields);
@@ -122,11 +160,11 @@ pub fn parse_record(line: &str) -> Result<Record<'_>, String> {
         split_fields(e, &mut enriched_fields);
     }
     Ok(Record {
-        node,
-        rtype,
-        stamp,
-        time_ms,
-        serial,
+        node: h.node,
+        rtype: h.rtype,
+        stamp: h.stamp,
+        time_ms: h.time_ms,
+        serial: h.serial,
         fields,
         enriched: enriched_fields,
     })
@@ -145,24 +183,34 @@ fn parse_stamp(s: &str) -> Option<i64> {
 
 /// Splits `k=v k="v v" msg='k=v ...'` into fields; the inside of `msg='...'` is split too (user-space
 /// records put their fields there). Text that is not `k=v` is skipped.
+/// The first `b` in `s`, by memchr (`str::find(char)` checks every candidate with a memcmp).
+/// Splitting at an ASCII byte always falls on a char boundary.
+fn find_byte(s: &str, b: u8) -> Option<usize> {
+    memchr::memchr(b, s.as_bytes())
+}
+
+fn rfind_byte(s: &str, b: u8) -> Option<usize> {
+    memchr::memrchr(b, s.as_bytes())
+}
+
 fn split_fields<'a>(mut s: &'a str, out: &mut Vec<Field<'a>>) {
     loop {
         s = s.trim_start_matches(' ');
         if s.is_empty() {
             return;
         }
-        let Some(eq) = s.find('=') else { return };
-        let key_end = s[..eq].rfind(' ').map_or(0, |i| i + 1);
+        let Some(eq) = find_byte(s, b'=') else { return };
+        let key_end = rfind_byte(&s[..eq], b' ').map_or(0, |i| i + 1);
         let key = &s[key_end..eq];
         let after = &s[eq + 1..];
         let (value, quoted, rest) = match after.as_bytes().first() {
-            Some(b'"') => match after[1..].find('"') {
+            Some(b'"') => match find_byte(&after[1..], b'"') {
                 Some(end) => (&after[1..1 + end], true, &after[end + 2..]),
                 // Cut off: take the rest as the value.
                 None => (&after[1..], true, ""),
             },
             Some(b'\'') => {
-                let (inner, rest) = match after[1..].find('\'') {
+                let (inner, rest) = match find_byte(&after[1..], b'\'') {
                     Some(end) => (&after[1..1 + end], &after[end + 2..]),
                     None => (&after[1..], ""),
                 };
@@ -179,7 +227,7 @@ fn split_fields<'a>(mut s: &'a str, out: &mut Vec<Field<'a>>) {
                 continue;
             }
             _ => {
-                let end = after.find(' ').unwrap_or(after.len());
+                let end = find_byte(after, b' ').unwrap_or(after.len());
                 (&after[..end], false, &after[end..])
             }
         };
