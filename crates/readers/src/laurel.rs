@@ -152,7 +152,7 @@ impl LaurelTranscoder {
     }
 
     /// One LAUREL line to one ECS document, or why not.
-    pub fn event(&mut self, line: &[u8]) -> Result<crate::auditd::doc::Doc, String> {
+    pub fn event(&mut self, line: &[u8]) -> Result<crate::doc::Doc, String> {
         let v: Json = serde_json::from_slice(line)
             .map_err(|e| format!("malformed JSON at column {}: {e}", e.column()))?;
         let obj = v.as_object().ok_or("not a JSON object")?;

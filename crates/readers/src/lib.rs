@@ -14,13 +14,18 @@
 
 pub mod auditd;
 mod blocks;
+pub mod defender;
+pub mod doc;
 pub mod laurel;
+pub mod sysmon;
 
 /// A format read by conversion to ECS NDJSON, block by block, in input order (conversion is
 /// sequential: grouping records and tracking processes need the stream in order).
 pub enum Converter {
     Auditd(auditd::AuditTranscoder),
     Laurel(laurel::LaurelTranscoder),
+    Sysmon(sysmon::SysmonConverter),
+    Defender(defender::DefenderConverter),
 }
 
 impl Converter {
@@ -29,6 +34,8 @@ impl Converter {
         match self {
             Converter::Auditd(t) => t.convert(raw),
             Converter::Laurel(t) => t.convert(raw),
+            Converter::Sysmon(t) => t.convert(raw),
+            Converter::Defender(t) => t.convert(raw),
         }
     }
 
@@ -37,6 +44,11 @@ impl Converter {
         match self {
             Converter::Auditd(t) => t.finish_file(file, offset),
             Converter::Laurel(t) => t.finish_file(file, offset),
+            Converter::Sysmon(t) => {
+                t.lines = 0;
+                Block::from_converted(file, pooled_buffer(), offset, Converted::default())
+            }
+            Converter::Defender(t) => t.finish_file(file, offset),
         }
     }
 }

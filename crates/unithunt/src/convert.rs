@@ -8,18 +8,26 @@ use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use unithunt_readers::{auditd, BlockReader};
+use unithunt_readers::{auditd, defender, laurel, sysmon, BlockReader, Converter};
 
 #[derive(Args)]
 pub struct ConvertArgs {
-    /// Audit logs (RAW or ENRICHED), plain or gzip/zstd; `-` is standard input. Files are read in
-    /// the order given, as one stream (rotated logs: oldest first).
+    /// Audit logs (RAW or ENRICHED), LAUREL, Sysmon for Linux syslog, Defender exports (CSV or
+    /// JSON); plain or gzip/zstd; `-` is standard input. The format is sniffed per file. Files of
+    /// one format are one stream, in the order given (rotated logs: oldest first).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
 }
 
 pub fn run(args: ConvertArgs) -> ExitCode {
-    let mut transcoder = auditd::AuditTranscoder::new();
+    let mut converters = [
+        Converter::Auditd(auditd::AuditTranscoder::new()),
+        Converter::Laurel(laurel::LaurelTranscoder::new()),
+        Converter::Sysmon(sysmon::SysmonConverter::default()),
+        Converter::Defender(defender::DefenderConverter::new(false)),
+        Converter::Defender(defender::DefenderConverter::new(true)),
+    ];
+    let mut events = 0u64;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut failed = false;
@@ -35,11 +43,38 @@ pub fn run(args: ConvertArgs) -> ExitCode {
             }
         };
         let mut line_base = 0u64;
+        let mut first = match reader.next_block(1 << 20) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("error: {shown}: {e}");
+                failed = true;
+                continue;
+            }
+        };
+        let which = match first.as_ref().map(|b| &b.data[..]) {
+            Some(d) if auditd::sniff(d) => 0,
+            Some(d) if laurel::sniff(d) => 1,
+            Some(d) if sysmon::sniff(d) => 2,
+            Some(d) if defender::sniff_csv(d) => 3,
+            Some(d) if defender::sniff_json(d) => 4,
+            _ => {
+                eprintln!(
+                    "error: {shown}: not audit, LAUREL, Sysmon or Defender data (ECS needs no conversion)"
+                );
+                failed = true;
+                continue;
+            }
+        };
+        let converter = &mut converters[which];
         loop {
-            let (block, last) = match reader.next_block(1 << 20) {
-                Ok(Some(b)) => (transcoder.convert(b), false),
+            let next = match first.take() {
+                Some(b) => Ok(Some(b)),
+                None => reader.next_block(1 << 20),
+            };
+            let (block, last) = match next {
+                Ok(Some(b)) => (converter.convert(b), false),
                 Ok(None) => (
-                    transcoder.finish_file(reader.name().clone(), reader.bytes),
+                    converter.finish_file(reader.name().clone(), reader.bytes),
                     true,
                 ),
                 Err(e) => {
@@ -49,7 +84,7 @@ pub fn run(args: ConvertArgs) -> ExitCode {
                     );
                     failed = true;
                     (
-                        transcoder.finish_file(reader.name().clone(), reader.bytes),
+                        converter.finish_file(reader.name().clone(), reader.bytes),
                         true,
                     )
                 }
@@ -65,6 +100,7 @@ pub fn run(args: ConvertArgs) -> ExitCode {
                 skipped_total += c.skipped.len() as u64;
                 line_base += c.lines;
             }
+            events += memchr::memchr_iter(b'\n', &block.data).count() as u64;
             if out.write_all(&block.data).is_err() {
                 // A closed pipe (`| head`): stop quietly.
                 return ExitCode::SUCCESS;
@@ -77,7 +113,7 @@ pub fn run(args: ConvertArgs) -> ExitCode {
     let _ = out.flush();
     eprintln!(
         "unithunt convert: {} event(s), {} line(s) skipped",
-        transcoder.events, skipped_total
+        events, skipped_total
     );
     if failed {
         ExitCode::from(2)

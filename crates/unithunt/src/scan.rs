@@ -23,8 +23,8 @@ use unithunt_event::{
     lookup_one, parse_projected, parse_timestamp, FieldPath, Projection, TimestampFormat,
 };
 use unithunt_readers::{
-    auditd, collect_document, is_response, laurel, Block, BlockReader, Converter, ReadStats,
-    Skipped,
+    auditd, collect_document, defender, is_response, laurel, sysmon, Block, BlockReader, Converter,
+    ReadStats, Skipped,
 };
 use unithunt_rules::alert::{event_alert, sequence_alerts, AlertTemplate, EventOrigin};
 use unithunt_rules::{RulePack, RuleSet};
@@ -80,6 +80,12 @@ pub enum InputFormat {
     Auditd,
     /// LAUREL JSON lines (one audit event per line), converted like raw audit logs.
     Laurel,
+    /// Sysmon for Linux events in syslog lines (other syslog lines are skipped).
+    Sysmon,
+    /// Defender for Endpoint Advanced Hunting CSV export (DeviceProcessEvents, DeviceFileEvents).
+    DefenderCsv,
+    /// Defender for Endpoint Advanced Hunting JSON rows (lines, an array, or an API response).
+    DefenderJson,
 }
 
 impl InputFormat {
@@ -89,6 +95,9 @@ impl InputFormat {
             InputFormat::Ecs => "ecs",
             InputFormat::Auditd => "auditd",
             InputFormat::Laurel => "laurel",
+            InputFormat::Sysmon => "sysmon",
+            InputFormat::DefenderCsv => "defender-csv",
+            InputFormat::DefenderJson => "defender-json",
         }
     }
 }
@@ -709,6 +718,9 @@ pub fn run(args: ScanArgs) -> ExitCode {
     let converters = [
         std::sync::Mutex::new(Converter::Auditd(auditd::AuditTranscoder::new())),
         std::sync::Mutex::new(Converter::Laurel(laurel::LaurelTranscoder::new())),
+        std::sync::Mutex::new(Converter::Sysmon(sysmon::SysmonConverter::default())),
+        std::sync::Mutex::new(Converter::Defender(defender::DefenderConverter::new(false))),
+        std::sync::Mutex::new(Converter::Defender(defender::DefenderConverter::new(true))),
     ];
     for path in &paths {
         let mut reader = match BlockReader::open_path(path) {
@@ -749,6 +761,9 @@ pub fn run(args: ScanArgs) -> ExitCode {
             InputFormat::Auto => match first.as_ref().map(|b| &b.data[..]) {
                 Some(d) if auditd::sniff(d) => InputFormat::Auditd,
                 Some(d) if laurel::sniff(d) => InputFormat::Laurel,
+                Some(d) if sysmon::sniff(d) => InputFormat::Sysmon,
+                Some(d) if defender::sniff_csv(d) => InputFormat::DefenderCsv,
+                Some(d) if defender::sniff_json(d) => InputFormat::DefenderJson,
                 _ => InputFormat::Ecs,
             },
             f => f,
@@ -763,7 +778,10 @@ pub fn run(args: ScanArgs) -> ExitCode {
         let transcoder = match format {
             InputFormat::Auditd => Some(&converters[0]),
             InputFormat::Laurel => Some(&converters[1]),
-            _ => None,
+            InputFormat::Sysmon => Some(&converters[2]),
+            InputFormat::DefenderCsv => Some(&converters[3]),
+            InputFormat::DefenderJson => Some(&converters[4]),
+            InputFormat::Auto | InputFormat::Ecs => None,
         };
         if transcoder.is_none() && first.as_ref().is_some_and(looks_like_document) {
             // A JSON array or a pretty-printed response: one document, parsed whole.
@@ -1141,7 +1159,7 @@ fn summary(
     );
     if c.converted_records > 0 || !formats.is_empty() {
         eprintln!(
-            "  {} audit record(s) or LAUREL line(s) made {} event(s) (lines = records + skipped; events = parsed + ruled out)",
+            "  {} source record(s) (audit, LAUREL, Sysmon, Defender) made {} event(s) (lines = records + skipped; events = parsed + ruled out)",
             c.converted_records, c.converted_events
         );
     }

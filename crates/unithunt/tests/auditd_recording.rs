@@ -127,7 +127,7 @@ fn the_seed_rule_alerts_in_every_malicious_scenario_and_in_no_benign_one() {
     );
     assert!(
         summary.contains(&format!(
-            "{lines} audit record(s) or LAUREL line(s) made {} event(s)",
+            "{lines} source record(s) (audit, LAUREL, Sysmon, Defender) made {} event(s)",
             events.len()
         )),
         "{summary}"

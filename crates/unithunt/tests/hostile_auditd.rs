@@ -82,7 +82,7 @@ fn accounting(r: &Run) -> (u64, u64, u64, u64) {
         .lines()
         .find(|l| l.contains("made"))
         .expect(&r.stderr);
-    let records = num_before(conv, " audit record(s)");
+    let records = num_before(conv, " source record(s)");
     let events = num_before(conv, " event(s)");
     (lines, skipped, records, events)
 }

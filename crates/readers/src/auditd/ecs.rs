@@ -1,9 +1,9 @@
 //! One audit event (its records) to one ECS document. The mapping is documented in
 //! `docs/formats/auditd.md`; this file and that table change together.
 
-use super::doc::{write_str, Doc, Val};
 use super::proctable::{ProcInfo, ProcessTable};
 use super::record::{decode_field, decode_hex, Field, Record};
+use crate::doc::{write_str, Doc, Val};
 use std::sync::Arc;
 
 /// The name a syscall number has on the record's architecture (`arch=` is the kernel's

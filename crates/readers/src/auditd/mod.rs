@@ -12,7 +12,6 @@
 //! partial events, each accounted for); the process table carries over to the next file, as
 //! rotated logs continue one another.
 
-pub mod doc;
 pub mod ecs;
 pub mod proctable;
 pub mod record;

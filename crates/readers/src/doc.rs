@@ -1,6 +1,6 @@
 //! An ECS document built as a flat list of dotted paths and written as nested JSON in one pass.
 //!
-//! Converting audit logs is sequential (records group into events, processes into a table), so
+//! Used by every converted format. Converting audit logs is sequential (records group into events, processes into a table), so
 //! its cost per event bounds the whole scan. Building a `serde_json::Value` tree (a map and a
 //! string per member) and serialising it cost three quarters of the conversion; collecting
 //! `(path, value)` pairs, sorting them and writing the JSON directly costs a fraction. Written by
