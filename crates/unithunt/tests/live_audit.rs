@@ -1,0 +1,246 @@
+//! End to end with a real kernel: the seed's four adversary tests played on this machine while
+//! auditd records them (with the audit rules of `../shared/samples/auditd/README.md`), then
+//! `unithunt scan` of the real `/var/log/audit/audit.log`.
+//!
+//! It changes the machine (unit files, a user, audit rules) and cleans up after itself, so it only
+//! runs when asked: `cargo test -p unithunt --test live_audit -- --ignored --nocapture` as root
+//! (`.ci/run` does, after installing auditd). Without root, auditd or the audit subsystem it says
+//! so loudly and fails, unless `UNITHUNT_LIVE_AUDIT=skip-if-unavailable` asks it to skip (loudly).
+
+use serde_json::Value as Json;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const LOG: &str = "/var/log/audit/audit.log";
+const USER: &str = "unithunt-e2e";
+
+/// The audit rules the recording was made with (its README), under this test's own key so that
+/// cleaning up removes exactly them (`auditctl -D -k`; a watch on a directory created after it
+/// cannot be removed with `-W`).
+const KEY: &str = "unithunt-e2e";
+const RULES: [&str; 7] = [
+    "-w /etc/systemd -p wa -k unithunt-e2e",
+    "-w /usr/lib/systemd -p wa -k unithunt-e2e",
+    "-w /usr/local/lib/systemd -p wa -k unithunt-e2e",
+    "-w /run/systemd -p wa -k unithunt-e2e",
+    "-a always,exit -F arch=b64 -S execve -k unithunt-e2e",
+    "-a always,exit -F arch=b64 -S creat,rename,renameat,renameat2,link,symlink,symlinkat -F dir=/home -k unithunt-e2e",
+    "-a always,exit -F arch=b64 -S openat -F dir=/home -F a2&0100 -k unithunt-e2e",
+];
+
+/// `auditctl` with a rule's words as arguments (no shell: rules hold `&`).
+fn auditctl(rule: &str) -> (bool, String) {
+    let out = Command::new("auditctl")
+        .args(rule.split_whitespace())
+        .output()
+        .expect("auditctl runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn sh(script: &str) -> (bool, String) {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("sh runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Why this machine cannot run the test, if it cannot.
+fn unavailable() -> Option<String> {
+    let (_, uid) = sh("id -u");
+    if uid.trim() != "0" {
+        return Some(format!("not root (uid {})", uid.trim()));
+    }
+    if !sh("command -v auditctl && command -v auditd").0 {
+        return Some("auditd is not installed (apt-get install auditd)".into());
+    }
+    let (ok, status) = sh("auditctl -s");
+    if !ok {
+        return Some(format!(
+            "the audit subsystem is unavailable: {}",
+            status.trim()
+        ));
+    }
+    None
+}
+
+/// Starts auditd if it is not running; true if this test started it.
+fn ensure_auditd() -> bool {
+    if sh("pidof auditd").0 {
+        return false;
+    }
+    let (ok, out) = sh("mkdir -p /var/log/audit && /usr/sbin/auditd");
+    assert!(ok, "starting auditd: {out}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sh("pidof auditd").0 {
+        assert!(Instant::now() < deadline, "auditd did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    true
+}
+
+struct Cleanup {
+    started_auditd: bool,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = auditctl(&format!("-D -k {KEY}"));
+        let _ = sh(
+            "rm -f /etc/systemd/system/unithunt-e2e-root.service /etc/systemd/system/syslogd.service \
+             /etc/systemd/system/multi-user.target.wants/unithunt-e2e-root.service \
+             /etc/systemd/system/multi-user.target.wants/syslogd.service \
+             /usr/local/lib/systemd/system-generators/unithunt-e2e-gen \
+             /run/systemd/generator/unithunt-e2e-gen.service",
+        );
+        let _ = sh(&format!("userdel -r {USER} 2>/dev/null"));
+        if self.started_auditd {
+            let _ = sh("auditctl --signal stop || kill $(pidof auditd)");
+        }
+    }
+}
+
+const UNIT: &str = "[Unit]\\nDescription=unithunt e2e\\n[Service]\\nExecStart=/bin/true\\n[Install]\\nWantedBy=multi-user.target\\n";
+
+#[test]
+#[ignore = "changes the machine: run as root with --ignored (see the module comment)"]
+fn the_four_adversary_tests_raise_alerts_from_the_real_audit_log() {
+    if let Some(why) = unavailable() {
+        let msg = format!("LIVE AUDIT TEST NOT RUN: {why}");
+        eprintln!(
+            "\n{}\n{msg}\n{}\n",
+            "=".repeat(msg.len()),
+            "=".repeat(msg.len())
+        );
+        if std::env::var("UNITHUNT_LIVE_AUDIT").as_deref() == Ok("skip-if-unavailable") {
+            return;
+        }
+        panic!("{msg}");
+    }
+    let _cleanup = Cleanup {
+        started_auditd: ensure_auditd(),
+    };
+    let (_, _) = sh("auditctl -e 1");
+    for rule in RULES {
+        let (ok, out) = auditctl(rule);
+        // A rule already loaded (from an earlier, interrupted run) is fine.
+        assert!(ok || out.contains("exists"), "auditctl {rule}: {out}");
+    }
+    let started = chrono_now();
+    // Test 1: a root unit, written and enabled from a shell.
+    let t1 = sh(&format!(
+        "bash -c 'printf \"{UNIT}\" > /etc/systemd/system/unithunt-e2e-root.service; systemctl daemon-reload; systemctl enable unithunt-e2e-root.service; true'"
+    ));
+    // Test 2: a user unit, by a freshly created user.
+    let t2 = sh(&format!(
+        "useradd -m {USER} && runuser -u {USER} -- bash -c 'mkdir -p ~/.config/systemd/user; printf \"{UNIT}\" > ~/.config/systemd/user/unithunt-e2e-user.service; systemctl --user daemon-reload; true'"
+    ));
+    // Test 3: a unit named like a legitimate daemon.
+    let t3 = sh(&format!(
+        "bash -c 'printf \"{UNIT}\" > /etc/systemd/system/syslogd.service; systemctl enable syslogd.service; true'"
+    ));
+    // Test 4: a generator, then run the way systemd runs generators (three output directories).
+    let t4 = sh(
+        "bash -c 'mkdir -p /usr/local/lib/systemd/system-generators /run/systemd/generator /run/systemd/generator.early /run/systemd/generator.late; \
+         printf \"#!/bin/sh\\necho [Service] > \\\"\\$1/unithunt-e2e-gen.service\\\"\\n\" > /usr/local/lib/systemd/system-generators/unithunt-e2e-gen; \
+         chmod +x /usr/local/lib/systemd/system-generators/unithunt-e2e-gen; systemctl daemon-reload; \
+         /usr/local/lib/systemd/system-generators/unithunt-e2e-gen /run/systemd/generator /run/systemd/generator.early /run/systemd/generator.late; true'",
+    );
+    for (name, (ok, out)) in [("1", t1), ("2", t2), ("3", t3), ("4", t4)] {
+        assert!(ok, "adversary test {name}: {out}");
+    }
+    // auditd writes asynchronously: wait until the last test's records are in the log.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sh(&format!("grep -q unithunt-e2e-gen {LOG}")).0 {
+        assert!(
+            Instant::now() < deadline,
+            "the audit log never showed the generator"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_unithunt"))
+        .args(["scan", "-o", "ndjson", LOG])
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{summary}");
+    assert!(summary.contains("read as auditd"), "{summary}");
+    let alerts: Vec<Json> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|a: &Json| {
+            a["@timestamp"]
+                .as_str()
+                .is_some_and(|t| t >= started.as_str())
+        })
+        .collect();
+    let has = |pred: &dyn Fn(&Json) -> bool| alerts.iter().any(pred);
+    let file = |a: &Json, p: &str| a["file"]["path"].as_str().is_some_and(|x| x.ends_with(p));
+    let exec = |a: &Json, cl: &str| a["process"]["command_line"] == cl;
+    let report: Vec<String> = alerts
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {} {}",
+                a["event"]["action"], a["file"]["path"], a["process"]["command_line"]
+            )
+        })
+        .collect();
+    eprintln!(
+        "live audit alerts since {started}:\n  {}",
+        report.join("\n  ")
+    );
+    assert!(
+        has(&|a| file(a, "/etc/systemd/system/unithunt-e2e-root.service")),
+        "test 1 unit: {report:?}"
+    );
+    assert!(
+        has(&|a| exec(a, "systemctl daemon-reload")),
+        "test 1/4 reload: {report:?}"
+    );
+    assert!(
+        has(&|a| exec(a, "systemctl enable unithunt-e2e-root.service")),
+        "test 1 enable: {report:?}"
+    );
+    assert!(
+        has(&|a| file(a, "/.config/systemd/user/unithunt-e2e-user.service")),
+        "test 2 user unit: {report:?}"
+    );
+    assert!(
+        has(&|a| exec(a, "systemctl --user daemon-reload")),
+        "test 2 reload: {report:?}"
+    );
+    assert!(
+        has(&|a| file(a, "/etc/systemd/system/syslogd.service")),
+        "test 3 unit: {report:?}"
+    );
+    // Test 4's generator is the seed rule's blind spot: the reload is what alerts.
+    assert!(
+        !has(&|a| file(a, "unithunt-e2e-gen")),
+        "the seed rule does not see generators: {report:?}"
+    );
+}
+
+/// Now, as the ISO 8601 string alerts carry (UTC, milliseconds), minus a second for clock steps.
+fn chrono_now() -> String {
+    let (_, s) = sh("date -u -d '1 second ago' +%Y-%m-%dT%H:%M:%S.000Z");
+    s.trim().to_string()
+}
