@@ -109,20 +109,32 @@ impl Doc {
     /// in byte order.
     pub fn write_json(mut self, out: &mut Vec<u8>) {
         // Stable: of equal paths the last set stays last, and wins below.
-        self.fields.sort_by(|a, b| a.0.cmp(&b.0));
+        self.fields
+            .sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         let n = self.fields.len();
         let mut open: Vec<&str> = Vec::new();
         // Per open level: has a member been written (a comma is due)?
         let mut written: Vec<bool> = vec![false];
+        let mut segs: Vec<&str> = Vec::with_capacity(8);
         out.push(b'{');
         for i in 0..n {
-            if i + 1 < n && self.fields[i + 1].0 == self.fields[i].0 {
+            if i + 1 < n && same(&self.fields[i + 1].0, &self.fields[i].0) {
                 continue;
             }
             let (path, value) = &self.fields[i];
-            let segs: Vec<&str> = path.split('.').collect();
+            segs.clear();
+            let mut start = 0;
+            for dot in memchr::memchr_iter(b'.', path.as_bytes()) {
+                segs.push(&path[start..dot]);
+                start = dot + 1;
+            }
+            segs.push(&path[start..]);
             let (parents, leaf) = segs.split_at(segs.len() - 1);
-            let common = open.iter().zip(parents).take_while(|(a, b)| a == b).count();
+            let common = open
+                .iter()
+                .zip(parents)
+                .take_while(|(a, b)| same(a, b))
+                .count();
             while open.len() > common {
                 open.pop();
                 written.pop();
@@ -160,6 +172,12 @@ impl Doc {
         self.write_json(&mut out);
         serde_json::from_slice(&out).expect("the writer writes valid JSON")
     }
+}
+
+/// Short keys and segments: compared inline rather than by a call to `memcmp`.
+#[inline]
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
 }
 
 fn write_val(out: &mut Vec<u8>, v: &Val) {

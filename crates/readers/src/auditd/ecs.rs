@@ -317,7 +317,10 @@ fn raw_record(r: &Record<'_>, out: &mut Vec<u8>) {
     let mut keys: Vec<&str> = Vec::with_capacity(r.fields.len() + r.enriched.len() + 3);
     keys.push("type");
     fn member<'k>(out: &mut Vec<u8>, keys: &mut Vec<&'k str>, k: &'k str, v: &str) {
-        if keys.iter().any(|x| x.len() == k.len() && *x == k) {
+        if keys
+            .iter()
+            .any(|x| x.len() == k.len() && x.bytes().zip(k.bytes()).all(|(a, b)| a == b))
+        {
             return;
         }
         out.push(b',');
