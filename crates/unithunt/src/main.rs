@@ -2,6 +2,7 @@
 
 mod convert;
 mod eql_cmd;
+mod host;
 mod output;
 mod progress;
 mod scan;
@@ -24,8 +25,9 @@ use std::process::ExitCode;
 
 /// Find Linux persistence through systemd (MITRE ATT&CK T1543.002).
 ///
-/// With no command, unithunt runs its self-check: the seed detection rule against the four
-/// adversary tests of the seed page, rendered as Elastic Defend (ECS) events.
+/// With no command, unithunt runs its self-check (the seed detection rule against the four
+/// adversary tests of the seed page, rendered as Elastic Defend events), then scans this host's
+/// audit log with the rule pack when it can read it.
 #[derive(Parser)]
 #[command(name = "unithunt", version, about, long_about = None)]
 struct Cli {
@@ -57,7 +59,8 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Eql(args)) => eql_cmd::run(*args),
         Some(Command::Scan(args)) => scan::run(*args),
-        Some(Command::Selfcheck) | None => selfcheck::run(),
+        Some(Command::Selfcheck) => selfcheck::run(),
+        None => host::run(),
         Some(Command::Convert(args)) => convert::run(args),
     }
 }

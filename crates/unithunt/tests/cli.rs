@@ -29,10 +29,23 @@ fn lines(o: &Output) -> Vec<serde_json::Value> {
 }
 
 #[test]
-fn no_arguments_runs_the_self_check() {
-    let o = unithunt(&[], "");
+fn the_self_check_catches_and_misses_what_it_should() {
+    let o = unithunt(&["selfcheck"], "");
     assert!(o.status.success());
     insta::assert_snapshot!("selfcheck", String::from_utf8_lossy(&o.stdout));
+}
+
+/// With no arguments: the self-check first, then this host's audit log (or why not).
+#[test]
+fn no_arguments_runs_the_self_check_then_looks_at_the_host() {
+    let check = unithunt(&["selfcheck"], "");
+    let o = unithunt(&[], "");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.starts_with(&*String::from_utf8_lossy(&check.stdout)),
+        "{out}"
+    );
+    assert!(out.contains("This host's audit log"), "{out}");
 }
 
 #[test]
