@@ -50,7 +50,7 @@ pub fn run() -> ExitCode {
         "This host's audit log ({} file(s) in {AUDIT_DIR}), with the rule pack:",
         logs.len()
     );
-    let mut argv: Vec<std::ffi::OsString> = vec!["unithunt".into()];
+    let mut argv: Vec<std::ffi::OsString> = vec!["unithunt".into(), "--this-host".into()];
     argv.extend(logs.into_iter().map(PathBuf::into_os_string));
     match ScanOnly::try_parse_from(argv) {
         Ok(a) => crate::scan::run(a.scan),

@@ -68,6 +68,10 @@ pub struct ScanArgs {
     /// summary says what it chose for files that are not ECS.
     #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
     input_format: InputFormat,
+    /// The audit logs are this host's own: parents that started before the log and still run are
+    /// looked up in /proc (only when they provably started before the event that names them).
+    #[arg(long)]
+    this_host: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -716,7 +720,11 @@ pub fn run(args: ScanArgs) -> ExitCode {
     };
     // One converter per format for all files: rotated logs continue one another (process table).
     let converters = [
-        std::sync::Mutex::new(Converter::Auditd(auditd::AuditTranscoder::new())),
+        std::sync::Mutex::new(Converter::Auditd(if args.this_host {
+            auditd::AuditTranscoder::for_this_host()
+        } else {
+            auditd::AuditTranscoder::new()
+        })),
         std::sync::Mutex::new(Converter::Laurel(laurel::LaurelTranscoder::new())),
         std::sync::Mutex::new(Converter::Sysmon(sysmon::SysmonConverter::default())),
         std::sync::Mutex::new(Converter::Defender(defender::DefenderConverter::new(false))),

@@ -501,7 +501,7 @@ pub fn to_ecs(records: &[Record<'_>], table: &mut ProcessTable) -> Doc {
         doc.set("process.working_directory", Val::from(c));
     }
     doc.set("process.parent.pid", Val::from(ppid));
-    let ancestry = table.ancestry(ppid);
+    let ancestry = table.ancestry(ppid, first.time_ms);
     if let Some(parent) = ancestry.first() {
         put_proc(&mut doc, "process.parent", parent);
     }

@@ -84,6 +84,14 @@ fn is_standalone(rtype: &str) -> bool {
 }
 
 impl AuditTranscoder {
+    /// For this host's own logs: unknown parents are looked up in `/proc` (see
+    /// [`proctable::ProcRoot`]).
+    pub fn for_this_host() -> AuditTranscoder {
+        let mut t = AuditTranscoder::new();
+        t.table = ProcessTable::new(PROCESS_TABLE).with_proc(proctable::ProcRoot::host());
+        t
+    }
+
     pub fn new() -> AuditTranscoder {
         AuditTranscoder {
             open: VecDeque::new(),
