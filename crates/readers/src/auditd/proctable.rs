@@ -124,7 +124,7 @@ impl ProcessTable {
     }
 
     /// A process the stream never showed, from `/proc` when enabled and provably the same one.
-    fn from_proc(&mut self, pid: i64, at_ms: i64) -> Option<ProcInfo> {
+    fn look_up_in_proc(&mut self, pid: i64, at_ms: i64) -> Option<ProcInfo> {
         let root = self.proc_root.as_ref()?;
         if pid <= 0 || self.proc_misses.contains(&pid) {
             return None;
@@ -191,7 +191,7 @@ impl ProcessTable {
         let mut pid = ppid;
         while out.len() < MAX_ANCESTRY && pid > 0 {
             let known = self.get(pid).cloned();
-            let Some(info) = known.or_else(|| self.from_proc(pid, at_ms)) else {
+            let Some(info) = known.or_else(|| self.look_up_in_proc(pid, at_ms)) else {
                 break;
             };
             if out.iter().any(|a| a.pid == info.pid) {
