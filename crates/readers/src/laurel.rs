@@ -134,6 +134,8 @@ pub struct LaurelTranscoder {
     /// Lines seen in the current file.
     pub lines: u64,
     pub events: u64,
+    /// Keep each event's records under `auditd.records` (on by default).
+    pub raw_records: bool,
 }
 
 impl Default for LaurelTranscoder {
@@ -148,6 +150,7 @@ impl LaurelTranscoder {
             table: ProcessTable::new(PROCESS_TABLE),
             lines: 0,
             events: 0,
+            raw_records: true,
         }
     }
 
@@ -214,7 +217,7 @@ impl LaurelTranscoder {
             })
             .collect();
         self.events += 1;
-        Ok(to_ecs(&records, &mut self.table))
+        Ok(to_ecs(&records, &mut self.table, self.raw_records))
     }
 
     /// Converts a block of LAUREL lines into a block of ECS NDJSON.

@@ -216,6 +216,18 @@ struct Ctx<'a> {
     projection: Option<Projection>,
 }
 
+/// Whether some rule reads the raw audit records (`auditd.*`), or may (a rule whose fields are not
+/// all known).
+fn rules_read_raw_records(set: &RuleSet) -> bool {
+    (0..set.stages().len()).any(|i| {
+        set.stage_expr(i)
+            .is_some_and(|e| match e.referenced_fields() {
+                Some(fields) => fields.iter().any(|f| f.as_str().starts_with("auditd")),
+                None => true,
+            })
+    })
+}
+
 /// The projection of every field the rule set's predicates read (see [`Ctx::projection`]).
 fn projection_of(set: &RuleSet) -> Option<Projection> {
     let mut fields = Vec::new();
@@ -719,13 +731,19 @@ pub fn run(args: ScanArgs) -> ExitCode {
         projection: projection_of(&set),
     };
     // One converter per format for all files: rotated logs continue one another (process table).
+    // Audit records are kept in the events only when a rule reads them.
+    let raw_records = rules_read_raw_records(&set);
+    let mut audit = if args.this_host {
+        auditd::AuditTranscoder::for_this_host()
+    } else {
+        auditd::AuditTranscoder::new()
+    };
+    audit.raw_records = raw_records;
+    let mut laurel_reader = laurel::LaurelTranscoder::new();
+    laurel_reader.raw_records = raw_records;
     let converters = [
-        std::sync::Mutex::new(Converter::Auditd(if args.this_host {
-            auditd::AuditTranscoder::for_this_host()
-        } else {
-            auditd::AuditTranscoder::new()
-        })),
-        std::sync::Mutex::new(Converter::Laurel(laurel::LaurelTranscoder::new())),
+        std::sync::Mutex::new(Converter::Auditd(audit)),
+        std::sync::Mutex::new(Converter::Laurel(laurel_reader)),
         std::sync::Mutex::new(Converter::Sysmon(sysmon::SysmonConverter::default())),
         std::sync::Mutex::new(Converter::Defender(defender::DefenderConverter::new(false))),
         std::sync::Mutex::new(Converter::Defender(defender::DefenderConverter::new(true))),

@@ -153,33 +153,66 @@ fn iso8601(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-fn put_proc(doc: &mut Doc, prefix: &str, p: &ProcInfo) {
-    doc.set(format!("{prefix}.pid"), Val::from(p.pid));
-    doc.set(format!("{prefix}.name"), Val::from(&*p.name));
-    doc.set(format!("{prefix}.executable"), Val::from(&*p.executable));
-    doc.set(format!("{prefix}.args"), Val::from(&*p.args));
-    doc.set(format!("{prefix}.args_count"), Val::from(p.args.len()));
-    doc.set(
-        format!("{prefix}.command_line"),
-        Val::from(command_line(&p.args)),
-    );
-    doc.set(format!("{prefix}.entity_id"), Val::from(&*p.entity_id));
+/// Paths of one process's fields: static, so no path is formatted per event.
+struct ProcPaths {
+    pid: &'static str,
+    name: &'static str,
+    executable: &'static str,
+    args: &'static str,
+    args_count: &'static str,
+    command_line: &'static str,
+    entity_id: &'static str,
+}
+
+const PROCESS: ProcPaths = ProcPaths {
+    pid: "process.pid",
+    name: "process.name",
+    executable: "process.executable",
+    args: "process.args",
+    args_count: "process.args_count",
+    command_line: "process.command_line",
+    entity_id: "process.entity_id",
+};
+
+const PARENT: ProcPaths = ProcPaths {
+    pid: "process.parent.pid",
+    name: "process.parent.name",
+    executable: "process.parent.executable",
+    args: "process.parent.args",
+    args_count: "process.parent.args_count",
+    command_line: "process.parent.command_line",
+    entity_id: "process.parent.entity_id",
+};
+
+fn put_proc(doc: &mut Doc, at: &ProcPaths, p: &ProcInfo) {
+    doc.set(at.pid, Val::from(p.pid));
+    doc.set(at.name, Val::from(&*p.name));
+    doc.set(at.executable, Val::from(&*p.executable));
+    doc.set(at.args, Val::from(&*p.args));
+    doc.set(at.args_count, Val::from(p.args.len()));
+    doc.set(at.command_line, Val::from(command_line(&p.args)));
+    doc.set(at.entity_id, Val::from(&*p.entity_id));
 }
 
 /// User ids (and names, where ENRICHED translated them) of the acting process.
 fn put_users(doc: &mut Doc, rec: &Record<'_>) {
-    for (key, path) in [
-        ("uid", "user"),
-        ("euid", "user.effective"),
-        ("auid", "user.audit"),
-        ("gid", "group"),
-        ("egid", "user.effective.group"),
+    for (key, upper, id_path, name_path) in [
+        ("uid", "UID", "user.id", "user.name"),
+        ("euid", "EUID", "user.effective.id", "user.effective.name"),
+        ("auid", "AUID", "user.audit.id", "user.audit.name"),
+        ("gid", "GID", "group.id", "group.name"),
+        (
+            "egid",
+            "EGID",
+            "user.effective.group.id",
+            "user.effective.group.name",
+        ),
     ] {
         let Some(id) = rec.get(key) else { continue };
-        doc.set(format!("{path}.id"), Val::from(id));
-        if let Some(name) = rec.enriched(&key.to_ascii_uppercase()) {
+        doc.set(id_path, Val::from(id));
+        if let Some(name) = rec.enriched(upper) {
             if name != "unset" {
-                doc.set(format!("{path}.name"), Val::from(name));
+                doc.set(name_path, Val::from(name));
             }
         }
     }
@@ -364,7 +397,9 @@ fn raw_record(r: &Record<'_>, out: &mut Vec<u8>) {
 }
 
 /// The ECS document of one audit event. `table` learns from execs and forks and lends parents.
-pub fn to_ecs(records: &[Record<'_>], table: &mut ProcessTable) -> Doc {
+/// `raw_records`: also keep the records under `auditd.records` (a quarter of the conversion's
+/// time; left out when no rule reads them).
+pub fn to_ecs(records: &[Record<'_>], table: &mut ProcessTable, raw_records: bool) -> Doc {
     let mut doc = Doc::new();
     let first = &records[0];
     let node = first.node;
@@ -396,19 +431,21 @@ pub fn to_ecs(records: &[Record<'_>], table: &mut ProcessTable) -> Doc {
         .and_then(proctitle_args);
 
     // The raw records, decoded where the kernel hex-encodes, under `auditd.records`.
-    let mut raw = Vec::with_capacity(256 * records.len());
-    raw.push(b'[');
-    for (i, r) in records.iter().enumerate() {
-        if i > 0 {
-            raw.push(b',');
+    if raw_records {
+        let mut raw = Vec::with_capacity(256 * records.len());
+        raw.push(b'[');
+        for (i, r) in records.iter().enumerate() {
+            if i > 0 {
+                raw.push(b',');
+            }
+            raw_record(r, &mut raw);
         }
-        raw_record(r, &mut raw);
+        raw.push(b']');
+        doc.set(
+            "auditd.records",
+            Val::Raw(String::from_utf8(raw).expect("JSON of strings is UTF-8")),
+        );
     }
-    raw.push(b']');
-    doc.set(
-        "auditd.records",
-        Val::Raw(String::from_utf8(raw).expect("JSON of strings is UTF-8")),
-    );
 
     let Some(sys) = sys else {
         // A user-space message, or records cut off from their SYSCALL (a log rotated mid-event).
@@ -485,7 +522,7 @@ pub fn to_ecs(records: &[Record<'_>], table: &mut ProcessTable) -> Doc {
     }
     let me = table.get(pid).cloned();
     match &me {
-        Some(p) => put_proc(&mut doc, "process", p),
+        Some(p) => put_proc(&mut doc, &PROCESS, p),
         None => {
             doc.set("process.pid", Val::from(pid));
             doc.set("process.name", Val::from(name));
@@ -503,7 +540,7 @@ pub fn to_ecs(records: &[Record<'_>], table: &mut ProcessTable) -> Doc {
     doc.set("process.parent.pid", Val::from(ppid));
     let ancestry = table.ancestry(ppid, first.time_ms);
     if let Some(parent) = ancestry.first() {
-        put_proc(&mut doc, "process.parent", parent);
+        put_proc(&mut doc, &PARENT, parent);
     }
     if !ancestry.is_empty() {
         doc.set(
@@ -533,7 +570,7 @@ pub fn to_ecs(records: &[Record<'_>], table: &mut ProcessTable) -> Doc {
             doc.set("process.pid", Val::from(child));
             doc.set("process.parent.pid", Val::from(pid));
             if let Some(p) = parent {
-                put_proc(&mut doc, "process.parent", &p);
+                put_proc(&mut doc, &PARENT, &p);
             }
             doc.set("process.entity_id", Val::from(&*entity(child)));
         }

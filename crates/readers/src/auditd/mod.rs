@@ -39,7 +39,10 @@ struct OpenEvent {
     /// `node` and `stamp:serial`, as written: the grouping key.
     node: Option<String>,
     stamp: String,
-    lines: Vec<String>,
+    /// The event's record lines, each ending in `\n`, in one buffer (one allocation per event
+    /// rather than per record).
+    text: String,
+    records: usize,
     complete: bool,
     /// Began with a user-space message type.
     standalone: bool,
@@ -55,6 +58,8 @@ pub struct AuditTranscoder {
     pub lines: u64,
     /// Events written so far.
     pub events: u64,
+    /// Keep each event's records under `auditd.records` (on by default).
+    pub raw_records: bool,
 }
 
 impl Default for AuditTranscoder {
@@ -99,6 +104,7 @@ impl AuditTranscoder {
             table: ProcessTable::new(PROCESS_TABLE),
             lines: 0,
             events: 0,
+            raw_records: true,
         }
     }
 
@@ -149,9 +155,11 @@ impl AuditTranscoder {
                 Some(i) => {
                     let ev = &mut self.open[i];
                     if !eoe {
-                        ev.lines.push(line.to_string());
+                        ev.text.push_str(line);
+                        ev.text.push('\n');
+                        ev.records += 1;
                     }
-                    if eoe || ev.lines.len() >= MAX_RECORDS {
+                    if eoe || ev.records >= MAX_RECORDS {
                         ev.complete = true;
                     }
                     i
@@ -160,11 +168,15 @@ impl AuditTranscoder {
                     self.open.push_back(OpenEvent {
                         node: node.map(str::to_string),
                         stamp: stamp.to_string(),
-                        lines: if eoe {
-                            Vec::new()
+                        text: if eoe {
+                            String::new()
                         } else {
-                            vec![line.to_string()]
+                            let mut t = String::with_capacity(4 * line.len());
+                            t.push_str(line);
+                            t.push('\n');
+                            t
                         },
+                        records: usize::from(!eoe),
                         complete: eoe,
                         standalone,
                     });
@@ -238,18 +250,18 @@ impl AuditTranscoder {
         self.standalone_open -= usize::from(ev.standalone);
         // An EOE alone (its records were in a rotated file) carries nothing: it was counted as a
         // line of the event that ended there.
-        if ev.lines.is_empty() {
+        if ev.records == 0 {
             return;
         }
         let records: Vec<record::Record<'_>> = ev
-            .lines
-            .iter()
+            .text
+            .lines()
             .filter_map(|l| parse_record(l).ok())
             .collect();
         if records.is_empty() {
             return;
         }
-        ecs::to_ecs(&records, &mut self.table).write_json(out);
+        ecs::to_ecs(&records, &mut self.table, self.raw_records).write_json(out);
         out.push(b'\n');
         self.events += 1;
     }
