@@ -205,6 +205,8 @@ impl AuditTranscoder {
     pub fn convert(&mut self, raw: Block) -> Block {
         let first_line = self.lines;
         let mut out = pooled_buffer();
+        // ECS is about twice the audit text: size the buffer once (growing it page-faults anew).
+        out.reserve(raw.data.len() * 2 + 4096);
         let mut skipped = Vec::new();
         for len in &raw.oversized {
             self.lines += 1;

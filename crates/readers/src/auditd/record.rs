@@ -189,19 +189,27 @@ fn find_byte(s: &str, b: u8) -> Option<usize> {
     memchr::memchr(b, s.as_bytes())
 }
 
-fn rfind_byte(s: &str, b: u8) -> Option<usize> {
-    memchr::memrchr(b, s.as_bytes())
-}
-
 fn split_fields<'a>(mut s: &'a str, out: &mut Vec<Field<'a>>) {
     loop {
         s = s.trim_start_matches(' ');
         if s.is_empty() {
             return;
         }
-        let Some(eq) = find_byte(s, b'=') else { return };
-        let key_end = rfind_byte(&s[..eq], b' ').map_or(0, |i| i + 1);
-        let key = &s[key_end..eq];
+        // The key: a short run up to `=`, walked byte by byte (a memchr call per key costs more
+        // than the walk). A word without `=` (a space comes first) is not a field: skip it.
+        let b = s.as_bytes();
+        let mut eq = 0;
+        while eq < b.len() && b[eq] != b'=' && b[eq] != b' ' {
+            eq += 1;
+        }
+        if eq == b.len() {
+            return;
+        }
+        if b[eq] == b' ' {
+            s = &s[eq..];
+            continue;
+        }
+        let key = &s[..eq];
         let after = &s[eq + 1..];
         let (value, quoted, rest) = match after.as_bytes().first() {
             Some(b'"') => match find_byte(&after[1..], b'"') {
