@@ -396,10 +396,86 @@ fn raw_record(r: &Record<'_>, out: &mut Vec<u8>) {
     out.push(b'}');
 }
 
-/// The ECS document of one audit event. `table` learns from execs and forks and lends parents.
+
+/// What the process table says of one event's processes, taken in stream order.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// The acting process (after its exec, for an exec).
+    pub me: Option<ProcInfo>,
+    /// Its known ancestors, nearest first.
+    pub ancestry: Vec<ProcInfo>,
+}
+
+/// The sequential part of mapping an event: the table learns from execs and forks, and lends the
+/// acting process and its ancestors. The rest ([`format`]) needs nothing but its result, so it
+/// can run anywhere, later.
+pub fn learn(records: &[Record<'_>], table: &mut ProcessTable) -> Context {
+    let Some(first) = records.first() else {
+        return Context::default();
+    };
+    let Some(sys) = records.iter().find(|r| r.rtype == "SYSCALL") else {
+        return Context::default();
+    };
+    let node = first.node;
+    let syscall = syscall_name(sys).unwrap_or_else(|| sys.get("syscall").unwrap_or("").into());
+    let success = sys.get("success") != Some("no");
+    let pid = sys.num("pid").unwrap_or(0);
+    let ppid = sys.num("ppid").unwrap_or(0);
+    let entity =
+        |pid: i64| -> Arc<str> { format!("{}:{pid}:{}", node.unwrap_or(""), first.serial).into() };
+    let is_exec = matches!(syscall.as_str(), "execve" | "execveat") && success;
+    let is_fork = matches!(syscall.as_str(), "clone" | "clone3" | "fork" | "vfork") && success;
+    // After a successful exec the acting process is the new image, which the table learns
+    // before anything looks it up.
+    if is_exec {
+        let exe = sys.text("exe").unwrap_or_default();
+        let name = if exe.is_empty() || exe == "(null)" {
+            sys.text("comm").unwrap_or_default()
+        } else {
+            basename(&exe).to_string()
+        };
+        let execve: Vec<&Record<'_>> = records.iter().filter(|r| r.rtype == "EXECVE").collect();
+        let args = execve_args(&execve).or_else(|| {
+            records
+                .iter()
+                .find(|r| r.rtype == "PROCTITLE")
+                .and_then(proctitle_args)
+        });
+        table.record(ProcInfo {
+            pid,
+            ppid,
+            name: name.as_str().into(),
+            executable: exe.as_str().into(),
+            args: args.unwrap_or_default().into(),
+            entity_id: entity(pid),
+        });
+    }
+    // A process seen for the first time that has not exec'd runs its parent's image (its fork
+    // was not audited): the table learns that too. An entry whose ppid differs from the event's
+    // is kept (the process was reparented, to init or a subreaper, when its parent exited).
+    if table.get(pid).is_none() && table.get(ppid).is_some() {
+        table.fork(ppid, pid, entity(pid));
+    }
+    let me = table.get(pid).cloned();
+    let ancestry = table.ancestry(ppid, first.time_ms);
+    if is_fork {
+        if let Some(child) = sys.num("exit").filter(|&c| c > 0) {
+            table.fork(pid, child, entity(child));
+        }
+    }
+    Context { me, ancestry }
+}
+
+/// The ECS document of one audit event: [`learn`] then [`format`].
+pub fn to_ecs(records: &[Record<'_>], table: &mut ProcessTable, raw_records: bool) -> Doc {
+    let ctx = learn(records, table);
+    format(records, &ctx, raw_records)
+}
+
+/// The ECS document of one audit event, given what the table said of it.
 /// `raw_records`: also keep the records under `auditd.records` (a quarter of the conversion's
 /// time; left out when no rule reads them).
-pub fn to_ecs(records: &[Record<'_>], table: &mut ProcessTable, raw_records: bool) -> Doc {
+pub fn format(records: &[Record<'_>], ctx: &Context, raw_records: bool) -> Doc {
     let mut doc = Doc::new();
     let first = &records[0];
     let node = first.node;
@@ -425,7 +501,6 @@ pub fn to_ecs(records: &[Record<'_>], table: &mut ProcessTable, raw_records: boo
     let cwd = of_type(records, "CWD").next().and_then(|r| r.text("cwd"));
     let mut paths: Vec<&Record<'_>> = of_type(records, "PATH").collect();
     paths.sort_by_key(|r| r.num("item").unwrap_or(i64::MAX));
-    let execve: Vec<&Record<'_>> = of_type(records, "EXECVE").collect();
     let proctitle = of_type(records, "PROCTITLE")
         .next()
         .and_then(proctitle_args);
@@ -497,30 +572,8 @@ pub fn to_ecs(records: &[Record<'_>], table: &mut ProcessTable, raw_records: boo
 
     let is_exec = matches!(syscall.as_str(), "execve" | "execveat") && success;
     let is_fork = matches!(syscall.as_str(), "clone" | "clone3" | "fork" | "vfork") && success;
-    // The acting process: after a successful exec it is the new image, which the table learns
-    // before anything looks it up.
-    let args = if is_exec {
-        execve_args(&execve).or(proctitle.clone())
-    } else {
-        None
-    };
-    if is_exec {
-        table.record(ProcInfo {
-            pid,
-            ppid,
-            name: name.as_str().into(),
-            executable: exe.as_str().into(),
-            args: args.clone().unwrap_or_default().into(),
-            entity_id: entity(pid),
-        });
-    }
-    // A process seen for the first time that has not exec'd runs its parent's image (its fork
-    // was not audited): the table learns that too. An entry whose ppid differs from the event's
-    // is kept (the process was reparented, to init or a subreaper, when its parent exited).
-    if table.get(pid).is_none() && table.get(ppid).is_some() {
-        table.fork(ppid, pid, entity(pid));
-    }
-    let me = table.get(pid).cloned();
+    // The acting process as the table knew it (after its exec, for an exec).
+    let me = ctx.me.clone();
     match &me {
         Some(p) => put_proc(&mut doc, &PROCESS, p),
         None => {
@@ -538,7 +591,7 @@ pub fn to_ecs(records: &[Record<'_>], table: &mut ProcessTable, raw_records: boo
         doc.set("process.working_directory", Val::from(c));
     }
     doc.set("process.parent.pid", Val::from(ppid));
-    let ancestry = table.ancestry(ppid, first.time_ms);
+    let ancestry = &ctx.ancestry;
     if let Some(parent) = ancestry.first() {
         put_proc(&mut doc, &PARENT, parent);
     }
@@ -561,7 +614,6 @@ pub fn to_ecs(records: &[Record<'_>], table: &mut ProcessTable, raw_records: boo
     }
     if is_fork {
         if let Some(child) = sys.num("exit").filter(|&c| c > 0) {
-            table.fork(pid, child, entity(child));
             doc.set("event.category", Val::from(["process"]));
             doc.set("event.type", Val::from(["start"]));
             doc.set("event.action", Val::from("fork"));
