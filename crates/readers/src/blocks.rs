@@ -73,6 +73,9 @@ pub struct Block {
     /// Set when `data` is ECS NDJSON converted from another format: the accounting of the
     /// source lines it came from.
     pub converted: Option<Converted>,
+    /// Converted events still to be written as ECS (appended to `data` by
+    /// [`Block::format_deferred`], on the thread that scans the block).
+    pub deferred: Option<crate::auditd::Deferred>,
 }
 
 /// The source side of a converted block (say, audit records turned into ECS events).
@@ -99,7 +102,20 @@ impl Block {
             oversized: Vec::new(),
             offset,
             converted: Some(converted),
+            deferred: None,
         }
+    }
+
+    /// Writes the deferred events' ECS after the block's data.
+    pub fn format_deferred(&mut self) {
+        let Some(d) = self.deferred.take() else {
+            return;
+        };
+        let mut out = std::mem::take(&mut self.data.0);
+        out.reserve(4096);
+        d.write(&mut out);
+        self.data = BlockData(out);
+        self.line_starts.clear();
     }
 
     /// Finds where each line starts (idempotent).
@@ -351,6 +367,7 @@ impl BlockReader {
             data: BlockData(data),
             line_starts: Vec::new(),
             converted: None,
+            deferred: None,
             oversized,
             offset,
         }))

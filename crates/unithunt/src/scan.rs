@@ -408,6 +408,8 @@ fn scan_line(
 }
 
 fn scan_block(cx: &Ctx<'_>, block: &mut Block) -> BlockResult {
+    // Converted events whose formatting was left to the scanning thread.
+    block.format_deferred();
     let converted = block.converted.take();
     let mut out = scan_ndjson_block(cx, block);
     if let Some(c) = converted {
@@ -739,6 +741,9 @@ pub fn run(args: ScanArgs) -> ExitCode {
         auditd::AuditTranscoder::new()
     };
     audit.raw_records = raw_records;
+    // With several threads, events are formatted where their block is scanned (only grouping and
+    // the process table stay sequential); with one, deferring would only read records twice.
+    audit.defer_format = rayon::current_num_threads() > 1;
     let mut laurel_reader = laurel::LaurelTranscoder::new();
     laurel_reader.raw_records = raw_records;
     let converters = [

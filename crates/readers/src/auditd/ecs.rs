@@ -396,7 +396,6 @@ fn raw_record(r: &Record<'_>, out: &mut Vec<u8>) {
     out.push(b'}');
 }
 
-
 /// What the process table says of one event's processes, taken in stream order.
 #[derive(Debug, Clone, Default)]
 pub struct Context {

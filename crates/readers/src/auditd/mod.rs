@@ -60,6 +60,42 @@ pub struct AuditTranscoder {
     pub events: u64,
     /// Keep each event's records under `auditd.records` (on by default).
     pub raw_records: bool,
+    /// Leave the formatting of events to whoever scans the block ([`Block::format_deferred`]):
+    /// only grouping and the process table need the stream in order, so formatting can run on
+    /// every core.
+    pub defer_format: bool,
+    pending: Vec<Pending>,
+}
+
+/// A complete event whose ECS is not written yet: its record lines and what the process table
+/// said of it.
+pub struct Pending {
+    text: String,
+    ctx: ecs::Context,
+}
+
+/// The events of a converted block, to be formatted where the block is scanned.
+pub struct Deferred {
+    events: Vec<Pending>,
+    raw_records: bool,
+}
+
+impl Deferred {
+    /// Appends each event's ECS document as a line.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        for ev in &self.events {
+            let records: Vec<record::Record<'_>> = ev
+                .text
+                .lines()
+                .filter_map(|l| parse_record(l).ok())
+                .collect();
+            if records.is_empty() {
+                continue;
+            }
+            ecs::format(&records, &ev.ctx, self.raw_records).write_json(out);
+            out.push(b'\n');
+        }
+    }
 }
 
 impl Default for AuditTranscoder {
@@ -105,6 +141,8 @@ impl AuditTranscoder {
             lines: 0,
             events: 0,
             raw_records: true,
+            defer_format: false,
+            pending: Vec::new(),
         }
     }
 
@@ -224,12 +262,14 @@ impl AuditTranscoder {
             s.line -= first_line + 1;
         }
         let lines = self.lines - first_line;
-        Block::from_converted(
+        let mut block = Block::from_converted(
             raw.file.clone(),
             out,
             raw.offset,
             Converted { lines, skipped },
-        )
+        );
+        self.attach_pending(&mut block);
+        block
     }
 
     /// The events still open at the end of a file, as a last block; the next file numbers its
@@ -238,7 +278,18 @@ impl AuditTranscoder {
         let mut out = pooled_buffer();
         self.flush(&mut out);
         self.lines = 0;
-        Block::from_converted(file, out, offset, Converted::default())
+        let mut block = Block::from_converted(file, out, offset, Converted::default());
+        self.attach_pending(&mut block);
+        block
+    }
+
+    fn attach_pending(&mut self, block: &mut Block) {
+        if !self.pending.is_empty() {
+            block.deferred = Some(Deferred {
+                events: std::mem::take(&mut self.pending),
+                raw_records: self.raw_records,
+            });
+        }
     }
 
     /// Closes every open event (end of input).
@@ -255,6 +306,26 @@ impl AuditTranscoder {
         if ev.records == 0 {
             return;
         }
+        self.events += 1;
+        if self.defer_format {
+            // Only what the process table needs is read here: the first record (event id and
+            // time), SYSCALL, EXECVE and PROCTITLE; the rest is read where the event is written.
+            let records: Vec<record::Record<'_>> = ev
+                .text
+                .lines()
+                .enumerate()
+                .filter(|(i, l)| {
+                    *i == 0
+                        || record::parse_header(l)
+                            .is_ok_and(|h| matches!(h.rtype, "SYSCALL" | "EXECVE" | "PROCTITLE"))
+                })
+                .filter_map(|(_, l)| parse_record(l).ok())
+                .collect();
+            let ctx = ecs::learn(&records, &mut self.table);
+            drop(records);
+            self.pending.push(Pending { text: ev.text, ctx });
+            return;
+        }
         let records: Vec<record::Record<'_>> = ev
             .text
             .lines()
@@ -263,9 +334,9 @@ impl AuditTranscoder {
         if records.is_empty() {
             return;
         }
-        ecs::to_ecs(&records, &mut self.table, self.raw_records).write_json(out);
+        let ctx = ecs::learn(&records, &mut self.table);
+        ecs::format(&records, &ctx, self.raw_records).write_json(out);
         out.push(b'\n');
-        self.events += 1;
     }
 }
 
