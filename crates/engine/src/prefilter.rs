@@ -200,6 +200,16 @@ fn longest_common_substring<'a>(a: &'a str, b: &str) -> &'a str {
     &a[best.1 - best.0..best.1]
 }
 
+/// Where the line holding byte `pos` starts.
+fn line_start(text: &[u8], pos: usize) -> usize {
+    memchr::memrchr(b'\n', &text[..pos]).map_or(0, |i| i + 1)
+}
+
+/// Where the line starting at `start` ends (after its newline).
+fn line_end(text: &[u8], start: usize) -> usize {
+    memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |i| start + i + 1)
+}
+
 /// A compiled prefilter over a list of predicates.
 pub struct Prefilter {
     /// Overlapping, ASCII-case-insensitive: the exact set of literals in one line.
@@ -340,10 +350,8 @@ impl Prefilter {
         thread_local! {
             static LOWER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        let line_start = |pos: usize| memchr::memrchr(b'\n', &text[..pos]).map_or(0, |i| i + 1);
-        let line_end = |start: usize| {
-            memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |i| start + i + 1)
-        };
+        let line_start = |pos: usize| line_start(text, pos);
+        let line_end = |start: usize| line_end(text, start);
         LOWER.with(|buf| {
             let mut lower = buf.borrow_mut();
             // A buffer that only ever grows: no zero-filling after the first block.
@@ -404,10 +412,8 @@ impl Prefilter {
         let Some(exact) = &self.overlapping_lower else {
             return Vec::new();
         };
-        let line_start = |pos: usize| memchr::memrchr(b'\n', &text[..pos]).map_or(0, |i| i + 1);
-        let line_end = |start: usize| {
-            memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |i| start + i + 1)
-        };
+        let line_start = |pos: usize| line_start(text, pos);
+        let line_end = |start: usize| line_end(text, start);
         // (line start, literal) hits, plus lines that must be candidates whatever their literals say.
         let mut hits: Vec<(usize, usize)> = Vec::new();
         let mut forced: Vec<usize> = Vec::new();

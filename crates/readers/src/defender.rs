@@ -317,15 +317,7 @@ impl DefenderConverter {
     pub fn convert(&mut self, raw: crate::Block) -> crate::Block {
         let first = self.lines;
         let mut out = crate::pooled_buffer();
-        let mut skipped = Vec::new();
-        for len in &raw.oversized {
-            self.lines += 1;
-            skipped.push(crate::Skipped {
-                file: raw.file.to_string(),
-                line: self.lines - first - 1,
-                reason: format!("line of {len} bytes is longer than the limit"),
-            });
-        }
+        let mut skipped = crate::oversized_skips(&raw, &mut self.lines, first);
         if self.json && self.document.is_none() && first == 0 {
             let t = raw.data.trim_ascii_start();
             // An array, or a pretty-printed object: a document, read whole at the end.

@@ -224,7 +224,7 @@ impl LaurelTranscoder {
     pub fn convert(&mut self, raw: Block) -> Block {
         let first_line = self.lines;
         let mut out = pooled_buffer();
-        let mut skipped = Vec::new();
+        let mut skipped = crate::oversized_skips(&raw, &mut self.lines, first_line);
         let mut skip = |line: u64, reason: String| {
             skipped.push(Skipped {
                 file: raw.file.to_string(),
@@ -232,16 +232,6 @@ impl LaurelTranscoder {
                 reason,
             })
         };
-        for len in &raw.oversized {
-            self.lines += 1;
-            skip(
-                self.lines,
-                format!(
-                    "line of {len} bytes is longer than the {} MiB limit",
-                    crate::MAX_LINE >> 20
-                ),
-            );
-        }
         for line in raw.data.split_inclusive(|&b| b == b'\n') {
             self.lines += 1;
             let line = line.trim_ascii();

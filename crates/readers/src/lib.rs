@@ -19,6 +19,26 @@ pub mod doc;
 pub mod laurel;
 pub mod sysmon;
 
+/// Skips for the lines too long to hold (longer than [`MAX_LINE`]) that precede a converted block's
+/// lines: each counted in `lines`, numbered from 0 at the block's first source line (`first` lines
+/// came before it in the file).
+pub(crate) fn oversized_skips(raw: &Block, lines: &mut u64, first: u64) -> Vec<Skipped> {
+    raw.oversized
+        .iter()
+        .map(|len| {
+            *lines += 1;
+            Skipped {
+                file: raw.file.to_string(),
+                line: *lines - first - 1,
+                reason: format!(
+                    "line of {len} bytes is longer than the {} MiB limit",
+                    MAX_LINE >> 20
+                ),
+            }
+        })
+        .collect()
+}
+
 /// A format read by conversion to ECS NDJSON, block by block, in input order (conversion is
 /// sequential: grouping records and tracking processes need the stream in order).
 pub enum Converter {

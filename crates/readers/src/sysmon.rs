@@ -49,7 +49,6 @@ pub fn parse_line(line: &str) -> Result<SysmonEvent, String> {
     let xml = &line[start..];
     let mut reader = Reader::from_str(xml);
     let mut ev = SysmonEvent::default();
-    let mut path: Vec<String> = Vec::new();
     let mut data_name: Option<String> = None;
     let mut text = String::new();
     loop {
@@ -62,11 +61,9 @@ pub fn parse_line(line: &str) -> Result<SysmonEvent, String> {
             }
             Ok(XmlEvent::Eof) => return Err("Sysmon XML ends before </Event>".into()),
             Ok(XmlEvent::Start(e)) => {
-                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
-                if name == "Data" {
+                if e.name().as_ref() == b"Data" {
                     data_name = attr(&e, b"Name");
                 }
-                path.push(name);
                 text.clear();
             }
             Ok(XmlEvent::Empty(e)) => {
@@ -109,7 +106,6 @@ pub fn parse_line(line: &str) -> Result<SysmonEvent, String> {
                     }
                     _ => {}
                 }
-                path.pop();
                 text.clear();
             }
             Ok(_) => {}
@@ -332,15 +328,7 @@ impl SysmonConverter {
     pub fn convert(&mut self, raw: crate::Block) -> crate::Block {
         let first = self.lines;
         let mut out = crate::pooled_buffer();
-        let mut skipped = Vec::new();
-        for len in &raw.oversized {
-            self.lines += 1;
-            skipped.push(crate::Skipped {
-                file: raw.file.to_string(),
-                line: self.lines - first - 1,
-                reason: format!("line of {len} bytes is longer than the limit"),
-            });
-        }
+        let mut skipped = crate::oversized_skips(&raw, &mut self.lines, first);
         for line in raw.data.split_inclusive(|&b| b == b'\n') {
             self.lines += 1;
             let text = String::from_utf8_lossy(line);

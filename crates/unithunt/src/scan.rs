@@ -147,6 +147,26 @@ struct BlockResult {
 /// each time cost more in page zeroing than the alerts cost to write.
 static BUFFERS: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
 
+impl BlockResult {
+    /// An empty result standing for `lines` input lines.
+    fn new(lines: u64) -> BlockResult {
+        BlockResult {
+            matches: Vec::new(),
+            alerts: Vec::new(),
+            json_lines: take_buffer(),
+            json_rules: Vec::new(),
+            lines,
+            parsed: 0,
+            events: 0,
+            filtered: 0,
+            skipped: Vec::new(),
+            skipped_lines: 0,
+            converted_records: 0,
+            converted_events: 0,
+        }
+    }
+}
+
 fn take_buffer() -> Vec<u8> {
     BUFFERS
         .lock()
@@ -424,20 +444,7 @@ fn scan_block(cx: &Ctx<'_>, block: &mut Block) -> BlockResult {
 
 fn scan_ndjson_block(cx: &Ctx<'_>, block: &mut Block) -> BlockResult {
     let set = cx.set;
-    let mut out = BlockResult {
-        matches: Vec::new(),
-        alerts: Vec::new(),
-        json_lines: take_buffer(),
-        json_rules: Vec::new(),
-        lines: 0,
-        parsed: 0,
-        events: 0,
-        filtered: 0,
-        skipped: Vec::new(),
-        skipped_lines: 0,
-        converted_records: 0,
-        converted_events: 0,
-    };
+    let mut out = BlockResult::new(0);
     for (i, len) in block.oversized.iter().enumerate() {
         skip(
             &mut out.skipped,
@@ -1016,20 +1023,7 @@ fn looks_like_document(b: &Block) -> bool {
 }
 
 fn scan_document(cx: &Ctx<'_>, bytes: &[u8], file: &str, lines: u64) -> BlockResult {
-    let mut out = BlockResult {
-        matches: Vec::new(),
-        alerts: Vec::new(),
-        json_lines: take_buffer(),
-        json_rules: Vec::new(),
-        lines,
-        parsed: 0,
-        events: 0,
-        filtered: 0,
-        skipped: Vec::new(),
-        skipped_lines: 0,
-        converted_records: 0,
-        converted_events: 0,
-    };
+    let mut out = BlockResult::new(lines);
     match serde_json::from_slice::<Json>(bytes) {
         Ok(doc) => {
             // Every line of a document is parsed as part of it.

@@ -80,15 +80,16 @@ pub struct Deferred {
     raw_records: bool,
 }
 
+/// The records of an event's text (lines that are not records were skipped when read).
+fn records_of(text: &str) -> Vec<record::Record<'_>> {
+    text.lines().filter_map(|l| parse_record(l).ok()).collect()
+}
+
 impl Deferred {
     /// Appends each event's ECS document as a line.
     pub fn write(&self, out: &mut Vec<u8>) {
         for ev in &self.events {
-            let records: Vec<record::Record<'_>> = ev
-                .text
-                .lines()
-                .filter_map(|l| parse_record(l).ok())
-                .collect();
+            let records = records_of(&ev.text);
             if records.is_empty() {
                 continue;
             }
@@ -245,22 +246,13 @@ impl AuditTranscoder {
         let mut out = pooled_buffer();
         // ECS is about twice the audit text: size the buffer once (growing it page-faults anew).
         out.reserve(raw.data.len() * 2 + 4096);
-        let mut skipped = Vec::new();
-        for len in &raw.oversized {
-            self.lines += 1;
-            skipped.push(Skipped {
-                file: raw.file.to_string(),
-                line: self.lines,
-                reason: format!(
-                    "line of {len} bytes is longer than the {} MiB limit",
-                    crate::MAX_LINE >> 20
-                ),
-            });
-        }
-        self.feed(&raw.data, &raw.file, &mut out, &mut skipped);
-        for s in &mut skipped {
+        let mut skipped = crate::oversized_skips(&raw, &mut self.lines, first_line);
+        let mut fed = Vec::new();
+        self.feed(&raw.data, &raw.file, &mut out, &mut fed);
+        skipped.extend(fed.into_iter().map(|mut s| {
             s.line -= first_line + 1;
-        }
+            s
+        }));
         let lines = self.lines - first_line;
         let mut block = Block::from_converted(
             raw.file.clone(),
@@ -326,11 +318,7 @@ impl AuditTranscoder {
             self.pending.push(Pending { text: ev.text, ctx });
             return;
         }
-        let records: Vec<record::Record<'_>> = ev
-            .text
-            .lines()
-            .filter_map(|l| parse_record(l).ok())
-            .collect();
+        let records = records_of(&ev.text);
         if records.is_empty() {
             return;
         }
