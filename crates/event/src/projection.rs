@@ -69,6 +69,13 @@ impl Projection {
         self.child_mut(key.as_bytes()).whole = true;
     }
 
+    /// Whether a member at the dotted `path` may be read by a rule: it lies on a kept path (as
+    /// the path itself, an object on the way to it, or inside a value kept whole). Used to project
+    /// documents built in memory (converted events) the way [`parse_projected`] projects lines.
+    pub fn keeps(&self, path: &str) -> bool {
+        self.follow(path.as_bytes()).is_some()
+    }
+
     /// The node reached by following the dotted `key` from here, if any.
     fn follow(&self, key: &[u8]) -> Option<&Projection> {
         let mut node = self;

@@ -85,6 +85,9 @@ pub struct Converted {
     pub lines: u64,
     /// Source lines skipped, numbered from 0 at the block's first source line.
     pub skipped: Vec<crate::Skipped>,
+    /// Events made but not written to `data`: the converter's [`crate::EventScreen`] found that no
+    /// rule can match them.
+    pub screened: u64,
 }
 
 impl Block {
@@ -113,7 +116,10 @@ impl Block {
         };
         let mut out = std::mem::take(&mut self.data.0);
         out.reserve(4096);
-        d.write(&mut out);
+        let screened = d.write(&mut out);
+        if let Some(c) = self.converted.as_mut() {
+            c.screened += screened;
+        }
         self.data = BlockData(out);
         self.line_starts.clear();
     }

@@ -339,7 +339,11 @@ impl DefenderConverter {
                 raw.file.clone(),
                 out,
                 raw.offset,
-                crate::Converted { lines: 0, skipped },
+                crate::Converted {
+                    lines: 0,
+                    skipped,
+                    screened: 0,
+                },
             );
         }
         for line in raw.data.split_inclusive(|&b| b == b'\n') {
@@ -373,7 +377,11 @@ impl DefenderConverter {
             raw.file.clone(),
             out,
             raw.offset,
-            crate::Converted { lines, skipped },
+            crate::Converted {
+                lines,
+                skipped,
+                screened: 0,
+            },
         )
     }
 
@@ -417,6 +425,15 @@ impl DefenderConverter {
         self.lines = 0;
         self.document_lines = 0;
         self.csv.reset();
-        crate::Block::from_converted(file, out, offset, crate::Converted { lines, skipped })
+        crate::Block::from_converted(
+            file,
+            out,
+            offset,
+            crate::Converted {
+                lines,
+                skipped,
+                screened: 0,
+            },
+        )
     }
 }

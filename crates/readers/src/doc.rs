@@ -79,21 +79,60 @@ impl From<Vec<&str>> for Val {
     }
 }
 
+/// Which dotted paths a document keeps (see [`Doc::reading`]).
+pub type PathFilter = std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 /// Members by dotted path; a path set twice keeps its last value.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Doc {
     fields: Vec<(Cow<'static, str>, Val)>,
+    /// `fields` is in path order (set by the first write).
+    sorted: bool,
+    /// Only paths it accepts are kept (the rest are dropped before their value is made).
+    filter: Option<PathFilter>,
+}
+
+impl std::fmt::Debug for Doc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Doc")
+            .field("fields", &self.fields)
+            .field("filtered", &self.filter.is_some())
+            .finish()
+    }
 }
 
 impl Doc {
     pub fn new() -> Doc {
         Doc {
             fields: Vec::with_capacity(64),
+            sorted: false,
+            filter: None,
         }
     }
 
+    /// A document keeping only the paths `filter` accepts: what a scan's rules read, to decide
+    /// on an event before making all of it.
+    pub fn reading(filter: PathFilter) -> Doc {
+        Doc {
+            fields: Vec::with_capacity(16),
+            sorted: false,
+            filter: Some(filter),
+        }
+    }
+
+    /// Whether a member set at `path` would be kept: callers skip making values nobody keeps.
+    #[inline]
+    pub fn wants(&self, path: &str) -> bool {
+        self.filter.as_ref().is_none_or(|f| f(path))
+    }
+
     pub fn set(&mut self, path: impl Into<Cow<'static, str>>, value: impl Into<Val>) {
-        self.fields.push((path.into(), value.into()));
+        let path = path.into();
+        if !self.wants(&path) {
+            return;
+        }
+        self.sorted = false;
+        self.fields.push((path, value.into()));
     }
 
     /// The last value set at `path`.
@@ -108,9 +147,20 @@ impl Doc {
     /// Writes the document as one line of JSON (no newline), members nested by path segments and
     /// in byte order.
     pub fn write_json(mut self, out: &mut Vec<u8>) {
-        // Stable: of equal paths the last set stays last, and wins below.
-        self.fields
-            .sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        self.write_json_where(out, |_| true);
+    }
+
+    /// Writes the members whose path `keep` accepts (a projection: what rules read), as one line
+    /// of JSON. The members stay sorted afterwards, so writing the whole document next costs no
+    /// second sort.
+    pub fn write_json_where(&mut self, out: &mut Vec<u8>, keep: impl Fn(&str) -> bool) {
+        // Stable: of equal paths the last set stays last, and wins below. Already sorted (a
+        // second write) is one linear pass.
+        if !self.sorted {
+            self.fields
+                .sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            self.sorted = true;
+        }
         let n = self.fields.len();
         let mut open: Vec<&str> = Vec::new();
         // Per open level: has a member been written (a comma is due)?
@@ -119,6 +169,9 @@ impl Doc {
         out.push(b'{');
         for i in 0..n {
             if i + 1 < n && same(&self.fields[i + 1].0, &self.fields[i].0) {
+                continue;
+            }
+            if !keep(&self.fields[i].0) {
                 continue;
             }
             let (path, value) = &self.fields[i];
@@ -164,6 +217,39 @@ impl Doc {
             out.push(b'}');
         }
         out.push(b'}');
+    }
+
+    /// The members whose path `keep` accepts, as a JSON tree built directly (no text, no sort):
+    /// what a scan evaluates its rules on before deciding to write the event. A path set twice
+    /// keeps its last value, as in [`Doc::write_json`].
+    pub fn to_json_where(&self, keep: impl Fn(&str) -> bool) -> serde_json::Value {
+        use serde_json::{Map, Value as Json};
+        let mut root = Map::new();
+        for (path, value) in &self.fields {
+            if !keep(path) {
+                continue;
+            }
+            let mut node = &mut root;
+            let mut segs = path.split('.').peekable();
+            while let Some(seg) = segs.next() {
+                if segs.peek().is_none() {
+                    let v = match value {
+                        Val::Str(s) => Json::String(s.clone()),
+                        Val::Int(n) => Json::from(*n),
+                        Val::List(items) => items.iter().map(|s| Json::String(s.clone())).collect(),
+                        Val::Raw(r) => serde_json::from_str(r).unwrap_or(Json::Null),
+                    };
+                    node.insert(seg.to_string(), v);
+                    break;
+                }
+                let slot = node.entry(seg).or_insert_with(|| Json::Object(Map::new()));
+                if !slot.is_object() {
+                    *slot = Json::Object(Map::new());
+                }
+                node = slot.as_object_mut().expect("made an object above");
+            }
+        }
+        Json::Object(root)
     }
 
     /// The document as a JSON value (for tests and callers that want a tree).
@@ -249,6 +335,22 @@ mod tests {
         d.set("process.args", vec!["a".to_string()]);
         d.set("process.pid", 6i64);
         d.set("auditd.records", Val::Raw("[{\"type\":\"X\"}]".into()));
+        let kept = d.to_json_where(|p| p.starts_with("process.p") || p == "auditd.records");
+        assert_eq!(
+            kept,
+            json!({
+                "auditd": {"records": [{"type": "X"}]},
+                "process": {"parent": {"name": "ba\"sh\u{1}\n"}, "pid": 6}
+            })
+        );
+        let mut written = Vec::new();
+        d.write_json_where(&mut written, |p| {
+            p.starts_with("process.p") || p == "auditd.records"
+        });
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&written).unwrap(),
+            kept
+        );
         assert_eq!(
             d.into_json(),
             json!({

@@ -252,7 +252,11 @@ impl LaurelTranscoder {
             raw.file.clone(),
             out,
             raw.offset,
-            Converted { lines, skipped },
+            Converted {
+                lines,
+                skipped,
+                screened: 0,
+            },
         )
     }
 

@@ -73,6 +73,19 @@ impl Converter {
     }
 }
 
+/// Decides, before an event is written, whether any rule may match it. A scan sets one on the
+/// audit converter: the event is first made with only the members rules read ([`Self::reads`]),
+/// and made whole and written only if [`Self::may_match`] says so; the others are counted
+/// ([`Converted::screened`]) but never written as JSON nor parsed back. Writing and re-reading them
+/// was most of the cost of scanning an audit log.
+#[derive(Clone)]
+pub struct EventScreen {
+    /// Whether a rule reads the member at this dotted path (or below it, or above it).
+    pub reads: doc::PathFilter,
+    /// Whether a rule may match an event made of the members `reads` accepts.
+    pub may_match: std::sync::Arc<dyn Fn(&serde_json::Value) -> bool + Send + Sync>,
+}
+
 pub use blocks::{pooled_buffer, Block, BlockData, BlockReader, Compression, Converted, MAX_LINE};
 
 use serde_json::Value as Json;

@@ -174,6 +174,8 @@ pub fn to_ecs(ev: &SysmonEvent) -> Doc {
     if !ev.computer.is_empty() {
         doc.set("host.name", ev.computer.clone());
     }
+    // Sysmon for Linux (this reader's format) runs on Linux only.
+    doc.set("host.os.type", "linux");
     if let Some(u) = ev.get("User") {
         doc.set("user.name", u);
     }
@@ -350,7 +352,11 @@ impl SysmonConverter {
             raw.file.clone(),
             out,
             raw.offset,
-            crate::Converted { lines, skipped },
+            crate::Converted {
+                lines,
+                skipped,
+                screened: 0,
+            },
         )
     }
 }

@@ -24,7 +24,7 @@ use unithunt_event::{
 };
 use unithunt_readers::{
     auditd, collect_document, defender, is_response, laurel, sysmon, Block, BlockReader, Converter,
-    ReadStats, Skipped,
+    EventScreen, ReadStats, Skipped,
 };
 use unithunt_rules::alert::{event_alert, sequence_alerts, AlertTemplate, EventOrigin};
 use unithunt_rules::{RulePack, RuleSet};
@@ -263,6 +263,20 @@ fn projection_of(set: &RuleSet) -> Option<Projection> {
     Some(p)
 }
 
+/// The audit converter's screen: an event is written (and then scanned) only if some stage
+/// predicate holds on the members the rules read, decided as [`scan_line`] decides on a projected
+/// line. `None` when the rules have no projection (they then see every event).
+fn event_screen(set: &Arc<RuleSet>) -> Option<EventScreen> {
+    let projection = projection_of(set)?;
+    let set = Arc::clone(set);
+    let all: Vec<usize> = (0..set.stages().len()).collect();
+    let projection = Arc::new(projection);
+    Some(EventScreen {
+        reads: Arc::new(move |path: &str| projection.keeps(path)),
+        may_match: Arc::new(move |event: &Json| !set.evaluate(event, &all).is_empty()),
+    })
+}
+
 /// Evaluates a parsed line (an event, or a wrapped document of events); true if some rule matched.
 fn evaluate_doc(
     cx: &Ctx<'_>,
@@ -434,7 +448,9 @@ fn scan_block(cx: &Ctx<'_>, block: &mut Block) -> BlockResult {
     let mut out = scan_ndjson_block(cx, block);
     if let Some(c) = converted {
         // The block's lines are ECS events made from `c.lines` source lines: account for those.
-        out.converted_events = out.lines;
+        // Events the converter's screen held back were ruled out by the rules, unwritten.
+        out.converted_events = out.lines + c.screened;
+        out.filtered += c.screened;
         out.converted_records = c.lines - c.skipped.len() as u64;
         out.lines = c.lines;
         out.skipped.extend(c.skipped);
@@ -641,7 +657,7 @@ pub fn run(args: ScanArgs) -> ExitCode {
             usage_error = true;
         }
     }
-    let set = RuleSet::new(pack);
+    let set = Arc::new(RuleSet::new(pack));
     if args.list_rules {
         for r in &set.rules {
             println!(
@@ -748,6 +764,7 @@ pub fn run(args: ScanArgs) -> ExitCode {
         auditd::AuditTranscoder::new()
     };
     audit.raw_records = raw_records;
+    audit.screen = event_screen(&set);
     // With several threads, events are formatted where their block is scanned (only grouping and
     // the process table stay sequential); with one, deferring would only read records twice.
     audit.defer_format = rayon::current_num_threads() > 1;

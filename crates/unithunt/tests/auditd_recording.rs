@@ -182,3 +182,49 @@ fn ancestry_reaches_past_the_direct_parent() {
     );
     assert_eq!(rename["process"]["name"], "dpkg");
 }
+
+/// A scan of an audit log decides most events before writing them (only the members rules read are
+/// made, and an event is written only if a rule may match it). That must change nothing: the same
+/// alerts, and the same events counted, as scanning the log's full conversion as ECS NDJSON — for
+/// the built-in pack and for Elastic's Linux rules, which read many more fields.
+#[test]
+fn screening_events_before_writing_them_changes_no_alert() {
+    let dir = std::env::temp_dir().join(format!("unithunt-screen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ecs = dir.join("recording.ecs.ndjson");
+    let (converted, _, code) = run(&["convert", RECORDING]);
+    assert_eq!(code, 0);
+    std::fs::write(&ecs, &converted).unwrap();
+    let events = converted.lines().count();
+    let elastic = "../shared/peer/elastic-detection-rules/rules/linux";
+    let packs: Vec<Vec<&str>> = vec![vec![], vec!["--no-builtin", "--rules", elastic]];
+    let key = |a: &Json| {
+        format!(
+            "{} {}",
+            a["kibana.alert.rule.rule_id"], a["kibana.alert.original_event.id"]
+        )
+    };
+    for pack in packs {
+        let scan = |input: &str| {
+            let mut args = vec!["scan", "-o", "ndjson", "-j", "1"];
+            args.extend(&pack);
+            args.push(input);
+            let (alerts, summary, code) = run(&args);
+            assert_eq!(code, 0, "{summary}");
+            let mut keys: Vec<String> = ndjson(&alerts).iter().map(key).collect();
+            keys.sort();
+            (keys, summary)
+        };
+        let (screened, summary) = scan(RECORDING);
+        let (whole, _) = scan(ecs.to_str().unwrap());
+        assert_eq!(screened, whole, "{pack:?}");
+        assert!(
+            summary.contains(&format!("made {events} event(s)")),
+            "{summary}"
+        );
+        // The comparison has teeth: each pack alerts on this recording (Elastic's own
+        // "Systemd Service Created" and "Systemd Generator Created" among others).
+        assert!(!screened.is_empty(), "{pack:?}: {summary}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -185,13 +185,15 @@ const PARENT: ProcPaths = ProcPaths {
 };
 
 fn put_proc(doc: &mut Doc, at: &ProcPaths, p: &ProcInfo) {
-    doc.set(at.pid, Val::from(p.pid));
-    doc.set(at.name, Val::from(&*p.name));
-    doc.set(at.executable, Val::from(&*p.executable));
-    doc.set(at.args, Val::from(&*p.args));
-    doc.set(at.args_count, Val::from(p.args.len()));
-    doc.set(at.command_line, Val::from(command_line(&p.args)));
-    doc.set(at.entity_id, Val::from(&*p.entity_id));
+    doc.set(at.pid, p.pid);
+    doc.set(at.name, &*p.name);
+    doc.set(at.executable, &*p.executable);
+    doc.set(at.args, &*p.args);
+    doc.set(at.args_count, p.args.len());
+    if doc.wants(at.command_line) {
+        doc.set(at.command_line, command_line(&p.args));
+    }
+    doc.set(at.entity_id, &*p.entity_id);
 }
 
 /// User ids (and names, where ENRICHED translated them) of the acting process.
@@ -209,10 +211,10 @@ fn put_users(doc: &mut Doc, rec: &Record<'_>) {
         ),
     ] {
         let Some(id) = rec.get(key) else { continue };
-        doc.set(id_path, Val::from(id));
+        doc.set(id_path, id);
         if let Some(name) = rec.enriched(upper) {
             if name != "unset" {
-                doc.set(name_path, Val::from(name));
+                doc.set(name_path, name);
             }
         }
     }
@@ -475,20 +477,31 @@ pub fn to_ecs(records: &[Record<'_>], table: &mut ProcessTable, raw_records: boo
 /// `raw_records`: also keep the records under `auditd.records` (a quarter of the conversion's
 /// time; left out when no rule reads them).
 pub fn format(records: &[Record<'_>], ctx: &Context, raw_records: bool) -> Doc {
-    let mut doc = Doc::new();
+    format_into(Doc::new(), records, ctx, raw_records)
+}
+
+/// [`format`] into `doc`, which may keep only some paths ([`Doc::reading`]): values of the paths
+/// it drops are not made.
+pub fn format_into(mut doc: Doc, records: &[Record<'_>], ctx: &Context, raw_records: bool) -> Doc {
     let first = &records[0];
     let node = first.node;
-    let id = match node {
-        Some(n) => format!("{n}:{}:{}", first.stamp, first.serial),
-        None => format!("{}:{}", first.stamp, first.serial),
-    };
-    doc.set("@timestamp", Val::from(iso8601(first.time_ms)));
-    doc.set("event.kind", Val::from("event"));
-    doc.set("event.module", Val::from("auditd"));
-    doc.set("event.id", Val::from(id));
-    doc.set("event.sequence", Val::from(first.serial));
+    if doc.wants("@timestamp") {
+        doc.set("@timestamp", iso8601(first.time_ms));
+    }
+    doc.set("event.kind", "event");
+    doc.set("event.module", "auditd");
+    // Only Linux writes audit logs; Elastic's rules start with this test.
+    doc.set("host.os.type", "linux");
+    if doc.wants("event.id") {
+        let id = match node {
+            Some(n) => format!("{n}:{}:{}", first.stamp, first.serial),
+            None => format!("{}:{}", first.stamp, first.serial),
+        };
+        doc.set("event.id", id);
+    }
+    doc.set("event.sequence", first.serial);
     if let Some(n) = node {
-        doc.set("host.name", Val::from(n));
+        doc.set("host.name", n);
     }
     fn of_type<'r, 'a>(
         records: &'r [Record<'a>],
@@ -505,7 +518,7 @@ pub fn format(records: &[Record<'_>], ctx: &Context, raw_records: bool) -> Doc {
         .and_then(proctitle_args);
 
     // The raw records, decoded where the kernel hex-encodes, under `auditd.records`.
-    if raw_records {
+    if raw_records && doc.wants("auditd.records") {
         let mut raw = Vec::with_capacity(256 * records.len());
         raw.push(b'[');
         for (i, r) in records.iter().enumerate() {
@@ -524,37 +537,31 @@ pub fn format(records: &[Record<'_>], ctx: &Context, raw_records: bool) -> Doc {
     let Some(sys) = sys else {
         // A user-space message, or records cut off from their SYSCALL (a log rotated mid-event).
         let action = first.rtype.to_ascii_lowercase();
-        doc.set("event.action", Val::from(action));
+        doc.set("event.action", action);
         if let Some(res) = first.get("res") {
             let ok = matches!(res, "success" | "1" | "yes");
-            doc.set(
-                "event.outcome",
-                Val::from(if ok { "success" } else { "failure" }),
-            );
+            doc.set("event.outcome", if ok { "success" } else { "failure" });
         }
         put_users(&mut doc, first);
         if let Some(pid) = first.num("pid") {
-            doc.set("process.pid", Val::from(pid));
+            doc.set("process.pid", pid);
         }
         if let Some(exe) = first.text("exe") {
-            doc.set("process.name", Val::from(basename(&exe)));
-            doc.set("process.executable", Val::from(exe));
+            doc.set("process.name", basename(&exe));
+            doc.set("process.executable", exe);
         }
         return doc;
     };
 
     let syscall = syscall_name(sys).unwrap_or_else(|| sys.get("syscall").unwrap_or("").into());
     let success = sys.get("success") != Some("no");
-    doc.set("auditd.syscall", Val::from(&syscall));
+    doc.set("auditd.syscall", &syscall);
     if let Some(a) = sys.get("arch").and_then(arch_name) {
-        doc.set("host.architecture", Val::from(a));
+        doc.set("host.architecture", a);
     }
-    doc.set(
-        "event.outcome",
-        Val::from(if success { "success" } else { "failure" }),
-    );
+    doc.set("event.outcome", if success { "success" } else { "failure" });
     if let Some(key) = sys.text("key").filter(|k| k != "(null)") {
-        doc.set("tags", Val::from(vec![key]));
+        doc.set("tags", vec![key]);
     }
     put_users(&mut doc, sys);
     let pid = sys.num("pid").unwrap_or(0);
@@ -576,20 +583,22 @@ pub fn format(records: &[Record<'_>], ctx: &Context, raw_records: bool) -> Doc {
     match &me {
         Some(p) => put_proc(&mut doc, &PROCESS, p),
         None => {
-            doc.set("process.pid", Val::from(pid));
-            doc.set("process.name", Val::from(name));
-            doc.set("process.executable", Val::from(exe));
+            doc.set("process.pid", pid);
+            doc.set("process.name", name);
+            doc.set("process.executable", exe);
             if let Some(a) = &proctitle {
-                doc.set("process.args", Val::from(a.clone()));
-                doc.set("process.args_count", Val::from(a.len()));
-                doc.set("process.command_line", Val::from(command_line(a)));
+                doc.set("process.args", a.clone());
+                doc.set("process.args_count", a.len());
+                if doc.wants("process.command_line") {
+                    doc.set("process.command_line", command_line(a));
+                }
             }
         }
     }
     if let Some(c) = &cwd {
-        doc.set("process.working_directory", Val::from(c));
+        doc.set("process.working_directory", c);
     }
-    doc.set("process.parent.pid", Val::from(ppid));
+    doc.set("process.parent.pid", ppid);
     let ancestry = &ctx.ancestry;
     if let Some(parent) = ancestry.first() {
         put_proc(&mut doc, &PARENT, parent);
@@ -597,71 +606,68 @@ pub fn format(records: &[Record<'_>], ctx: &Context, raw_records: bool) -> Doc {
     if !ancestry.is_empty() {
         doc.set(
             "process.Ext.ancestry",
-            Val::from(ancestry.iter().map(|a| &*a.entity_id).collect::<Vec<_>>()),
+            ancestry.iter().map(|a| &*a.entity_id).collect::<Vec<_>>(),
         );
         doc.set(
             "process.Ext.ancestry_names",
-            Val::from(ancestry.iter().map(|a| &*a.name).collect::<Vec<_>>()),
+            ancestry.iter().map(|a| &*a.name).collect::<Vec<_>>(),
         );
     }
 
     if is_exec {
-        doc.set("event.category", Val::from(["process"]));
-        doc.set("event.type", Val::from(["start"]));
-        doc.set("event.action", Val::from("exec"));
+        doc.set("event.category", ["process"]);
+        doc.set("event.type", ["start"]);
+        doc.set("event.action", "exec");
         return doc;
     }
     if is_fork {
         if let Some(child) = sys.num("exit").filter(|&c| c > 0) {
-            doc.set("event.category", Val::from(["process"]));
-            doc.set("event.type", Val::from(["start"]));
-            doc.set("event.action", Val::from("fork"));
+            doc.set("event.category", ["process"]);
+            doc.set("event.type", ["start"]);
+            doc.set("event.action", "fork");
             // The new process is the child; the caller is its parent.
             let parent = me.clone();
-            doc.set("process.pid", Val::from(child));
-            doc.set("process.parent.pid", Val::from(pid));
+            doc.set("process.pid", child);
+            doc.set("process.parent.pid", pid);
             if let Some(p) = parent {
                 put_proc(&mut doc, &PARENT, &p);
             }
-            doc.set("process.entity_id", Val::from(&*entity(child)));
+            doc.set("process.entity_id", &*entity(child));
         }
         return doc;
     }
     if let Some(fc) = file_change(&syscall, sys, &paths, cwd.as_deref()) {
-        doc.set("event.category", Val::from(["file"]));
-        doc.set("event.type", Val::from(fc.types));
-        doc.set("event.action", Val::from(fc.action));
+        doc.set("event.category", ["file"]);
+        doc.set("event.type", fc.types);
+        doc.set("event.action", fc.action);
         let file_name = basename(&fc.path).to_string();
         if let Some((stem, ext)) = file_name.rsplit_once('.') {
             if !stem.is_empty() && !ext.is_empty() {
-                doc.set("file.extension", Val::from(ext));
+                doc.set("file.extension", ext);
             }
         }
         let dir = fc.path[..fc.path.len() - file_name.len()].trim_end_matches('/');
-        doc.set(
-            "file.directory",
-            Val::from(if dir.is_empty() { "/" } else { dir }),
-        );
-        doc.set("file.name", Val::from(file_name));
+        doc.set("file.directory", if dir.is_empty() { "/" } else { dir });
+        doc.set("file.name", file_name);
         let item = paths[fc.item];
         if let Some(inode) = item.get("inode") {
-            doc.set("file.inode", Val::from(inode));
+            doc.set("file.inode", inode);
         }
         if let Some(mode) = item.get("mode") {
-            doc.set("file.mode", Val::from(mode));
+            doc.set("file.mode", mode);
         }
         if let Some(uid) = item.get("ouid") {
-            doc.set("file.uid", Val::from(uid));
+            doc.set("file.uid", uid);
         }
         if let Some(o) = item.enriched("OUID") {
-            doc.set("file.owner", Val::from(o));
+            doc.set("file.owner", o);
         }
-        doc.set("file.path", Val::from(fc.path));
+        doc.set("file.path", fc.path);
         if let Some(o) = fc.original {
-            doc.set("file.Ext.original.path", Val::from(o));
+            doc.set("file.Ext.original.path", o);
         }
         if let Some(t) = fc.target {
-            doc.set("file.Ext.link_target", Val::from(t));
+            doc.set("file.Ext.link_target", t);
         }
         return doc;
     }
@@ -674,14 +680,14 @@ pub fn format(records: &[Record<'_>], ctx: &Context, raw_records: bool) -> Doc {
             "bind" | "accept" | "accept4" | "listen" => ("source", "connection_accepted"),
             _ => ("destination", "connection_attempted"),
         };
-        doc.set("event.category", Val::from(["network"]));
-        doc.set("event.type", Val::from(["connection", "start"]));
-        doc.set("event.action", Val::from(action));
-        doc.set(format!("{side}.ip"), Val::from(ip));
-        doc.set(format!("{side}.port"), Val::from(port));
+        doc.set("event.category", ["network"]);
+        doc.set("event.type", ["connection", "start"]);
+        doc.set("event.action", action);
+        doc.set(format!("{side}.ip"), ip);
+        doc.set(format!("{side}.port"), port);
         return doc;
     }
-    doc.set("event.action", Val::from(&syscall));
+    doc.set("event.action", &syscall);
     doc
 }
 

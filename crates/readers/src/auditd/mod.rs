@@ -16,7 +16,8 @@ pub mod ecs;
 pub mod proctable;
 pub mod record;
 
-use crate::{pooled_buffer, Block, Converted, Skipped};
+use crate::doc::Doc;
+use crate::{pooled_buffer, Block, Converted, EventScreen, Skipped};
 use proctable::ProcessTable;
 use record::parse_record;
 use std::collections::VecDeque;
@@ -39,6 +40,8 @@ struct OpenEvent {
     /// `node` and `stamp:serial`, as written: the grouping key.
     node: Option<String>,
     stamp: String,
+    /// The serial of `stamp`, compared first (cheaper than the text).
+    serial: u64,
     /// The event's record lines, each ending in `\n`, in one buffer (one allocation per event
     /// rather than per record).
     text: String,
@@ -64,6 +67,11 @@ pub struct AuditTranscoder {
     /// only grouping and the process table need the stream in order, so formatting can run on
     /// every core.
     pub defer_format: bool,
+    /// When set, events are written only if it says a rule may match them (a scan); the others
+    /// are counted in [`Converted::screened`].
+    pub screen: Option<EventScreen>,
+    /// Events screened out since the last block was made.
+    screened: u64,
     pending: Vec<Pending>,
 }
 
@@ -78,6 +86,7 @@ pub struct Pending {
 pub struct Deferred {
     events: Vec<Pending>,
     raw_records: bool,
+    screen: Option<EventScreen>,
 }
 
 /// The records of an event's text (lines that are not records were skipped when read).
@@ -86,17 +95,45 @@ fn records_of(text: &str) -> Vec<record::Record<'_>> {
 }
 
 impl Deferred {
-    /// Appends each event's ECS document as a line.
-    pub fn write(&self, out: &mut Vec<u8>) {
+    /// Appends each event's ECS document as a line (those the screen lets through); returns how
+    /// many the screen held back.
+    pub fn write(&self, out: &mut Vec<u8>) -> u64 {
+        let mut screened = 0;
         for ev in &self.events {
             let records = records_of(&ev.text);
             if records.is_empty() {
                 continue;
             }
-            ecs::format(&records, &ev.ctx, self.raw_records).write_json(out);
-            out.push(b'\n');
+            let written = write_event(
+                &records,
+                &ev.ctx,
+                self.raw_records,
+                self.screen.as_ref(),
+                out,
+            );
+            screened += u64::from(!written);
+        }
+        screened
+    }
+}
+
+/// Writes an event as a line, unless `screen` finds that no rule can match it; true if written.
+fn write_event(
+    records: &[record::Record<'_>],
+    ctx: &ecs::Context,
+    raw_records: bool,
+    screen: Option<&EventScreen>,
+    out: &mut Vec<u8>,
+) -> bool {
+    if let Some(s) = screen {
+        let read = ecs::format_into(Doc::reading(s.reads.clone()), records, ctx, raw_records);
+        if !(s.may_match)(&read.to_json_where(|_| true)) {
+            return false;
         }
     }
+    ecs::format(records, ctx, raw_records).write_json(out);
+    out.push(b'\n');
+    true
 }
 
 impl Default for AuditTranscoder {
@@ -143,6 +180,8 @@ impl AuditTranscoder {
             events: 0,
             raw_records: true,
             defer_format: false,
+            screen: None,
+            screened: 0,
             pending: Vec::new(),
         }
     }
@@ -150,9 +189,12 @@ impl AuditTranscoder {
     /// Feeds whole lines; complete events are appended to `out` as NDJSON, skipped lines to
     /// `skipped` (line numbers are absolute within the file).
     pub fn feed(&mut self, text: &[u8], file: &str, out: &mut Vec<u8>, skipped: &mut Vec<Skipped>) {
-        for raw in text.split_inclusive(|&b| b == b'\n') {
+        let mut at = 0;
+        while at < text.len() {
+            let end = memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |i| at + i);
+            let raw = &text[at..end];
+            at = end + 1;
             self.lines += 1;
-            let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
             let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
             let line = match std::str::from_utf8(raw) {
                 Ok(l) => l,
@@ -173,8 +215,8 @@ impl AuditTranscoder {
                 });
                 continue;
             }
-            let (node, stamp, rtype) = match record::parse_header(line) {
-                Ok(h) => (h.node, h.id, h.rtype),
+            let (node, stamp, serial, rtype) = match record::parse_header(line) {
+                Ok(h) => (h.node, h.id, h.serial, h.rtype),
                 Err(why) => {
                     skipped.push(Skipped {
                         file: file.to_string(),
@@ -186,43 +228,43 @@ impl AuditTranscoder {
             };
             let eoe = rtype == "EOE";
             let standalone = is_standalone(rtype);
-            let at = match self
-                .open
-                .iter()
-                .rposition(|e| e.stamp == stamp && e.node.as_deref() == node)
-            {
-                Some(i) => {
-                    let ev = &mut self.open[i];
-                    if !eoe {
-                        ev.text.push_str(line);
-                        ev.text.push('\n');
-                        ev.records += 1;
+            let at =
+                match self.open.iter().rposition(|e| {
+                    e.serial == serial && e.stamp == stamp && e.node.as_deref() == node
+                }) {
+                    Some(i) => {
+                        let ev = &mut self.open[i];
+                        if !eoe {
+                            ev.text.push_str(line);
+                            ev.text.push('\n');
+                            ev.records += 1;
+                        }
+                        if eoe || ev.records >= MAX_RECORDS {
+                            ev.complete = true;
+                        }
+                        i
                     }
-                    if eoe || ev.records >= MAX_RECORDS {
-                        ev.complete = true;
+                    None => {
+                        self.open.push_back(OpenEvent {
+                            serial,
+                            node: node.map(str::to_string),
+                            stamp: stamp.to_string(),
+                            text: if eoe {
+                                String::new()
+                            } else {
+                                let mut t = String::with_capacity(4 * line.len());
+                                t.push_str(line);
+                                t.push('\n');
+                                t
+                            },
+                            records: usize::from(!eoe),
+                            complete: eoe,
+                            standalone,
+                        });
+                        self.standalone_open += usize::from(standalone);
+                        self.open.len() - 1
                     }
-                    i
-                }
-                None => {
-                    self.open.push_back(OpenEvent {
-                        node: node.map(str::to_string),
-                        stamp: stamp.to_string(),
-                        text: if eoe {
-                            String::new()
-                        } else {
-                            let mut t = String::with_capacity(4 * line.len());
-                            t.push_str(line);
-                            t.push('\n');
-                            t
-                        },
-                        records: usize::from(!eoe),
-                        complete: eoe,
-                        standalone,
-                    });
-                    self.standalone_open += usize::from(standalone);
-                    self.open.len() - 1
-                }
-            };
+                };
             // A user-space message is complete once a record of another event follows it (the
             // kernel may add a SYSCALL record to it, right after).
             if self.standalone_open > 0 {
@@ -258,7 +300,11 @@ impl AuditTranscoder {
             raw.file.clone(),
             out,
             raw.offset,
-            Converted { lines, skipped },
+            Converted {
+                lines,
+                skipped,
+                screened: std::mem::take(&mut self.screened),
+            },
         );
         self.attach_pending(&mut block);
         block
@@ -270,7 +316,11 @@ impl AuditTranscoder {
         let mut out = pooled_buffer();
         self.flush(&mut out);
         self.lines = 0;
-        let mut block = Block::from_converted(file, out, offset, Converted::default());
+        let converted = Converted {
+            screened: std::mem::take(&mut self.screened),
+            ..Converted::default()
+        };
+        let mut block = Block::from_converted(file, out, offset, converted);
         self.attach_pending(&mut block);
         block
     }
@@ -280,6 +330,7 @@ impl AuditTranscoder {
             block.deferred = Some(Deferred {
                 events: std::mem::take(&mut self.pending),
                 raw_records: self.raw_records,
+                screen: self.screen.clone(),
             });
         }
     }
@@ -323,8 +374,8 @@ impl AuditTranscoder {
             return;
         }
         let ctx = ecs::learn(&records, &mut self.table);
-        ecs::format(&records, &ctx, self.raw_records).write_json(out);
-        out.push(b'\n');
+        let written = write_event(&records, &ctx, self.raw_records, self.screen.as_ref(), out);
+        self.screened += u64::from(!written);
     }
 }
 

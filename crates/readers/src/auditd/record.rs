@@ -126,9 +126,8 @@ pub fn parse_header(line: &str) -> Result<Header<'_>, String> {
     // auditd's own DAEMON_* records omit the colon: `msg=audit(1490239800.477:34) config changed`.
     let close = find_byte(r, b')').ok_or("unterminated `msg=audit(`")?;
     let stamp_serial = &r[..close];
-    let (stamp, serial) = stamp_serial
-        .split_once(':')
-        .ok_or("`msg=audit(...)` without a serial")?;
+    let colon = find_byte(stamp_serial, b':').ok_or("`msg=audit(...)` without a serial")?;
+    let (stamp, serial) = (&stamp_serial[..colon], &stamp_serial[colon + 1..]);
     let serial: u64 = serial
         .parse()
         .map_err(|_| format!("bad serial `{serial}`"))?;
@@ -171,13 +170,21 @@ pub fn parse_record(line: &str) -> Result<Record<'_>, String> {
 }
 
 fn parse_stamp(s: &str) -> Option<i64> {
-    let (sec, frac) = s.split_once('.').unwrap_or((s, "0"));
+    let (sec, frac) = match find_byte(s, b'.') {
+        Some(dot) => (&s[..dot], &s[dot + 1..]),
+        None => (s, "0"),
+    };
     let sec: i64 = sec.parse().ok()?;
     if frac.is_empty() || frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    // Milliseconds from the first three digits of the fraction (auditd writes exactly three).
-    let ms: i64 = format!("{frac:0<3}")[..3].parse().ok()?;
+    // Milliseconds from the first three digits of the fraction (auditd writes exactly three);
+    // fewer digits are padded with zeros.
+    let ms = frac
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(3)
+        .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
     sec.checked_mul(1000)?.checked_add(ms)
 }
 
@@ -191,7 +198,8 @@ fn find_byte(s: &str, b: u8) -> Option<usize> {
 
 fn split_fields<'a>(mut s: &'a str, out: &mut Vec<Field<'a>>) {
     loop {
-        s = s.trim_start_matches(' ');
+        let blanks = s.bytes().take_while(|&b| b == b' ').count();
+        s = &s[blanks..];
         if s.is_empty() {
             return;
         }
