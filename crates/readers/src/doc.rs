@@ -80,7 +80,87 @@ impl From<Vec<&str>> for Val {
 }
 
 /// Which dotted paths a document keeps (see [`Doc::reading`]).
-pub type PathFilter = std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>;
+pub type PathFilter = std::sync::Arc<PathSet>;
+
+/// A test on dotted paths, remembered per path for the `'static` paths converters write (all but
+/// a few): asked about forty times per event, the test itself would cost what the rest of making a
+/// projected event costs.
+pub struct PathSet {
+    /// Tells remembered answers of different sets apart (an address could be reused).
+    id: u64,
+    test: Box<dyn Fn(&str) -> bool + Send + Sync>,
+}
+
+/// Answers remembered on this thread, by set and by the address and length of a `'static` path:
+/// such a path's text never changes nor moves, so its address names it.
+type StaticAnswers = std::collections::HashMap<(u64, usize, usize), bool, AddressHash>;
+
+/// The remembered answers are keyed by addresses: mixing them once is hash enough.
+#[derive(Default, Clone, Copy)]
+struct AddressHash;
+
+impl std::hash::BuildHasher for AddressHash {
+    type Hasher = AddressHasher;
+    fn build_hasher(&self) -> AddressHasher {
+        AddressHasher(0)
+    }
+}
+
+struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(29);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+thread_local! {
+    static ANSWERS: std::cell::RefCell<StaticAnswers> = std::cell::RefCell::new(StaticAnswers::default());
+}
+
+impl PathSet {
+    pub fn new(test: impl Fn(&str) -> bool + Send + Sync + 'static) -> PathFilter {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        std::sync::Arc::new(PathSet {
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            test: Box::new(test),
+        })
+    }
+
+    pub fn contains(&self, path: &str) -> bool {
+        (self.test)(path)
+    }
+
+    /// [`PathSet::contains`], remembered.
+    pub fn contains_static(&self, path: &'static str) -> bool {
+        let key = (self.id, path.as_ptr() as usize, path.len());
+        ANSWERS.with_borrow_mut(|answers| {
+            if let Some(&yes) = answers.get(&key) {
+                return yes;
+            }
+            // Bounded: converters write a few hundred distinct paths.
+            if answers.len() >= 4096 {
+                answers.clear();
+            }
+            let yes = (self.test)(path);
+            answers.insert(key, yes);
+            yes
+        })
+    }
+}
 
 /// Members by dotted path; a path set twice keeps its last value.
 #[derive(Default)]
@@ -122,14 +202,20 @@ impl Doc {
 
     /// Whether a member set at `path` would be kept: callers skip making values nobody keeps.
     #[inline]
-    pub fn wants(&self, path: &str) -> bool {
-        self.filter.as_ref().is_none_or(|f| f(path))
+    pub fn wants(&self, path: &'static str) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.contains_static(path))
     }
 
     pub fn set(&mut self, path: impl Into<Cow<'static, str>>, value: impl Into<Val>) {
         let path = path.into();
-        if !self.wants(&path) {
-            return;
+        if let Some(f) = &self.filter {
+            let kept = match path {
+                Cow::Borrowed(p) => f.contains_static(p),
+                Cow::Owned(ref p) => f.contains(p),
+            };
+            if !kept {
+                return;
+            }
         }
         self.sorted = false;
         self.fields.push((path, value.into()));
@@ -223,33 +309,21 @@ impl Doc {
     /// what a scan evaluates its rules on before deciding to write the event. A path set twice
     /// keeps its last value, as in [`Doc::write_json`].
     pub fn to_json_where(&self, keep: impl Fn(&str) -> bool) -> serde_json::Value {
-        use serde_json::{Map, Value as Json};
-        let mut root = Map::new();
-        for (path, value) in &self.fields {
-            if !keep(path) {
-                continue;
-            }
-            let mut node = &mut root;
-            let mut segs = path.split('.').peekable();
-            while let Some(seg) = segs.next() {
-                if segs.peek().is_none() {
-                    let v = match value {
-                        Val::Str(s) => Json::String(s.clone()),
-                        Val::Int(n) => Json::from(*n),
-                        Val::List(items) => items.iter().map(|s| Json::String(s.clone())).collect(),
-                        Val::Raw(r) => serde_json::from_str(r).unwrap_or(Json::Null),
-                    };
-                    node.insert(seg.to_string(), v);
-                    break;
-                }
-                let slot = node.entry(seg).or_insert_with(|| Json::Object(Map::new()));
-                if !slot.is_object() {
-                    *slot = Json::Object(Map::new());
-                }
-                node = slot.as_object_mut().expect("made an object above");
-            }
+        let mut tree = serde_json::Map::new();
+        for (path, value) in self.fields.iter().filter(|(p, _)| keep(p)) {
+            insert_at(&mut tree, path, value.clone());
         }
-        Json::Object(root)
+        serde_json::Value::Object(tree)
+    }
+
+    /// The document as a JSON tree, its values moved (a projected document, once decided on, is
+    /// not needed again).
+    pub fn into_json_tree(self) -> serde_json::Value {
+        let mut tree = serde_json::Map::new();
+        for (path, value) in self.fields {
+            insert_at(&mut tree, &path, value);
+        }
+        serde_json::Value::Object(tree)
     }
 
     /// The document as a JSON value (for tests and callers that want a tree).
@@ -258,6 +332,31 @@ impl Doc {
         self.write_json(&mut out);
         serde_json::from_slice(&out).expect("the writer writes valid JSON")
     }
+}
+
+/// Sets `value` at the dotted `path` of `tree`, making the objects on the way (a member that is
+/// not an object where one is needed is replaced).
+fn insert_at(tree: &mut serde_json::Map<String, serde_json::Value>, path: &str, value: Val) {
+    use serde_json::{Map, Value as Json};
+    let mut node = tree;
+    let mut rest = path;
+    while let Some(dot) = memchr::memchr(b'.', rest.as_bytes()) {
+        let slot = node
+            .entry(&rest[..dot])
+            .or_insert_with(|| Json::Object(Map::new()));
+        if !slot.is_object() {
+            *slot = Json::Object(Map::new());
+        }
+        node = slot.as_object_mut().expect("made an object above");
+        rest = &rest[dot + 1..];
+    }
+    let v = match value {
+        Val::Str(s) => Json::String(s),
+        Val::Int(n) => Json::from(n),
+        Val::List(items) => items.into_iter().map(Json::String).collect(),
+        Val::Raw(r) => serde_json::from_str(&r).unwrap_or(Json::Null),
+    };
+    node.insert(rest.to_string(), v);
 }
 
 /// Short keys and segments: compared inline rather than by a call to `memcmp`.

@@ -272,7 +272,7 @@ fn event_screen(set: &Arc<RuleSet>) -> Option<EventScreen> {
     let all: Vec<usize> = (0..set.stages().len()).collect();
     let projection = Arc::new(projection);
     Some(EventScreen {
-        reads: Arc::new(move |path: &str| projection.keeps(path)),
+        reads: unithunt_readers::doc::PathSet::new(move |path: &str| projection.keeps(path)),
         may_match: Arc::new(move |event: &Json| !set.evaluate(event, &all).is_empty()),
     })
 }

@@ -210,6 +210,10 @@ fn put_users(doc: &mut Doc, rec: &Record<'_>) {
             "user.effective.group.name",
         ),
     ] {
+        // A projected document (a scan's screen) often reads no user: skip the lookups.
+        if !doc.wants(id_path) && !doc.wants(name_path) {
+            continue;
+        }
         let Some(id) = rec.get(key) else { continue };
         doc.set(id_path, id);
         if let Some(name) = rec.enriched(upper) {
@@ -513,9 +517,12 @@ pub fn format_into(mut doc: Doc, records: &[Record<'_>], ctx: &Context, raw_reco
     let cwd = of_type(records, "CWD").next().and_then(|r| r.text("cwd"));
     let mut paths: Vec<&Record<'_>> = of_type(records, "PATH").collect();
     paths.sort_by_key(|r| r.num("item").unwrap_or(i64::MAX));
-    let proctitle = of_type(records, "PROCTITLE")
-        .next()
-        .and_then(proctitle_args);
+    // Decoded only when the table did not know the process (and its arguments are wanted).
+    let proctitle = || {
+        of_type(records, "PROCTITLE")
+            .next()
+            .and_then(proctitle_args)
+    };
 
     // The raw records, decoded where the kernel hex-encodes, under `auditd.records`.
     if raw_records && doc.wants("auditd.records") {
@@ -556,12 +563,16 @@ pub fn format_into(mut doc: Doc, records: &[Record<'_>], ctx: &Context, raw_reco
     let syscall = syscall_name(sys).unwrap_or_else(|| sys.get("syscall").unwrap_or("").into());
     let success = sys.get("success") != Some("no");
     doc.set("auditd.syscall", &syscall);
-    if let Some(a) = sys.get("arch").and_then(arch_name) {
-        doc.set("host.architecture", a);
+    if doc.wants("host.architecture") {
+        if let Some(a) = sys.get("arch").and_then(arch_name) {
+            doc.set("host.architecture", a);
+        }
     }
     doc.set("event.outcome", if success { "success" } else { "failure" });
-    if let Some(key) = sys.text("key").filter(|k| k != "(null)") {
-        doc.set("tags", vec![key]);
+    if doc.wants("tags") {
+        if let Some(key) = sys.text("key").filter(|k| k != "(null)") {
+            doc.set("tags", vec![key]);
+        }
     }
     put_users(&mut doc, sys);
     let pid = sys.num("pid").unwrap_or(0);
@@ -586,7 +597,13 @@ pub fn format_into(mut doc: Doc, records: &[Record<'_>], ctx: &Context, raw_reco
             doc.set("process.pid", pid);
             doc.set("process.name", name);
             doc.set("process.executable", exe);
-            if let Some(a) = &proctitle {
+            let wanted = ["process.args", "process.args_count", "process.command_line"];
+            let args = if wanted.iter().any(|p| doc.wants(p)) {
+                proctitle()
+            } else {
+                None
+            };
+            if let Some(a) = &args {
                 doc.set("process.args", a.clone());
                 doc.set("process.args_count", a.len());
                 if doc.wants("process.command_line") {
@@ -650,16 +667,18 @@ pub fn format_into(mut doc: Doc, records: &[Record<'_>], ctx: &Context, raw_reco
         doc.set("file.directory", if dir.is_empty() { "/" } else { dir });
         doc.set("file.name", file_name);
         let item = paths[fc.item];
-        if let Some(inode) = item.get("inode") {
+        let wanted = ["file.inode", "file.mode", "file.uid", "file.owner"];
+        let item_fields = wanted.iter().any(|p| doc.wants(p));
+        if let Some(inode) = item.get("inode").filter(|_| item_fields) {
             doc.set("file.inode", inode);
         }
-        if let Some(mode) = item.get("mode") {
+        if let Some(mode) = item.get("mode").filter(|_| item_fields) {
             doc.set("file.mode", mode);
         }
-        if let Some(uid) = item.get("ouid") {
+        if let Some(uid) = item.get("ouid").filter(|_| item_fields) {
             doc.set("file.uid", uid);
         }
-        if let Some(o) = item.enriched("OUID") {
+        if let Some(o) = item.enriched("OUID").filter(|_| item_fields) {
             doc.set("file.owner", o);
         }
         doc.set("file.path", fc.path);

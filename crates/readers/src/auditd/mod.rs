@@ -19,7 +19,6 @@ pub mod record;
 use crate::doc::Doc;
 use crate::{pooled_buffer, Block, Converted, EventScreen, Skipped};
 use proctable::ProcessTable;
-use record::parse_record;
 use std::collections::VecDeque;
 
 /// Events open at once before the oldest is taken as complete.
@@ -37,13 +36,10 @@ pub fn sniff(text: &[u8]) -> bool {
 }
 
 struct OpenEvent {
-    /// `node` and `stamp:serial`, as written: the grouping key.
-    node: Option<String>,
-    stamp: String,
-    /// The serial of `stamp`, compared first (cheaper than the text).
-    serial: u64,
-    /// The event's record lines, each ending in `\n`, in one buffer (one allocation per event
-    /// rather than per record).
+    key: EventKey,
+    /// The event's records, one line each as `TYPE BODY\n` (the header, the same for all of
+    /// them, is in `key`), in one buffer: one allocation per event rather than per record, and
+    /// no header read twice.
     text: String,
     records: usize,
     complete: bool,
@@ -75,9 +71,26 @@ pub struct AuditTranscoder {
     pending: Vec<Pending>,
 }
 
-/// A complete event whose ECS is not written yet: its record lines and what the process table
-/// said of it.
+/// What the records of one event share: their header but for the type.
+struct EventKey {
+    node: Option<String>,
+    /// `SEC.MSEC:SERIAL` as written (with `node`, what groups records).
+    id: String,
+    serial: u64,
+    time_ms: i64,
+}
+
+impl EventKey {
+    fn matches(&self, h: &record::Header<'_>) -> bool {
+        // The serial first: cheaper than the text.
+        self.serial == h.serial && self.id == h.id && self.node.as_deref() == h.node
+    }
+}
+
+/// A complete event whose ECS is not written yet: its records and what the process table said of
+/// it.
 pub struct Pending {
+    key: EventKey,
     text: String,
     ctx: ecs::Context,
 }
@@ -89,9 +102,29 @@ pub struct Deferred {
     screen: Option<EventScreen>,
 }
 
-/// The records of an event's text (lines that are not records were skipped when read).
-fn records_of(text: &str) -> Vec<record::Record<'_>> {
-    text.lines().filter_map(|l| parse_record(l).ok()).collect()
+/// The records of an event (of the types `want` accepts, and always the first).
+fn records_of<'a>(
+    key: &'a EventKey,
+    text: &'a str,
+    want: impl Fn(&str) -> bool,
+) -> Vec<record::Record<'a>> {
+    let stamp = &key.id[..key.id.find(':').unwrap_or(key.id.len())];
+    text.split_terminator('\n')
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let (rtype, body) = line.split_once(' ').unwrap_or((line, ""));
+            (i == 0 || want(rtype)).then(|| {
+                record::Record::from_body(
+                    key.node.as_deref(),
+                    rtype,
+                    stamp,
+                    key.time_ms,
+                    key.serial,
+                    body,
+                )
+            })
+        })
+        .collect()
 }
 
 impl Deferred {
@@ -100,7 +133,7 @@ impl Deferred {
     pub fn write(&self, out: &mut Vec<u8>) -> u64 {
         let mut screened = 0;
         for ev in &self.events {
-            let records = records_of(&ev.text);
+            let records = records_of(&ev.key, &ev.text, |_| true);
             if records.is_empty() {
                 continue;
             }
@@ -127,7 +160,7 @@ fn write_event(
 ) -> bool {
     if let Some(s) = screen {
         let read = ecs::format_into(Doc::reading(s.reads.clone()), records, ctx, raw_records);
-        if !(s.may_match)(&read.to_json_where(|_| true)) {
+        if !(s.may_match)(&read.into_json_tree()) {
             return false;
         }
     }
@@ -215,8 +248,8 @@ impl AuditTranscoder {
                 });
                 continue;
             }
-            let (node, stamp, serial, rtype) = match record::parse_header(line) {
-                Ok(h) => (h.node, h.id, h.serial, h.rtype),
+            let h = match record::parse_header(line) {
+                Ok(h) => h,
                 Err(why) => {
                     skipped.push(Skipped {
                         file: file.to_string(),
@@ -226,45 +259,48 @@ impl AuditTranscoder {
                     continue;
                 }
             };
-            let eoe = rtype == "EOE";
-            let standalone = is_standalone(rtype);
-            let at =
-                match self.open.iter().rposition(|e| {
-                    e.serial == serial && e.stamp == stamp && e.node.as_deref() == node
-                }) {
-                    Some(i) => {
-                        let ev = &mut self.open[i];
-                        if !eoe {
-                            ev.text.push_str(line);
-                            ev.text.push('\n');
-                            ev.records += 1;
-                        }
-                        if eoe || ev.records >= MAX_RECORDS {
-                            ev.complete = true;
-                        }
-                        i
+            let eoe = h.rtype == "EOE";
+            let standalone = is_standalone(h.rtype);
+            let push_record = |text: &mut String| {
+                text.push_str(h.rtype);
+                text.push(' ');
+                text.push_str(h.body);
+                text.push('\n');
+            };
+            let at = match self.open.iter().rposition(|e| e.key.matches(&h)) {
+                Some(i) => {
+                    let ev = &mut self.open[i];
+                    if !eoe {
+                        push_record(&mut ev.text);
+                        ev.records += 1;
                     }
-                    None => {
-                        self.open.push_back(OpenEvent {
-                            serial,
-                            node: node.map(str::to_string),
-                            stamp: stamp.to_string(),
-                            text: if eoe {
-                                String::new()
-                            } else {
-                                let mut t = String::with_capacity(4 * line.len());
-                                t.push_str(line);
-                                t.push('\n');
-                                t
-                            },
-                            records: usize::from(!eoe),
-                            complete: eoe,
-                            standalone,
-                        });
-                        self.standalone_open += usize::from(standalone);
-                        self.open.len() - 1
+                    if eoe || ev.records >= MAX_RECORDS {
+                        ev.complete = true;
                     }
-                };
+                    i
+                }
+                None => {
+                    let mut text = String::new();
+                    if !eoe {
+                        text.reserve(4 * line.len());
+                        push_record(&mut text);
+                    }
+                    self.open.push_back(OpenEvent {
+                        key: EventKey {
+                            node: h.node.map(str::to_string),
+                            id: h.id.to_string(),
+                            serial: h.serial,
+                            time_ms: h.time_ms,
+                        },
+                        text,
+                        records: usize::from(!eoe),
+                        complete: eoe,
+                        standalone,
+                    });
+                    self.standalone_open += usize::from(standalone);
+                    self.open.len() - 1
+                }
+            };
             // A user-space message is complete once a record of another event follows it (the
             // kernel may add a SYSCALL record to it, right after).
             if self.standalone_open > 0 {
@@ -353,23 +389,19 @@ impl AuditTranscoder {
         if self.defer_format {
             // Only what the process table needs is read here: the first record (event id and
             // time), SYSCALL, EXECVE and PROCTITLE; the rest is read where the event is written.
-            let records: Vec<record::Record<'_>> = ev
-                .text
-                .lines()
-                .enumerate()
-                .filter(|(i, l)| {
-                    *i == 0
-                        || record::parse_header(l)
-                            .is_ok_and(|h| matches!(h.rtype, "SYSCALL" | "EXECVE" | "PROCTITLE"))
-                })
-                .filter_map(|(_, l)| parse_record(l).ok())
-                .collect();
+            let records = records_of(&ev.key, &ev.text, |t| {
+                matches!(t, "SYSCALL" | "EXECVE" | "PROCTITLE")
+            });
             let ctx = ecs::learn(&records, &mut self.table);
             drop(records);
-            self.pending.push(Pending { text: ev.text, ctx });
+            self.pending.push(Pending {
+                key: ev.key,
+                text: ev.text,
+                ctx,
+            });
             return;
         }
-        let records = records_of(&ev.text);
+        let records = records_of(&ev.key, &ev.text, |_| true);
         if records.is_empty() {
             return;
         }

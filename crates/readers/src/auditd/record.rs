@@ -111,22 +111,22 @@ pub fn parse_header(line: &str) -> Result<Header<'_>, String> {
     let mut rest = line.trim_end_matches(['\r', '\n']);
     let mut node = None;
     if let Some(r) = rest.strip_prefix("node=") {
-        let end = find_byte(r, b' ').ok_or("`node=` without a record after it")?;
+        let end = find_near(r, b' ').ok_or("`node=` without a record after it")?;
         node = Some(&r[..end]);
         rest = &r[end + 1..];
     }
     let r = rest
         .strip_prefix("type=")
         .ok_or("not an audit record (no `type=`)")?;
-    let end = find_byte(r, b' ').ok_or("record without `msg=audit(...)`")?;
+    let end = find_near(r, b' ').ok_or("record without `msg=audit(...)`")?;
     let rtype = &r[..end];
     let r = r[end + 1..]
         .strip_prefix("msg=audit(")
         .ok_or("record without `msg=audit(...)`")?;
     // auditd's own DAEMON_* records omit the colon: `msg=audit(1490239800.477:34) config changed`.
-    let close = find_byte(r, b')').ok_or("unterminated `msg=audit(`")?;
+    let close = find_near(r, b')').ok_or("unterminated `msg=audit(`")?;
     let stamp_serial = &r[..close];
-    let colon = find_byte(stamp_serial, b':').ok_or("`msg=audit(...)` without a serial")?;
+    let colon = find_near(stamp_serial, b':').ok_or("`msg=audit(...)` without a serial")?;
     let (stamp, serial) = (&stamp_serial[..colon], &stamp_serial[colon + 1..]);
     let serial: u64 = serial
         .parse()
@@ -148,29 +148,46 @@ pub fn parse_header(line: &str) -> Result<Header<'_>, String> {
 /// Why a line is not a record.
 pub fn parse_record(line: &str) -> Result<Record<'_>, String> {
     let h = parse_header(line)?;
-    let (body, enriched) = match find_byte(h.body, 0x1d) {
-        Some(i) => (&h.body[..i], Some(&h.body[i + 1..])),
-        None => (h.body, None),
-    };
-    let mut fields = Vec::with_capacity(24);
-    split_fields(body, &mut fields);
-    let mut enriched_fields = Vec::new();
-    if let Some(e) = enriched {
-        split_fields(e, &mut enriched_fields);
+    Ok(Record::from_body(
+        h.node, h.rtype, h.stamp, h.time_ms, h.serial, h.body,
+    ))
+}
+
+impl<'a> Record<'a> {
+    /// The record whose header said `node`, `rtype`, `stamp`, `time_ms` and `serial`, its fields
+    /// split from `body` (what follows the header).
+    pub fn from_body(
+        node: Option<&'a str>,
+        rtype: &'a str,
+        stamp: &'a str,
+        time_ms: i64,
+        serial: u64,
+        body: &'a str,
+    ) -> Record<'a> {
+        let (body, enriched) = match find_byte(body, 0x1d) {
+            Some(i) => (&body[..i], Some(&body[i + 1..])),
+            None => (body, None),
+        };
+        let mut fields = Vec::with_capacity(24);
+        split_fields(body, &mut fields);
+        let mut enriched_fields = Vec::new();
+        if let Some(e) = enriched {
+            split_fields(e, &mut enriched_fields);
+        }
+        Record {
+            node,
+            rtype,
+            stamp,
+            time_ms,
+            serial,
+            fields,
+            enriched: enriched_fields,
+        }
     }
-    Ok(Record {
-        node: h.node,
-        rtype: h.rtype,
-        stamp: h.stamp,
-        time_ms: h.time_ms,
-        serial: h.serial,
-        fields,
-        enriched: enriched_fields,
-    })
 }
 
 fn parse_stamp(s: &str) -> Option<i64> {
-    let (sec, frac) = match find_byte(s, b'.') {
+    let (sec, frac) = match find_near(s, b'.') {
         Some(dot) => (&s[..dot], &s[dot + 1..]),
         None => (s, "0"),
     };
@@ -192,6 +209,14 @@ fn parse_stamp(s: &str) -> Option<i64> {
 /// records put their fields there). Text that is not `k=v` is skipped.
 /// The first `b` in `s`, by memchr (`str::find(char)` checks every candidate with a memcmp).
 /// Splitting at an ASCII byte always falls on a char boundary.
+/// The first `b` in `s` when it is expected within a few dozen bytes (header parts, quoted
+/// values): a byte walk, which beats a memchr call at such distances (measured: memchr calls were a
+/// tenth of the audit scan).
+#[inline]
+fn find_near(s: &str, b: u8) -> Option<usize> {
+    s.bytes().position(|c| c == b)
+}
+
 fn find_byte(s: &str, b: u8) -> Option<usize> {
     memchr::memchr(b, s.as_bytes())
 }
@@ -220,7 +245,7 @@ fn split_fields<'a>(mut s: &'a str, out: &mut Vec<Field<'a>>) {
         let key = &s[..eq];
         let after = &s[eq + 1..];
         let (value, quoted, rest) = match after.as_bytes().first() {
-            Some(b'"') => match find_byte(&after[1..], b'"') {
+            Some(b'"') => match find_near(&after[1..], b'"') {
                 Some(end) => (&after[1..1 + end], true, &after[end + 2..]),
                 // Cut off: take the rest as the value.
                 None => (&after[1..], true, ""),
@@ -243,7 +268,8 @@ fn split_fields<'a>(mut s: &'a str, out: &mut Vec<Field<'a>>) {
                 continue;
             }
             _ => {
-                let end = find_byte(after, b' ').unwrap_or(after.len());
+                // Bare values are short (numbers, hex, `(none)`): a byte walk beats a memchr call.
+                let end = after.bytes().position(|b| b == b' ').unwrap_or(after.len());
                 (&after[..end], false, &after[end..])
             }
         };
