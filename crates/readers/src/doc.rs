@@ -425,6 +425,29 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn a_reading_document_keeps_what_its_set_accepts_and_sets_do_not_share_answers() {
+        let events = PathSet::new(|p| p.starts_with("event."));
+        let files = PathSet::new(|p| p.starts_with("file."));
+        for _ in 0..2 {
+            // Twice: the second time from remembered answers, which must stay per set.
+            let mut d = Doc::reading(events.clone());
+            d.set("event.type", ["creation"]);
+            d.set("file.path", "/etc/x");
+            d.set(format!("event.{}", "action"), "rename");
+            assert!(d.wants("event.kind") && !d.wants("file.name"));
+            assert_eq!(
+                d.into_json_tree(),
+                json!({"event": {"type": ["creation"], "action": "rename"}})
+            );
+            let mut f = Doc::reading(files.clone());
+            f.set("event.type", ["creation"]);
+            f.set("file.path", "/etc/x");
+            assert!(!f.wants("event.kind") && f.wants("file.name"));
+            assert_eq!(f.into_json_tree(), json!({"file": {"path": "/etc/x"}}));
+        }
+    }
+
+    #[test]
     fn nested_members_from_dotted_paths() {
         let mut d = Doc::new();
         d.set("process.pid", 5i64);

@@ -102,6 +102,10 @@ pub struct Deferred {
     screen: Option<EventScreen>,
 }
 
+/// The record types the ECS mapping reads (besides an event's first record): the others are split
+/// into fields only when the raw records are kept.
+const MAPPED: [&str; 6] = ["SYSCALL", "EXECVE", "PROCTITLE", "CWD", "PATH", "SOCKADDR"];
+
 /// The records of an event (of the types `want` accepts, and always the first).
 fn records_of<'a>(
     key: &'a EventKey,
@@ -133,7 +137,8 @@ impl Deferred {
     pub fn write(&self, out: &mut Vec<u8>) -> u64 {
         let mut screened = 0;
         for ev in &self.events {
-            let records = records_of(&ev.key, &ev.text, |_| true);
+            let raw = self.raw_records;
+            let records = records_of(&ev.key, &ev.text, |t| raw || MAPPED.contains(&t));
             if records.is_empty() {
                 continue;
             }
@@ -222,14 +227,23 @@ impl AuditTranscoder {
     /// Feeds whole lines; complete events are appended to `out` as NDJSON, skipped lines to
     /// `skipped` (line numbers are absolute within the file).
     pub fn feed(&mut self, text: &[u8], file: &str, out: &mut Vec<u8>, skipped: &mut Vec<Skipped>) {
+        // Checked once for the whole block (lines of valid text are valid: they end at ASCII
+        // bytes); line by line only when some line is not, to say which.
+        let valid = std::str::from_utf8(text).ok();
         let mut at = 0;
         while at < text.len() {
-            let end = memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |i| at + i);
-            let raw = &text[at..end];
+            let mut end = memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |i| at + i);
+            let start = at;
             at = end + 1;
             self.lines += 1;
-            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-            let line = match std::str::from_utf8(raw) {
+            if end > start && text[end - 1] == b'\r' {
+                end -= 1;
+            }
+            let checked = match valid {
+                Some(v) => Ok(&v[start..end]),
+                None => std::str::from_utf8(&text[start..end]),
+            };
+            let line = match checked {
                 Ok(l) => l,
                 Err(e) => {
                     skipped.push(Skipped {
@@ -401,7 +415,8 @@ impl AuditTranscoder {
             });
             return;
         }
-        let records = records_of(&ev.key, &ev.text, |_| true);
+        let raw = self.raw_records;
+        let records = records_of(&ev.key, &ev.text, |t| raw || MAPPED.contains(&t));
         if records.is_empty() {
             return;
         }
