@@ -1185,7 +1185,7 @@ fn summary(
     let s = &c.stats;
     let mb = s.bytes as f64 / 1e6;
     eprintln!(
-        "unithunt scan: {} rule(s), {} file(s), {:.1} MB, {} lines: {} parsed ({} events evaluated), {} ruled out by the literal prefilter, {} skipped; {} alert(s); {:.2}s ({:.0} MB/s, {:.0} lines/s)",
+        "unithunt scan: {} rule(s), {} file(s), {:.1} MB, {} lines: {} parsed ({} events evaluated), {} ruled out unparsed, {} skipped; {} alert(s); {:.2}s ({:.0} MB/s, {:.0} lines/s)",
         set.rules.len(),
         s.files,
         mb,
