@@ -370,10 +370,26 @@ fn summary(results: &[CaseResult]) -> (usize, usize, usize, f64) {
     )
 }
 
+mod sigma;
+
 fn main() -> ExitCode {
     let what = std::env::args().nth(1).unwrap_or_else(|| "eql".into());
+    if what == "sigma" {
+        let (md, ok) = sigma::run(&peer());
+        let out = root().join("docs/conformance/sigma.md");
+        std::fs::write(&out, md).expect("write docs/conformance/sigma.md");
+        eprintln!("wrote {}", out.display());
+        return if ok {
+            ExitCode::SUCCESS
+        } else {
+            eprintln!(
+                "error: Sigma conformance below its thresholds (see docs/conformance/sigma.md)"
+            );
+            ExitCode::FAILURE
+        };
+    }
     if what != "eql" {
-        eprintln!("usage: unithunt-conformance eql");
+        eprintln!("usage: unithunt-conformance eql|sigma");
         return ExitCode::from(2);
     }
     let data = std::fs::read_to_string(peer().join("eql-endgame/test_data.json"))

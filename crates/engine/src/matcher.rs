@@ -20,6 +20,9 @@ pub enum PatternKind {
     Lucene,
     /// Python `re.match` (legacy `match`/`matchLite`): anchored at the start only.
     PythonMatch,
+    /// A Rust regular expression searched anywhere in the value (Sigma's `re`, and Sigma wildcards
+    /// with escaped `*`/`?`, which compile to an anchored one).
+    Regex,
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +83,7 @@ impl Matcher {
                     let re = format!("^(?:{p})");
                     (build_regex(&re, fold, p)?, None)
                 }
+                PatternKind::Regex => (build_regex(p, fold, p)?, None),
             };
             shapes.push(shape);
             literals.push(lits);

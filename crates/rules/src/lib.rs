@@ -16,7 +16,7 @@ pub mod alert;
 mod load;
 mod set;
 
-pub use load::{load_rule, Rule, RuleError, RuleMeta, RulePack};
+pub use load::{load_rule, load_sigma, Rule, RuleError, RuleMeta, RulePack};
 pub use set::{RuleSet, StageRef};
 
 include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));

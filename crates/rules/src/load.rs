@@ -224,6 +224,107 @@ pub fn load_rule(text: &str, origin: &str) -> Result<Rule, RuleError> {
     })
 }
 
+/// Elastic's risk score and severity for a Sigma `level`.
+fn sigma_level(level: Option<&str>) -> (u32, String) {
+    match level.unwrap_or("medium") {
+        "informational" => (21, "low".into()),
+        "low" => (21, "low".into()),
+        "high" => (73, "high".into()),
+        "critical" => (99, "critical".into()),
+        _ => (47, "medium".into()),
+    }
+}
+
+/// The ATT&CK techniques of Sigma tags (`attack.t1543.002`) as Elastic `threat` entries.
+fn sigma_threat(tags: &[String]) -> serde_json::Value {
+    let techniques: Vec<serde_json::Value> = tags
+        .iter()
+        .filter_map(|t| t.strip_prefix("attack.t"))
+        .map(|id| {
+            let id = format!("T{}", id.to_ascii_uppercase());
+            serde_json::json!({"framework": "MITRE ATT&CK", "technique": [{"id": id}]})
+        })
+        .collect();
+    serde_json::Value::Array(techniques)
+}
+
+/// Loads a Sigma file (several documents possible) with the built-in pipeline. Correlation rules
+/// load but are listed as not run; filters are returned for [`RulePack::add_path`] to apply.
+pub fn load_sigma(
+    text: &str,
+    origin: &str,
+    pipeline: &unithunt_sigma::Pipeline,
+) -> Result<(Vec<Rule>, Vec<unithunt_sigma::load::Filter>), RuleError> {
+    use unithunt_sigma::SigmaDoc;
+    let err = |e: unithunt_sigma::SigmaError| RuleError {
+        origin: origin.to_string(),
+        message: e.message.clone(),
+        rendered: Some(e.to_string()),
+    };
+    let docs = unithunt_sigma::load_documents(text, origin).map_err(err)?;
+    let mut rules = Vec::new();
+    let mut filters = Vec::new();
+    for d in docs {
+        match d {
+            SigmaDoc::Rule(r) => {
+                let (risk_score, severity) = sigma_level(r.level.as_deref());
+                let meta = RuleMeta {
+                    rule_id: r.id.clone().unwrap_or_else(|| r.title.clone()),
+                    name: r.title.clone(),
+                    description: r.description.clone(),
+                    rule_type: "sigma".into(),
+                    language: "sigma".into(),
+                    risk_score,
+                    severity,
+                    index: Vec::new(),
+                    tags: r.tags.clone(),
+                    note: None,
+                    false_positives: r.falsepositives.clone(),
+                    references: r.references.clone(),
+                    threat: sigma_threat(&r.tags),
+                    origin: origin.to_string(),
+                };
+                let expr = unithunt_sigma::compile(&r, pipeline).map_err(err)?;
+                rules.push(Rule {
+                    meta,
+                    query_text: r.condition.clone(),
+                    query: Some(Query::events(expr)),
+                    unsupported: None,
+                });
+            }
+            SigmaDoc::Correlation(c) => {
+                let (risk_score, severity) = sigma_level(None);
+                rules.push(Rule {
+                    meta: RuleMeta {
+                        rule_id: c.id.clone().unwrap_or_else(|| c.title.clone()),
+                        name: c.title.clone(),
+                        description: String::new(),
+                        rule_type: "sigma-correlation".into(),
+                        language: "sigma".into(),
+                        risk_score,
+                        severity,
+                        index: Vec::new(),
+                        tags: Vec::new(),
+                        note: None,
+                        false_positives: Vec::new(),
+                        references: Vec::new(),
+                        threat: serde_json::Value::Array(Vec::new()),
+                        origin: origin.to_string(),
+                    },
+                    query_text: String::new(),
+                    query: None,
+                    unsupported: Some(format!(
+                        "Sigma correlation rules ({}) are loaded and checked but not run yet",
+                        c.kind
+                    )),
+                });
+            }
+            SigmaDoc::Filter(f) => filters.push(f),
+        }
+    }
+    Ok((rules, filters))
+}
+
 /// An ordered collection of rules, unique by `rule_id`.
 #[derive(Clone, Debug, Default)]
 pub struct RulePack {
@@ -256,6 +357,36 @@ impl RulePack {
         }
     }
 
+    /// Applies a Sigma filter to the Sigma rules it names (by id or title) whose log source it
+    /// covers: each becomes `(rule) and (filter)`, as pySigma applies filters.
+    fn apply_filter(
+        &mut self,
+        f: &unithunt_sigma::load::Filter,
+        pipeline: &unithunt_sigma::Pipeline,
+    ) -> Result<(), RuleError> {
+        let expr = unithunt_sigma::compile_filter(f, pipeline).map_err(|e| RuleError {
+            origin: f.origin.clone(),
+            message: e.message.clone(),
+            rendered: Some(e.to_string()),
+        })?;
+        for r in &mut self.rules {
+            if r.meta.language != "sigma"
+                || !f
+                    .rules
+                    .iter()
+                    .any(|n| *n == r.meta.rule_id || *n == r.meta.name)
+            {
+                continue;
+            }
+            if let Some(q) = &mut r.query {
+                if let unithunt_engine::QueryKind::Events(e) = &mut q.kind {
+                    *e = unithunt_engine::Expr::And(vec![e.clone(), expr.clone()]);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Loads a rule file, or every `*.toml` below a directory, adding or replacing rules. Returns
     /// the errors of files that did not load (the others are still added).
     pub fn add_path(&mut self, path: &Path) -> Vec<RuleError> {
@@ -270,7 +401,10 @@ impl RulePack {
                             let p = e.path();
                             if p.is_dir() {
                                 stack.push(p);
-                            } else if p.extension().is_some_and(|x| x == "toml") {
+                            } else if p
+                                .extension()
+                                .is_some_and(|x| x == "toml" || x == "yml" || x == "yaml")
+                            {
                                 files.push(p);
                             }
                         }
@@ -286,9 +420,19 @@ impl RulePack {
         } else {
             files.push(path.to_path_buf());
         }
+        let pipeline = unithunt_sigma::Pipeline::ecs_linux();
+        let mut filters = Vec::new();
         for f in files {
             let origin = f.display().to_string();
+            let sigma = f.extension().is_some_and(|x| x == "yml" || x == "yaml");
             match std::fs::read_to_string(&f) {
+                Ok(text) if sigma => match load_sigma(&text, &origin, &pipeline) {
+                    Ok((rules, fs)) => {
+                        rules.into_iter().for_each(|r| self.insert(r));
+                        filters.extend(fs);
+                    }
+                    Err(e) => errors.push(e),
+                },
                 Ok(text) => match load_rule(&text, &origin) {
                     Ok(rule) => self.insert(rule),
                     Err(e) => errors.push(e),
@@ -298,6 +442,11 @@ impl RulePack {
                     message: e.to_string(),
                     rendered: None,
                 }),
+            }
+        }
+        for f in filters {
+            if let Err(e) = self.apply_filter(&f, &pipeline) {
+                errors.push(e);
             }
         }
         errors

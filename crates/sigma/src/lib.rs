@@ -1,0 +1,39 @@
+//! Sigma rules (specification v2) for unithunt: loading (`load`), the detection and condition
+//! semantics compiled into the engine's [`Expr`] (`detection`, `condition`), field mapping
+//! pipelines (`pipeline`), and the EQL a compiled rule amounts to (`to_eql`).
+//!
+//! Sigma compiles into the same predicate form as EQL, so the literal prefilter, the projected
+//! parse, the audit converter's screen and the parallel scan serve Sigma rules unchanged.
+
+pub mod condition;
+pub mod detection;
+pub mod load;
+pub mod pipeline;
+pub mod to_eql;
+
+pub use load::{load_documents, SigmaDoc, SigmaError, SigmaRule};
+pub use pipeline::Pipeline;
+
+use unithunt_engine::Expr;
+
+/// Compiles a rule's detection under `pipeline` into one predicate.
+pub fn compile(rule: &SigmaRule, pipeline: &Pipeline) -> Result<Expr, SigmaError> {
+    let scope = pipeline.scope_for(&rule.logsource);
+    let searches = detection::compile_searches(rule, &scope)?;
+    let mut expr =
+        condition::compile(&rule.condition, &searches).map_err(|m| rule.error(m, "condition"))?;
+    if let Some(guard) = scope.guard() {
+        expr = Expr::And(vec![guard, expr]);
+    }
+    Ok(scope.wrap(expr))
+}
+
+/// Compiles a filter's detection (its selections and condition) for the log source it names.
+pub fn compile_filter(f: &load::Filter, pipeline: &Pipeline) -> Result<Expr, SigmaError> {
+    let scope = pipeline.scope_for(&f.logsource);
+    let as_rule = SigmaRule::from_filter(f);
+    let searches = detection::compile_searches(&as_rule, &scope)?;
+    let expr =
+        condition::compile(&f.condition, &searches).map_err(|m| as_rule.error(m, "condition"))?;
+    Ok(scope.wrap(expr))
+}

@@ -1,0 +1,1 @@
+//! The EQL a compiled Sigma rule amounts to (`unithunt rules convert`).
