@@ -97,6 +97,11 @@ impl Matcher {
         })
     }
 
+    /// Whether matching folds case.
+    pub fn fold(&self) -> Fold {
+        self.fold
+    }
+
     pub fn kind(&self) -> PatternKind {
         self.kind
     }

@@ -490,6 +490,9 @@ fn field_item(scope: &Scope, field: &str, mods: &[&str], value: &Json) -> Result
             }
             vals.push(alts);
         }
+        // Without `all`, every string pattern of every value goes into one matcher (one pass, and
+        // one set of literals for the prefilter); with `all`, each value is its own conjunct.
+        let mut shared: Vec<Vec<Part>> = Vec::new();
         for alts in vals {
             let mut pats: Vec<Vec<Part>> = Vec::new();
             let mut others = Vec::new();
@@ -527,29 +530,33 @@ fn field_item(scope: &Scope, field: &str, mods: &[&str], value: &Json) -> Result
                         )
                     }
                     V::Str(mut p) => {
-                        if m.contains || m.endswith {
-                            if p.first() != Some(&Part::Star) {
-                                p.insert(0, Part::Star);
-                            }
+                        if (m.contains || m.endswith) && p.first() != Some(&Part::Star) {
+                            p.insert(0, Part::Star);
                         }
-                        if m.contains || m.startswith {
-                            if p.last() != Some(&Part::Star) {
-                                p.push(Part::Star);
-                            }
+                        if (m.contains || m.startswith) && p.last() != Some(&Part::Star) {
+                            p.push(Part::Star);
                         }
                         pats.push(p);
                     }
                 }
             }
-            // The alternatives one value expands into (windash, base64offset) are ORed.
-            if !pats.is_empty() {
-                others.push(string_patterns(&subject, &pats, fold, false)?);
-            }
-            items.push(if others.len() == 1 {
-                others.pop().expect("one")
+            if m.all {
+                // The alternatives one value expands into (windash, base64offset) are ORed.
+                if !pats.is_empty() {
+                    others.push(string_patterns(&subject, &pats, fold, false)?);
+                }
+                items.push(if others.len() == 1 {
+                    others.pop().expect("one")
+                } else {
+                    Expr::Or(others)
+                });
             } else {
-                Expr::Or(others)
-            });
+                shared.extend(pats);
+                items.extend(others);
+            }
+        }
+        if !shared.is_empty() {
+            items.push(string_patterns(&subject, &shared, fold, false)?);
         }
     }
     let joined = if m.all {

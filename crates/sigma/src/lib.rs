@@ -13,6 +13,7 @@ pub mod to_eql;
 
 pub use load::{load_documents, SigmaDoc, SigmaError, SigmaRule};
 pub use pipeline::Pipeline;
+pub use to_eql::to_eql;
 
 use unithunt_engine::Expr;
 

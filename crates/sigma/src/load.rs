@@ -298,8 +298,8 @@ fn detection(
         .iter()
         // A filter's `rules` names the rules it applies to; not a search.
         .filter(|(k, _)| {
-            !matches!(k.as_str(), "condition" | "timeframe")
-                && !(at == "filter" && k.as_str() == "rules")
+            !(matches!(k.as_str(), "condition" | "timeframe")
+                || (at == "filter" && k.as_str() == "rules"))
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();

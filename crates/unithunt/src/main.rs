@@ -5,6 +5,7 @@ mod eql_cmd;
 mod host;
 mod output;
 mod progress;
+mod rules_cmd;
 mod scan;
 mod selfcheck;
 mod term;
@@ -44,6 +45,9 @@ enum Command {
     Selfcheck,
     /// Print the ECS events read from raw audit logs, as NDJSON (what `scan` evaluates).
     Convert(convert::ConvertArgs),
+    /// Work with rule files (`convert`: Sigma to EQL).
+    #[command(subcommand)]
+    Rules(rules_cmd::RulesCommand),
 }
 
 fn main() -> ExitCode {
@@ -54,5 +58,6 @@ fn main() -> ExitCode {
         Some(Command::Selfcheck) => selfcheck::run(),
         None => host::run(),
         Some(Command::Convert(args)) => convert::run(args),
+        Some(Command::Rules(cmd)) => rules_cmd::run(cmd),
     }
 }
