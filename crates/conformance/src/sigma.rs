@@ -50,6 +50,8 @@ pub fn run(peer: &Path) -> (String, bool) {
     let mut load_errors: Vec<(String, String)> = Vec::new();
     let mut failures: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut linux_failures = Vec::new();
+    // Linux rules with no literal every match must contain: every event is a candidate for them.
+    let mut unscreened: Vec<String> = Vec::new();
     for f in &files {
         let rel = f.strip_prefix(&root).unwrap_or(f).display().to_string();
         let text = match std::fs::read_to_string(f) {
@@ -73,9 +75,12 @@ pub fn run(peer: &Path) -> (String, bool) {
                     let is_linux = r.logsource.product.as_deref() == Some("linux");
                     linux += usize::from(is_linux);
                     match compile(&r, &pipeline) {
-                        Ok(_) => {
+                        Ok(e) => {
                             compiled += 1;
                             linux_ok += usize::from(is_linux);
+                            if is_linux && unithunt_engine::required_literals(&e).is_empty() {
+                                unscreened.push(rel.clone());
+                            }
                         }
                         Err(e) => {
                             if is_linux {
@@ -154,6 +159,11 @@ pub fn run(peer: &Path) -> (String, bool) {
         "| correlation rules (loaded; not run yet) | {correlations} | |"
     );
     let _ = writeln!(md, "| filters (loaded) | {filters} | |");
+    let _ = writeln!(
+        md,
+        "| Linux rules the literal prefilter cannot screen (every event evaluated) | {} | |",
+        unscreened.len()
+    );
     md.push_str("\n## Rules that do not compile, by reason\n\nEach is refused on purpose: the rule asks for something this engine does not do, and says so rather than matching wrongly.\n\n");
     if failures.is_empty() {
         md.push_str("None.\n");

@@ -147,6 +147,12 @@ fn yaml_options() -> serde_saphyr::Options {
     budget.max_anchors = 1_000;
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
+    // YAML 1.2's core schema: `yes`, `no`, `on`, `off`, `y`, `n` are text (a rule matching
+    // `Enabled: yes` means the word), and numbers written with leading zeros or underscores
+    // (`0755`, `1_000`) keep their spelling.
+    options.strict_booleans = true;
+    options.leading_zero_numbers_as_strings = true;
+    options.underscored_numbers_as_strings = true;
     options
 }
 
