@@ -148,6 +148,45 @@ pub struct BlockScreen {
     pub framed: bool,
 }
 
+/// Of a predicate's clauses (each required), the one to search for: requiring fewer clauses is
+/// sound, and one selective clause beats all of them. A clause's worth is its weakest literal:
+/// longer is rarer, and a literal with punctuation (`/base64`, `.service`, `-enc`) is much rarer in
+/// JSON than a bare word, which may be any key or common value (`process`, `start` from a log
+/// source's guard). Measured on a 210-rule Sigma scan: searching every clause spent half the time
+/// in the automaton, on lines that every rule's guard literals flagged.
+fn most_selective_clause(cnf: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    /// Clauses worth at least this are searched (up to [`MAX_CLAUSES`]); below it, only the best.
+    const SELECTIVE: usize = 8;
+    const MAX_CLAUSES: usize = 3;
+    let worth = |clause: &Vec<String>| {
+        clause
+            .iter()
+            .map(|l| {
+                l.len()
+                    + if l.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                        0
+                    } else {
+                        4
+                    }
+            })
+            .min()
+            .unwrap_or(0)
+    };
+    let mut ranked: Vec<(usize, usize, Vec<String>)> = cnf
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| (worth(&c), i, c))
+        .collect();
+    ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let keep = ranked
+        .iter()
+        .take(MAX_CLAUSES)
+        .take_while(|(w, _, _)| *w >= SELECTIVE)
+        .count()
+        .max(1);
+    ranked.into_iter().take(keep).map(|(_, _, c)| c).collect()
+}
+
 /// Shrinks a clause (alternatives) for the search, soundly: a line holding a literal holds each of
 /// its substrings, so a literal that contains another alternative is dropped, and alternatives
 /// sharing a long common part are replaced by that part (the seed's four `.../systemd/system/`
@@ -252,7 +291,7 @@ impl Prefilter {
         let rules: Vec<Vec<Vec<usize>>> = preds
             .iter()
             .map(|p| {
-                required_literals(p)
+                most_selective_clause(required_literals(p))
                     .into_iter()
                     .map(|clause| {
                         simplify_clause(clause)
@@ -401,11 +440,16 @@ impl Prefilter {
             let lower = &lower[..];
             if self.packed.is_none() {
                 if let Some(leftmost) = &self.leftmost {
-                    for m in leftmost.find_iter(lower) {
+                    // One hit flags a line: search on from its end (a line can hold dozens of
+                    // hits of a big rule set's literals).
+                    let mut at = 0;
+                    while at < lower.len() {
+                        let input = aho_corasick::Input::new(lower).span(at..lower.len());
+                        let Some(m) = leftmost.find(input) else { break };
                         let start = line_start(m.start());
-                        if flagged.last().map(|f| f.0) != Some(start) {
-                            flagged.push((start, line_end(start)));
-                        }
+                        let end = line_end(start);
+                        flagged.push((start, end));
+                        at = end;
                     }
                 }
             }
