@@ -93,7 +93,12 @@ pub fn run(peer: &Path) -> (String, bool) {
                         }
                     }
                 }
-                SigmaDoc::Correlation(_) => correlations += 1,
+                SigmaDoc::Correlation(c) => {
+                    correlations += 1;
+                    if let Err(e) = unithunt_sigma::correlation::CorrelationSpec::from_doc(&c) {
+                        load_errors.push((rel.clone(), e));
+                    }
+                }
                 SigmaDoc::Filter(_) => filters += 1,
             }
         }
@@ -156,7 +161,7 @@ pub fn run(peer: &Path) -> (String, bool) {
     );
     let _ = writeln!(
         md,
-        "| correlation rules (loaded; not run yet) | {correlations} | |"
+        "| correlation rules (loaded and checked; `scan` runs them) | {correlations} | |"
     );
     let _ = writeln!(md, "| filters (loaded) | {filters} | |");
     let _ = writeln!(

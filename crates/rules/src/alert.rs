@@ -410,6 +410,7 @@ mod tests {
             references: vec![],
             threat: json!([{"framework": "MITRE ATT&CK", "tactic": {"id": "TA0003"}}]),
             origin: "rules/x.toml".into(),
+            sigma_name: None,
         }
     }
 

@@ -25,6 +25,8 @@ pub struct RuleMeta {
     pub threat: serde_json::Value,
     /// The file the rule came from (`rules/...` for the embedded pack).
     pub origin: String,
+    /// A Sigma rule's `name` (what correlation rules may call it by).
+    pub sigma_name: Option<String>,
 }
 
 /// A loaded rule. `query` is `None` when the rule's type or language is not one unithunt runs (it is
@@ -35,6 +37,8 @@ pub struct Rule {
     pub query_text: String,
     pub query: Option<Query>,
     pub unsupported: Option<String>,
+    /// A Sigma correlation rule: no query of its own; it runs on the matches of the rules it names.
+    pub correlation: Option<unithunt_sigma::correlation::CorrelationSpec>,
 }
 
 /// A rule file that could not be loaded, with where.
@@ -169,6 +173,7 @@ pub fn load_rule(text: &str, origin: &str) -> Result<Rule, RuleError> {
         references: r.references,
         threat: serde_json::Value::Array(r.threat.iter().map(toml_to_json).collect()),
         origin: origin.to_string(),
+        sigma_name: None,
     };
     let Some(query) = r.query else {
         return Ok(Rule {
@@ -176,6 +181,7 @@ pub fn load_rule(text: &str, origin: &str) -> Result<Rule, RuleError> {
             query_text: String::new(),
             query: None,
             unsupported: Some("the rule has no query".into()),
+            correlation: None,
         });
     };
     let query_text = query.get_ref().clone();
@@ -190,6 +196,7 @@ pub fn load_rule(text: &str, origin: &str) -> Result<Rule, RuleError> {
             query_text,
             query: None,
             unsupported: Some(why),
+            correlation: None,
         });
     }
     let lookback = r
@@ -221,6 +228,7 @@ pub fn load_rule(text: &str, origin: &str) -> Result<Rule, RuleError> {
         query_text,
         query: Some(compiled),
         unsupported: None,
+        correlation: None,
     })
 }
 
@@ -283,6 +291,7 @@ pub fn load_sigma(
                     references: r.references.clone(),
                     threat: sigma_threat(&r.tags),
                     origin: origin.to_string(),
+                    sigma_name: r.name.clone(),
                 };
                 let expr = unithunt_sigma::compile(&r, pipeline).map_err(err)?;
                 rules.push(Rule {
@@ -290,10 +299,22 @@ pub fn load_sigma(
                     query_text: r.condition.clone(),
                     query: Some(Query::events(expr)),
                     unsupported: None,
+                    correlation: None,
                 });
             }
             SigmaDoc::Correlation(c) => {
-                let (risk_score, severity) = sigma_level(None);
+                let (risk_score, severity) = sigma_level(c.level.as_deref());
+                let spec =
+                    unithunt_sigma::correlation::CorrelationSpec::from_doc(&c).map_err(|m| {
+                        RuleError {
+                            origin: origin.to_string(),
+                            message: m.clone(),
+                            rendered: Some(format!(
+                                "error: {origin}: correlation `{}`: {m}",
+                                c.title
+                            )),
+                        }
+                    })?;
                 rules.push(Rule {
                     meta: RuleMeta {
                         rule_id: c.id.clone().unwrap_or_else(|| c.title.clone()),
@@ -310,13 +331,12 @@ pub fn load_sigma(
                         references: Vec::new(),
                         threat: serde_json::Value::Array(Vec::new()),
                         origin: origin.to_string(),
+                        sigma_name: c.name.clone(),
                     },
                     query_text: String::new(),
                     query: None,
-                    unsupported: Some(format!(
-                        "Sigma correlation rules ({}) are loaded and checked but not run yet",
-                        c.kind
-                    )),
+                    unsupported: None,
+                    correlation: Some(spec),
                 });
             }
             SigmaDoc::Filter(f) => filters.push(f),

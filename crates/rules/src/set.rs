@@ -16,6 +16,8 @@ pub struct RuleSet {
     pub rules: Vec<Rule>,
     /// Rules that are loaded but not run, with why (other query languages, other rule types).
     pub unsupported: Vec<Rule>,
+    /// Sigma correlation rules: they run on the matches of the rules they name.
+    pub correlations: Vec<Rule>,
     stages: Vec<StageRef>,
     prefilter: Prefilter,
     always: Vec<usize>,
@@ -50,8 +52,10 @@ fn stage_exprs(rule: &Rule) -> Vec<(u32, &Expr)> {
 
 impl RuleSet {
     pub fn new(pack: RulePack) -> RuleSet {
-        let (rules, unsupported): (Vec<Rule>, Vec<Rule>) =
+        let (rules, rest): (Vec<Rule>, Vec<Rule>) =
             pack.rules.into_iter().partition(|r| r.query.is_some());
+        let (correlations, unsupported): (Vec<Rule>, Vec<Rule>) =
+            rest.into_iter().partition(|r| r.correlation.is_some());
         let mut stages = Vec::new();
         for (i, r) in rules.iter().enumerate() {
             for (bit, _) in stage_exprs(r) {
@@ -70,6 +74,7 @@ impl RuleSet {
         RuleSet {
             rules,
             unsupported,
+            correlations,
             stages,
             prefilter,
             always,

@@ -6,6 +6,7 @@
 //! parse, the audit converter's screen and the parallel scan serve Sigma rules unchanged.
 
 pub mod condition;
+pub mod correlation;
 pub mod detection;
 pub mod load;
 pub mod pipeline;

@@ -42,15 +42,22 @@ pub struct SigmaRule {
     text: String,
 }
 
-/// A correlation rule: loaded and checked; the engine does not run correlations yet.
+/// A correlation rule, as written (see [`crate::correlation`] for running it).
 #[derive(Clone, Debug)]
 pub struct Correlation {
     pub title: String,
     pub id: Option<String>,
+    /// What other correlations call it by (chaining).
+    pub name: Option<String>,
     pub kind: String,
     pub rules: Vec<String>,
     pub group_by: Vec<String>,
     pub timespan: Option<String>,
+    /// `condition` (bounds and `field`) and `aliases`, as written.
+    pub condition: Option<Json>,
+    pub aliases: Option<Json>,
+    pub generate: bool,
+    pub level: Option<String>,
     pub origin: String,
 }
 
@@ -366,13 +373,19 @@ fn document(map: Map<String, Json>, text: &str, origin: &str) -> Result<SigmaDoc
                 "a correlation names the `rules` it correlates".into(),
             ));
         }
+        let (condition, aliases, generate) = crate::correlation::raw_parts(c);
         return Ok(SigmaDoc::Correlation(Correlation {
             title,
             id,
+            name: map.get("name").and_then(Json::as_str).map(str::to_string),
             kind: kind.to_string(),
             rules,
             group_by: str_list(c.get("group-by")),
             timespan: c.get("timespan").map(scalar_text),
+            condition,
+            aliases,
+            generate,
+            level: map.get("level").and_then(Json::as_str).map(str::to_string),
             origin: origin.to_string(),
         }));
     }

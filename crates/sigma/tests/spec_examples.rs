@@ -6,6 +6,7 @@
 use serde_json::json;
 use std::path::PathBuf;
 use unithunt_engine::{is_true, EvalCtx};
+use unithunt_sigma::correlation::{CorrelationSpec, CorrelationState, Kind};
 use unithunt_sigma::{compile, compile_filter, load_documents, Pipeline, SigmaDoc};
 
 fn spec(rel: &str) -> String {
@@ -133,6 +134,42 @@ fn correlation_examples_keep_what_they_correlate() {
             assert_eq!(c.group_by, group, "{rel}");
         }
         assert_eq!(c.timespan.as_deref(), Some(span), "{rel}");
+        // Each runs: fed what it asks for, it fires; fed less, it does not.
+        let spec = CorrelationSpec::from_doc(&c).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        let mut state = CorrelationState::new(spec.clone());
+        let group = vec!["host-1".to_string()];
+        let fired = match spec.kind {
+            Kind::EventCount => (0..100)
+                .map(|i| state.observe(0, i, group.clone(), None))
+                .last(),
+            Kind::ValueCount => (0..100)
+                .map(|i| state.observe(0, i, group.clone(), Some(format!("user{i}"))))
+                .last(),
+            Kind::Temporal | Kind::TemporalOrdered => (0..3)
+                .map(|r| state.observe(r, r as i64, group.clone(), None))
+                .last(),
+            Kind::ValueSum => [600_000, 500_000]
+                .iter()
+                .map(|v| state.observe(0, 1, group.clone(), Some(v.to_string())))
+                .last(),
+            Kind::ValueAvg => Some(state.observe(0, 1, group.clone(), Some("501".into()))),
+            Kind::ValuePercentile => {
+                (0..200).for_each(|i| {
+                    assert!(state
+                        .observe(0, i, group.clone(), Some("/usr/bin/bash".into()))
+                        .is_none())
+                });
+                Some(state.observe(0, 200, group.clone(), Some("/tmp/x".into())))
+            }
+        };
+        assert!(fired.flatten().is_some(), "{rel}");
+        let mut fresh = CorrelationState::new(spec.clone());
+        let early = match spec.kind {
+            Kind::Temporal | Kind::TemporalOrdered => fresh.observe(1, 0, group.clone(), None),
+            Kind::ValueAvg => fresh.observe(0, 0, group.clone(), Some("499".into())),
+            _ => fresh.observe(0, 0, group.clone(), Some("1".into())),
+        };
+        assert!(early.is_none(), "{rel}");
     }
 }
 

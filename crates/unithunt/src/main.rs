@@ -1,6 +1,7 @@
 //! The `unithunt` command. Thin: argument parsing and output; the work is in the library crates.
 
 mod convert;
+mod correlate;
 mod eql_cmd;
 mod host;
 mod output;

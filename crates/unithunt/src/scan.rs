@@ -669,6 +669,16 @@ pub fn run(args: ScanArgs) -> ExitCode {
                 escape(&r.meta.origin)
             );
         }
+        for r in &set.correlations {
+            println!(
+                "{}  {:<8} {:>3}  {}  ({}; Sigma correlation)",
+                r.meta.rule_id,
+                r.meta.severity,
+                r.meta.risk_score,
+                escape(&r.meta.name),
+                escape(&r.meta.origin)
+            );
+        }
         for r in &set.unsupported {
             println!(
                 "# not run: {} ({}): {}",
@@ -701,6 +711,12 @@ pub fn run(args: ScanArgs) -> ExitCode {
     };
     let ts_field = FieldPath::parse(&args.timestamp_field);
     let sink = AlertSink::new(args.output);
+    let (correlator, warnings) = crate::correlate::Correlator::new(&set);
+    if !args.quiet {
+        for w in &warnings {
+            eprintln!("warning: {}", escape(w));
+        }
+    }
     let buffered: Vec<Buffered<'_>> = set
         .rules
         .iter()
@@ -724,6 +740,8 @@ pub fn run(args: ScanArgs) -> ExitCode {
         })
         .collect();
     let mut m = Merged {
+        set: &set,
+        correlator,
         counts: Counts::default(),
         formats: Vec::new(),
         sink,
@@ -742,7 +760,13 @@ pub fn run(args: ScanArgs) -> ExitCode {
         total_bytes,
     );
     let in_flight_cap = rayon::current_num_threads().max(1) * 3;
-    let streaming: Vec<bool> = set.rules.iter().map(is_streaming).collect();
+    // Rules a correlation names send their matches to the merge, where correlations run.
+    let streaming: Vec<bool> = set
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| is_streaming(r) && !m.correlator.referenced.contains(&i))
+        .collect();
     let templates: Vec<AlertTemplate> = set
         .rules
         .iter()
@@ -986,11 +1010,18 @@ pub fn run(args: ScanArgs) -> ExitCode {
     }
     let total_alerts = m.sink.finish();
     if !args.quiet {
+        let fired: Vec<(String, u64)> = set
+            .correlations
+            .iter()
+            .zip(&m.correlator.fired)
+            .map(|(r, n)| (r.meta.name.clone(), *n))
+            .collect();
         summary(
             &set,
             &m.counts,
             &m.formats,
             &m.alerts_by_rule,
+            &fired,
             &io_errors,
             started.elapsed().as_secs_f64(),
             total_alerts,
@@ -1083,6 +1114,8 @@ fn scan_document(cx: &Ctx<'_>, bytes: &[u8], file: &str, lines: u64) -> BlockRes
 #[allow(clippy::too_many_arguments)]
 /// What the ordered merge of block results accumulates.
 struct Merged<'q> {
+    set: &'q RuleSet,
+    correlator: crate::correlate::Correlator,
     counts: Counts,
     /// Files read in a format other than ECS: (file, format, sniffed?).
     formats: Vec<(String, InputFormat, bool)>,
@@ -1105,6 +1138,8 @@ impl Merged<'_> {
         file_lines: &mut u64,
     ) {
         let Merged {
+            set,
+            correlator,
             counts,
             formats: _,
             sink,
@@ -1150,6 +1185,16 @@ impl Merged<'_> {
                 counts.no_time += 1;
                 continue;
             };
+            if correlator.referenced.contains(&rule) {
+                if correlator.generate.contains(&rule) {
+                    *alerts_by_rule.entry(rule).or_default() += 1;
+                    sink.alert(&event_alert(&set.rules[rule].meta, &doc, &origin));
+                }
+                for a in correlator.on_match(set, rule, &doc, ts.div_euclid(1_000_000), &origin) {
+                    sink.alert(&a);
+                }
+                continue;
+            }
             if let Some(b) = buffered.iter_mut().find(|b| b.rule == rule) {
                 b.events.push((
                     SortKey {
@@ -1173,11 +1218,13 @@ impl Merged<'_> {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // one line of accounting per argument; a struct would only rename them
 fn summary(
     set: &RuleSet,
     c: &Counts,
     formats: &[(String, InputFormat, bool)],
     by_rule: &HashMap<usize, u64>,
+    correlations: &[(String, u64)],
     io_errors: &[String],
     secs: f64,
     total_alerts: u64,
@@ -1185,8 +1232,13 @@ fn summary(
     let s = &c.stats;
     let mb = s.bytes as f64 / 1e6;
     eprintln!(
-        "unithunt scan: {} rule(s), {} file(s), {:.1} MB, {} lines: {} parsed ({} events evaluated), {} ruled out unparsed, {} skipped; {} alert(s); {:.2}s ({:.0} MB/s, {:.0} lines/s)",
+        "unithunt scan: {} rule(s){}, {} file(s), {:.1} MB, {} lines: {} parsed ({} events evaluated), {} ruled out unparsed, {} skipped; {} alert(s); {:.2}s ({:.0} MB/s, {:.0} lines/s)",
         set.rules.len(),
+        if set.correlations.is_empty() {
+            String::new()
+        } else {
+            format!(" and {} correlation(s)", set.correlations.len())
+        },
         s.files,
         mb,
         s.lines,
@@ -1217,6 +1269,9 @@ fn summary(
     rules.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     for (r, n) in rules {
         eprintln!("  {n:>8}  {}", escape(&set.rules[*r].meta.name));
+    }
+    for (name, n) in correlations.iter().filter(|(_, n)| *n > 0) {
+        eprintln!("  {n:>8}  {} (correlation)", escape(name));
     }
     for sk in &s.reported {
         eprintln!(

@@ -132,3 +132,80 @@ fn sigmahq_auditd_service_creation_finds_the_recorded_units_per_record() {
     )));
     assert!(found.contains(&("D3".into(), "/etc/systemd/system/rsyslogd.service".into())));
 }
+
+/// Correlation rules run on the matches of the rules they name: a count per host within a time
+/// span, and an ordered pair (a unit written, then systemctl run from a shell, on the same host).
+#[test]
+fn correlations_count_and_order_matches_per_group() {
+    let dir = std::env::temp_dir().join(format!("unithunt-corr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("corr.yml");
+    std::fs::write(
+        &file,
+        r#"title: Unit file written
+name: unit_written
+logsource: {product: linux, category: file_event}
+detection:
+    s: {TargetFilename|endswith: .service}
+    condition: s
+---
+title: systemctl from a shell
+name: shell_systemctl
+logsource: {product: linux, category: process_creation}
+detection:
+    s: {Image|endswith: /systemctl, ParentImage|endswith: /bash}
+    condition: s
+---
+title: Three systemctl runs from shells on one host within 5 minutes
+id: 22222222-2222-4222-8222-222222222222
+correlation:
+    type: event_count
+    rules: [shell_systemctl]
+    group-by: [host.name]
+    timespan: 5m
+    condition: {gte: 3}
+level: high
+---
+title: A unit written, then systemctl from a shell, by one user on one host
+correlation:
+    type: temporal_ordered
+    rules: [unit_written, shell_systemctl]
+    group-by: [host.name, user.name]
+    timespan: 1m
+level: critical
+"#,
+    )
+    .unwrap();
+    let alerts = scan(&[
+        "--no-builtin",
+        "--rules",
+        file.to_str().unwrap(),
+        "tests/fixtures/ecs/adversary-tests.ndjson",
+    ]);
+    let by_name = |n: &str| {
+        alerts
+            .iter()
+            .filter(|a| a["kibana.alert.rule.name"] == n)
+            .collect::<Vec<_>>()
+    };
+    // The base rules do not alert on their own (no `generate`).
+    assert!(
+        by_name("Unit file written").is_empty() && by_name("systemctl from a shell").is_empty()
+    );
+    let counts = by_name("Three systemctl runs from shells on one host within 5 minutes");
+    assert!(!counts.is_empty());
+    for a in &counts {
+        assert!(a["kibana.alert.correlation.value"].as_f64().unwrap() >= 3.0);
+        assert_eq!(
+            a["kibana.alert.correlation.group"]["host.name"],
+            a["host"]["name"]
+        );
+        assert_eq!(a["kibana.alert.severity"], "high");
+    }
+    let ordered = by_name("A unit written, then systemctl from a shell, by one user on one host");
+    // Root's unit then its reload, the user's unit then its reload, the syslogd lookalike then its
+    // enable: one per adversary test that writes a unit and runs systemctl within a minute.
+    assert_eq!(ordered.len(), 3, "{ordered:?}");
+    assert!(ordered.iter().all(|a| a["process"]["name"] == "systemctl"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
