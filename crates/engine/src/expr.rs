@@ -69,6 +69,9 @@ pub enum Func {
     /// Elasticsearch's `between`: empty string when a delimiter is missing, and an empty delimiter
     /// stands for the string's edge.
     EsBetween,
+    /// A part of a timestamp (`minute`, `hour`, `day`, `week`, `month`, `year`; UTC), as Sigma's
+    /// time modifiers read it. Not an EQL function.
+    TimePart,
     // Legacy dialect only.
     ArrayContains,
     ArrayCount,

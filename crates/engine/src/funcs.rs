@@ -253,12 +253,34 @@ pub fn call<'a>(func: Func, args: Vec<Value<'a>>, fold: Fold) -> Value<'a> {
             _ => Value::Null,
         },
         Func::Safe => args.into_iter().next().unwrap_or(Value::Null),
+        Func::TimePart => time_part(arg(0), arg(1)),
         // Compiled by lowering or evaluated lazily; reaching here means a bare call with no
         // predicate, which is null.
         Func::ArrayCount | Func::ArraySearch | Func::Match | Func::MatchLite | Func::Wildcard => {
             Value::Null
         }
     }
+}
+
+/// A part of a timestamp (an ISO-8601 text or epoch milliseconds), in UTC; null when unreadable.
+fn time_part(value: &Value<'_>, part: &Value<'_>) -> Value<'static> {
+    use chrono::{Datelike, Timelike};
+    let Some(ns) =
+        unithunt_event::parse_timestamp(&value.to_json(), unithunt_event::TimestampFormat::Auto)
+    else {
+        return Value::Null;
+    };
+    let t = chrono::DateTime::from_timestamp_nanos(ns);
+    let n = match part.as_str() {
+        Some("minute") => t.minute() as i64,
+        Some("hour") => t.hour() as i64,
+        Some("day") => t.day() as i64,
+        Some("week") => t.iso_week().week() as i64,
+        Some("month") => t.month() as i64,
+        Some("year") => t.year() as i64,
+        _ => return Value::Null,
+    };
+    Value::Int(n)
 }
 
 /// `between`: the text after the first `left` and before the next (or, greedy, the last) `right`.

@@ -84,6 +84,8 @@ struct Mods {
     cidr: bool,
     fieldref: bool,
     cmp: Option<CmpOp>,
+    /// `minute`, `hour`, `day`, `week`, `month`, `year`: compare that part of a timestamp.
+    time_part: Option<&'static str>,
     /// Transformations, in order.
     transforms: Vec<String>,
 }
@@ -131,11 +133,12 @@ fn parse_mods(mods: &[&str]) -> Result<Mods, String> {
                 }
                 m.re = Some(flags);
             }
-            "minute" | "hour" | "day" | "week" | "month" | "year" => {
-                return Err(format!(
-                    "the time-part modifier `{name}` is not supported yet (the engine has no date functions)"
-                ))
-            }
+            "minute" => m.time_part = Some("minute"),
+            "hour" => m.time_part = Some("hour"),
+            "day" => m.time_part = Some("day"),
+            "week" => m.time_part = Some("week"),
+            "month" => m.time_part = Some("month"),
+            "year" => m.time_part = Some("year"),
             t if TRANSFORMS.contains(&t) => m.transforms.push(t.to_string()),
             other => return Err(format!("unknown modifier `{other}`")),
         }
@@ -207,6 +210,67 @@ fn windash(parts: &[Part]) -> Result<Vec<Vec<Part>>, String> {
     Ok(variants)
 }
 
+/// `%name%` placeholders replaced by each of the pipeline's values for them (all combinations);
+/// `\%` is a literal `%`. A placeholder the pipeline does not define rejects the rule, as the
+/// specification requires.
+fn expand(scope: &Scope, parts: &[Part]) -> Result<Vec<Vec<Part>>, String> {
+    let mut variants: Vec<Vec<Part>> = vec![Vec::new()];
+    let push_lit = |v: &mut Vec<Part>, t: &str| match v.last_mut() {
+        Some(Part::Lit(l)) => l.push_str(t),
+        _ => v.push(Part::Lit(t.to_string())),
+    };
+    for p in parts {
+        let Part::Lit(text) = p else {
+            variants.iter_mut().for_each(|v| v.push(p.clone()));
+            continue;
+        };
+        let mut rest = text.as_str();
+        while !rest.is_empty() {
+            if let Some(after) = rest.strip_prefix("\\%") {
+                variants.iter_mut().for_each(|v| push_lit(v, "%"));
+                rest = after;
+                continue;
+            }
+            let name_end = rest
+                .strip_prefix('%')
+                .and_then(|r| r.find('%').map(|i| (&r[..i], &r[i + 1..])))
+                .filter(|(n, _)| {
+                    !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                });
+            if let Some((name, after)) = name_end {
+                let values = scope
+                    .placeholder(name)
+                    .ok_or_else(|| format!("`expand`: the pipeline defines no placeholder `%{name}%`, and a rule whose placeholders cannot be resolved must be rejected"))?;
+                let mut next = Vec::new();
+                for v in &variants {
+                    for value in values {
+                        let mut n = v.clone();
+                        for part in parse_wildcards(value) {
+                            match part {
+                                Part::Lit(t) => push_lit(&mut n, &t),
+                                other => n.push(other),
+                            }
+                        }
+                        next.push(n);
+                    }
+                }
+                if next.len() > 4096 {
+                    return Err("`expand`: more than 4096 combinations".into());
+                }
+                variants = next;
+                rest = after;
+                continue;
+            }
+            let c = rest.chars().next().expect("non-empty");
+            variants
+                .iter_mut()
+                .for_each(|v| push_lit(v, &c.to_string()));
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    Ok(variants)
+}
+
 /// The three base64 forms of `bytes` at offsets 0, 1 and 2, cut to their fixed middle.
 pub fn base64_offsets(bytes: &[u8]) -> Vec<String> {
     const START: [usize; 3] = [0, 2, 3];
@@ -222,7 +286,7 @@ pub fn base64_offsets(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
-fn apply_transform(t: &str, v: V) -> Result<Vec<V>, String> {
+fn apply_transform(scope: &Scope, t: &str, v: V) -> Result<Vec<V>, String> {
     let text_of = |v: &V| -> Result<Vec<u8>, String> {
         match v {
             V::Str(p) if has_wildcards(p) => Err(format!("`{t}` of a value with wildcards")),
@@ -258,9 +322,10 @@ fn apply_transform(t: &str, v: V) -> Result<Vec<V>, String> {
             V::Str(p) => windash(&p)?.into_iter().map(V::Str).collect(),
             other => vec![other],
         },
-        "expand" => {
-            return Err("`expand`: this pipeline defines no placeholders, and a rule whose placeholders cannot be resolved must be rejected".into())
-        }
+        "expand" => match v {
+            V::Str(p) => expand(scope, &p)?.into_iter().map(V::Str).collect(),
+            other => vec![other],
+        },
         _ => unreachable!("TRANSFORMS"),
     })
 }
@@ -461,6 +526,23 @@ fn field_item(scope: &Scope, field: &str, mods: &[&str], value: &Json) -> Result
                 fold: Fold::Sensitive,
             }));
         }
+    } else if let Some(part) = m.time_part {
+        // The part (UTC) compared with the number: equal, or per `lt`/`lte`/`gt`/`gte`.
+        let op = m.cmp.unwrap_or(CmpOp::Eq);
+        for v in &values {
+            let Json::Number(n) = v else {
+                return Err(format!("`{part}` takes numbers"));
+            };
+            let lit = num_lit(n);
+            items.push(leaf(&subject, |s| {
+                let extracted = Expr::Call {
+                    func: Func::TimePart,
+                    args: vec![s, Expr::lit(Value::str(part))],
+                    fold: Fold::Sensitive,
+                };
+                Expr::cmp(op, extracted, lit, Fold::Sensitive)
+            }));
+        }
     } else if let Some(op) = m.cmp {
         for v in &values {
             let Json::Number(n) = v else {
@@ -484,7 +566,7 @@ fn field_item(scope: &Scope, field: &str, mods: &[&str], value: &Json) -> Result
             for t in &m.transforms {
                 let mut next = Vec::new();
                 for a in alts {
-                    next.extend(apply_transform(t, a)?);
+                    next.extend(apply_transform(scope, t, a)?);
                 }
                 alts = next;
             }
@@ -591,7 +673,7 @@ fn keywords(scope: &Scope, mods: &[&str], values: &[Json]) -> Result<Expr, Strin
         for t in &m.transforms {
             let mut next = Vec::new();
             for a in alts {
-                next.extend(apply_transform(t, a)?);
+                next.extend(apply_transform(scope, t, a)?);
             }
             alts = next;
         }

@@ -15,6 +15,7 @@
 //!   - match: {service: auditd}
 //!     per_record: auditd.records
 //! fields: {User: user.name}      # for every log source, after its own
+//! placeholders: {Admins: [root, 'adm_*']}   # values of `%Admins%` under `|expand`
 //! ```
 //! Field names no mapping names are used as they are (ECS names work directly).
 
@@ -39,6 +40,8 @@ struct SourceRule {
 pub struct Pipeline {
     pub name: String,
     keyword_fields: Vec<String>,
+    /// `expand` placeholders: name (without `%`) → values.
+    placeholders: HashMap<String, Vec<String>>,
     sources: Vec<SourceRule>,
     fields: HashMap<String, String>,
 }
@@ -85,7 +88,18 @@ impl Pipeline {
                 .unwrap_or_default(),
             sources: Vec::new(),
             fields: map_of(doc.get("fields"), "fields")?,
+            placeholders: HashMap::new(),
         };
+        if let Some(Json::Object(ph)) = doc.get("placeholders") {
+            for (name, values) in ph {
+                let list: Vec<String> = match values {
+                    Json::Array(a) => a.iter().map(crate::load::scalar_text).collect(),
+                    v => vec![crate::load::scalar_text(v)],
+                };
+                p.placeholders
+                    .insert(name.trim_matches('%').to_string(), list);
+            }
+        }
         for s in doc
             .get("logsources")
             .and_then(Json::as_array)
@@ -132,6 +146,7 @@ impl Pipeline {
             guard: entry.map(|e| e.guard.clone()).unwrap_or_default(),
             per_record: entry.and_then(|e| e.per_record.clone()),
             keyword_fields: self.keyword_fields.clone(),
+            placeholders: self.placeholders.clone(),
         }
     }
 }
@@ -143,6 +158,7 @@ pub struct Scope {
     guard: Vec<(String, String)>,
     per_record: Option<String>,
     keyword_fields: Vec<String>,
+    placeholders: HashMap<String, Vec<String>>,
 }
 
 /// What a Sigma field name reads.
@@ -162,7 +178,13 @@ impl Scope {
             guard: Vec::new(),
             per_record: None,
             keyword_fields: Vec::new(),
+            placeholders: HashMap::new(),
         }
+    }
+
+    /// The values of `expand` placeholder `name`.
+    pub fn placeholder(&self, name: &str) -> Option<&[String]> {
+        self.placeholders.get(name).map(Vec::as_slice)
     }
 
     pub fn subject(&self, name: &str) -> Subject {
