@@ -659,19 +659,10 @@ pub fn run(args: ScanArgs) -> ExitCode {
     }
     let set = Arc::new(RuleSet::new(pack));
     if args.list_rules {
-        for r in &set.rules {
+        let correlations = set.correlations.iter().map(|r| (r, "; Sigma correlation"));
+        for (r, kind) in set.rules.iter().map(|r| (r, "")).chain(correlations) {
             println!(
-                "{}  {:<8} {:>3}  {}  ({})",
-                r.meta.rule_id,
-                r.meta.severity,
-                r.meta.risk_score,
-                escape(&r.meta.name),
-                escape(&r.meta.origin)
-            );
-        }
-        for r in &set.correlations {
-            println!(
-                "{}  {:<8} {:>3}  {}  ({}; Sigma correlation)",
+                "{}  {:<8} {:>3}  {}  ({}{kind})",
                 r.meta.rule_id,
                 r.meta.severity,
                 r.meta.risk_score,
