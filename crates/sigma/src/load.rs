@@ -74,12 +74,22 @@ pub struct Filter {
 }
 
 /// A document that could not be loaded or compiled: where, and why.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct SigmaError {
     pub origin: String,
     pub line: Option<usize>,
     pub key: Option<String>,
     pub message: String,
+    /// The 1-based column of the key on `line`, and the line's text (shown with a caret under the
+    /// key). Boxed: errors travel in `Result`s and stay small.
+    pub snippet: Option<Box<(usize, String)>>,
+}
+
+impl SigmaError {
+    /// The 1-based column of the offending key, when known.
+    pub fn column(&self) -> Option<usize> {
+        self.snippet.as_ref().map(|s| s.0)
+    }
 }
 
 impl fmt::Display for SigmaError {
@@ -87,11 +97,67 @@ impl fmt::Display for SigmaError {
         write!(f, "error: {}", self.origin)?;
         if let Some(l) = self.line {
             write!(f, ":{l}")?;
+            if let Some(c) = self.column() {
+                write!(f, ":{c}")?;
+            }
         }
         if let Some(k) = &self.key {
             write!(f, ": `{k}`")?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", self.message)?;
+        if let (Some(l), Some((c, text))) = (self.line, self.snippet.as_deref()) {
+            let c = *c;
+            let width = l.to_string().len();
+            let marks = self.key.as_deref().map_or(1, |k| k.chars().count().max(1));
+            write!(
+                f,
+                "\n{:w$} |\n{l} | {text}\n{:w$} | {}{}",
+                "",
+                "",
+                " ".repeat(c - 1),
+                "^".repeat(marks),
+                w = width
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Where `key` is written as a mapping key in `text`, at or after 1-based line `from`: (line,
+/// column, the line's text).
+fn locate(text: &str, key: &str, from: usize) -> Option<(usize, usize, String)> {
+    text.lines()
+        .enumerate()
+        .skip(from.saturating_sub(1))
+        .find_map(|(i, l)| {
+            let indent = l.len() - l.trim_start().len();
+            let t = &l[indent..];
+            let (t, dash) = match t.strip_prefix("- ") {
+                Some(r) => (r, 2),
+                None => (t, 0),
+            };
+            let quoted = ['\'', '"'].iter().find_map(|q| {
+                t.strip_prefix(*q)
+                    .and_then(|r| r.strip_prefix(key))
+                    .and_then(|r| r.strip_prefix(*q))
+                    .map(|r| (r, 1))
+            });
+            let (rest, skip) = quoted.or_else(|| t.strip_prefix(key).map(|r| (r, 0)))?;
+            rest.trim_start()
+                .starts_with(':')
+                .then(|| (i + 1, indent + dash + skip + 1, l.to_string()))
+        })
+}
+
+/// An error at `key` in `text` (searched from line `from`).
+fn at_key(origin: &str, text: &str, key: &str, from: usize, message: String) -> SigmaError {
+    let found = locate(text, key, from);
+    SigmaError {
+        origin: origin.to_string(),
+        line: found.as_ref().map(|f| f.0),
+        key: Some(key.to_string()),
+        message,
+        snippet: found.map(|f| Box::new((f.1, f.2))),
     }
 }
 
@@ -99,18 +165,7 @@ impl std::error::Error for SigmaError {}
 
 /// The line (1-based) where `key` is first written as a mapping key in `text`, if found.
 fn line_of(text: &str, key: &str) -> Option<usize> {
-    text.lines()
-        .position(|l| {
-            let t = l.trim_start().trim_start_matches("- ");
-            t.strip_prefix(key)
-                .or_else(|| {
-                    t.strip_prefix('\'')
-                        .and_then(|r| r.strip_prefix(key))
-                        .and_then(|r| r.strip_prefix('\''))
-                })
-                .is_some_and(|r| r.trim_start().starts_with(':'))
-        })
-        .map(|i| i + 1)
+    locate(text, key, 1).map(|f| f.0)
 }
 
 impl SigmaRule {
@@ -135,13 +190,21 @@ impl SigmaRule {
     }
 
     /// An error about this rule, at the line of `key` (a search identifier, `condition`, ...).
+    /// When the message names a key inside it (`` `Image|endswitch`: unknown modifier ``), the
+    /// error points at that key, the first one written after `key`.
     pub fn error(&self, message: impl Into<String>, key: &str) -> SigmaError {
-        SigmaError {
-            origin: self.origin.clone(),
-            line: line_of(&self.text, key),
-            key: Some(key.to_string()),
-            message: message.into(),
+        let message = message.into();
+        let from = line_of(&self.text, key).unwrap_or(1);
+        if let Some(inner) = message
+            .strip_prefix('`')
+            .and_then(|m| m.split_once("`: "))
+            .map(|(k, rest)| (k.to_string(), rest.to_string()))
+        {
+            if locate(&self.text, &inner.0, from).is_some() {
+                return at_key(&self.origin, &self.text, &inner.0, from, inner.1);
+            }
         }
+        at_key(&self.origin, &self.text, key, 1, message)
     }
 }
 
@@ -174,6 +237,7 @@ pub fn load_documents(text: &str, origin: &str) -> Result<Vec<SigmaDoc>, SigmaEr
         line,
         key: key.map(str::to_string),
         message,
+        ..SigmaError::default()
     };
     if text.len() > MAX_FILE {
         return Err(err(
@@ -233,12 +297,16 @@ fn merge(base: &mut Map<String, Json>, over: Map<String, Json>) {
     }
 }
 
+/// Each document's text, preceded by as many empty lines as come before it in the file, so that
+/// line numbers found in it are the file's.
 fn split_documents(text: &str) -> Vec<String> {
     let mut out = vec![String::new()];
-    for line in text.lines() {
+    for (i, line) in text.lines().enumerate() {
         if line.trim_end() == "---" {
-            if !out.last().is_some_and(|d| d.trim().is_empty()) {
-                out.push(String::new());
+            let next = "\n".repeat(i + 1);
+            match out.last_mut() {
+                Some(d) if d.trim().is_empty() => *d = next,
+                _ => out.push(next),
             }
             continue;
         }
@@ -287,12 +355,7 @@ fn detection(
     origin: &str,
     at: &str,
 ) -> Result<(Vec<(String, Json)>, String), SigmaError> {
-    let err = |key: &str, message: String| SigmaError {
-        origin: origin.to_string(),
-        line: line_of(text, key),
-        key: Some(key.to_string()),
-        message,
-    };
+    let err = |key: &str, message: String| at_key(origin, text, key, 1, message);
     let Json::Object(det) = det else {
         return Err(err(at, format!("`{at}` must be a mapping")));
     };
@@ -329,12 +392,7 @@ fn detection(
 }
 
 fn document(map: Map<String, Json>, text: &str, origin: &str) -> Result<SigmaDoc, SigmaError> {
-    let err = |key: &str, message: String| SigmaError {
-        origin: origin.to_string(),
-        line: line_of(text, key),
-        key: Some(key.to_string()),
-        message,
-    };
+    let err = |key: &str, message: String| at_key(origin, text, key, 1, message);
     let title = match map.get("title") {
         Some(Json::String(t)) if !t.trim().is_empty() => t.clone(),
         Some(_) => return Err(err("title", "the title must be a non-empty string".into())),
@@ -457,11 +515,27 @@ mod tests {
         .unwrap_err();
         assert_eq!((e.line, e.key.as_deref()), (Some(4), Some("detection")));
         assert!(
-            e.to_string().starts_with("error: bad.yml:4: `detection`"),
+            e.to_string().starts_with("error: bad.yml:4:1: `detection`"),
             "{e}"
         );
         let e = load_documents("title: [x]\n", "bad.yml").unwrap_err();
         assert_eq!(e.line, Some(1));
+        // In a later document, lines are the file's; the caret sits under the key.
+        let e = load_documents(
+            "title: a\nlogsource: {product: x}\ndetection: {s: {a: 1}, condition: s}\n---\ntitle: b\nlogsource:\n  product: x\ndetection:\n  s:\n    f|nosuch: 1\n  condition: s\n",
+            "two.yml",
+        )
+        .and_then(|docs| match &docs[1] {
+            SigmaDoc::Rule(r) => crate::compile(r, &crate::Pipeline::ecs_linux()),
+            _ => panic!(),
+        })
+        .unwrap_err();
+        assert_eq!((e.line, e.column()), (Some(10), Some(5)), "{e}");
+        assert!(
+            e.to_string()
+                .ends_with("10 |     f|nosuch: 1\n   |     ^^^^^^^^"),
+            "{e}"
+        );
     }
 
     #[test]
