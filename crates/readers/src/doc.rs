@@ -166,8 +166,6 @@ impl PathSet {
 #[derive(Default)]
 pub struct Doc {
     fields: Vec<(Cow<'static, str>, Val)>,
-    /// `fields` is in path order (set by the first write).
-    sorted: bool,
     /// Only paths it accepts are kept (the rest are dropped before their value is made).
     filter: Option<PathFilter>,
 }
@@ -185,7 +183,6 @@ impl Doc {
     pub fn new() -> Doc {
         Doc {
             fields: Vec::with_capacity(64),
-            sorted: false,
             filter: None,
         }
     }
@@ -195,7 +192,6 @@ impl Doc {
     pub fn reading(filter: PathFilter) -> Doc {
         Doc {
             fields: Vec::with_capacity(16),
-            sorted: false,
             filter: Some(filter),
         }
     }
@@ -217,7 +213,6 @@ impl Doc {
                 return;
             }
         }
-        self.sorted = false;
         self.fields.push((path, value.into()));
     }
 
@@ -233,20 +228,9 @@ impl Doc {
     /// Writes the document as one line of JSON (no newline), members nested by path segments and
     /// in byte order.
     pub fn write_json(mut self, out: &mut Vec<u8>) {
-        self.write_json_where(out, |_| true);
-    }
-
-    /// Writes the members whose path `keep` accepts (a projection: what rules read), as one line
-    /// of JSON. The members stay sorted afterwards, so writing the whole document next costs no
-    /// second sort.
-    pub fn write_json_where(&mut self, out: &mut Vec<u8>, keep: impl Fn(&str) -> bool) {
-        // Stable: of equal paths the last set stays last, and wins below. Already sorted (a
-        // second write) is one linear pass.
-        if !self.sorted {
-            self.fields
-                .sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            self.sorted = true;
-        }
+        // Stable: of equal paths the last set stays last, and wins below.
+        self.fields
+            .sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         let n = self.fields.len();
         let mut open: Vec<&str> = Vec::new();
         // Per open level: has a member been written (a comma is due)?
@@ -255,9 +239,6 @@ impl Doc {
         out.push(b'{');
         for i in 0..n {
             if i + 1 < n && same(&self.fields[i + 1].0, &self.fields[i].0) {
-                continue;
-            }
-            if !keep(&self.fields[i].0) {
                 continue;
             }
             let (path, value) = &self.fields[i];
@@ -303,17 +284,6 @@ impl Doc {
             out.push(b'}');
         }
         out.push(b'}');
-    }
-
-    /// The members whose path `keep` accepts, as a JSON tree built directly (no text, no sort):
-    /// what a scan evaluates its rules on before deciding to write the event. A path set twice
-    /// keeps its last value, as in [`Doc::write_json`].
-    pub fn to_json_where(&self, keep: impl Fn(&str) -> bool) -> serde_json::Value {
-        let mut tree = serde_json::Map::new();
-        for (path, value) in self.fields.iter().filter(|(p, _)| keep(p)) {
-            insert_at(&mut tree, path, value.clone());
-        }
-        serde_json::Value::Object(tree)
     }
 
     /// The document as a JSON tree, its values moved (a projected document, once decided on, is
@@ -457,22 +427,6 @@ mod tests {
         d.set("process.args", vec!["a".to_string()]);
         d.set("process.pid", 6i64);
         d.set("auditd.records", Val::Raw("[{\"type\":\"X\"}]".into()));
-        let kept = d.to_json_where(|p| p.starts_with("process.p") || p == "auditd.records");
-        assert_eq!(
-            kept,
-            json!({
-                "auditd": {"records": [{"type": "X"}]},
-                "process": {"parent": {"name": "ba\"sh\u{1}\n"}, "pid": 6}
-            })
-        );
-        let mut written = Vec::new();
-        d.write_json_where(&mut written, |p| {
-            p.starts_with("process.p") || p == "auditd.records"
-        });
-        assert_eq!(
-            serde_json::from_slice::<serde_json::Value>(&written).unwrap(),
-            kept
-        );
         assert_eq!(
             d.into_json(),
             json!({

@@ -440,9 +440,7 @@ fn field_item(scope: &Scope, field: &str, mods: &[&str], value: &Json) -> Result
     if values.is_empty() {
         return Err("an empty value list".into());
     }
-    if m.all && values.len() < 2 {
-        // The spec forbids `all` on one value; it means the same as without it.
-    }
+    // `all` on one value (which the specification forbids) means the same as without it.
     if m.exists {
         return match value {
             Json::Bool(true) => Ok(exists(&subject)),

@@ -171,17 +171,6 @@ pub enum Subject {
 }
 
 impl Scope {
-    /// An empty scope: names are event fields as written.
-    pub fn plain() -> Scope {
-        Scope {
-            fields: HashMap::new(),
-            guard: Vec::new(),
-            per_record: None,
-            keyword_fields: Vec::new(),
-            placeholders: HashMap::new(),
-        }
-    }
-
     /// The values of `expand` placeholder `name`.
     pub fn placeholder(&self, name: &str) -> Option<&[String]> {
         self.placeholders.get(name).map(Vec::as_slice)
