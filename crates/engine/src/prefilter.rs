@@ -209,8 +209,16 @@ fn simplify_clause(mut clause: Vec<String>) -> Vec<String> {
         let mut best: Option<(usize, usize, String)> = None;
         for i in 0..clause.len() {
             for j in i + 1..clause.len() {
+                let (shorter, longer) = (clause[i].len(), clause[j].len());
+                // Sorted by length: the shared part is at most `shorter` long, which must reach
+                // the bounds below and beat the best so far (most pairs fail this cheaply).
+                if shorter < MIN_SHARED
+                    || shorter * 3 < longer * 2
+                    || best.as_ref().is_some_and(|b| shorter <= b.2.len())
+                {
+                    continue;
+                }
                 let shared = longest_common_substring(&clause[i], &clause[j]);
-                let longer = clause[i].len().max(clause[j].len());
                 if shared.len() >= MIN_SHARED
                     && shared.len() * 3 >= longer * 2
                     && best.as_ref().is_none_or(|b| shared.len() > b.2.len())
@@ -231,17 +239,19 @@ fn longest_common_substring<'a>(a: &'a str, b: &str) -> &'a str {
     let (a_bytes, b_bytes) = (a.as_bytes(), b.as_bytes());
     let mut best = (0, 0);
     let mut prev = vec![0usize; b_bytes.len() + 1];
+    let mut cur = vec![0usize; b_bytes.len() + 1];
     for i in 1..=a_bytes.len() {
-        let mut cur = vec![0usize; b_bytes.len() + 1];
         for j in 1..=b_bytes.len() {
-            if a_bytes[i - 1] == b_bytes[j - 1] {
-                cur[j] = prev[j - 1] + 1;
-                if cur[j] > best.0 {
-                    best = (cur[j], i);
-                }
+            cur[j] = if a_bytes[i - 1] == b_bytes[j - 1] {
+                prev[j - 1] + 1
+            } else {
+                0
+            };
+            if cur[j] > best.0 {
+                best = (cur[j], i);
             }
         }
-        prev = cur;
+        std::mem::swap(&mut prev, &mut cur);
     }
     // Literals are ASCII (see `usable`), so byte offsets are char boundaries.
     &a[best.1 - best.0..best.1]
@@ -257,10 +267,131 @@ fn line_end(text: &[u8], start: usize) -> usize {
     memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |i| start + i + 1)
 }
 
+/// Appends every scalar of `value` to `text`, ASCII-lowercased, each followed by a newline (no
+/// literal holds one, so none spans two values); numbers and booleans as JSON writes them. False
+/// when some string is not ASCII.
+fn gather_values(value: &unithunt_event::Json, text: &mut Vec<u8>) -> bool {
+    use unithunt_event::Json;
+    match value {
+        Json::String(s) => {
+            if !s.is_ascii() {
+                return false;
+            }
+            text.extend(s.bytes().map(|b| b.to_ascii_lowercase()));
+        }
+        Json::Number(n) => {
+            use std::io::Write;
+            let _ = write!(text, "{n}");
+        }
+        Json::Bool(b) => text.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Json::Null => text.extend_from_slice(b"null"),
+        Json::Array(items) => return items.iter().all(|v| gather_values(v, text)),
+        Json::Object(members) => return members.values().all(|v| gather_values(v, text)),
+    }
+    text.push(b'\n');
+    true
+}
+
+/// The exact set of literals in one line: a DFA over all literals (standard semantics: every
+/// occurrence, overlapping ones included) walked byte by byte here rather than through the crate's
+/// overlapping iterator, which re-enters the search once per match; JSON lines of a big rule set
+/// hold dozens of matches each, and that re-entry was a third of a 210-rule Sigma scan.
+struct ExactSearch {
+    dfa: aho_corasick::dfa::DFA,
+    start: aho_corasick::automaton::StateID,
+}
+
+impl ExactSearch {
+    fn new(literals: &[String]) -> Option<ExactSearch> {
+        use aho_corasick::automaton::Automaton;
+        let dfa = aho_corasick::dfa::DFA::builder()
+            .match_kind(MatchKind::Standard)
+            .start_kind(aho_corasick::StartKind::Unanchored)
+            .prefilter(false)
+            .build(literals)
+            .ok()?;
+        let start = dfa.start_state(aho_corasick::Anchored::No).ok()?;
+        Some(ExactSearch { dfa, start })
+    }
+
+    /// Adds to `found` every literal occurring in `hay` (already ASCII-lowercased).
+    fn find_all(&self, hay: &[u8], found: &mut LineLiterals) {
+        use aho_corasick::automaton::Automaton;
+        let dfa = &self.dfa;
+        let mut sid = self.start;
+        for &b in hay {
+            sid = dfa.next_state(aho_corasick::Anchored::No, sid, b);
+            if dfa.is_special(sid) && dfa.is_match(sid) {
+                for i in 0..dfa.match_len(sid) {
+                    found.insert(dfa.match_pattern(sid, i).as_usize());
+                }
+            }
+        }
+    }
+}
+
+/// Literals seen on the current line and predicates already judged on it, reset in O(1) per
+/// line by bumping a generation number instead of clearing arrays as long as the literal set.
+struct LineLiterals {
+    generation: u32,
+    literal_seen: Vec<u32>,
+    rule_seen: Vec<u32>,
+    /// Distinct literals of the current line, in order of first occurrence.
+    list: Vec<usize>,
+}
+
+impl LineLiterals {
+    fn new(literals: usize, rules: usize) -> LineLiterals {
+        LineLiterals {
+            generation: 0,
+            literal_seen: vec![0; literals],
+            rule_seen: vec![0; rules],
+            list: Vec::new(),
+        }
+    }
+
+    /// Makes room for `literals` and `rules` (a thread's scratch serves every prefilter).
+    fn fit(&mut self, literals: usize, rules: usize) {
+        if self.literal_seen.len() < literals {
+            self.literal_seen.resize(literals, 0);
+        }
+        if self.rule_seen.len() < rules {
+            self.rule_seen.resize(rules, 0);
+        }
+    }
+
+    fn next_line(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            // Stamps of four billion lines ago would read as current: clear them once.
+            self.literal_seen.fill(0);
+            self.rule_seen.fill(0);
+            self.generation = 1;
+        }
+        self.list.clear();
+    }
+
+    fn insert(&mut self, literal: usize) {
+        if self.literal_seen[literal] != self.generation {
+            self.literal_seen[literal] = self.generation;
+            self.list.push(literal);
+        }
+    }
+
+    fn has(&self, literal: usize) -> bool {
+        self.literal_seen[literal] == self.generation
+    }
+
+    /// True the first time predicate `rule` is asked about on this line.
+    fn first_visit(&mut self, rule: usize) -> bool {
+        let fresh = self.rule_seen[rule] != self.generation;
+        self.rule_seen[rule] = self.generation;
+        fresh
+    }
+}
+
 /// A compiled prefilter over a list of predicates.
 pub struct Prefilter {
-    /// Overlapping, ASCII-case-insensitive: the exact set of literals in one line.
-    automaton: Option<AhoCorasick>,
     /// Leftmost-first over ASCII-lowercased text: the fast first pass over a block (it can use
     /// SIMD "packed" searchers that overlapping and case-insensitive searches cannot).
     leftmost: Option<AhoCorasick>,
@@ -269,10 +400,12 @@ pub struct Prefilter {
     packed: Option<aho_corasick::packed::Searcher>,
     /// A literal of the only clause, when exactly one predicate has literals, in one clause.
     single_clause_literal: Option<usize>,
-    /// Overlapping over lowercased text: the exact set on the few lines the first pass flags.
-    overlapping_lower: Option<AhoCorasick>,
+    /// The exact set of literals on the lines the first pass flags (over lowercased text).
+    exact: Option<ExactSearch>,
     /// Per predicate: clauses of literal ids; empty = always a candidate.
     rules: Vec<Vec<Vec<usize>>>,
+    /// Per literal: the predicates whose clauses name it (each once).
+    rules_of_literal: Vec<Vec<u32>>,
     literal_count: usize,
     /// Length of the longest literal.
     longest_literal: usize,
@@ -302,15 +435,6 @@ impl Prefilter {
                     .collect()
             })
             .collect();
-        let automaton = if literals.is_empty() {
-            None
-        } else {
-            AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
-                .build(&literals)
-                .ok()
-        };
         // With many literals (a Sigma rule set has hundreds, past Teddy's 64), a DFA without the
         // automaton's own prefilter: the default NFA and its rare-byte prefilter spent 63% of a
         // 210-rule scan searching JSON full of `/`, `"` and `.` (2.09 s, now 1.85 s). With few
@@ -343,27 +467,37 @@ impl Prefilter {
             [only] if only.len() == 1 => only[0].first().copied(),
             _ => None,
         };
+        let mut rules_of_literal: Vec<Vec<u32>> = vec![Vec::new(); literals.len()];
+        for (r, clauses) in rules.iter().enumerate() {
+            for &lit in clauses.iter().flatten() {
+                if rules_of_literal[lit].last() != Some(&(r as u32)) {
+                    rules_of_literal[lit].push(r as u32);
+                }
+            }
+        }
         Prefilter {
             literal_count: literals.len(),
             longest_literal: literals.iter().map(String::len).max().unwrap_or(0),
             single_clause_literal,
             packed,
             leftmost: build(MatchKind::LeftmostFirst),
-            overlapping_lower: build(MatchKind::Standard),
-            automaton,
+            exact: (!literals.is_empty())
+                .then(|| ExactSearch::new(&literals))
+                .flatten(),
+            rules_of_literal,
             rules,
         }
     }
 
     /// True when some predicate has a literal requirement (the prefilter can skip anything).
     pub fn is_useful(&self) -> bool {
-        self.automaton.is_some() && self.rules.iter().all(|r| !r.is_empty())
+        self.exact.is_some() && self.rules.iter().all(|r| !r.is_empty())
     }
 
     /// Marks in `out` which predicates may match the raw text of one event.
     pub fn candidates(&self, raw: &[u8], out: &mut Vec<bool>) {
         out.clear();
-        let Some(ac) = &self.automaton else {
+        let Some(exact) = &self.exact else {
             out.resize(self.rules.len(), true);
             return;
         };
@@ -374,21 +508,20 @@ impl Prefilter {
             out.resize(self.rules.len(), true);
             return;
         }
-        let mut found = vec![false; self.literal_count];
-        for m in ac.find_overlapping_iter(raw) {
-            found[m.pattern().as_usize()] = true;
-        }
+        let mut found = LineLiterals::new(self.literal_count, self.rules.len());
+        found.next_line();
+        exact.find_all(&raw.to_ascii_lowercase(), &mut found);
         out.extend(
             self.rules
                 .iter()
-                .map(|clauses| clauses.iter().all(|c| c.iter().any(|&i| found[i]))),
+                .map(|clauses| clauses.iter().all(|c| c.iter().any(|&i| found.has(i)))),
         );
     }
 
     /// The predicates with no literal requirement: candidates on every line.
     pub fn always(&self) -> Vec<usize> {
         (0..self.rules.len())
-            .filter(|&i| self.rules[i].is_empty() || self.automaton.is_none())
+            .filter(|&i| self.rules[i].is_empty() || self.exact.is_none())
             .collect()
     }
 
@@ -402,6 +535,80 @@ impl Prefilter {
 
     /// [`Prefilter::scan_block`], plus what the same pass learned about the block's lines.
     pub fn screen_block(&self, text: &[u8]) -> BlockScreen {
+        self.screen(text, false)
+    }
+
+    /// True when deciding a flagged line's predicates from its parsed values beats searching its
+    /// raw text for them ([`Prefilter::flag_block`] then [`Prefilter::candidates_in_values`]):
+    /// with a big literal set, the exact search is a DFA walked over every byte of the line, while
+    /// the values rules read are a fraction of an event's JSON (keys, and fields no rule reads,
+    /// are most of it).
+    pub fn decides_on_values(&self) -> bool {
+        self.packed.is_none() && self.exact.is_some()
+    }
+
+    /// The first pass of [`Prefilter::screen_block`] only: the lines that hold some literal or a
+    /// byte that may hide one (non-ASCII, escapes), each with no predicate listed; such a line may
+    /// match any predicate with literals ([`Prefilter::with_literals`]) until
+    /// [`Prefilter::candidates_in_values`] decides on its parsed values.
+    pub fn flag_block(&self, text: &[u8]) -> BlockScreen {
+        self.screen(text, true)
+    }
+
+    /// The predicates that have literal requirements.
+    pub fn with_literals(&self) -> Vec<usize> {
+        (0..self.rules.len())
+            .filter(|&r| !self.rules[r].is_empty())
+            .collect()
+    }
+
+    /// Marks in `out` (cleared first) the predicates with literals that may match an event, from
+    /// the event's values: every string, number and boolean in `doc` (parsed from the line, or
+    /// only its members the predicates read), ASCII-lowercased. Sound because every literal comes
+    /// from a test on a member's value ([`required_literals`]); JSON escapes are already decoded,
+    /// and a non-ASCII string (whose case folding could make a literal) makes every predicate
+    /// with literals a candidate.
+    pub fn candidates_in_values(&self, doc: &unithunt_event::Json, out: &mut Vec<usize>) {
+        out.clear();
+        let Some(exact) = &self.exact else {
+            return;
+        };
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<(Vec<u8>, LineLiterals)> =
+                std::cell::RefCell::new((Vec::new(), LineLiterals::new(0, 0)));
+        }
+        SCRATCH.with(|scratch| {
+            let (text, found) = &mut *scratch.borrow_mut();
+            text.clear();
+            if !gather_values(doc, text) {
+                out.extend(self.with_literals());
+                return;
+            }
+            found.fit(self.literal_count, self.rules.len());
+            found.next_line();
+            exact.find_all(text, found);
+            self.decide(found, out);
+        })
+    }
+
+    /// The predicates whose every clause has a literal in `found`, in index order.
+    fn decide(&self, found: &mut LineLiterals, out: &mut Vec<usize>) {
+        for k in 0..found.list.len() {
+            for &r in &self.rules_of_literal[found.list[k]] {
+                let r = r as usize;
+                if found.first_visit(r)
+                    && self.rules[r]
+                        .iter()
+                        .all(|c| c.iter().any(|&i| found.has(i)))
+                {
+                    out.push(r);
+                }
+            }
+        }
+        out.sort_unstable();
+    }
+
+    fn screen(&self, text: &[u8], first_pass_only: bool) -> BlockScreen {
         thread_local! {
             static LOWER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
@@ -453,7 +660,14 @@ impl Prefilter {
                     }
                 }
             }
-            let lines = self.screen_flagged(text, lower, flagged, &pass.suspicious_chunks);
+            let lines = if first_pass_only {
+                self.flagged_and_forced(text, flagged, &pass.suspicious_chunks)
+                    .into_iter()
+                    .map(|(start, _, _)| (start, Vec::new()))
+                    .collect()
+            } else {
+                self.screen_flagged(text, lower, flagged, &pass.suspicious_chunks)
+            };
             BlockScreen {
                 lines,
                 newlines: pass.newlines,
@@ -462,37 +676,21 @@ impl Prefilter {
         })
     }
 
-    fn screen_flagged(
+    /// The flagged lines and those forced by a byte that may hide a literal (non-ASCII, `\\u`,
+    /// `\\/`), merged in offset order: (start, end, forced).
+    fn flagged_and_forced(
         &self,
         text: &[u8],
-        lower: &[u8],
-        mut flagged: Vec<(usize, usize)>,
+        flagged: Vec<(usize, usize)>,
         suspicious_chunks: &[usize],
-    ) -> Vec<(usize, Vec<usize>)> {
-        let Some(exact) = &self.overlapping_lower else {
-            return Vec::new();
-        };
+    ) -> Vec<(usize, usize, bool)> {
         let line_start = |pos: usize| line_start(text, pos);
         let line_end = |start: usize| line_end(text, start);
-        // (line start, literal) hits, plus lines that must be candidates whatever their literals say.
-        let mut hits: Vec<(usize, usize)> = Vec::new();
-        let mut forced: Vec<usize> = Vec::new();
-        // Second pass, on flagged lines only: every literal present. When every literal
-        // belongs to one clause of one predicate, being flagged already satisfies it: record
-        // one of the clause's literals and skip the pass (it dominates when most lines hit).
-        if let Some(lit) = self.single_clause_literal {
-            hits.extend(flagged.iter().map(|&(start, _)| (start, lit)));
-            flagged.clear();
-        }
-        for (start, end) in flagged {
-            for m in exact.find_overlapping_iter(&lower[start..end]) {
-                hits.push((start, m.pattern().as_usize()));
-            }
-        }
         // Lines with non-ASCII bytes (case folding beyond ASCII could turn them into a literal)
-        // and JSON escapes that can spell a literal differently (`\u....`, `\/`). The pass noted
-        // the only chunks where either can be.
-        // Once a line is forced, the rest of it is skipped (a long non-ASCII line costs one pass).
+        // and JSON escapes that can spell a literal differently (`\\u....`, `\\/`). The pass
+        // noted the only chunks where either can be. Once a line is forced, the rest of it is
+        // skipped (a long non-ASCII line costs one pass).
+        let mut forced: Vec<(usize, usize)> = Vec::new();
         let mut covered = 0;
         for &chunk in suspicious_chunks {
             let mut pos = covered.max(chunk * CHUNK);
@@ -502,48 +700,69 @@ impl Prefilter {
                 let escape = b == b'\\' && matches!(text.get(pos + 1), Some(b'u') | Some(b'/'));
                 if b >= 0x80 || escape {
                     let start = line_start(pos);
-                    forced.push(start);
                     covered = line_end(start);
+                    forced.push((start, covered));
                     pos = covered;
                 } else {
                     pos += 1;
                 }
             }
         }
-        hits.sort_unstable();
-        hits.dedup();
-        forced.sort_unstable();
-        forced.dedup();
-        let mut out = Vec::new();
-        let mut found = vec![false; self.literal_count];
-        let mut h = 0;
-        let mut f = 0;
+        // Both lists are in offset order, without repeats: merge them.
+        let mut out = Vec::with_capacity(flagged.len() + forced.len());
+        let (mut f, mut g) = (0, 0);
         loop {
-            let next_hit = hits.get(h).map(|x| x.0);
-            let next_forced = forced.get(f).copied();
-            let line = match (next_hit, next_forced) {
+            match (flagged.get(f), forced.get(g)) {
                 (None, None) => break,
-                (Some(a), Some(b)) => a.min(b),
-                (Some(a), None) => a,
-                (None, Some(b)) => b,
-            };
-            found.iter_mut().for_each(|x| *x = false);
-            while h < hits.len() && hits[h].0 == line {
-                found[hits[h].1] = true;
-                h += 1;
+                (Some(&(a, e)), Some(&(b, _))) if a < b => {
+                    out.push((a, e, false));
+                    f += 1;
+                }
+                (Some(&(a, _)), Some(&(b, e))) => {
+                    f += usize::from(a == b);
+                    g += 1;
+                    out.push((b, e, true));
+                }
+                (Some(&(a, e)), None) => {
+                    out.push((a, e, false));
+                    f += 1;
+                }
+                (None, Some(&(b, e))) => {
+                    out.push((b, e, true));
+                    g += 1;
+                }
             }
-            let is_forced = next_forced == Some(line);
-            if is_forced {
-                f += 1;
+        }
+        out
+    }
+
+    fn screen_flagged(
+        &self,
+        text: &[u8],
+        lower: &[u8],
+        flagged: Vec<(usize, usize)>,
+        suspicious_chunks: &[usize],
+    ) -> Vec<(usize, Vec<usize>)> {
+        let Some(exact) = &self.exact else {
+            return Vec::new();
+        };
+        let with_literals = self.with_literals();
+        let mut found = LineLiterals::new(self.literal_count, self.rules.len());
+        let mut out = Vec::new();
+        for (start, end, forced) in self.flagged_and_forced(text, flagged, suspicious_chunks) {
+            // Forced lines may match anything; when every literal belongs to one clause of one
+            // predicate, being flagged already satisfies it: no second pass (it dominates when
+            // most lines hit).
+            if forced || self.single_clause_literal.is_some() {
+                out.push((start, with_literals.clone()));
+                continue;
             }
-            let preds: Vec<usize> = (0..self.rules.len())
-                .filter(|&r| {
-                    !self.rules[r].is_empty()
-                        && (is_forced || self.rules[r].iter().all(|c| c.iter().any(|&i| found[i])))
-                })
-                .collect();
+            found.next_line();
+            exact.find_all(&lower[start..end], &mut found);
+            let mut preds = Vec::new();
+            self.decide(&mut found, &mut preds);
             if !preds.is_empty() {
-                out.push((line, preds));
+                out.push((start, preds));
             }
         }
         out

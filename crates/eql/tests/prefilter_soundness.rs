@@ -160,6 +160,41 @@ fn prefilter_never_rejects_a_match() {
             }
         }
     }
+    // Deciding on values (as `scan` does with a big rule set): every line on which a predicate
+    // matches is flagged by the first pass, and the predicate is among the candidates read from
+    // the line's values, parsed whole or projected to the fields the predicates read.
+    let exprs: Vec<&Expr> = compiled.iter().map(|(_, e)| e).collect();
+    let all = Prefilter::new(&exprs);
+    let fields: Vec<_> = exprs
+        .iter()
+        .flat_map(|e| e.referenced_fields().expect("fields known"))
+        .collect();
+    let projection = unithunt_event::Projection::new(&fields).expect("a projection");
+    let flagged: Vec<usize> = all.flag_block(&text).lines.iter().map(|l| l.0).collect();
+    let mut decided_on_values = 0;
+    for (i, l) in lines.iter().enumerate() {
+        let doc: serde_json::Value = serde_json::from_str(l).unwrap();
+        let projected = unithunt_event::parse_projected(l.as_bytes(), &projection);
+        for (q, (query, expr)) in compiled.iter().enumerate() {
+            if !is_true(expr, &mut EvalCtx::new(&doc)) || all.always().contains(&q) {
+                continue;
+            }
+            assert!(
+                flagged.contains(&starts[i]),
+                "first pass missed a match\nquery: {query}\nevent: {l}"
+            );
+            for d in std::iter::once(&doc).chain(projected.as_ref()) {
+                let mut cands = Vec::new();
+                all.candidates_in_values(d, &mut cands);
+                assert!(
+                    cands.contains(&q),
+                    "values missed a match\nquery: {query}\nevent: {l}\nvalues of: {d}"
+                );
+                decided_on_values += 1;
+            }
+        }
+    }
+    assert!(decided_on_values > 1000, "{decided_on_values}");
     // The test is only meaningful if both outcomes occur often.
     assert!(
         matches > 1000,

@@ -198,6 +198,19 @@ impl Cursor<'_> {
                 self.depth -= 1;
                 out
             }
+            b'"' => {
+                let start = self.i;
+                self.skip_string()?;
+                let body = &self.b[start + 1..self.i - 1];
+                if body.contains(&b'\\') || body.iter().any(|&b| b < 0x20) {
+                    // Escapes to decode, or control bytes serde_json rejects: its parse decides.
+                    serde_json::from_slice(&self.b[start..self.i]).ok()
+                } else {
+                    // The common case, without a parser's setup: the line is ASCII, so the bytes
+                    // are the string.
+                    Some(Json::String(String::from_utf8(body.to_vec()).ok()?))
+                }
+            }
             _ => {
                 let start = self.i;
                 self.skip_value()?;

@@ -367,15 +367,29 @@ fn evaluate_one(
     true
 }
 
+/// The predicates a line may match, as the block screen left them.
+#[derive(Clone, Copy)]
+enum LineCands<'a> {
+    /// Exactly these.
+    Known(&'a [usize]),
+    /// These at most: the line's projected values decide which (see
+    /// `Prefilter::candidates_in_values`).
+    FromValues(&'a [usize]),
+}
+
 fn scan_line(
     cx: &Ctx<'_>,
     block: &Block,
     start: usize,
     raw: &[u8],
     line_no: &mut dyn FnMut() -> u64,
-    cands: &[usize],
+    cands: LineCands<'_>,
     out: &mut BlockResult,
 ) {
+    let (cands, decide_on_values) = match cands {
+        LineCands::Known(c) => (c, false),
+        LineCands::FromValues(c) => (c, true),
+    };
     let raw = raw.trim_ascii();
     if raw.is_empty() {
         skip(
@@ -400,19 +414,34 @@ fn scan_line(
         }
         return;
     }
+    let mut decided: Vec<usize> = Vec::new();
+    let mut cands = cands;
     if let Some(projection) = cx
         .projection
         .as_ref()
-        .filter(|_| MatchRate::projection_pays())
+        .filter(|_| decide_on_values || MatchRate::projection_pays())
     {
         // Most candidates usually match nothing: decide on the fields rules read first.
         if let Some(doc) = parse_projected(raw, projection) {
             let wrapped = doc.get("_source").is_some() || doc.get("hits").is_some();
-            if !wrapped && cx.set.evaluate(&doc, cands).is_empty() {
-                MatchRate::record(false);
-                out.parsed += 1;
-                out.events += 1;
-                return;
+            if !wrapped {
+                if decide_on_values {
+                    // `cands` holds every predicate with literals (and those without): keep
+                    // those without, and those whose literals the values hold.
+                    let mut with_literals = Vec::new();
+                    cx.set
+                        .prefilter()
+                        .candidates_in_values(&doc, &mut with_literals);
+                    decided.extend_from_slice(cx.set.always());
+                    decided.extend(with_literals);
+                    cands = &decided;
+                }
+                if cx.set.evaluate(&doc, cands).is_empty() {
+                    MatchRate::record(false);
+                    out.parsed += 1;
+                    out.events += 1;
+                    return;
+                }
             }
         }
     }
@@ -474,8 +503,17 @@ fn scan_ndjson_block(cx: &Ctx<'_>, block: &mut Block) -> BlockResult {
     }
     let base = block.oversized.len() as u64;
     let data: &[u8] = &block.data;
-    let screen = set.prefilter().screen_block(data);
+    let prefilter = set.prefilter();
+    // With a big literal set, flagged lines get their predicates from their projected values
+    // (see `Prefilter::decides_on_values`); until then they may match any predicate with literals.
+    let on_values = cx.projection.is_some() && prefilter.decides_on_values();
+    let (screen, undecided) = if on_values {
+        (prefilter.flag_block(data), prefilter.with_literals())
+    } else {
+        (prefilter.screen_block(data), Vec::new())
+    };
     let always = set.always();
+    let decide = on_values.then_some(&undecided[..]);
     let mut cands: Vec<usize> = Vec::new();
     if always.is_empty() && screen.framed {
         // Fast path: every line has an object's shape and only the screened lines can match, so
@@ -498,7 +536,10 @@ fn scan_ndjson_block(cx: &Ctx<'_>, block: &mut Block) -> BlockResult {
                 start,
                 &data[start..end],
                 &mut line_no,
-                preds,
+                match decide {
+                    Some(all) => LineCands::FromValues(all),
+                    None => LineCands::Known(preds),
+                },
                 &mut out,
             );
         }
@@ -511,8 +552,9 @@ fn scan_ndjson_block(cx: &Ctx<'_>, block: &mut Block) -> BlockResult {
         let start = block.line_starts[i];
         cands.clear();
         cands.extend_from_slice(always);
-        if let Some((_, preds)) = next.next_if(|(l, _)| *l == start) {
-            cands.extend_from_slice(preds);
+        let flagged = next.next_if(|(l, _)| *l == start);
+        if let Some((_, preds)) = flagged {
+            cands.extend_from_slice(decide.unwrap_or(preds));
         }
         let line_no = base + i as u64;
         scan_line(
@@ -521,7 +563,11 @@ fn scan_ndjson_block(cx: &Ctx<'_>, block: &mut Block) -> BlockResult {
             start,
             block.line(i),
             &mut || line_no,
-            &cands,
+            if flagged.is_some() && decide.is_some() {
+                LineCands::FromValues(&cands)
+            } else {
+                LineCands::Known(&cands)
+            },
             &mut out,
         );
     }
