@@ -177,23 +177,30 @@ impl Expr {
     /// Every field the expression reads from the event, or `None` when it reads more than named
     /// fields (lineage looks at process tables built from whole events).
     pub fn referenced_fields(&self) -> Option<Vec<FieldPath>> {
-        fn walk(e: &Expr, out: &mut Vec<FieldPath>, ok: &mut bool) {
+        let mut out = Vec::new();
+        self.for_each_field(&mut |p| out.push(p.clone()))
+            .then_some(out)
+    }
+
+    /// Calls `f` on every field the expression reads (repeats included); false when it reads
+    /// more than named fields, as [`Expr::referenced_fields`] says with `None`.
+    pub fn for_each_field<'a>(&'a self, f: &mut dyn FnMut(&'a FieldPath)) -> bool {
+        fn walk<'a>(e: &'a Expr, f: &mut dyn FnMut(&'a FieldPath), ok: &mut bool) {
             match e {
-                Expr::Field(p) | Expr::Exists(p) => out.push(p.clone()),
-                Expr::AnyOf { fields, .. } => out.extend(fields.iter().cloned()),
+                Expr::Field(p) | Expr::Exists(p) => f(p),
+                Expr::AnyOf { fields, .. } => fields.iter().for_each(&mut *f),
                 Expr::Lineage { .. } => *ok = false,
                 _ => {}
             }
-            e.for_each_child(&mut |c| walk(c, out, ok));
+            e.for_each_child(&mut |c| walk(c, f, ok));
         }
-        let mut out = Vec::new();
         let mut ok = true;
-        walk(self, &mut out, &mut ok);
-        ok.then_some(out)
+        walk(self, f, &mut ok);
+        ok
     }
 
     /// Calls `f` on every direct child.
-    pub fn for_each_child(&self, f: &mut dyn FnMut(&Expr)) {
+    pub fn for_each_child<'a>(&'a self, f: &mut dyn FnMut(&'a Expr)) {
         match self {
             Expr::Lit(_)
             | Expr::Field(_)

@@ -13,7 +13,7 @@
 
 use crate::block_pass::{fold_block, CHUNK};
 use crate::expr::{CmpOp, Expr, Func};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::MatchKind;
 use unithunt_event::Value;
 
 /// Literals shorter than this filter too little to be worth it; a clause needing one is dropped.
@@ -314,6 +314,20 @@ impl ExactSearch {
         Some(ExactSearch { dfa, start })
     }
 
+    /// Where the first occurrence of a literal in `hay` (ASCII-lowercased) ends.
+    fn first_match_end(&self, hay: &[u8]) -> Option<usize> {
+        use aho_corasick::automaton::Automaton;
+        let dfa = &self.dfa;
+        let mut sid = self.start;
+        for (i, &b) in hay.iter().enumerate() {
+            sid = dfa.next_state(aho_corasick::Anchored::No, sid, b);
+            if dfa.is_special(sid) && dfa.is_match(sid) {
+                return Some(i + 1);
+            }
+        }
+        None
+    }
+
     /// Adds to `found` every literal occurring in `hay` (already ASCII-lowercased).
     fn find_all(&self, hay: &[u8], found: &mut LineLiterals) {
         use aho_corasick::automaton::Automaton;
@@ -392,9 +406,6 @@ impl LineLiterals {
 
 /// A compiled prefilter over a list of predicates.
 pub struct Prefilter {
-    /// Leftmost-first over ASCII-lowercased text: the fast first pass over a block (it can use
-    /// SIMD "packed" searchers that overlapping and case-insensitive searches cannot).
-    leftmost: Option<AhoCorasick>,
     /// With up to 64 literals, a SIMD multi-substring searcher (Teddy) over lowercased text: the
     /// general automaton picks a rare-byte prefilter that is slow on JSON full of `/` and `"`.
     packed: Option<aho_corasick::packed::Searcher>,
@@ -435,24 +446,6 @@ impl Prefilter {
                     .collect()
             })
             .collect();
-        // With many literals (a Sigma rule set has hundreds, past Teddy's 64), a DFA without the
-        // automaton's own prefilter: the default NFA and its rare-byte prefilter spent 63% of a
-        // 210-rule scan searching JSON full of `/`, `"` and `.` (2.09 s, now 1.85 s). With few
-        // literals the defaults are kept: Teddy does the first pass, and a DFA there measured
-        // ten times slower on the seed rule's 2 GiB scan.
-        let build = |kind: MatchKind| {
-            (!literals.is_empty())
-                .then(|| {
-                    let many = literals.len() > 64;
-                    AhoCorasickBuilder::new()
-                        .match_kind(kind)
-                        .kind(many.then_some(aho_corasick::AhoCorasickKind::DFA))
-                        .prefilter(!many)
-                        .build(&literals)
-                        .ok()
-                })
-                .flatten()
-        };
         let packed = if literals.is_empty() || literals.len() > 64 {
             None
         } else {
@@ -480,7 +473,6 @@ impl Prefilter {
             longest_literal: literals.iter().map(String::len).max().unwrap_or(0),
             single_clause_literal,
             packed,
-            leftmost: build(MatchKind::LeftmostFirst),
             exact: (!literals.is_empty())
                 .then(|| ExactSearch::new(&literals))
                 .flatten(),
@@ -646,14 +638,15 @@ impl Prefilter {
             });
             let lower = &lower[..];
             if self.packed.is_none() {
-                if let Some(leftmost) = &self.leftmost {
-                    // One hit flags a line: search on from its end (a line can hold dozens of
-                    // hits of a big rule set's literals).
+                if let Some(exact) = &self.exact {
+                    // With more literals than Teddy takes (a Sigma rule set has hundreds), the
+                    // exact search's DFA, stopped at the first match: one hit flags a line, and
+                    // the search goes on from its end (a line can hold dozens of hits). The
+                    // crate's own searcher was measured slower on JSON: its rare-byte prefilter
+                    // stops at every `/`, `"` and `.` (2.09 s against 1.85 s for 210 rules).
                     let mut at = 0;
-                    while at < lower.len() {
-                        let input = aho_corasick::Input::new(lower).span(at..lower.len());
-                        let Some(m) = leftmost.find(input) else { break };
-                        let start = line_start(m.start());
+                    while let Some(end) = exact.first_match_end(&lower[at..]) {
+                        let start = line_start(at + end - 1);
                         let end = line_end(start);
                         flagged.push((start, end));
                         at = end;

@@ -1,7 +1,7 @@
 //! Compiled rule sets: every enabled rule's stage predicates behind one prefilter.
 
 use crate::load::{Rule, RulePack};
-use unithunt_engine::{is_true, EvalCtx, Expr, Prefilter, QueryKind, StageMask};
+use unithunt_engine::{eval, is_true, EvalCtx, Expr, Prefilter, QueryKind, StageMask};
 use unithunt_event::Json;
 
 /// One stage predicate of one rule: `stage` is its bit in the rule's [`StageMask`] (63: `until`).
@@ -21,6 +21,53 @@ pub struct RuleSet {
     stages: Vec<StageRef>,
     prefilter: Prefilter,
     always: Vec<usize>,
+    /// Per stage predicate that is a conjunction: for each conjunct, its id among the conjuncts
+    /// several predicates share (a Sigma log source's guard, an EQL event category), if shared.
+    /// A document's candidates then test a shared conjunct once.
+    shared_conjuncts: Vec<Option<Vec<Option<u32>>>>,
+    shared_count: usize,
+}
+
+/// Numbers the top-level conjuncts that two or more predicates have in common. Conjuncts are
+/// compared by their printed form: `Expr` has no equality of its own (matchers hold compiled
+/// automata), and the printed form names every operand, so equal prints are equal tests.
+fn share_conjuncts(exprs: &[&Expr]) -> (Vec<Option<Vec<Option<u32>>>>, usize) {
+    use std::collections::HashMap;
+    let keys: Vec<Option<Vec<String>>> = exprs
+        .iter()
+        .map(|e| match e {
+            Expr::And(items) => Some(items.iter().map(|i| format!("{i:?}")).collect()),
+            _ => None,
+        })
+        .collect();
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    for k in keys.iter().flatten() {
+        // Counted once per predicate.
+        let mut own: Vec<&str> = k.iter().map(String::as_str).collect();
+        own.sort_unstable();
+        own.dedup();
+        for item in own {
+            *uses.entry(item).or_default() += 1;
+        }
+    }
+    let mut ids: HashMap<&str, u32> = HashMap::new();
+    let per_stage = keys
+        .iter()
+        .map(|k| {
+            let k = k.as_ref()?;
+            let shared: Vec<Option<u32>> = k
+                .iter()
+                .map(|item| {
+                    (uses[item.as_str()] > 1).then(|| {
+                        let next = ids.len() as u32;
+                        *ids.entry(item.as_str()).or_insert(next)
+                    })
+                })
+                .collect();
+            shared.iter().any(Option::is_some).then_some(shared)
+        })
+        .collect();
+    (per_stage, ids.len())
 }
 
 fn stage_exprs(rule: &Rule) -> Vec<(u32, &Expr)> {
@@ -71,6 +118,7 @@ impl RuleSet {
             .collect();
         let prefilter = Prefilter::new(&exprs);
         let always = prefilter.always();
+        let (shared_conjuncts, shared_count) = share_conjuncts(&exprs);
         RuleSet {
             rules,
             unsupported,
@@ -78,6 +126,8 @@ impl RuleSet {
             stages,
             prefilter,
             always,
+            shared_conjuncts,
+            shared_count,
         }
     }
 
@@ -98,10 +148,29 @@ impl RuleSet {
     /// returns the stage mask of each rule that matched something.
     pub fn evaluate(&self, doc: &Json, candidates: &[usize]) -> Vec<(usize, StageMask)> {
         let mut out: Vec<(usize, StageMask)> = Vec::new();
+        let mut ctx = EvalCtx::new(doc);
+        // Per shared conjunct: 0 not yet tested on this document, 1 false, 2 true.
+        let mut memo = vec![0u8; self.shared_count];
         for &i in candidates {
             let sr = self.stages[i];
             let Some(expr) = self.expr(sr) else { continue };
-            if is_true(expr, &mut EvalCtx::new(doc)) {
+            let holds = match (expr, &self.shared_conjuncts[i]) {
+                // A conjunction holds when every conjunct is true (false or null: it does not).
+                (Expr::And(items), Some(shared)) => {
+                    items.iter().zip(shared).all(|(item, id)| match id {
+                        Some(id) => {
+                            let m = &mut memo[*id as usize];
+                            if *m == 0 {
+                                *m = 1 + u8::from(eval(item, &mut ctx).truthy() == Some(true));
+                            }
+                            *m == 2
+                        }
+                        None => eval(item, &mut ctx).truthy() == Some(true),
+                    })
+                }
+                _ => is_true(expr, &mut ctx),
+            };
+            if holds {
                 match out.iter_mut().find(|(r, _)| *r == sr.rule) {
                     Some((_, m)) => *m |= 1u64 << sr.stage,
                     None => out.push((sr.rule, 1u64 << sr.stage)),

@@ -250,13 +250,15 @@ fn rules_read_raw_records(set: &RuleSet) -> bool {
 
 /// The projection of every field the rule set's predicates read (see [`Ctx::projection`]).
 fn projection_of(set: &RuleSet) -> Option<Projection> {
-    let mut fields = Vec::new();
+    let mut fields: Vec<&unithunt_event::FieldPath> = Vec::new();
     for i in 0..set.stages().len() {
         if let Some(expr) = set.stage_expr(i) {
-            fields.extend(expr.referenced_fields()?);
+            if !expr.for_each_field(&mut |f| fields.push(f)) {
+                return None;
+            }
         }
     }
-    let mut p = Projection::new(&fields)?;
+    let mut p = Projection::new(fields)?;
     // Wrapped documents (`_search` hits, responses) are recognised by these; keep them whole.
     p.keep_whole("_source");
     p.keep_whole("hits");
