@@ -404,6 +404,35 @@ impl LineLiterals {
     }
 }
 
+/// Per thread: whether the first pass of the last searched block flagged nearly every line (a
+/// big rule set on process events: some rule's literal is in every command line). Such blocks skip
+/// the search, all their lines going to the decision on values, and one block in
+/// [`Density::RECHECK`] is searched again to notice when the data changes.
+struct Density;
+
+impl Density {
+    const RECHECK: u32 = 8;
+
+    thread_local! {
+        /// (last searched block was dense, blocks since it was searched)
+        static STATE: std::cell::Cell<(bool, u32)> = const { std::cell::Cell::new((false, 0)) };
+    }
+
+    fn skip_search() -> bool {
+        Self::STATE.with(|s| {
+            let (dense, since) = s.get();
+            let skip = dense && since + 1 < Self::RECHECK;
+            s.set((dense, since + 1));
+            skip
+        })
+    }
+
+    /// After a searched block: `flagged` of about `lines` lines held a literal.
+    fn record(flagged: usize, lines: usize) {
+        Self::STATE.with(|s| s.set((flagged * 20 >= lines * 19, 0)));
+    }
+}
+
 /// A compiled prefilter over a list of predicates.
 pub struct Prefilter {
     /// With up to 64 literals, a SIMD multi-substring searcher (Teddy) over lowercased text: the
@@ -644,12 +673,26 @@ impl Prefilter {
                     // the search goes on from its end (a line can hold dozens of hits). The
                     // crate's own searcher was measured slower on JSON: its rare-byte prefilter
                     // stops at every `/`, `"` and `.` (2.09 s against 1.85 s for 210 rules).
-                    let mut at = 0;
-                    while let Some(end) = exact.first_match_end(&lower[at..]) {
-                        let start = line_start(at + end - 1);
-                        let end = line_end(start);
-                        flagged.push((start, end));
-                        at = end;
+                    if first_pass_only && Density::skip_search() {
+                        // Recent blocks had a literal on nearly every line: flag them all and
+                        // let the values decide (extra lines cost a projected parse each).
+                        let mut start = 0;
+                        while start < text.len() {
+                            let end = line_end(start);
+                            flagged.push((start, end));
+                            start = end;
+                        }
+                    } else {
+                        let mut at = 0;
+                        while let Some(end) = exact.first_match_end(&lower[at..]) {
+                            let start = line_start(at + end - 1);
+                            let end = line_end(start);
+                            flagged.push((start, end));
+                            at = end;
+                        }
+                        if first_pass_only {
+                            Density::record(flagged.len(), pass.newlines + 1);
+                        }
                     }
                 }
             }
