@@ -51,7 +51,22 @@ enum Command {
     Rules(rules_cmd::RulesCommand),
 }
 
+/// Transparent huge pages off for this process (what mimalloc's `MIMALLOC_ALLOW_THP=0` does): with
+/// them, every first touch of a 2 MiB region of the allocator's arena is a huge page zeroed by the
+/// kernel, so peak memory doubled (Sigma scan: 43.7 against 23.5 MiB; two-thread audit scan: 68
+/// against 26 MiB) and the kernel time with it. Measured with `farm-bench`, paired: no scan got
+/// slower, the audit scan on two threads 4% faster. Faults taken before this call keep their pages.
+fn disable_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl(PR_SET_THP_DISABLE) takes integer arguments only and touches no memory of
+    // ours; its result is deliberately ignored (an older kernel without it keeps huge pages).
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 fn main() -> ExitCode {
+    disable_transparent_huge_pages();
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Eql(args)) => eql_cmd::run(*args),
