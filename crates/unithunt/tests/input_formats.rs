@@ -9,6 +9,7 @@ use std::process::Command;
 
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 const RECORDING: &str = "../shared/samples/auditd/dev-enriched.log";
+const SEED_RULE: &str = "rules/elastic/persistence_systemd_service_seed.toml";
 
 fn run(args: &[&str]) -> (String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_unithunt"))
@@ -46,8 +47,9 @@ fn alerts_by_scenario(
     file: &str,
     format: &str,
     marks: &[(String, String)],
+    rules: &[&str],
 ) -> BTreeMap<String, usize> {
-    let (out, summary) = run(&["scan", "-o", "ndjson", file]);
+    let (out, summary) = run(&[&["scan", "-o", "ndjson"][..], rules, &[file]].concat());
     assert!(
         summary.contains(&format!("read as {format} (sniffed)")),
         "{summary}"
@@ -106,10 +108,16 @@ fn every_format_alerts_in_every_malicious_scenario_and_no_benign_one() {
             &sysmon,
         ),
     ] {
+        // The seed rule alone: its alerts per scenario are known exactly.
+        let seed = ["--no-builtin", "--rules", SEED_RULE];
         assert_eq!(
-            &alerts_by_scenario(file, format, &marks),
+            &alerts_by_scenario(file, format, &marks, &seed),
             expected,
             "{format}"
         );
+        // The default pack: every malicious scenario alerts, no benign one.
+        let pack = alerts_by_scenario(file, format, &marks, &[]);
+        let scenarios: Vec<&str> = pack.keys().map(String::as_str).collect();
+        assert_eq!(scenarios, ["D1", "D2", "D3", "D4"], "{format}: {pack:?}");
     }
 }
