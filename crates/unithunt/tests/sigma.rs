@@ -8,6 +8,7 @@ use std::process::Command;
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 const RECORDING: &str = "../shared/samples/auditd/dev-enriched.log";
 const TWIN: &str = "rules/sigma/persistence_systemd_service_seed.yml";
+const SEED: &str = "rules/elastic/persistence_systemd_service_seed.toml";
 
 fn scan(args: &[&str]) -> Vec<Json> {
     let out = Command::new(env!("CARGO_BIN_EXE_unithunt"))
@@ -56,7 +57,7 @@ fn the_sigma_twin_alerts_on_exactly_the_events_the_eql_seed_rule_alerts_on() {
         RECORDING,
     ];
     for input in inputs {
-        let eql = scan(&[input]);
+        let eql = scan(&["--no-builtin", "--rules", SEED, input]);
         let sigma = scan(&["--no-builtin", "--rules", TWIN, input]);
         assert!(!eql.is_empty(), "{input}: the seed rule alerts here");
         let (s, e) = (alerted_events(&sigma), alerted_events(&eql));
