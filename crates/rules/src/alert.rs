@@ -411,6 +411,7 @@ mod tests {
             threat: json!([{"framework": "MITRE ATT&CK", "tactic": {"id": "TA0003"}}]),
             origin: "rules/x.toml".into(),
             sigma_name: None,
+            examples: Vec::new(),
         }
     }
 

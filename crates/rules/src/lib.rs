@@ -13,6 +13,7 @@
 //! Elastic Security alert documents.
 
 pub mod alert;
+pub mod examples;
 mod load;
 mod set;
 

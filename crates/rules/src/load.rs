@@ -27,6 +27,9 @@ pub struct RuleMeta {
     pub origin: String,
     /// A Sigma rule's `name` (what correlation rules may call it by).
     pub sigma_name: Option<String>,
+    /// True-positive and true-negative example events (`[[unithunt.example]]`), run by
+    /// `unithunt rules test`.
+    pub examples: Vec<crate::examples::RuleExample>,
 }
 
 /// A loaded rule. `query` is `None` when the rule's type or language is not one unithunt runs (it is
@@ -64,6 +67,16 @@ impl std::error::Error for RuleError {}
 #[derive(Deserialize)]
 struct RuleFile {
     rule: RuleToml,
+    /// unithunt's own table, next to Elastic's `[metadata]` and `[rule]`.
+    #[serde(default)]
+    unithunt: UnithuntToml,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct UnithuntToml {
+    #[serde(default)]
+    example: Vec<toml::Spanned<crate::examples::ExampleToml>>,
 }
 
 #[derive(Deserialize)]
@@ -174,6 +187,7 @@ pub fn load_rule(text: &str, origin: &str) -> Result<Rule, RuleError> {
         threat: serde_json::Value::Array(r.threat.iter().map(toml_to_json).collect()),
         origin: origin.to_string(),
         sigma_name: None,
+        examples: crate::examples::parse(file.unithunt.example, text, origin)?,
     };
     let Some(query) = r.query else {
         return Ok(Rule {
@@ -292,6 +306,7 @@ pub fn load_sigma(
                     threat: sigma_threat(&r.tags),
                     origin: origin.to_string(),
                     sigma_name: r.name.clone(),
+                    examples: Vec::new(),
                 };
                 let expr = unithunt_sigma::compile(&r, pipeline).map_err(err)?;
                 rules.push(Rule {
@@ -332,6 +347,7 @@ pub fn load_sigma(
                         threat: serde_json::Value::Array(Vec::new()),
                         origin: origin.to_string(),
                         sigma_name: c.name.clone(),
+                        examples: Vec::new(),
                     },
                     query_text: String::new(),
                     query: None,

@@ -20,9 +20,20 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// [`escape`] for multi-line text shown as lines (a rule's query, its guide): newlines are kept,
+/// every other control character is escaped.
+pub fn escape_lines(s: &str) -> String {
+    s.split('\n').map(escape).collect::<Vec<_>>().join("\n")
+}
+
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::{escape, escape_lines};
+
+    #[test]
+    fn lines_keep_their_breaks_and_nothing_else() {
+        assert_eq!(escape_lines("a\nb\u{1b}[2J\r"), "a\nb\\u{1b}[2J\\r");
+    }
 
     #[test]
     fn ansi_and_controls_are_neutralised() {
