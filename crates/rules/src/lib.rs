@@ -16,6 +16,7 @@ pub mod alert;
 pub mod examples;
 mod load;
 mod set;
+pub mod tuning;
 
 pub use load::{load_rule, load_sigma, Rule, RuleError, RuleMeta, RulePack};
 pub use set::{RuleSet, StageRef};

@@ -42,6 +42,11 @@ pub struct ScanArgs {
     /// Run only the rules given with --rules, not the built-in pack.
     #[arg(long)]
     no_builtin: bool,
+    /// Tuning file (TOML, repeatable): Elastic-style exception items, per rule or global, that
+    /// keep known-good activity quiet. Checked on load: a bad entry or an unknown rule_id is an
+    /// error naming the file and line.
+    #[arg(long = "tuning", value_name = "FILE")]
+    tuning: Vec<PathBuf>,
     /// How to print alerts.
     #[arg(long, short = 'o', value_enum, default_value = "table")]
     output: OutputFormat,
@@ -702,6 +707,23 @@ pub fn run(args: ScanArgs) -> ExitCode {
     for r in &args.rules {
         for e in pack.add_path(r) {
             eprint!("{}", ensure_newline(&e.to_string()));
+            usage_error = true;
+        }
+    }
+    for t in &args.tuning {
+        let shown = escape(&t.to_string_lossy());
+        let loaded = std::fs::read_to_string(t)
+            .map_err(|e| format!("error: {shown}: {e}"))
+            .and_then(|text| {
+                unithunt_rules::tuning::load_tuning(&text, &t.to_string_lossy())
+                    .map_err(|e| escape(&e.to_string()))
+            })
+            .and_then(|tuning| {
+                pack.apply_tuning(&tuning)
+                    .map_err(|e| escape(&e.to_string()))
+            });
+        if let Err(e) = loaded {
+            eprintln!("{e}");
             usage_error = true;
         }
     }

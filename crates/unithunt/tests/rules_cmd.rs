@@ -108,3 +108,52 @@ fn show_prints_the_whole_rule_and_refuses_ambiguity() {
     let o = unithunt(&["rules", "show", "no such rule"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn a_tuning_file_silences_what_it_names_and_a_bad_one_stops_the_scan() {
+    let dir = std::env::temp_dir().join(format!("unithunt-tuning-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tuning = dir.join("tuning.toml");
+    let write = |id: &str| {
+        std::fs::write(
+            &tuning,
+            format!(
+                "[[exception]]\nname = \"lab unit\"\nrule_id = [\"{id}\"]\n\n[[exception.entries]]\nfield = \"file.path\"\ntype = \"wildcard\"\nvalue = \"/etc/systemd/system/acme-*\"\n"
+            ),
+        )
+        .unwrap();
+    };
+    let recording = "../shared/samples/auditd/dev-enriched.log";
+    let written = "Systemd Unit or Drop-in Written Outside Package Management";
+    let count = |o: &Output, rule: &str| {
+        text(o)
+            .lines()
+            .filter(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["kibana.alert.rule.name"]
+                    == rule
+            })
+            .count()
+    };
+    let plain = unithunt(&["scan", "-o", "ndjson", recording]);
+    write("5b0d2c3e-7a41-4f7e-9c1a-2e6f8d3b1a01");
+    let tuned = unithunt(&[
+        "scan",
+        "-o",
+        "ndjson",
+        "--tuning",
+        tuning.to_str().unwrap(),
+        recording,
+    ]);
+    assert_eq!(tuned.status.code(), Some(0));
+    // D1's creation of acme-updater.service and its five appends go quiet (its enablement link,
+    // under multi-user.target.wants/, is not named); other units still alert, other rules too.
+    assert_eq!(count(&plain, written) - count(&tuned, written), 6);
+    assert!(count(&tuned, written) > 0);
+    let seed = "Detect Systemd Service";
+    assert_eq!(count(&plain, seed), count(&tuned, seed));
+    write("no-such-rule");
+    let bad = unithunt(&["scan", "--tuning", tuning.to_str().unwrap(), recording]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("names rule_id \"no-such-rule\""));
+    let _ = std::fs::remove_dir_all(&dir);
+}
