@@ -12,6 +12,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 const LOG: &str = "/var/log/audit/audit.log";
+const SEED_RULE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../rules/elastic/persistence_systemd_service_seed.toml"
+);
 const USER: &str = "unithunt-e2e";
 
 /// The audit rules the recording was made with (its README), under this test's own key so that
@@ -175,23 +179,57 @@ fn the_four_adversary_tests_raise_alerts_from_the_real_audit_log() {
     }
     std::thread::sleep(Duration::from_millis(500));
 
-    let out = Command::new(env!("CARGO_BIN_EXE_unithunt"))
-        .args(["scan", "-o", "ndjson", LOG])
-        .output()
-        .unwrap();
-    let summary = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{summary}");
-    assert!(summary.contains("read as auditd"), "{summary}");
-    let alerts: Vec<Json> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|a: &Json| {
-            a["@timestamp"]
-                .as_str()
-                .is_some_and(|t| t >= started.as_str())
+    let scan = |rules: &[&str]| -> Vec<Json> {
+        let out = Command::new(env!("CARGO_BIN_EXE_unithunt"))
+            .args(["scan", "-o", "ndjson"])
+            .args(rules)
+            .arg(LOG)
+            .output()
+            .unwrap();
+        let summary = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{summary}");
+        assert!(summary.contains("read as auditd"), "{summary}");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|a: &Json| {
+                a["@timestamp"]
+                    .as_str()
+                    .is_some_and(|t| t >= started.as_str())
+            })
+            .collect()
+    };
+    // The default pack: the rules that close the seed's gaps see what it misses.
+    let pack = scan(&[]);
+    let by_rule = |rule: &str, path: &str| {
+        pack.iter().any(|a| {
+            a["kibana.alert.rule.name"] == rule
+                && a["file"]["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with(path))
         })
-        .collect();
+    };
+    assert!(
+        by_rule(
+            "Systemd Generator or Environment Generator Written",
+            "/usr/local/lib/systemd/system-generators/unithunt-e2e-gen"
+        ),
+        "the generator rule sees test 4"
+    );
+    assert!(
+        by_rule(
+            "Systemd Unit Named Like a Well-Known Service",
+            "/etc/systemd/system/syslogd.service"
+        ),
+        "the look-alike rule sees test 3"
+    );
+    assert!(by_rule(
+        "Systemd Unit or Drop-in Written Outside Package Management",
+        "/.config/systemd/user/unithunt-e2e-user.service"
+    ));
+    // The seed rule alone, as the seed page wrote it.
+    let alerts = scan(&["--no-builtin", "--rules", SEED_RULE]);
     let has = |pred: &dyn Fn(&Json) -> bool| alerts.iter().any(pred);
     let file = |a: &Json, p: &str| a["file"]["path"].as_str().is_some_and(|x| x.ends_with(p));
     let exec = |a: &Json, cl: &str| a["process"]["command_line"] == cl;
