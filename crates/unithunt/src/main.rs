@@ -1,5 +1,6 @@
 //! The `unithunt` command. Thin: argument parsing and output; the work is in the library crates.
 
+mod atomic;
 mod convert;
 mod correlate;
 mod eql_cmd;
@@ -46,9 +47,12 @@ enum Command {
     Selfcheck,
     /// Print the ECS events read from raw audit logs, as NDJSON (what `scan` evaluates).
     Convert(convert::ConvertArgs),
-    /// Work with rule files (`convert`: Sigma to EQL).
+    /// The rule pack: list, show, test (each rule's example events), convert (Sigma to EQL).
     #[command(subcommand)]
     Rules(rules_cmd::RulesCommand),
+    /// The seed's adversary tests, built in: list, show, emit their telemetry, run, verify.
+    #[command(subcommand)]
+    Atomic(atomic::AtomicCommand),
 }
 
 /// Transparent huge pages off for this process (what mimalloc's `MIMALLOC_ALLOW_THP=0` does): with
@@ -75,5 +79,6 @@ fn main() -> ExitCode {
         None => host::run(),
         Some(Command::Convert(args)) => convert::run(args),
         Some(Command::Rules(cmd)) => rules_cmd::run(cmd),
+        Some(Command::Atomic(cmd)) => atomic::run(cmd),
     }
 }

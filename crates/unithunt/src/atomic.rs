@@ -1,0 +1,801 @@
+//! `unithunt atomic`: the seed page's adversary tests, built in. `list` and `show` say what each
+//! test does and what each data source should record; `emit` prints the telemetry a real run of
+//! it produced; `run` plays it on this host (or into a directory tree) and always cleans up;
+//! `verify` plays the four tests under auditd and says, per test and per rule, what was detected.
+//!
+//! The tests are shell scripts run by `sh`, the way an operator would type them; `$R` is the root
+//! they write under (empty for the live system) and `$LIVE` is 1 when systemctl and useradd may
+//! run. Artefacts are named `unithunt-atomic-*` (and `syslogd.service`, the seed's test 3) and are
+//! removed after each run, on failure and on Ctrl-C too.
+
+use crate::term::escape;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The real recording of the tests (see `examples/atomic/README.md`).
+const RECORDING: &str = include_str!("../../../examples/atomic/dev-enriched.log");
+
+/// The test user of test 2, created and removed by `run` on the live system.
+const USER: &str = "unithunt-atomic";
+
+/// The audit rules the recording was made with, under this command's own key so that cleaning
+/// up removes exactly them.
+const AUDIT_KEY: &str = "unithunt-atomic";
+const AUDIT_RULES: [&str; 7] = [
+    "-w /etc/systemd -p wa",
+    "-w /usr/lib/systemd -p wa",
+    "-w /usr/local/lib/systemd -p wa",
+    "-w /run/systemd -p wa",
+    "-a always,exit -F arch=b64 -S execve",
+    "-a always,exit -F arch=b64 -S creat,rename,renameat,renameat2,link,symlink,symlinkat -F dir=/home",
+    "-a always,exit -F arch=b64 -S openat -F dir=/home -F a2&0100",
+];
+
+const UNIT: &str = r"[Unit]\nDescription=unithunt atomic test\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n";
+
+struct Atomic {
+    id: &'static str,
+    /// Its scenario in the recording.
+    recorded_as: &'static str,
+    name: &'static str,
+    malicious: bool,
+    what: &'static str,
+    /// (data source, what it should record), as the seed page lists them.
+    signals: &'static [(&'static str, &'static str)],
+    /// Rules of the default pack that must alert on it (none for benign tests).
+    rules: &'static [&'static str],
+    /// The test, for `sh -c` (see the module comment for `$R` and `$LIVE`); `None`: not played.
+    script: Option<&'static str>,
+    /// Files it leaves, under `$R`.
+    artefacts: &'static [&'static str],
+}
+
+const WRITTEN: &str = "Systemd Unit or Drop-in Written Outside Package Management";
+const SEQUENCE: &str = "Systemd Unit Written Then Activated";
+const LOOKALIKE: &str = "Systemd Unit Named Like a Well-Known Service";
+const GENERATOR: &str = "Systemd Generator or Environment Generator Written";
+
+const TESTS: &[Atomic] = &[
+    Atomic {
+        id: "1",
+        recorded_as: "D1",
+        name: "Create a malicious systemd service for persistence (root)",
+        malicious: true,
+        what: "root writes /etc/systemd/system/unithunt-atomic-root.service from a shell, then runs systemctl daemon-reload and enable.",
+        signals: &[
+            ("auditd", "SYSCALL openat with the unit's path (PATH nametype=CREATE), then EXECVE of systemctl daemon-reload and enable"),
+            ("Elastic Defend", "file creation event for the .service file; process start events of systemctl from bash"),
+            ("Defender for Endpoint", "DeviceFileEvents FileCreated for the .service file; DeviceProcessEvents for systemctl by root"),
+        ],
+        rules: &[WRITTEN, SEQUENCE],
+        script: Some(
+            "mkdir -p \"$R/etc/systemd/system\" && printf '%UNIT%' > \"$R/etc/systemd/system/unithunt-atomic-root.service\" && \
+             if [ \"$LIVE\" = 1 ]; then systemctl daemon-reload; systemctl enable unithunt-atomic-root.service; fi; true",
+        ),
+        artefacts: &[
+            "/etc/systemd/system/unithunt-atomic-root.service",
+            "/etc/systemd/system/multi-user.target.wants/unithunt-atomic-root.service",
+        ],
+    },
+    Atomic {
+        id: "2",
+        recorded_as: "D2",
+        name: "User-level systemd service persistence (non-root)",
+        malicious: true,
+        what: "a non-root user (unithunt-atomic, created for the test) writes ~/.config/systemd/user/unithunt-atomic-user.service and runs systemctl --user daemon-reload.",
+        signals: &[
+            ("auditd", "openat creating the file under the user's home (needs the /home audit rules), EXECVE of systemctl --user"),
+            ("Elastic Defend", "file creation under ~/.config/systemd/user; systemctl --user process starts; user.name is the test user"),
+            ("Defender for Endpoint", "DeviceFileEvents FileCreated in the home directory; InitiatingProcessAccountName is the user"),
+        ],
+        rules: &[WRITTEN, SEQUENCE],
+        script: Some(
+            "if [ \"$LIVE\" = 1 ]; then id -u unithunt-atomic >/dev/null 2>&1 || useradd -m unithunt-atomic || exit 1; \
+               runuser -u unithunt-atomic -- sh -c 'mkdir -p ~/.config/systemd/user && printf \"%UNIT%\" > ~/.config/systemd/user/unithunt-atomic-user.service && systemctl --user daemon-reload; true'; \
+             else mkdir -p \"$R/home/unithunt-atomic/.config/systemd/user\" && printf '%UNIT%' > \"$R/home/unithunt-atomic/.config/systemd/user/unithunt-atomic-user.service\"; fi",
+        ),
+        artefacts: &["/home/unithunt-atomic/.config/systemd/user/unithunt-atomic-user.service"],
+    },
+    Atomic {
+        id: "3",
+        recorded_as: "D3",
+        name: "Systemd service mimicking a legitimate service name",
+        malicious: true,
+        what: "root writes /etc/systemd/system/syslogd.service (the real daemon's unit is rsyslog.service) and enables it.",
+        signals: &[
+            ("auditd", "openat creating /etc/systemd/system/syslogd.service, EXECVE of systemctl enable syslogd.service"),
+            ("Elastic Defend", "file creation of syslogd.service; systemctl enable process start"),
+            ("Defender for Endpoint", "DeviceFileEvents FileCreated for syslogd.service; DeviceProcessEvents systemctl enable syslogd.service"),
+        ],
+        rules: &[WRITTEN, LOOKALIKE, SEQUENCE],
+        script: Some(
+            "mkdir -p \"$R/etc/systemd/system\" && printf '%UNIT%' > \"$R/etc/systemd/system/syslogd.service\" && \
+             if [ \"$LIVE\" = 1 ]; then systemctl enable syslogd.service; fi; true",
+        ),
+        artefacts: &[
+            "/etc/systemd/system/syslogd.service",
+            "/etc/systemd/system/multi-user.target.wants/syslogd.service",
+        ],
+    },
+    Atomic {
+        id: "4",
+        recorded_as: "D4",
+        name: "Systemd generator for dynamic service creation",
+        malicious: true,
+        what: "root drops an executable generator /usr/local/lib/systemd/system-generators/unithunt-atomic-gen, runs systemctl daemon-reload, and runs the generator as systemd does (three output directories), which writes /run/systemd/generator/unithunt-atomic-gen.service.",
+        signals: &[
+            ("auditd", "openat creating the generator, chmod, EXECVE of the generator with the three directories, openat creating the generated unit in /run/systemd/generator"),
+            ("Elastic Defend", "file creation in system-generators/ and in /run/systemd/generator/; the generator's process start"),
+            ("Defender for Endpoint", "DeviceFileEvents FileCreated for the generator and the generated unit"),
+        ],
+        rules: &[GENERATOR, SEQUENCE],
+        script: Some(
+            "mkdir -p \"$R/usr/local/lib/systemd/system-generators\" \"$R/run/systemd/generator\" \"$R/run/systemd/generator.early\" \"$R/run/systemd/generator.late\" && \
+             printf '#!/bin/sh\\nprintf \"[Service]\\\\nExecStart=/bin/true\\\\n\" > \"$1/unithunt-atomic-gen.service\"\\n' > \"$R/usr/local/lib/systemd/system-generators/unithunt-atomic-gen\" && \
+             chmod +x \"$R/usr/local/lib/systemd/system-generators/unithunt-atomic-gen\" && \
+             if [ \"$LIVE\" = 1 ]; then systemctl daemon-reload; fi; \
+             \"$R/usr/local/lib/systemd/system-generators/unithunt-atomic-gen\" \"$R/run/systemd/generator\" \"$R/run/systemd/generator.early\" \"$R/run/systemd/generator.late\"",
+        ),
+        artefacts: &[
+            "/usr/local/lib/systemd/system-generators/unithunt-atomic-gen",
+            "/run/systemd/generator/unithunt-atomic-gen.service",
+        ],
+    },
+    Atomic {
+        id: "B1",
+        recorded_as: "B1",
+        name: "Benign: a package installs and enables its unit",
+        malicious: false,
+        what: "apt-get install at: dpkg unpacks atd.service (*.dpkg-new renamed into place), the maintainer script runs deb-systemd-helper, which enables the unit. Not played by `run` (it needs the network and installs a package); `emit` prints its recording.",
+        signals: &[
+            ("auditd", "dpkg's rename of atd.service.dpkg-new, systemctl preset under perl/dash/dpkg/apt-get"),
+            ("Elastic Defend", "file events by dpkg and systemctl; process starts with dpkg in the ancestry"),
+            ("Defender for Endpoint", "the same, with two ancestors per process"),
+        ],
+        rules: &[],
+        script: None,
+        artefacts: &[],
+    },
+    Atomic {
+        id: "B2",
+        recorded_as: "B2",
+        name: "Benign: an administrator reads service state",
+        malicious: false,
+        what: "systemctl status, list-units and is-enabled from a shell.",
+        signals: &[("auditd", "EXECVE of systemctl with read-only verbs")],
+        rules: &[],
+        script: Some(
+            "if [ \"$LIVE\" = 1 ]; then systemctl status cron >/dev/null 2>&1; systemctl list-units --type=service >/dev/null 2>&1; systemctl is-enabled ssh >/dev/null 2>&1; fi; true",
+        ),
+        artefacts: &[],
+    },
+];
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmitFormat {
+    /// ECS NDJSON, as unithunt maps the audit records (what `convert` prints).
+    Ecs,
+    /// The raw audit records (ENRICHED), as auditd wrote them.
+    Auditd,
+}
+
+#[derive(clap::Subcommand)]
+pub enum AtomicCommand {
+    /// List the tests.
+    List,
+    /// What a test does, the signal each data source should record, and the rules that must
+    /// alert.
+    Show { id: String },
+    /// Print the telemetry a real run of the test produced (recorded under auditd).
+    Emit {
+        id: String,
+        #[arg(long, value_enum, default_value = "ecs")]
+        format: EmitFormat,
+    },
+    /// Play a test on this host (needs --yes; root for tests 1, 3 and 4) or, with --root, into a
+    /// directory tree for hunting tests. Always cleans up on the live system, also on failure or
+    /// Ctrl-C; a --root tree is left for you to hunt.
+    Run {
+        id: String,
+        /// Really change this system.
+        #[arg(long)]
+        yes: bool,
+        /// Write the test's files under DIR instead of the live system (no systemctl, no user).
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+    },
+    /// Play tests 1-4 and B2 under auditd (as root; audit rules added for the run and removed
+    /// after), scan the audit log they produced with the default pack, and print PASS or FAIL per
+    /// test and per rule.
+    Verify {
+        /// Really change this system.
+        #[arg(long)]
+        yes: bool,
+        /// The audit log auditd writes.
+        #[arg(long, default_value = "/var/log/audit/audit.log")]
+        log: PathBuf,
+    },
+}
+
+pub fn run(cmd: AtomicCommand) -> ExitCode {
+    match cmd {
+        AtomicCommand::List => {
+            for t in TESTS {
+                println!(
+                    "{:<3} {:<9} {}",
+                    t.id,
+                    if t.malicious { "malicious" } else { "benign" },
+                    t.name
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        AtomicCommand::Show { id } => match find(&id) {
+            Some(t) => {
+                show(t);
+                ExitCode::SUCCESS
+            }
+            None => unknown(&id),
+        },
+        AtomicCommand::Emit { id, format } => match find(&id) {
+            Some(t) => emit(t, format),
+            None => unknown(&id),
+        },
+        AtomicCommand::Run { id, yes, root } => match find(&id) {
+            Some(t) => run_one(t, yes, root.as_deref()),
+            None => unknown(&id),
+        },
+        AtomicCommand::Verify { yes, log } => verify(yes, &log),
+    }
+}
+
+fn find(id: &str) -> Option<&'static Atomic> {
+    TESTS.iter().find(|t| t.id.eq_ignore_ascii_case(id))
+}
+
+fn unknown(id: &str) -> ExitCode {
+    let ids: Vec<&str> = TESTS.iter().map(|t| t.id).collect();
+    eprintln!(
+        "error: no atomic test {:?}; the tests are {}",
+        escape(id),
+        ids.join(", ")
+    );
+    ExitCode::from(2)
+}
+
+fn show(t: &Atomic) {
+    println!("Test {}: {}", t.id, t.name);
+    println!(
+        "  {} (recorded as scenario {} in examples/atomic/dev-enriched.log)\n",
+        if t.malicious { "malicious" } else { "benign" },
+        t.recorded_as
+    );
+    println!("What it does: {}\n", t.what);
+    println!("Expected signal:");
+    for (source, signal) in t.signals {
+        println!("  {source:<22} {signal}");
+    }
+    if t.rules.is_empty() {
+        println!("\nRules that must alert: none (the default pack must stay quiet)");
+    } else {
+        println!("\nRules that must alert: {}", t.rules.join("; "));
+    }
+    if let Some(script) = t.script {
+        println!("\nScript (sh; $R is the root written under, $LIVE=1 on the live system):");
+        println!("  {}", script.replace("%UNIT%", UNIT));
+        println!(
+            "Artefacts removed after a live run: {}",
+            t.artefacts.join(", ")
+        );
+    }
+}
+
+/// The audit serial of a record line (`msg=audit(1795806431.384:6443)`).
+fn serial(line: &str) -> Option<u64> {
+    let at = line.find("msg=audit(")? + "msg=audit(".len();
+    let rest = &line[at..];
+    let colon = rest.find(':')?;
+    let close = rest.find(')')?;
+    rest.get(colon + 1..close)?.parse().ok()
+}
+
+/// The recording's lines of one scenario: from its marker exec to the next marker.
+fn recorded_lines(scenario: &str) -> Vec<&'static str> {
+    // Markers are EXECVE records `a1="UNITHUNT-SCENARIO" a2="<id>"`.
+    let mut marks: Vec<(u64, String)> = RECORDING
+        .lines()
+        .filter(|l| l.contains("type=EXECVE") && l.contains("a1=\"UNITHUNT-SCENARIO\""))
+        .filter_map(|l| {
+            let id = l.split("a2=\"").nth(1)?.split('"').next()?;
+            Some((serial(l)?, id.to_string()))
+        })
+        .collect();
+    marks.sort();
+    let Some(i) = marks.iter().position(|m| m.1 == scenario) else {
+        return Vec::new();
+    };
+    let from = marks[i].0;
+    let to = marks.get(i + 1).map_or(u64::MAX, |m| m.0);
+    RECORDING
+        .lines()
+        .filter(|l| serial(l).is_some_and(|s| s >= from && s < to))
+        .collect()
+}
+
+fn emit(t: &Atomic, format: EmitFormat) -> ExitCode {
+    let lines = recorded_lines(t.recorded_as);
+    if lines.is_empty() {
+        eprintln!("error: scenario {} is not in the recording", t.recorded_as);
+        return ExitCode::FAILURE;
+    }
+    let mut raw = lines.join("\n");
+    raw.push('\n');
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let written = match format {
+        EmitFormat::Auditd => out.write_all(raw.as_bytes()),
+        EmitFormat::Ecs => match audit_to_ecs(raw.into_bytes()) {
+            Ok(ecs) => out.write_all(&ecs),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        // A closed pipe (`| head`).
+        Err(_) => ExitCode::SUCCESS,
+    }
+}
+
+/// Audit records to ECS NDJSON, through the converter `scan` and `convert` use.
+fn audit_to_ecs(raw: Vec<u8>) -> Result<Vec<u8>, String> {
+    use unithunt_readers::{auditd::AuditTranscoder, BlockReader, Converter};
+    let mut reader = BlockReader::from_reader("recording", Box::new(std::io::Cursor::new(raw)))
+        .map_err(|e| e.to_string())?;
+    let mut converter = Converter::Auditd(AuditTranscoder::new());
+    let mut out = Vec::new();
+    while let Some(block) = reader.next_block(1 << 20).map_err(|e| e.to_string())? {
+        out.extend_from_slice(&converter.convert(block).data);
+    }
+    out.extend_from_slice(
+        &converter
+            .finish_file(reader.name().clone(), reader.bytes)
+            .data,
+    );
+    Ok(out)
+}
+
+/// Set by SIGINT while a test runs: the test's shell dies of it, unithunt cleans up.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// While alive, Ctrl-C interrupts the running test's shell (a handler, unlike an ignored signal,
+/// is reset in the child by exec) but not unithunt, which then cleans up.
+struct InterruptGuard {
+    previous: libc::sighandler_t,
+}
+
+impl InterruptGuard {
+    fn new() -> InterruptGuard {
+        INTERRUPTED.store(false, Ordering::SeqCst);
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        let previous = unsafe {
+            libc::signal(
+                libc::SIGINT,
+                on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            )
+        };
+        InterruptGuard { previous }
+    }
+}
+
+impl Drop for InterruptGuard {
+    fn drop(&mut self) {
+        // SAFETY: restores the disposition saved in `new`.
+        unsafe {
+            libc::signal(libc::SIGINT, self.previous);
+        }
+    }
+}
+
+/// Runs a test's script; (success, output).
+fn play(t: &Atomic, root: Option<&Path>) -> (bool, String) {
+    let Some(script) = t.script else {
+        return (false, "this test is not played (see `atomic show`)".into());
+    };
+    let script = script.replace("%UNIT%", UNIT);
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .env("R", root.map_or(String::new(), |r| r.display().to_string()))
+        .env("LIVE", if root.is_none() { "1" } else { "0" })
+        .output();
+    match out {
+        Ok(o) => (
+            o.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        ),
+        Err(e) => (false, format!("sh: {e}")),
+    }
+}
+
+/// Removes a live run's artefacts (and test 2's user), then reloads systemd.
+fn clean(t: &Atomic) {
+    for a in t.artefacts {
+        let _ = std::fs::remove_file(a);
+    }
+    if t.id == "2" {
+        let _ = Command::new("userdel").args(["-r", USER]).output();
+    }
+    if !t.artefacts.is_empty() {
+        let _ = Command::new("systemctl").arg("daemon-reload").output();
+    }
+}
+
+fn run_one(t: &Atomic, yes: bool, root: Option<&Path>) -> ExitCode {
+    if t.script.is_none() {
+        eprintln!("test {} is not played: {}", t.id, t.what);
+        return ExitCode::from(2);
+    }
+    if root.is_none() && !yes {
+        eprintln!(
+            "test {} changes this system ({}): give --yes to run it, or --root DIR to play it into a directory",
+            t.id, t.what
+        );
+        return ExitCode::from(2);
+    }
+    let guard = InterruptGuard::new();
+    let (ok, out) = play(t, root);
+    if root.is_none() {
+        clean(t);
+    }
+    drop(guard);
+    print!("{}", escape_output(&out));
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        eprintln!("interrupted: test {} cleaned up", t.id);
+        return ExitCode::from(130);
+    }
+    match (ok, root) {
+        (true, Some(r)) => {
+            println!(
+                "test {} played under {} (left in place for hunting): {}",
+                t.id,
+                escape(&r.display().to_string()),
+                t.artefacts.join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        (true, None) => {
+            println!("test {} ran and was cleaned up", t.id);
+            ExitCode::SUCCESS
+        }
+        (false, _) => {
+            eprintln!("test {} failed (cleaned up)", t.id);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn escape_output(s: &str) -> String {
+    crate::term::escape_lines(s)
+}
+
+fn sh(script: &str) -> (bool, String) {
+    match Command::new("sh").arg("-c").arg(script).output() {
+        Ok(o) => (
+            o.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        ),
+        Err(e) => (false, e.to_string()),
+    }
+}
+
+/// What keeps `verify` from running here, if anything.
+fn unavailable() -> Option<String> {
+    if sh("id -u").1.trim() != "0" {
+        return Some("verify needs root (it loads audit rules and writes system units)".into());
+    }
+    if !sh("command -v auditctl && command -v auditd").0 {
+        return Some("auditd is not installed (e.g. apt-get install auditd)".into());
+    }
+    let (ok, status) = sh("auditctl -s");
+    if !ok {
+        return Some(format!(
+            "the audit subsystem is unavailable: {}",
+            status.trim()
+        ));
+    }
+    if status.contains("enabled 2") {
+        return Some(
+            "audit rules are immutable until reboot (enabled 2): the test's rules cannot be loaded"
+                .into(),
+        );
+    }
+    None
+}
+
+/// Removes the audit rules `verify` added (and stops auditd if it started it), however it ends.
+struct AuditSession {
+    started_auditd: bool,
+}
+
+impl Drop for AuditSession {
+    fn drop(&mut self) {
+        let _ = Command::new("auditctl")
+            .args(["-D", "-k", AUDIT_KEY])
+            .output();
+        if self.started_auditd {
+            let _ = sh("auditctl --signal stop || kill $(pidof auditd)");
+        }
+    }
+}
+
+/// The current time as audit records and alerts carry it (UTC, ISO 8601, milliseconds).
+fn now_iso() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    iso_ms(ms)
+}
+
+fn iso_ms(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let rem = ms.rem_euclid(86_400_000);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000
+    )
+}
+
+fn verify(yes: bool, log: &Path) -> ExitCode {
+    if !yes {
+        eprintln!(
+            "verify plays tests 1-4 and B2 on this system (root units, a test user, a generator, audit rules), then removes them: give --yes"
+        );
+        return ExitCode::from(2);
+    }
+    if let Some(why) = unavailable() {
+        eprintln!("error: {why}");
+        return ExitCode::from(2);
+    }
+    let started_auditd = if sh("pidof auditd").0 {
+        false
+    } else {
+        let (ok, out) = sh("mkdir -p /var/log/audit && /usr/sbin/auditd");
+        if !ok {
+            eprintln!("error: starting auditd: {}", escape_output(out.trim()));
+            return ExitCode::from(2);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !sh("pidof auditd").0 {
+            if Instant::now() > deadline {
+                eprintln!("error: auditd did not start");
+                return ExitCode::from(2);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        true
+    };
+    let _session = AuditSession { started_auditd };
+    let _ = sh("auditctl -e 1");
+    let mut missing_rules = Vec::new();
+    for rule in AUDIT_RULES {
+        let out = Command::new("auditctl")
+            .args(rule.split_whitespace())
+            .args(["-k", AUDIT_KEY])
+            .output();
+        let ok = out.as_ref().is_ok_and(|o| {
+            o.status.success() || String::from_utf8_lossy(&o.stderr).contains("exists")
+        });
+        if !ok {
+            missing_rules.push(rule);
+        }
+    }
+    let offset = std::fs::metadata(log).map_or(0, |m| m.len());
+    let guard = InterruptGuard::new();
+    let mut windows = Vec::new();
+    for t in TESTS.iter().filter(|t| t.script.is_some()) {
+        let from = now_iso();
+        let (ok, out) = play(t, None);
+        // auditd writes asynchronously: let the records land before the next test.
+        std::thread::sleep(Duration::from_millis(600));
+        let to = now_iso();
+        clean(t);
+        std::thread::sleep(Duration::from_millis(300));
+        if !ok {
+            eprintln!(
+                "test {} did not run cleanly: {}",
+                t.id,
+                escape_output(out.trim())
+            );
+        }
+        windows.push((t, from, to));
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            break;
+        }
+    }
+    drop(guard);
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        eprintln!("interrupted: every test played so far was cleaned up");
+        return ExitCode::from(130);
+    }
+    // The log's new part (rotation during the run would hide records: then read it whole).
+    let text = match std::fs::read(log) {
+        Ok(bytes) => {
+            let start = if (offset as usize) <= bytes.len() {
+                offset as usize
+            } else {
+                0
+            };
+            bytes[start..].to_vec()
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e}", escape(&log.display().to_string()));
+            return ExitCode::from(2);
+        }
+    };
+    let tmp = std::env::temp_dir().join(format!("unithunt-atomic-{}.log", std::process::id()));
+    if let Err(e) = std::fs::write(&tmp, &text) {
+        eprintln!("error: {}: {e}", tmp.display());
+        return ExitCode::from(2);
+    }
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("unithunt"));
+    let scan = Command::new(exe)
+        .args(["scan", "-q", "-o", "ndjson"])
+        .arg(&tmp)
+        .output();
+    let _ = std::fs::remove_file(&tmp);
+    let alerts: Vec<serde_json::Value> = match scan {
+        Ok(o) => String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect(),
+        Err(e) => {
+            eprintln!("error: scan: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut all_pass = true;
+    for (t, from, to) in &windows {
+        let fired: std::collections::BTreeSet<&str> = alerts
+            .iter()
+            .filter(|a| {
+                a["@timestamp"]
+                    .as_str()
+                    .is_some_and(|ts| ts >= from.as_str() && ts <= to.as_str())
+            })
+            .filter_map(|a| a["kibana.alert.rule.name"].as_str())
+            .collect();
+        let pass = if t.malicious {
+            t.rules.iter().all(|r| fired.contains(r))
+        } else {
+            fired.is_empty()
+        };
+        all_pass &= pass;
+        println!(
+            "{}  test {}: {}",
+            if pass { "PASS" } else { "FAIL" },
+            t.id,
+            t.name
+        );
+        for r in t.rules {
+            println!(
+                "      {}  {r}",
+                if fired.contains(r) {
+                    "alert  "
+                } else {
+                    "MISSING"
+                }
+            );
+        }
+        for r in fired.iter().filter(|r| !t.rules.contains(r)) {
+            println!(
+                "      {}  {r}",
+                if t.malicious { "alert  " } else { "UNWANTED" }
+            );
+        }
+    }
+    if !all_pass {
+        if !missing_rules.is_empty() {
+            println!("hint: these audit rules could not be loaded, so the records they give are missing:");
+            for r in &missing_rules {
+                println!("  auditctl {r} -k {AUDIT_KEY}");
+            }
+        } else if alerts.is_empty() {
+            println!(
+                "hint: no alert at all: check that auditd writes to {} (auditctl -s, `log_file` in /etc/audit/auditd.conf) and that the audit rules are loaded (auditctl -l)",
+                escape(&log.display().to_string())
+            );
+        }
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scenario_is_in_the_recording_and_emits_alerting_ecs() {
+        for t in TESTS {
+            let lines = recorded_lines(t.recorded_as);
+            assert!(lines.len() > 5, "{}: {} lines", t.id, lines.len());
+            let ecs = audit_to_ecs(lines.join("\n").into_bytes()).unwrap();
+            let events = ecs.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count();
+            assert!(events > 0, "{}", t.id);
+        }
+        // Test 3's records hold the look-alike unit; B1's the package's.
+        assert!(recorded_lines("D3")
+            .iter()
+            .any(|l| l.contains("rsyslogd.service")));
+        assert!(recorded_lines("B1")
+            .iter()
+            .any(|l| l.contains("atd.service")));
+    }
+
+    #[test]
+    fn scripts_play_into_a_directory_tree() {
+        let root =
+            std::env::temp_dir().join(format!("unithunt-atomic-root-{}", std::process::id()));
+        for t in TESTS.iter().filter(|t| t.script.is_some()) {
+            let (ok, out) = play(t, Some(&root));
+            assert!(ok, "test {}: {out}", t.id);
+            for a in t.artefacts.iter().filter(|a| !a.contains(".wants/")) {
+                assert!(
+                    root.join(a.trim_start_matches('/')).exists(),
+                    "test {}: {a}",
+                    t.id
+                );
+            }
+        }
+        // The generator ran, as systemd runs it, and wrote its unit.
+        let generated = root.join("run/systemd/generator/unithunt-atomic-gen.service");
+        assert!(std::fs::read_to_string(generated)
+            .unwrap()
+            .contains("ExecStart=/bin/true"));
+        let unit =
+            std::fs::read_to_string(root.join("etc/systemd/system/syslogd.service")).unwrap();
+        assert!(
+            unit.starts_with("[Unit]\nDescription=unithunt atomic test\n"),
+            "{unit}"
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn timestamps_print_like_the_alerts_do() {
+        assert_eq!(iso_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso_ms(1_795_806_431_384), "2026-11-27T19:07:11.384Z");
+        assert_eq!(iso_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+}

@@ -1,0 +1,130 @@
+//! `unithunt atomic`, end to end (the parts that do not change the system; `atomic verify`, which
+//! does, runs in `.ci/run` as root).
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn unithunt(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_unithunt"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    let input = stdin.unwrap_or_default().to_vec();
+    let mut w = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || drop(w.write_all(&input)));
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    out
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The rules that alert on a test's emitted ECS events.
+fn rules_on(id: &str, format: &str) -> Vec<String> {
+    let emitted = unithunt(&["atomic", "emit", id, "--format", format], None);
+    assert_eq!(emitted.status.code(), Some(0));
+    assert!(!emitted.stdout.is_empty());
+    let scanned = unithunt(&["scan", "-q", "-o", "ndjson", "-"], Some(&emitted.stdout));
+    let mut rules: Vec<String> = text(&scanned)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["kibana.alert.rule.name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    rules.sort();
+    rules.dedup();
+    rules
+}
+
+#[test]
+fn list_and_show_describe_the_seed_tests() {
+    let list = text(&unithunt(&["atomic", "list"], None));
+    let ids: Vec<&str> = list
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(ids, ["1", "2", "3", "4", "B1", "B2"]);
+    let show = text(&unithunt(&["atomic", "show", "3"], None));
+    for part in [
+        "syslogd.service",
+        "Expected signal:",
+        "auditd",
+        "Defender for Endpoint",
+        "Systemd Unit Named Like a Well-Known Service",
+    ] {
+        assert!(show.contains(part), "{part}\n{show}");
+    }
+    let o = unithunt(&["atomic", "show", "9"], None);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn emitted_telemetry_alerts_as_each_test_says() {
+    // Raw audit records and their ECS mapping: each malicious test is caught by the rules it
+    // names, and the package install stays quiet.
+    for format in ["auditd", "ecs"] {
+        let generator = rules_on("4", format);
+        assert!(
+            generator.contains(&"Systemd Generator or Environment Generator Written".to_string()),
+            "{format}: {generator:?}"
+        );
+        let lookalike = rules_on("3", format);
+        assert!(
+            lookalike.contains(&"Systemd Unit Named Like a Well-Known Service".to_string()),
+            "{format}: {lookalike:?}"
+        );
+        for id in ["1", "2"] {
+            let r = rules_on(id, format);
+            assert!(
+                r.contains(&"Systemd Unit Written Then Activated".to_string()),
+                "{id} {format}: {r:?}"
+            );
+        }
+        assert_eq!(rules_on("B1", format), Vec::<String>::new(), "{format}");
+        assert_eq!(rules_on("B2", format), Vec::<String>::new(), "{format}");
+    }
+}
+
+#[test]
+fn run_asks_before_changing_the_system_and_plays_into_a_root() {
+    let o = unithunt(&["atomic", "run", "1"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--yes"));
+    let o = unithunt(&["atomic", "run", "B1", "--yes"], None);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "the package install is not played"
+    );
+    let root = std::env::temp_dir().join(format!("unithunt-atomic-cli-{}", std::process::id()));
+    let r = root.to_str().unwrap();
+    for id in ["1", "2", "3", "4"] {
+        let o = unithunt(&["atomic", "run", id, "--root", r], None);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    for path in [
+        "etc/systemd/system/unithunt-atomic-root.service",
+        "home/unithunt-atomic/.config/systemd/user/unithunt-atomic-user.service",
+        "etc/systemd/system/syslogd.service",
+        "usr/local/lib/systemd/system-generators/unithunt-atomic-gen",
+        "run/systemd/generator/unithunt-atomic-gen.service",
+    ] {
+        assert!(root.join(path).is_file(), "{path}");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    let o = unithunt(&["atomic", "verify"], None);
+    assert_eq!(o.status.code(), Some(2), "verify asks for --yes too");
+}
