@@ -180,7 +180,25 @@ pub enum EmitFormat {
     Ecs,
     /// The raw audit records (ENRICHED), as auditd wrote them.
     Auditd,
+    /// LAUREL JSON lines.
+    Laurel,
+    /// Sysmon for Linux syslog lines.
+    Sysmon,
+    /// Defender for Endpoint Advanced Hunting export (CSV rows of DeviceProcessEvents and
+    /// DeviceFileEvents).
+    Mde,
 }
+
+/// The other formats' renderings of the recording (`tests/fixtures/README.md`: derived from it,
+/// same times, each format's own fields).
+const LAUREL: &str = include_str!("../../../tests/fixtures/laurel/adversary-tests.json");
+const SYSMON: &str = include_str!("../../../tests/fixtures/sysmon/adversary-tests.syslog");
+const MDE_CSV: &str = include_str!("../../../tests/fixtures/defender/adversary-tests.csv");
+const MDE_JSON: &str = include_str!("../../../tests/fixtures/defender/adversary-tests.json");
+/// Elastic Defend shaped events of the tests and benign twins (hand-built after the recording's
+/// process trees; `labels.fixture_id` names each event's test).
+const DEFEND_TESTS: &str = include_str!("../../../tests/fixtures/ecs/adversary-tests.ndjson");
+const DEFEND_BENIGN: &str = include_str!("../../../tests/fixtures/ecs/benign-twins.ndjson");
 
 #[derive(clap::Subcommand)]
 pub enum AtomicCommand {
@@ -189,7 +207,8 @@ pub enum AtomicCommand {
     /// What a test does, the signal each data source should record, and the rules that must
     /// alert.
     Show { id: String },
-    /// Print the telemetry a real run of the test produced (recorded under auditd).
+    /// Print the telemetry a real run of the test produced: the audit records auditd wrote, their
+    /// ECS mapping, or their LAUREL, Sysmon for Linux and Defender renderings.
     Emit {
         id: String,
         #[arg(long, value_enum, default_value = "ecs")]
@@ -335,6 +354,7 @@ fn emit(t: &Atomic, format: EmitFormat) -> ExitCode {
     raw.push('\n');
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    let window = window_of(t.recorded_as);
     let written = match format {
         EmitFormat::Auditd => out.write_all(raw.as_bytes()),
         EmitFormat::Ecs => match audit_to_ecs(raw.into_bytes()) {
@@ -344,6 +364,16 @@ fn emit(t: &Atomic, format: EmitFormat) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         },
+        EmitFormat::Laurel => {
+            out.write_all(lines_in(LAUREL, None, Source::Laurel, window).as_bytes())
+        }
+        EmitFormat::Sysmon => {
+            out.write_all(lines_in(SYSMON, None, Source::Sysmon, window).as_bytes())
+        }
+        EmitFormat::Mde => {
+            let (header, rows) = MDE_CSV.split_once('\n').unwrap_or((MDE_CSV, ""));
+            out.write_all(lines_in(rows, Some(header), Source::MdeCsv, window).as_bytes())
+        }
     };
     match written {
         Ok(()) => ExitCode::SUCCESS,
@@ -352,12 +382,131 @@ fn emit(t: &Atomic, format: EmitFormat) -> ExitCode {
     }
 }
 
+/// The input formats the tests' telemetry exists in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Auditd,
+    Laurel,
+    Sysmon,
+    MdeCsv,
+    MdeJson,
+    /// Elastic Defend events (already ECS).
+    Defend,
+}
+
+impl Source {
+    const ALL: [Source; 6] = [
+        Source::Auditd,
+        Source::Laurel,
+        Source::Sysmon,
+        Source::MdeCsv,
+        Source::MdeJson,
+        Source::Defend,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Source::Auditd => "auditd (real recording)",
+            Source::Laurel => "LAUREL",
+            Source::Sysmon => "Sysmon for Linux",
+            Source::MdeCsv => "Defender CSV",
+            Source::MdeJson => "Defender JSON",
+            Source::Defend => "Elastic Defend (ECS)",
+        }
+    }
+
+    fn converter(self) -> Option<unithunt_readers::Converter> {
+        use unithunt_readers::{auditd, defender, laurel, sysmon, Converter};
+        Some(match self {
+            Source::Auditd => Converter::Auditd(auditd::AuditTranscoder::new()),
+            Source::Laurel => Converter::Laurel(laurel::LaurelTranscoder::new()),
+            Source::Sysmon => Converter::Sysmon(sysmon::SysmonConverter::default()),
+            Source::MdeCsv => Converter::Defender(defender::DefenderConverter::new(false)),
+            Source::MdeJson => Converter::Defender(defender::DefenderConverter::new(true)),
+            Source::Defend => return None,
+        })
+    }
+}
+
+/// A scenario's time span in the recording, in ms: from its marker to the next one.
+fn window_of(scenario: &str) -> (i64, i64) {
+    let ms = |l: &str| -> Option<i64> {
+        let at = l.find("msg=audit(")? + "msg=audit(".len();
+        let stamp = l[at..].split(':').next()?;
+        let (s, frac) = stamp.split_once('.')?;
+        Some(s.parse::<i64>().ok()? * 1000 + frac.parse::<i64>().ok()?)
+    };
+    let mut marks: Vec<(i64, String)> = RECORDING
+        .lines()
+        .filter(|l| l.contains("type=EXECVE") && l.contains("a1=\"UNITHUNT-SCENARIO\""))
+        .filter_map(|l| {
+            let id = l.split("a2=\"").nth(1)?.split('"').next()?;
+            Some((ms(l)?, id.to_string()))
+        })
+        .collect();
+    marks.sort();
+    match marks.iter().position(|m| m.1 == scenario) {
+        Some(i) => (marks[i].0, marks.get(i + 1).map_or(i64::MAX, |m| m.0)),
+        None => (0, 0),
+    }
+}
+
+/// The milliseconds of an ECS event's `@timestamp`.
+fn event_ms(e: &serde_json::Value) -> Option<i64> {
+    unithunt_event::parse_timestamp(&e["@timestamp"], unithunt_event::TimestampFormat::Auto)
+        .map(|ns| ns.div_euclid(1_000_000))
+}
+
+/// The lines of a line-per-event rendering whose event falls in `window` (each line converted
+/// alone, after `header` for CSV, to read its time).
+fn lines_in(text: &str, header: Option<&str>, source: Source, window: (i64, i64)) -> String {
+    let mut out = String::new();
+    if let Some(h) = header {
+        out.push_str(h);
+        out.push('\n');
+    }
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let one = match header {
+            Some(h) => format!("{h}\n{line}\n"),
+            None => format!("{line}\n"),
+        };
+        let inside = to_ecs(source, one.into_bytes())
+            .iter()
+            .filter_map(event_ms)
+            .any(|t| t >= window.0 && t < window.1);
+        if inside {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Every ECS event of a rendering, through the converters `scan` uses.
+fn to_ecs(source: Source, raw: Vec<u8>) -> Vec<serde_json::Value> {
+    let text = match source.converter() {
+        None => raw,
+        Some(mut converter) => convert_with(&mut converter, raw).unwrap_or_default(),
+    };
+    String::from_utf8_lossy(&text)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
 /// Audit records to ECS NDJSON, through the converter `scan` and `convert` use.
 fn audit_to_ecs(raw: Vec<u8>) -> Result<Vec<u8>, String> {
-    use unithunt_readers::{auditd::AuditTranscoder, BlockReader, Converter};
+    let mut converter = Source::Auditd.converter().expect("a converter");
+    convert_with(&mut converter, raw)
+}
+
+fn convert_with(
+    converter: &mut unithunt_readers::Converter,
+    raw: Vec<u8>,
+) -> Result<Vec<u8>, String> {
+    use unithunt_readers::BlockReader;
     let mut reader = BlockReader::from_reader("recording", Box::new(std::io::Cursor::new(raw)))
         .map_err(|e| e.to_string())?;
-    let mut converter = Converter::Auditd(AuditTranscoder::new());
     let mut out = Vec::new();
     while let Some(block) = reader.next_block(1 << 20).map_err(|e| e.to_string())? {
         out.extend_from_slice(&converter.convert(block).data);
@@ -368,6 +517,163 @@ fn audit_to_ecs(raw: Vec<u8>) -> Result<Vec<u8>, String> {
             .data,
     );
     Ok(out)
+}
+
+/// A row of the coverage matrix: a test (or a benign twin of the Elastic Defend fixtures).
+struct CoverageRow {
+    test: String,
+    malicious: bool,
+    source: Source,
+    events: Vec<serde_json::Value>,
+}
+
+fn coverage_rows() -> Vec<CoverageRow> {
+    let mut rows = Vec::new();
+    for t in TESTS {
+        let window = window_of(t.recorded_as);
+        for source in Source::ALL {
+            let events: Vec<serde_json::Value> = match source {
+                Source::Auditd => to_ecs(
+                    source,
+                    recorded_lines(t.recorded_as).join("\n").into_bytes(),
+                ),
+                Source::Laurel => to_ecs(source, LAUREL.as_bytes().to_vec()),
+                Source::Sysmon => to_ecs(source, SYSMON.as_bytes().to_vec()),
+                Source::MdeCsv => to_ecs(source, MDE_CSV.as_bytes().to_vec()),
+                Source::MdeJson => to_ecs(source, MDE_JSON.as_bytes().to_vec()),
+                Source::Defend => {
+                    let prefixes: Vec<String> = match t.id {
+                        "B1" => [
+                            "B-apt",
+                            "B-dpkg",
+                            "B-postinst",
+                            "B-dsh",
+                            "B-trigger",
+                            "B-unit",
+                        ]
+                        .map(String::from)
+                        .to_vec(),
+                        "B2" => vec!["B-admin".into()],
+                        id => vec![format!("T{id}-")],
+                    };
+                    fixture_events(&prefixes.iter().map(String::as_str).collect::<Vec<_>>())
+                }
+            };
+            let events = match source {
+                // Whole renderings: the test's time span.
+                Source::Laurel | Source::Sysmon | Source::MdeCsv | Source::MdeJson => events
+                    .into_iter()
+                    .filter(|e| event_ms(e).is_some_and(|t| t >= window.0 && t < window.1))
+                    .collect(),
+                _ => events,
+            };
+            rows.push(CoverageRow {
+                test: t.id.to_string(),
+                malicious: t.malicious,
+                source,
+                events,
+            });
+        }
+    }
+    // The Elastic Defend fixtures' other benign twins: configuration management and cron.
+    for (name, prefix) in [
+        ("cron", "B-cron"),
+        ("Ansible", "B-ansible"),
+        ("Puppet", "B-puppet"),
+    ] {
+        rows.push(CoverageRow {
+            test: format!("B {name}"),
+            malicious: false,
+            source: Source::Defend,
+            events: fixture_events(&[prefix]),
+        });
+    }
+    rows
+}
+
+/// Elastic Defend fixture events whose `labels.fixture_id` starts with one of `prefixes`.
+fn fixture_events(prefixes: &[&str]) -> Vec<serde_json::Value> {
+    DEFEND_TESTS
+        .lines()
+        .chain(DEFEND_BENIGN.lines())
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| {
+            e["labels"]["fixture_id"]
+                .as_str()
+                .is_some_and(|id| prefixes.iter().any(|p| id.starts_with(p)))
+        })
+        .collect()
+}
+
+/// The coverage matrix as Markdown: test × input format × rule (`unithunt rules coverage`).
+pub fn coverage_markdown(rules: &[unithunt_rules::Rule]) -> String {
+    use unithunt_rules::examples::{alerts_on, Expect, RuleExample};
+    let rules: Vec<&unithunt_rules::Rule> = rules.iter().filter(|r| r.query.is_some()).collect();
+    let reference = |r: &unithunt_rules::Rule| r.meta.tags.iter().any(|t| t == "Reference");
+    let mut md = String::from(
+        "# Coverage: adversary tests × input formats × rules\n\n\
+         Generated by `unithunt rules coverage > docs/coverage.md` (CI fails when it is out of date). \
+         Each cell says whether the rule alerts on the test's telemetry in that input format: **A** it \
+         alerts, `·` it does not, `n/a` the format holds no event of the test. On benign rows an **A** is \
+         a false positive. The telemetry: the real auditd recording of the tests \
+         (`examples/atomic/dev-enriched.log`, scenarios D1–D4, B1, B2; test 3 there is \
+         `rsyslogd.service`), its LAUREL, Sysmon for Linux and Defender renderings \
+         (`tests/fixtures/`, same times), and Elastic Defend shaped events (`tests/fixtures/ecs/`, \
+         hand-built after the recording's process trees, with more benign twins).\n\n",
+    );
+    md.push_str("Rules (columns):\n\n");
+    for (i, r) in rules.iter().enumerate() {
+        let tag = if reference(r) {
+            " (the seed rule, `Reference`)"
+        } else {
+            ""
+        };
+        md.push_str(&format!("{}. {}{tag}\n", i + 1, r.meta.name));
+    }
+    md.push_str("\n| test | format | events |");
+    for i in 0..rules.len() {
+        md.push_str(&format!(" {} |", i + 1));
+    }
+    md.push_str(" pack without the seed |\n|---|---|---:|");
+    for _ in 0..=rules.len() {
+        md.push_str(":---:|");
+    }
+    md.push('\n');
+    for row in coverage_rows() {
+        let example = RuleExample {
+            expect: Expect::Alert,
+            why: String::new(),
+            events: row.events.clone(),
+        };
+        md.push_str(&format!(
+            "| {}{} | {} | {} |",
+            row.test,
+            if row.malicious { "" } else { " (benign)" },
+            row.source.label(),
+            row.events.len()
+        ));
+        let mut pack = false;
+        for r in &rules {
+            let cell = if row.events.is_empty() {
+                "n/a"
+            } else if alerts_on(r, &example) == Some(true) {
+                pack |= !reference(r);
+                "**A**"
+            } else {
+                "·"
+            };
+            md.push_str(&format!(" {cell} |"));
+        }
+        let verdict = match (row.events.is_empty(), pack, row.malicious) {
+            (true, _, _) => "n/a",
+            (false, true, true) => "detected",
+            (false, false, true) => "**MISSED**",
+            (false, true, false) => "**false positive**",
+            (false, false, false) => "quiet",
+        };
+        md.push_str(&format!(" {verdict} |\n"));
+    }
+    md
 }
 
 /// Set by SIGINT while a test runs: the test's shell dies of it, unithunt cleans up.

@@ -66,6 +66,12 @@ pub enum RulesCommand {
         #[command(flatten)]
         source: RuleSource,
     },
+    /// Print the coverage matrix (Markdown): each adversary test × input format × rule, alert or
+    /// not, from the tests' recorded and rendered telemetry (docs/coverage.md is its output).
+    Coverage {
+        #[command(flatten)]
+        source: RuleSource,
+    },
     /// Print the EQL (Elasticsearch dialect) each Sigma rule compiles to, with the built-in ECS
     /// field mapping (pipelines/ecs-linux.yml).
     Convert {
@@ -81,6 +87,13 @@ pub fn run(cmd: RulesCommand) -> ExitCode {
         RulesCommand::List { source } => list(&source),
         RulesCommand::Show { rule, source } => show(&rule, &source),
         RulesCommand::Test { source } => test(&source),
+        RulesCommand::Coverage { source } => match source.load() {
+            Ok(rules) => {
+                print!("{}", crate::atomic::coverage_markdown(&rules));
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
     }
 }
 

@@ -68,9 +68,9 @@ fn list_and_show_describe_the_seed_tests() {
 
 #[test]
 fn emitted_telemetry_alerts_as_each_test_says() {
-    // Raw audit records and their ECS mapping: each malicious test is caught by the rules it
-    // names, and the package install stays quiet.
-    for format in ["auditd", "ecs"] {
+    // Raw audit records, their ECS mapping and the LAUREL, Sysmon and Defender renderings: each
+    // malicious test is caught by the rules it names, and the benign ones stay quiet.
+    for format in ["auditd", "ecs", "laurel", "sysmon", "mde"] {
         let generator = rules_on("4", format);
         assert!(
             generator.contains(&"Systemd Generator or Environment Generator Written".to_string()),
@@ -127,4 +127,37 @@ fn run_asks_before_changing_the_system_and_plays_into_a_root() {
     let _ = std::fs::remove_dir_all(&root);
     let o = unithunt(&["atomic", "verify"], None);
     assert_eq!(o.status.code(), Some(2), "verify asks for --yes too");
+}
+
+#[test]
+fn the_coverage_matrix_detects_every_test_in_every_format_and_is_current() {
+    let o = unithunt(&["rules", "coverage"], None);
+    assert_eq!(o.status.code(), Some(0));
+    let md = text(&o);
+    let rows: Vec<&str> = md
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| test"))
+        .collect();
+    // Six tests in six formats, plus three benign twins of the Elastic Defend fixtures.
+    assert_eq!(rows.len(), 6 * 6 + 3, "{md}");
+    for row in &rows {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let (test, verdict) = (cells[1], cells[cells.len() - 2]);
+        if test.ends_with("(benign)") {
+            if test.starts_with("B1") || test.starts_with("B2") {
+                assert_eq!(verdict, "quiet", "{row}");
+            }
+        } else {
+            assert_eq!(verdict, "detected", "{row}");
+        }
+    }
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/coverage.md"
+    ))
+    .unwrap();
+    assert_eq!(
+        committed, md,
+        "docs/coverage.md is out of date: run `unithunt rules coverage > docs/coverage.md`"
+    );
 }
