@@ -17,6 +17,103 @@ use std::time::{Duration, Instant};
 
 /// The real recording of the tests (see `examples/atomic/README.md`).
 const RECORDING: &str = include_str!("../../../examples/atomic/dev-enriched.log");
+/// The real recording of each technique of the rule pack's scope, one marker exec
+/// (`UNITHUNT-TECHNIQUE <id>`) before each (see `examples/atomic/README.md`).
+const TECHNIQUE_RECORDING: &str = include_str!("../../../examples/atomic/techniques.log");
+
+/// A technique of the rule pack's scope, recorded under auditd: (id, what was done, the rule
+/// that must alert on it).
+const TECHNIQUES: &[(&str, &str, &str)] = &[
+    (
+        "timer-usr-local-lib",
+        "a .timer in /usr/local/lib/systemd/system (PANIX's place)",
+        WRITTEN,
+    ),
+    ("socket-etc", "a .socket in /etc/systemd/system", WRITTEN),
+    ("path-run", "a .path unit in /run/systemd/system", WRITTEN),
+    (
+        "service-usr-lib",
+        "a .service in /usr/lib/systemd/system (a package's place)",
+        WRITTEN,
+    ),
+    (
+        "user-etc",
+        "a user unit for every user, in /etc/systemd/user",
+        WRITTEN,
+    ),
+    (
+        "user-local-share",
+        "a user unit in ~/.local/share/systemd/user, by that user",
+        WRITTEN,
+    ),
+    (
+        "dropin",
+        "a drop-in ssh.service.d/*.conf adding ExecStartPost",
+        WRITTEN,
+    ),
+    (
+        "rename-into-place",
+        "a unit moved from /tmp into /etc/systemd/system (mv)",
+        WRITTEN,
+    ),
+    ("copy", "a unit copied into place (cp)", WRITTEN),
+    (
+        "hard-link",
+        "a hard link to a unit under another name (ln)",
+        WRITTEN,
+    ),
+    (
+        "symbolic-link",
+        "a symbolic link in /etc/systemd/system to a unit in /opt (ln -s)",
+        WRITTEN,
+    ),
+    (
+        "in-place-edit",
+        "a unit edited in place (sed -i: temporary file renamed over it)",
+        WRITTEN,
+    ),
+    ("append", "a unit appended to (>>)", WRITTEN),
+    (
+        "environment-generator",
+        "an environment generator in /usr/local/lib",
+        GENERATOR,
+    ),
+    (
+        "user-generator",
+        "a user generator in /etc/systemd/user-generators",
+        GENERATOR,
+    ),
+    (
+        "systemd-run",
+        "a transient unit started with systemd-run from bash",
+        ACTIVATED,
+    ),
+    (
+        "systemctl-link",
+        "systemctl link of a unit outside the load path",
+        ACTIVATED,
+    ),
+    (
+        "systemctl-reenable-now",
+        "systemctl reenable --now",
+        ACTIVATED,
+    ),
+    (
+        "systemctl-global",
+        "systemctl --global enable (every user's manager)",
+        ACTIVATED,
+    ),
+    (
+        "ancestry",
+        "systemctl enable with one process (timeout) between it and the shell",
+        ACTIVATED,
+    ),
+    (
+        "lookalike-digit",
+        "a unit named sys1og.service (a digit for a letter)",
+        LOOKALIKE,
+    ),
+];
 
 /// The test user of test 2, created and removed by `run` on the live system.
 const USER: &str = "unithunt-atomic";
@@ -57,6 +154,8 @@ const WRITTEN: &str = "Systemd Unit or Drop-in Written Outside Package Managemen
 const SEQUENCE: &str = "Systemd Unit Written Then Activated";
 const LOOKALIKE: &str = "Systemd Unit Named Like a Well-Known Service";
 const GENERATOR: &str = "Systemd Generator or Environment Generator Written";
+const ACTIVATED: &str =
+    "Systemd Unit Activated from a Shell, Interpreter, Web Server or Download Tool";
 
 const TESTS: &[Atomic] = &[
     Atomic {
@@ -605,6 +704,88 @@ fn fixture_events(prefixes: &[&str]) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The technique recording's lines of one technique: from its marker exec to the next one.
+fn technique_lines(id: &str) -> Vec<&'static str> {
+    let mut marks: Vec<(u64, String)> = TECHNIQUE_RECORDING
+        .lines()
+        .filter(|l| l.contains("type=EXECVE") && l.contains("a1=\"UNITHUNT-TECHNIQUE\""))
+        .filter_map(|l| {
+            let id = l.split("a2=\"").nth(1)?.split('"').next()?;
+            Some((serial(l)?, id.to_string()))
+        })
+        .collect();
+    marks.sort();
+    let Some(i) = marks.iter().position(|m| m.1 == id) else {
+        return Vec::new();
+    };
+    let (from, to) = (marks[i].0, marks.get(i + 1).map_or(u64::MAX, |m| m.0));
+    TECHNIQUE_RECORDING
+        .lines()
+        .filter(|l| serial(l).is_some_and(|s| s >= from && s < to))
+        .collect()
+}
+
+/// The technique table of the coverage document.
+fn technique_markdown(rules: &[&unithunt_rules::Rule]) -> String {
+    use unithunt_rules::examples::{alerts_on, Expect, RuleExample};
+    let mut md = String::from(
+        "\n## Every technique of the pack's scope, recorded\n\n\
+         Each technique was played for real under auditd (Debian 12, log_format=ENRICHED, the audit rules \
+         of `examples/atomic/README.md`) and recorded in `examples/atomic/techniques.log`; a row is that \
+         technique's records, scanned as raw audit (ECS is what unithunt maps them to, so the same \
+         events). Columns as above; *must* is the rule the technique is covered by.\n\n\
+         | technique | what was done | must | events |",
+    );
+    for i in 0..rules.len() {
+        md.push_str(&format!(" {} |", i + 1));
+    }
+    md.push_str("\n|---|---|---|---:|");
+    for _ in 0..rules.len() {
+        md.push_str(":---:|");
+    }
+    md.push('\n');
+    for (id, what, must) in TECHNIQUES {
+        let events = to_ecs(Source::Auditd, technique_lines(id).join("\n").into_bytes());
+        let must_col = rules
+            .iter()
+            .position(|r| r.meta.name == *must)
+            .map_or("?".to_string(), |i| (i + 1).to_string());
+        md.push_str(&format!(
+            "| {id} | {what} | {must_col} | {} |",
+            events.len()
+        ));
+        let example = RuleExample {
+            expect: Expect::Alert,
+            why: String::new(),
+            events,
+        };
+        for r in rules {
+            let fired = alerts_on(r, &example) == Some(true);
+            md.push_str(if fired { " **A** |" } else { " · |" });
+        }
+        md.push('\n');
+    }
+    md.push_str(
+        "\n### Which other formats can observe these\n\n\
+         Only auditd was recorded for each technique; what the other agents would record follows from \
+         their documented event types (not verified against live agents):\n\n\
+         - **LAUREL** turns the same audit records into one JSON line per event: with the same audit \
+         rules it observes every technique above. Its test renderings (`tests/fixtures/laurel/`) \
+         cover the four tests; per-technique renderings are not made yet.\n\
+         - **Sysmon for Linux** has process creation (EventID 1), file creation (11) and deletion (23), \
+         and no file-modification event: an append or an in-place edit that keeps the inode is not \
+         seen; every activation technique is (EventID 1).\n\
+         - **Defender for Endpoint** `DeviceFileEvents` has FileCreated, FileModified and FileRenamed, \
+         so every write technique has an event type; `DeviceProcessEvents` sees every activation, \
+         with two ancestors (`InitiatingProcess*`, `InitiatingProcessParent*`), which is why the \
+         pack also knows package helpers by their command lines.\n\
+         - **Elastic Defend** file events carry creation, modification, rename and deletion; process \
+         events see every activation; `process.Ext.ancestry` holds entity ids only, so the ancestry \
+         conditions fall back on the direct parent there.\n",
+    );
+    md
+}
+
 /// The coverage matrix as Markdown: test × input format × rule (`unithunt rules coverage`).
 pub fn coverage_markdown(rules: &[unithunt_rules::Rule]) -> String {
     use unithunt_rules::examples::{alerts_on, Expect, RuleExample};
@@ -673,6 +854,7 @@ pub fn coverage_markdown(rules: &[unithunt_rules::Rule]) -> String {
         };
         md.push_str(&format!(" {verdict} |\n"));
     }
+    md.push_str(&technique_markdown(&rules));
     md
 }
 
@@ -1096,6 +1278,25 @@ mod tests {
             "{unit}"
         );
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn every_recorded_technique_is_caught_by_its_rule() {
+        use unithunt_rules::examples::{alerts_on, Expect, RuleExample};
+        let pack = unithunt_rules::RulePack::builtin();
+        for (id, _, must) in TECHNIQUES {
+            let events = to_ecs(Source::Auditd, technique_lines(id).join("\n").into_bytes());
+            assert!(events.len() >= 2, "{id}: the marker and the technique");
+            let rule = pack.rules.iter().find(|r| r.meta.name == *must).unwrap();
+            let example = RuleExample {
+                expect: Expect::Alert,
+                why: String::new(),
+                events,
+            };
+            assert_eq!(alerts_on(rule, &example), Some(true), "{id}: {must}");
+        }
+        // The last marker closes the last technique.
+        assert!(technique_lines("end").iter().all(|l| !l.contains("sys1og")));
     }
 
     #[test]
