@@ -25,6 +25,7 @@ use crate::load::{RuleError, RulePack};
 use serde::Deserialize;
 use unithunt_engine::{Expr, QueryKind};
 use unithunt_eql::{compile, EqlOptions};
+use unithunt_sigma::to_eql::quote;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -78,23 +79,6 @@ pub struct Exception {
 #[derive(Clone, Debug, Default)]
 pub struct Tuning {
     pub exceptions: Vec<Exception>,
-}
-
-/// An EQL string literal.
-fn quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// A field name as EQL reads it: plain when it is a dotted name, else in backticks.

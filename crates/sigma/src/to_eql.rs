@@ -7,7 +7,8 @@
 use unithunt_engine::{CmpOp, Expr, Fold, Func, PatternKind};
 use unithunt_event::Value;
 
-fn quote(s: &str) -> String {
+/// An EQL string literal holding `s` (quotes, backslashes and control characters escaped).
+pub fn quote(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {

@@ -420,27 +420,32 @@ fn serial(line: &str) -> Option<u64> {
     rest.get(colon + 1..close)?.parse().ok()
 }
 
-/// The recording's lines of one scenario: from its marker exec to the next marker.
-fn recorded_lines(scenario: &str) -> Vec<&'static str> {
-    // Markers are EXECVE records `a1="UNITHUNT-SCENARIO" a2="<id>"`.
-    let mut marks: Vec<(u64, String)> = RECORDING
+/// The lines of one marked part of a recording: from the EXECVE record of its marker exec
+/// (`/bin/echo <marker> <id>`) to the next marker's.
+fn marked_lines(recording: &'static str, marker: &str, id: &str) -> Vec<&'static str> {
+    let needle = format!("a1=\"{marker}\"");
+    let mut marks: Vec<(u64, String)> = recording
         .lines()
-        .filter(|l| l.contains("type=EXECVE") && l.contains("a1=\"UNITHUNT-SCENARIO\""))
+        .filter(|l| l.contains("type=EXECVE") && l.contains(&needle))
         .filter_map(|l| {
             let id = l.split("a2=\"").nth(1)?.split('"').next()?;
             Some((serial(l)?, id.to_string()))
         })
         .collect();
     marks.sort();
-    let Some(i) = marks.iter().position(|m| m.1 == scenario) else {
+    let Some(i) = marks.iter().position(|m| m.1 == id) else {
         return Vec::new();
     };
-    let from = marks[i].0;
-    let to = marks.get(i + 1).map_or(u64::MAX, |m| m.0);
-    RECORDING
+    let (from, to) = (marks[i].0, marks.get(i + 1).map_or(u64::MAX, |m| m.0));
+    recording
         .lines()
         .filter(|l| serial(l).is_some_and(|s| s >= from && s < to))
         .collect()
+}
+
+/// The recording's lines of one scenario of the tests.
+fn recorded_lines(scenario: &str) -> Vec<&'static str> {
+    marked_lines(RECORDING, "UNITHUNT-SCENARIO", scenario)
 }
 
 fn emit(t: &Atomic, format: EmitFormat) -> ExitCode {
@@ -704,25 +709,9 @@ fn fixture_events(prefixes: &[&str]) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// The technique recording's lines of one technique: from its marker exec to the next one.
+/// The technique recording's lines of one technique.
 fn technique_lines(id: &str) -> Vec<&'static str> {
-    let mut marks: Vec<(u64, String)> = TECHNIQUE_RECORDING
-        .lines()
-        .filter(|l| l.contains("type=EXECVE") && l.contains("a1=\"UNITHUNT-TECHNIQUE\""))
-        .filter_map(|l| {
-            let id = l.split("a2=\"").nth(1)?.split('"').next()?;
-            Some((serial(l)?, id.to_string()))
-        })
-        .collect();
-    marks.sort();
-    let Some(i) = marks.iter().position(|m| m.1 == id) else {
-        return Vec::new();
-    };
-    let (from, to) = (marks[i].0, marks.get(i + 1).map_or(u64::MAX, |m| m.0));
-    TECHNIQUE_RECORDING
-        .lines()
-        .filter(|l| serial(l).is_some_and(|s| s >= from && s < to))
-        .collect()
+    marked_lines(TECHNIQUE_RECORDING, "UNITHUNT-TECHNIQUE", id)
 }
 
 /// The technique table of the coverage document.
