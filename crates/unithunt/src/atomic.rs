@@ -1007,6 +1007,15 @@ fn unavailable() -> Option<String> {
     None
 }
 
+/// True when the kernel sends audit records to a daemon (`pid` in `auditctl -s` is not 0).
+fn auditd_registered() -> bool {
+    let (ok, status) = sh("auditctl -s");
+    ok && status.lines().any(|l| {
+        l.strip_prefix("pid ")
+            .is_some_and(|p| p.trim().parse::<u32>().is_ok_and(|p| p != 0))
+    })
+}
+
 /// Removes the audit rules `verify` added (and stops auditd if it started it), however it ends.
 struct AuditSession {
     started_auditd: bool,
@@ -1018,18 +1027,27 @@ impl Drop for AuditSession {
             .args(["-D", "-k", AUDIT_KEY])
             .output();
         if self.started_auditd {
-            let _ = sh("auditctl --signal stop || kill $(pidof auditd)");
+            // `auditctl --signal stop` is not supported everywhere (and then still exits 0).
+            // Wait for it to exit: whatever runs next must not find a dying auditd.
+            let _ = sh("kill $(pidof auditd); for i in $(seq 50); do pidof auditd >/dev/null || break; sleep 0.1; done");
         }
     }
 }
 
-/// The current time as audit records and alerts carry it (UTC, ISO 8601, milliseconds).
-fn now_iso() -> String {
+/// The current time, `shift_ms` earlier or later, as audit records and alerts carry it (UTC, ISO
+/// 8601, milliseconds).
+fn now_iso(shift_ms: i64) -> String {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    iso_ms(ms)
+    iso_ms(ms + shift_ms)
 }
+
+/// The kernel stamps audit records with its coarse clock, up to a tick (4-10 ms) behind the
+/// precise one: a test's first records can carry a time just before the test started (seen:
+/// every record of a test stamped 2 ms before its start). Windows start this much earlier; tests
+/// are 900 ms apart.
+const CLOCK_SLACK_MS: i64 = 100;
 
 fn iso_ms(ms: i64) -> String {
     let days = ms.div_euclid(86_400_000);
@@ -1064,7 +1082,14 @@ fn verify(yes: bool, log: &Path) -> ExitCode {
         eprintln!("error: {why}");
         return ExitCode::from(2);
     }
-    let started_auditd = if sh("pidof auditd").0 {
+    // An auditd that is shutting down still has a pid for a moment but receives nothing: wait
+    // for it to go before deciding whether to start one (seen right after another test stopped
+    // its auditd).
+    let settle = Instant::now() + Duration::from_secs(3);
+    while !auditd_registered() && sh("pidof auditd").0 && Instant::now() < settle {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let started_auditd = if auditd_registered() {
         false
     } else {
         let (ok, out) = sh("mkdir -p /var/log/audit && /usr/sbin/auditd");
@@ -1072,16 +1097,19 @@ fn verify(yes: bool, log: &Path) -> ExitCode {
             eprintln!("error: starting auditd: {}", escape_output(out.trim()));
             return ExitCode::from(2);
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !sh("pidof auditd").0 {
-            if Instant::now() > deadline {
-                eprintln!("error: auditd did not start");
-                return ExitCode::from(2);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
         true
     };
+    // Records reach the log only once auditd has registered with the kernel (`auditctl -s`
+    // shows its pid); before that they go to the kernel log. A freshly started auditd takes a
+    // moment: tests played before then lose their records (seen in CI).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !auditd_registered() {
+        if Instant::now() > deadline {
+            eprintln!("error: auditd is not receiving audit records (auditctl -s shows no pid)");
+            return ExitCode::from(2);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let _session = AuditSession { started_auditd };
     let _ = sh("auditctl -e 1");
     let mut missing_rules = Vec::new();
@@ -1101,11 +1129,11 @@ fn verify(yes: bool, log: &Path) -> ExitCode {
     let guard = InterruptGuard::new();
     let mut windows = Vec::new();
     for t in TESTS.iter().filter(|t| t.script.is_some()) {
-        let from = now_iso();
+        let from = now_iso(-CLOCK_SLACK_MS);
         let (ok, out) = play(t, None);
         // auditd writes asynchronously: let the records land before the next test.
         std::thread::sleep(Duration::from_millis(600));
-        let to = now_iso();
+        let to = now_iso(0);
         clean(t);
         std::thread::sleep(Duration::from_millis(300));
         if !ok {

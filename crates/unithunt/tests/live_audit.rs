@@ -90,12 +90,26 @@ fn ensure_auditd() -> bool {
     }
     let (ok, out) = sh("mkdir -p /var/log/audit && /usr/sbin/auditd");
     assert!(ok, "starting auditd: {out}");
+    true
+}
+
+/// Waits until auditd has registered with the kernel (`pid` in `auditctl -s` is not 0): records
+/// written before that go to the kernel log, not to the audit log.
+fn wait_for_auditd() {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !sh("pidof auditd").0 {
-        assert!(Instant::now() < deadline, "auditd did not start");
+    loop {
+        let (ok, status) = sh("auditctl -s");
+        let registered = ok
+            && status.lines().any(|l| {
+                l.strip_prefix("pid ")
+                    .is_some_and(|p| p.trim().parse::<u32>().is_ok_and(|p| p != 0))
+            });
+        if registered {
+            return;
+        }
+        assert!(Instant::now() < deadline, "auditd does not receive records");
         std::thread::sleep(Duration::from_millis(100));
     }
-    true
 }
 
 struct Cleanup {
@@ -114,7 +128,9 @@ impl Drop for Cleanup {
         );
         let _ = sh(&format!("userdel -r {USER} 2>/dev/null"));
         if self.started_auditd {
-            let _ = sh("auditctl --signal stop || kill $(pidof auditd)");
+            // `auditctl --signal stop` is not supported everywhere (and then still exits 0).
+            // Wait for it to exit: whatever runs next must not find a dying auditd.
+            let _ = sh("kill $(pidof auditd); for i in $(seq 50); do pidof auditd >/dev/null || break; sleep 0.1; done");
         }
     }
 }
@@ -139,6 +155,7 @@ fn the_four_adversary_tests_raise_alerts_from_the_real_audit_log() {
     let _cleanup = Cleanup {
         started_auditd: ensure_auditd(),
     };
+    wait_for_auditd();
     let (_, _) = sh("auditctl -e 1");
     for rule in RULES {
         let (ok, out) = auditctl(rule);
