@@ -2,7 +2,11 @@
 //!
 //! `unit`: unit files read the way systemd reads them (systemd.syntax(7)): sections, comments,
 //! continuation lines, assignments and resets, the effective unit after drop-ins, `Exec*=` command
-//! lines with their prefixes, quoting and escapes, and specifiers. The enumeration of load paths,
-//! package ownership and scoring build on it.
+//! lines with their prefixes, quoting and escapes, and specifiers. `root`: paths of an image or
+//! of `/` resolved as the kernel would inside that root and never outside it (absolute links
+//! re-rooted, `..` stopped at the root, loops cut), and the unit, generator and environment
+//! generator search paths of the system and user managers. Package ownership and scoring build
+//! on them.
 
+pub mod root;
 pub mod unit;
