@@ -8,5 +8,6 @@
 //! generator search paths of the system and user managers. Package ownership and scoring build
 //! on them.
 
+pub mod dpkg;
 pub mod root;
 pub mod unit;
