@@ -1007,6 +1007,47 @@ fn unavailable() -> Option<String> {
     None
 }
 
+/// Where the audit log ends now: (inode, length).
+fn log_position(log: &Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(log).map_or((0, 0), |m| (m.ino(), m.len()))
+}
+
+/// Everything auditd wrote since `start` (from [`log_position`]), across rotations: auditd
+/// renames `audit.log` to `audit.log.1` (and older ones up) when it reaches `max_log_file`, which
+/// happened in CI in the middle of a run. The file that was `log` at `start` is found by its
+/// inode, read from the old end, followed by every newer file.
+fn written_since(log: &Path, start: (u64, u64)) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::MetadataExt;
+    let (ino, offset) = start;
+    // Oldest first: log.9 ... log.1, then log.
+    let mut files: Vec<PathBuf> = (1..=9)
+        .rev()
+        .map(|n| PathBuf::from(format!("{}.{n}", log.display())))
+        .filter(|p| p.exists())
+        .collect();
+    files.push(log.to_path_buf());
+    let first = files
+        .iter()
+        .position(|p| std::fs::metadata(p).is_ok_and(|m| m.ino() == ino))
+        // The file of the start is gone (rotated out): take what is there.
+        .unwrap_or(0);
+    let mut out = Vec::new();
+    for (i, p) in files.iter().enumerate().skip(first) {
+        let bytes = std::fs::read(p)?;
+        let from = if i == first && (offset as usize) <= bytes.len() {
+            offset as usize
+        } else {
+            0
+        };
+        out.extend_from_slice(&bytes[from..]);
+        if !out.ends_with(b"\n") && !out.is_empty() {
+            out.push(b'\n');
+        }
+    }
+    Ok(out)
+}
+
 /// True when the kernel sends audit records to a daemon (`pid` in `auditctl -s` is not 0).
 fn auditd_registered() -> bool {
     let (ok, status) = sh("auditctl -s");
@@ -1125,7 +1166,7 @@ fn verify(yes: bool, log: &Path) -> ExitCode {
             missing_rules.push(rule);
         }
     }
-    let offset = std::fs::metadata(log).map_or(0, |m| m.len());
+    let start = log_position(log);
     let guard = InterruptGuard::new();
     let mut windows = Vec::new();
     for t in TESTS.iter().filter(|t| t.script.is_some()) {
@@ -1153,16 +1194,8 @@ fn verify(yes: bool, log: &Path) -> ExitCode {
         eprintln!("interrupted: every test played so far was cleaned up");
         return ExitCode::from(130);
     }
-    // The log's new part (rotation during the run would hide records: then read it whole).
-    let text = match std::fs::read(log) {
-        Ok(bytes) => {
-            let start = if (offset as usize) <= bytes.len() {
-                offset as usize
-            } else {
-                0
-            };
-            bytes[start..].to_vec()
-        }
+    let text = match written_since(log, start) {
+        Ok(t) => t,
         Err(e) => {
             eprintln!("error: {}: {e}", escape(&log.display().to_string()));
             return ExitCode::from(2);
@@ -1314,6 +1347,25 @@ mod tests {
         }
         // The last marker closes the last technique.
         assert!(technique_lines("end").iter().all(|l| !l.contains("sys1og")));
+    }
+
+    #[test]
+    fn the_log_written_since_a_point_survives_rotation() {
+        let dir = std::env::temp_dir().join(format!("unithunt-rotate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("audit.log");
+        std::fs::write(&log, "old 1\nold 2\n").unwrap();
+        std::fs::write(dir.join("audit.log.1"), "older\n").unwrap();
+        let start = log_position(&log);
+        std::fs::write(&log, "old 1\nold 2\nnew 1\n").unwrap();
+        assert_eq!(written_since(&log, start).unwrap(), b"new 1\n");
+        // auditd rotates: audit.log -> audit.log.1 (the older one moves up), a fresh audit.log.
+        std::fs::rename(dir.join("audit.log.1"), dir.join("audit.log.2")).unwrap();
+        std::fs::rename(&log, dir.join("audit.log.1")).unwrap();
+        std::fs::write(&log, "new 2\n").unwrap();
+        assert_eq!(written_since(&log, start).unwrap(), b"new 1\nnew 2\n");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -197,10 +197,18 @@ fn the_four_adversary_tests_raise_alerts_from_the_real_audit_log() {
     std::thread::sleep(Duration::from_millis(500));
 
     let scan = |rules: &[&str]| -> Vec<Json> {
+        // auditd may rotate the log during the test (at `max_log_file`): the previous file too,
+        // oldest first; alerts are kept by time below.
+        let rotated = format!("{LOG}.1");
+        let logs: Vec<&str> = if std::path::Path::new(&rotated).exists() {
+            vec![&rotated, LOG]
+        } else {
+            vec![LOG]
+        };
         let out = Command::new(env!("CARGO_BIN_EXE_unithunt"))
             .args(["scan", "-o", "ndjson"])
             .args(rules)
-            .arg(LOG)
+            .args(&logs)
             .output()
             .unwrap();
         let summary = String::from_utf8_lossy(&out.stderr);
