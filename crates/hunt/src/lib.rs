@@ -9,5 +9,6 @@
 //! on them.
 
 pub mod dpkg;
+pub mod enumerate;
 pub mod root;
 pub mod unit;

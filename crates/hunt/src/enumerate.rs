@@ -1,0 +1,482 @@
+//! The units a manager would load, found the way systemd finds them (systemd.unit(5)): the search
+//! path in priority order (the first directory holding a name wins), masking (a link to
+//! `/dev/null` or an empty file), aliases (a link to another unit name), templates and instances,
+//! drop-ins (`foo.service.d/`, `foo@.service.d/`, `foo-.service.d/`, type-wide `service.d/`,
+//! one file name overriding the same name in lower directories, applied in file-name order), and
+//! what is enabled (`*.wants/`, `*.requires/`, `*.upholds/` links).
+//!
+//! Nothing is opened here but directories: a FIFO or a device in a unit directory is listed as
+//! what it is and only [`read_regular`] (which refuses them) ever reads a file.
+
+use crate::root::{ResolveError, Root};
+use std::collections::BTreeMap;
+use std::io::Read;
+
+/// Unit file suffixes (systemd.unit(5)).
+pub const UNIT_SUFFIXES: &[&str] = &[
+    "service",
+    "socket",
+    "timer",
+    "path",
+    "target",
+    "mount",
+    "automount",
+    "swap",
+    "slice",
+    "scope",
+    "device",
+];
+
+/// The unit type of a file name, if it is a unit name.
+pub fn unit_type(name: &str) -> Option<&str> {
+    let (stem, suffix) = name.rsplit_once('.')?;
+    (!stem.is_empty() && UNIT_SUFFIXES.contains(&suffix)).then_some(suffix)
+}
+
+/// What a unit name is, in the directory that decides it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fragment {
+    /// A file (or a link to a file) with the unit's definition.
+    File(String),
+    /// Masked: a link to `/dev/null` or an empty file.
+    Masked(String),
+    /// A link to another unit's name (the unit is an alias of it).
+    Alias { link: String, target: String },
+    /// Something systemd cannot load (a link loop, a link to nothing, a FIFO or device).
+    Broken { path: String, why: String },
+}
+
+/// One unit name found on the search path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoundUnit {
+    pub name: String,
+    /// The directory entry that decides the unit, from the highest-priority directory.
+    pub fragment: Fragment,
+    /// Entries with the same name in lower-priority directories (overridden).
+    pub overridden: Vec<String>,
+    /// Drop-in files applied to it, in the order systemd applies them.
+    pub dropins: Vec<String>,
+    /// Units whose `.wants/`, `.requires/` or `.upholds/` directory links to this one.
+    pub wanted_by: Vec<String>,
+}
+
+/// The units of one manager under `root`, by name.
+pub fn enumerate(root: &Root, search_path: &[String]) -> Vec<FoundUnit> {
+    // (name -> entries in priority order), drop-in dirs (dir name -> conf file name -> path),
+    // enablement links (unit -> wanted by).
+    let mut entries: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut dropin_dirs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut wanted_by: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut seen_dirs: Vec<String> = Vec::new();
+    for dir in search_path {
+        let Ok(resolved) = root.resolve(dir) else {
+            continue;
+        };
+        // A directory reached twice (`/lib` -> `/usr/lib`) counts once, at its higher rank.
+        if seen_dirs.contains(&resolved.inside) {
+            continue;
+        }
+        seen_dirs.push(resolved.inside.clone());
+        for name in list_dir(&resolved.host) {
+            let inside = format!("{dir}/{name}");
+            let host = resolved.host.join(&name);
+            let is_dir = std::fs::metadata(&host).is_ok_and(|m| m.is_dir());
+            if is_dir {
+                if let Some(unit) = name.strip_suffix(".d") {
+                    let slot = dropin_dirs.entry(unit.to_string()).or_default();
+                    for conf in list_dir(&host).into_iter().filter(|c| c.ends_with(".conf")) {
+                        // A higher directory's file of the same name wins.
+                        slot.entry(conf.clone())
+                            .or_insert_with(|| format!("{inside}/{conf}"));
+                    }
+                    continue;
+                }
+                let wanter = [".wants", ".requires", ".upholds"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s));
+                if let Some(wanter) = wanter {
+                    for link in list_dir(&host)
+                        .into_iter()
+                        .filter(|l| unit_type(l).is_some())
+                    {
+                        let w = wanted_by.entry(link).or_default();
+                        if !w.contains(&wanter.to_string()) {
+                            w.push(wanter.to_string());
+                        }
+                    }
+                }
+                continue;
+            }
+            if unit_type(&name).is_some() {
+                entries.entry(name).or_default().push(inside);
+            }
+        }
+    }
+    // Names only enablement links mention (instances of templates, typically) exist too.
+    for name in wanted_by.keys() {
+        entries.entry(name.clone()).or_default();
+    }
+    let mut out = Vec::new();
+    for (name, mut paths) in entries {
+        let fragment = if paths.is_empty() {
+            match template_of(&name) {
+                Some(template) => match search_path
+                    .iter()
+                    .map(|d| format!("{d}/{template}"))
+                    .find(|p| root.resolve_parent(p).is_ok())
+                {
+                    Some(p) => classify(root, &p),
+                    None => Fragment::Broken {
+                        path: name.clone(),
+                        why: format!("instance of {template}, which no directory holds"),
+                    },
+                },
+                None => Fragment::Broken {
+                    path: name.clone(),
+                    why: "only enablement links name it".into(),
+                },
+            }
+        } else {
+            classify(root, &paths.remove(0))
+        };
+        let dropins = dropins_for(&name, &dropin_dirs);
+        out.push(FoundUnit {
+            wanted_by: wanted_by.get(&name).cloned().unwrap_or_default(),
+            name,
+            fragment,
+            overridden: paths,
+            dropins,
+        });
+    }
+    out
+}
+
+/// `foo@.service` for `foo@bar.service`.
+fn template_of(name: &str) -> Option<String> {
+    let (stem, suffix) = name.rsplit_once('.')?;
+    let (prefix, instance) = stem.split_once('@')?;
+    (!instance.is_empty()).then(|| format!("{prefix}@.{suffix}"))
+}
+
+/// The drop-in directories that apply to `name`, most general first: the type-wide `service.d`,
+/// each dash prefix (`foo-.service.d` for `foo-bar.service`), the template's, the unit's own. Files
+/// are merged by name (a more specific directory's file of the same name wins) and applied in
+/// file-name order.
+fn dropins_for(name: &str, dirs: &BTreeMap<String, BTreeMap<String, String>>) -> Vec<String> {
+    let Some((stem, suffix)) = name.rsplit_once('.') else {
+        return Vec::new();
+    };
+    let mut keys = vec![suffix.to_string()];
+    let mut at = 0;
+    while let Some(i) = stem[at..].find('-') {
+        let end = at + i + 1;
+        keys.push(format!("{}.{suffix}", &stem[..end]));
+        at = end;
+    }
+    if let Some(t) = template_of(name) {
+        keys.push(t);
+    }
+    keys.push(name.to_string());
+    let mut merged: BTreeMap<&str, &str> = BTreeMap::new();
+    for k in &keys {
+        for (file, path) in dirs.get(k).into_iter().flatten() {
+            merged.insert(file, path);
+        }
+    }
+    merged.into_values().map(str::to_string).collect()
+}
+
+/// Sorted entry names of a directory (unreadable: none).
+fn list_dir(host: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(host)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// What the directory entry at `inside` makes of its unit.
+fn classify(root: &Root, inside: &str) -> Fragment {
+    let Ok(entry) = root.resolve_parent(inside) else {
+        return Fragment::Broken {
+            path: inside.into(),
+            why: "its directory cannot be resolved".into(),
+        };
+    };
+    let Ok(meta) = std::fs::symlink_metadata(&entry.host) else {
+        return Fragment::Broken {
+            path: inside.into(),
+            why: "vanished".into(),
+        };
+    };
+    if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(&entry.host)
+            .map(|t| t.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if target == "/dev/null" {
+            return Fragment::Masked(inside.into());
+        }
+        let base = target.rsplit('/').next().unwrap_or(&target);
+        let own = inside.rsplit('/').next().unwrap_or(inside);
+        return match root.resolve(inside) {
+            Ok(r) if std::fs::metadata(&r.host).is_ok_and(|m| m.is_file()) => {
+                if base != own && unit_type(base).is_some() {
+                    Fragment::Alias {
+                        link: inside.into(),
+                        target: base.to_string(),
+                    }
+                } else if std::fs::metadata(&r.host).is_ok_and(|m| m.len() == 0) {
+                    Fragment::Masked(inside.into())
+                } else {
+                    Fragment::File(inside.into())
+                }
+            }
+            Ok(_) => Fragment::Broken {
+                path: inside.into(),
+                why: format!("links to {target}, which is not a regular file"),
+            },
+            Err(ResolveError::Loop(_)) => Fragment::Broken {
+                path: inside.into(),
+                why: "a loop of symbolic links".into(),
+            },
+            Err(e) => Fragment::Broken {
+                path: inside.into(),
+                why: format!("links to {target}: {e}"),
+            },
+        };
+    }
+    if !meta.is_file() {
+        return Fragment::Broken {
+            path: inside.into(),
+            why: "not a regular file (a FIFO, device or socket is never read)".into(),
+        };
+    }
+    if meta.len() == 0 {
+        return Fragment::Masked(inside.into());
+    }
+    Fragment::File(inside.into())
+}
+
+/// Reads a regular file inside the root (links followed inside it), at most `max` bytes; a FIFO,
+/// device or directory is refused without being opened, a longer file is an error.
+pub fn read_regular(root: &Root, inside: &str, max: u64) -> Result<Vec<u8>, String> {
+    let r = root.resolve(inside).map_err(|e| e.to_string())?;
+    let meta = std::fs::symlink_metadata(&r.host).map_err(|e| format!("{inside}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("{inside}: not a regular file; not read"));
+    }
+    if meta.len() > max {
+        return Err(format!(
+            "{inside}: {} bytes, over the {max}-byte limit; not read",
+            meta.len()
+        ));
+    }
+    let mut out = Vec::new();
+    std::fs::File::open(&r.host)
+        .map_err(|e| format!("{inside}: {e}"))?
+        .take(max + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("{inside}: {e}"))?;
+    if out.len() as u64 > max {
+        return Err(format!(
+            "{inside}: grew past the {max}-byte limit while read"
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::root::SYSTEM_UNIT_PATH;
+    use std::os::unix::fs::symlink;
+    use std::path::PathBuf;
+
+    fn tree(name: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("unithunt-enum-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    fn put(base: &std::path::Path, inside: &str, text: &str) {
+        let p = base.join(inside.trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    fn link(base: &std::path::Path, inside: &str, target: &str) {
+        let p = base.join(inside.trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        symlink(target, p).unwrap();
+    }
+
+    #[test]
+    fn priority_masking_aliases_templates_dropins_and_enablement() {
+        let b = tree("all");
+        let svc = "[Service]\nExecStart=/bin/true\n";
+        put(&b, "/usr/lib/systemd/system/cron.service", svc);
+        put(&b, "/etc/systemd/system/cron.service", svc); // overrides the packaged one
+        put(&b, "/usr/lib/systemd/system/ssh.service", svc);
+        link(
+            &b,
+            "/etc/systemd/system/sshd.service",
+            "/usr/lib/systemd/system/ssh.service",
+        );
+        put(&b, "/usr/lib/systemd/system/bluetooth.service", svc);
+        link(&b, "/etc/systemd/system/bluetooth.service", "/dev/null");
+        put(&b, "/usr/lib/systemd/system/getty@.service", svc);
+        link(
+            &b,
+            "/etc/systemd/system/getty.target.wants/getty@tty1.service",
+            "/usr/lib/systemd/system/getty@.service",
+        );
+        link(
+            &b,
+            "/etc/systemd/system/multi-user.target.wants/cron.service",
+            "/usr/lib/systemd/system/cron.service",
+        );
+        put(
+            &b,
+            "/usr/lib/systemd/system/cron.service.d/10-vendor.conf",
+            "[Service]\n",
+        );
+        put(
+            &b,
+            "/etc/systemd/system/cron.service.d/10-vendor.conf",
+            "[Service]\n",
+        ); // wins
+        put(
+            &b,
+            "/run/systemd/system/cron.service.d/50-evil.conf",
+            "[Service]\n",
+        );
+        put(
+            &b,
+            "/etc/systemd/system/service.d/00-all.conf",
+            "[Service]\n",
+        );
+        put(
+            &b,
+            "/etc/systemd/system/getty@.service.d/x.conf",
+            "[Service]\n",
+        );
+        put(&b, "/etc/systemd/system/empty.service", "");
+        link(&b, "/etc/systemd/system/loop.service", "loop.service");
+        put(&b, "/etc/systemd/system/README", "not a unit");
+        let root = Root::new(&b);
+        let path: Vec<String> = SYSTEM_UNIT_PATH.iter().map(|s| s.to_string()).collect();
+        let units = enumerate(&root, &path);
+        let get = |n: &str| {
+            units
+                .iter()
+                .find(|u| u.name == n)
+                .unwrap_or_else(|| panic!("{n}: {units:#?}"))
+        };
+        let cron = get("cron.service");
+        assert_eq!(
+            cron.fragment,
+            Fragment::File("/etc/systemd/system/cron.service".into())
+        );
+        assert_eq!(cron.overridden, ["/usr/lib/systemd/system/cron.service"]);
+        assert_eq!(
+            cron.dropins,
+            [
+                "/etc/systemd/system/service.d/00-all.conf",
+                "/etc/systemd/system/cron.service.d/10-vendor.conf",
+                "/run/systemd/system/cron.service.d/50-evil.conf",
+            ]
+        );
+        assert_eq!(cron.wanted_by, ["multi-user.target"]);
+        assert_eq!(
+            get("sshd.service").fragment,
+            Fragment::Alias {
+                link: "/etc/systemd/system/sshd.service".into(),
+                target: "ssh.service".into()
+            }
+        );
+        assert_eq!(
+            get("bluetooth.service").fragment,
+            Fragment::Masked("/etc/systemd/system/bluetooth.service".into())
+        );
+        assert_eq!(
+            get("empty.service").fragment,
+            Fragment::Masked("/etc/systemd/system/empty.service".into())
+        );
+        let tty1 = get("getty@tty1.service");
+        assert_eq!(
+            tty1.fragment,
+            Fragment::File("/usr/lib/systemd/system/getty@.service".into())
+        );
+        assert_eq!(tty1.wanted_by, ["getty.target"]);
+        assert!(tty1
+            .dropins
+            .contains(&"/etc/systemd/system/getty@.service.d/x.conf".to_string()));
+        assert!(
+            matches!(get("loop.service").fragment, Fragment::Broken { ref why, .. } if why.contains("loop"))
+        );
+        assert!(units.iter().all(|u| u.name != "README"));
+        let _ = std::fs::remove_dir_all(&b);
+    }
+
+    #[test]
+    fn hostile_entries_are_listed_never_read() {
+        let b = tree("hostile");
+        std::fs::create_dir_all(b.join("etc/systemd/system")).unwrap();
+        let fifo = b.join("etc/systemd/system/fifo.service");
+        let ok = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success());
+        link(&b, "/etc/systemd/system/zero.service", "/dev/zero");
+        link(
+            &b,
+            "/etc/systemd/system/out.service",
+            "../../../../../../../../etc/shadow",
+        );
+        put(&b, "/etc/systemd/system/big.service", &"x".repeat(5000));
+        let root = Root::new(&b);
+        let units = enumerate(&root, &["/etc/systemd/system".to_string()]);
+        let get = |n: &str| units.iter().find(|u| u.name == n).unwrap();
+        if ok {
+            assert!(
+                matches!(get("fifo.service").fragment, Fragment::Broken { ref why, .. } if why.contains("FIFO"))
+            );
+            assert!(read_regular(&root, "/etc/systemd/system/fifo.service", 1 << 20).is_err());
+        }
+        // /dev/zero inside an image is the image's (absent here): never the host's device.
+        assert!(matches!(
+            get("zero.service").fragment,
+            Fragment::Broken { .. }
+        ));
+        assert!(
+            matches!(get("out.service").fragment, Fragment::Broken { ref why, .. } if why.contains("/etc/shadow"))
+        );
+        assert!(read_regular(&root, "/etc/systemd/system/big.service", 100)
+            .unwrap_err()
+            .contains("limit"));
+        assert_eq!(
+            read_regular(&root, "/etc/systemd/system/big.service", 5000)
+                .unwrap()
+                .len(),
+            5000
+        );
+        let _ = std::fs::remove_dir_all(&b);
+    }
+
+    #[test]
+    fn unit_names_and_templates() {
+        assert_eq!(unit_type("a.service"), Some("service"));
+        assert_eq!(unit_type("a.conf"), None);
+        assert_eq!(unit_type(".service"), None);
+        assert_eq!(
+            template_of("getty@tty1.service").as_deref(),
+            Some("getty@.service")
+        );
+        assert_eq!(template_of("getty@.service"), None);
+    }
+}
