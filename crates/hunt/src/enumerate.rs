@@ -187,6 +187,10 @@ fn dropins_for(name: &str, dirs: &BTreeMap<String, BTreeMap<String, String>>) ->
 }
 
 /// Sorted entry names of a directory (unreadable: none).
+pub fn list_entries(host: &std::path::Path) -> Vec<String> {
+    list_dir(host)
+}
+
 fn list_dir(host: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(host)
         .map(|rd| {

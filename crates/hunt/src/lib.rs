@@ -10,6 +10,7 @@
 
 pub mod dpkg;
 pub mod enumerate;
+pub mod hunt;
 pub mod root;
 pub mod score;
 pub mod unit;

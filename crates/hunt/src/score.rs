@@ -19,6 +19,8 @@ pub struct Reason {
 /// One unit, judged.
 #[derive(Clone, Debug)]
 pub struct Finding {
+    /// Whose: `system`, `user <name>`, `generator`.
+    pub manager: String,
     pub unit: String,
     /// The file that decides the unit (or what it is: masked, alias, broken).
     pub fragment: String,
@@ -239,6 +241,53 @@ fn edit_distance_is_one(a: &str, b: &str) -> bool {
     edits + (a.len() - i) + (b.len() - j) == 1
 }
 
+/// A generator or environment generator: run as root at every boot and daemon-reload, so one
+/// that no package installed (or that differs from its package's) is a finding on its own.
+pub fn judge_generator(root: &Root, db: &Dpkg, path: &str) -> Finding {
+    let mut reasons = Vec::new();
+    let own = db.check(root, path);
+    let owner = match &own {
+        Ownership::Unowned => "unowned".to_string(),
+        Ownership::Unmodified(p) | Ownership::NoChecksum(p) => p.join(", "),
+        Ownership::Modified { packages, .. } => format!("{} (modified)", packages.join(", ")),
+    };
+    reasons.extend(ownership_reason("generator", path, &own, 55));
+    if let Some(r) = reasons.last_mut() {
+        if matches!(own, Ownership::Modified { .. }) {
+            r.weight = 55;
+        }
+    }
+    // A script's text is judged like a command line (generators are often shell scripts).
+    if let Ok(bytes) = read_regular(root, path, MAX_UNIT_BYTES) {
+        if bytes.starts_with(b"#!") {
+            let text = String::from_utf8_lossy(&bytes);
+            let c = ExecCommand {
+                prefixes: Default::default(),
+                path: path.to_string(),
+                argv: text.split_whitespace().map(str::to_string).collect(),
+            };
+            let mut found = Vec::new();
+            judge_command("the generator script", &c, &mut found);
+            // Its own location was judged above.
+            reasons.extend(
+                found
+                    .into_iter()
+                    .filter(|r| !r.text.contains(" runs ") || !r.text.contains(path)),
+            );
+        }
+    }
+    Finding {
+        manager: "generator".into(),
+        unit: path.rsplit('/').next().unwrap_or(path).to_string(),
+        fragment: path.to_string(),
+        dropins: Vec::new(),
+        wanted_by: Vec::new(),
+        owner,
+        exec: Vec::new(),
+        reasons,
+    }
+}
+
 /// Judges every unit found.
 pub fn judge(root: &Root, db: &Dpkg, units: &[FoundUnit]) -> Vec<Finding> {
     units.iter().map(|u| judge_unit(root, db, u)).collect()
@@ -386,6 +435,7 @@ fn judge_unit(root: &Root, db: &Dpkg, u: &FoundUnit) -> Finding {
         }
     }
     Finding {
+        manager: "system".into(),
         unit: u.name.clone(),
         fragment,
         dropins: u.dropins.clone(),

@@ -3,10 +3,9 @@
 use crate::term::escape;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use unithunt_hunt::dpkg::Dpkg;
-use unithunt_hunt::enumerate::enumerate;
-use unithunt_hunt::root::{Root, SYSTEM_UNIT_PATH};
-use unithunt_hunt::score::{judge, Finding};
+use unithunt_hunt::hunt::hunt;
+use unithunt_hunt::root::Root;
+use unithunt_hunt::score::Finding;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HuntOutput {
@@ -48,10 +47,7 @@ pub fn run(args: HuntArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let root = Root::new(&args.root);
-    let db = Dpkg::load(&root);
-    let path: Vec<String> = SYSTEM_UNIT_PATH.iter().map(|s| s.to_string()).collect();
-    let units = enumerate(&root, &path);
-    let mut findings: Vec<Finding> = judge(&root, &db, &units);
+    let (mut findings, has_db): (Vec<Finding>, bool) = hunt(&root);
     findings.sort_by(|a, b| b.score().cmp(&a.score()).then(a.unit.cmp(&b.unit)));
     let min = rank(&args.min_severity);
     let shown: Vec<&Finding> = findings
@@ -62,6 +58,7 @@ pub fn run(args: HuntArgs) -> ExitCode {
         HuntOutput::Ndjson => {
             for f in &shown {
                 let doc = serde_json::json!({
+                    "manager": f.manager,
                     "unit": f.unit,
                     "fragment": f.fragment,
                     "dropins": f.dropins,
@@ -90,6 +87,7 @@ pub fn run(args: HuntArgs) -> ExitCode {
                 table.add_row([
                     f.severity().to_string(),
                     f.score().to_string(),
+                    escape(&f.manager),
                     escape(&f.unit),
                     escape(&f.owner),
                     escape(&f.wanted_by.join(", ")),
@@ -109,7 +107,7 @@ pub fn run(args: HuntArgs) -> ExitCode {
     }
     let count = |s: &str| findings.iter().filter(|f| f.severity() == s).count();
     eprintln!(
-        "unithunt hunt: {} unit(s) under {} (system manager), {} shown; critical {}, high {}, medium {}, low {}; package database: {}; {:.2}s",
+        "unithunt hunt: {} unit(s) and generator(s) under {} (system and user managers), {} shown; critical {}, high {}, medium {}, low {}; package database: {}; {:.2}s",
         findings.len(),
         escape(&args.root.to_string_lossy()),
         shown.len(),
@@ -117,7 +115,7 @@ pub fn run(args: HuntArgs) -> ExitCode {
         count("high"),
         count("medium"),
         count("low"),
-        if db.is_empty() { "none found" } else { "dpkg" },
+        if has_db { "dpkg" } else { "none found" },
         started.elapsed().as_secs_f64()
     );
     ExitCode::SUCCESS

@@ -47,11 +47,14 @@ fn planted_units_are_found_with_reasons_under_a_root() {
         "{reasons}"
     );
     assert_eq!(lookalike["exec"][0], "ExecStart=/bin/true");
-    // The generator's output unit is found in /run/systemd/generator.
+    // The generator's output unit is found in /run/systemd/generator, the generator itself too.
     assert_eq!(
         get("unithunt-atomic-gen.service")["fragment"],
         "/run/systemd/generator/unithunt-atomic-gen.service"
     );
+    let generator = get("unithunt-atomic-gen");
+    assert_eq!(generator["manager"], "generator");
+    assert_eq!(generator["severity"], "high");
     let summary = String::from_utf8_lossy(&o.stderr);
     assert!(
         summary.contains("package database: none found"),
@@ -68,7 +71,7 @@ fn this_host_is_hunted_without_error() {
     assert_eq!(o.status.code(), Some(0));
     let summary = String::from_utf8_lossy(&o.stderr);
     assert!(
-        summary.contains("unit(s) under / (system manager)"),
+        summary.contains("under / (system and user managers)"),
         "{summary}"
     );
     for line in String::from_utf8_lossy(&o.stdout).lines() {
