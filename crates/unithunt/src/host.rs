@@ -1,5 +1,5 @@
-//! `unithunt` with no arguments: the self-check, then this host's audit log when it can be read.
-//! (Hunting the host's units joins here when `unithunt hunt` exists.)
+//! `unithunt` with no arguments: the self-check, this host's units (`unithunt hunt`, findings of
+//! medium severity and above), then this host's audit log when it can be read.
 
 use clap::Parser;
 use std::path::{Path, PathBuf};
@@ -31,6 +31,12 @@ fn audit_logs(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[derive(Parser)]
+struct HuntOnly {
+    #[command(flatten)]
+    hunt: crate::hunt_cmd::HuntArgs,
+}
+
+#[derive(Parser)]
 struct ScanOnly {
     #[command(flatten)]
     scan: crate::scan::ScanArgs,
@@ -38,6 +44,14 @@ struct ScanOnly {
 
 pub fn run() -> ExitCode {
     let check = crate::selfcheck::run();
+    println!("\nThis host's units (unithunt hunt; findings of medium severity and above):");
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    match HuntOnly::try_parse_from(["unithunt", "--min-severity", "medium"]) {
+        Ok(a) => {
+            crate::hunt_cmd::run(a.hunt);
+        }
+        Err(e) => eprintln!("error: {e}"),
+    }
     let logs = audit_logs(Path::new(AUDIT_DIR));
     println!();
     if logs.is_empty() {

@@ -45,7 +45,10 @@ fn no_arguments_runs_the_self_check_then_looks_at_the_host() {
         out.starts_with(&*String::from_utf8_lossy(&check.stdout)),
         "{out}"
     );
+    assert!(out.contains("This host's units (unithunt hunt"), "{out}");
     assert!(out.contains("This host's audit log"), "{out}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("unithunt hunt: "), "{err}");
 }
 
 #[test]
