@@ -31,6 +31,9 @@ pub struct Finding {
     /// `Exec*=` lines of the effective unit, as `Key=value`.
     pub exec: Vec<String>,
     pub reasons: Vec<Reason>,
+    /// MD5 over what decides the unit (the paths and bytes of its fragment and drop-ins, or what
+    /// its entry is): equal fingerprints, same unit (`hunt --baseline`).
+    pub fingerprint: String,
 }
 
 impl Finding {
@@ -257,6 +260,8 @@ pub fn judge_generator(root: &Root, db: &Dpkg, path: &str) -> Finding {
             r.weight = 55;
         }
     }
+    let content = read_regular(root, path, MAX_UNIT_BYTES).unwrap_or_default();
+    let print = fingerprint(&[path.as_bytes(), &content]);
     // A script's text is judged like a command line (generators are often shell scripts).
     if let Ok(bytes) = read_regular(root, path, MAX_UNIT_BYTES) {
         if bytes.starts_with(b"#!") {
@@ -285,7 +290,19 @@ pub fn judge_generator(root: &Root, db: &Dpkg, path: &str) -> Finding {
         owner,
         exec: Vec::new(),
         reasons,
+        fingerprint: print,
     }
+}
+
+/// MD5 of parts, each length-prefixed (so that moving bytes between parts changes it).
+fn fingerprint(parts: &[&[u8]]) -> String {
+    use md5::{Digest, Md5};
+    let mut h = Md5::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Judges every unit found.
@@ -344,11 +361,16 @@ fn judge_unit(root: &Root, db: &Dpkg, u: &FoundUnit) -> Finding {
         }
     }
     let mut exec = Vec::new();
+    let mut printed: Vec<Vec<u8>> = vec![fragment.as_bytes().to_vec()];
     if let Fragment::File(p) = &u.fragment {
         let mut files = Vec::new();
         for path in std::iter::once(p).chain(u.dropins.iter()) {
             match read_regular(root, path, MAX_UNIT_BYTES) {
-                Ok(bytes) => files.push(parse(&String::from_utf8_lossy(&bytes))),
+                Ok(bytes) => {
+                    printed.push(path.as_bytes().to_vec());
+                    files.push(parse(&String::from_utf8_lossy(&bytes)));
+                    printed.push(bytes);
+                }
                 Err(e) => reasons.push(Reason {
                     weight: 10,
                     text: format!("unreadable: {e}"),
@@ -434,9 +456,11 @@ fn judge_unit(root: &Root, db: &Dpkg, u: &FoundUnit) -> Finding {
             }
         }
     }
+    let parts: Vec<&[u8]> = printed.iter().map(Vec::as_slice).collect();
     Finding {
         manager: "system".into(),
         unit: u.name.clone(),
+        fingerprint: fingerprint(&parts),
         fragment,
         dropins: u.dropins.clone(),
         wanted_by: u.wanted_by.clone(),

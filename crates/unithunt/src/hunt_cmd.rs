@@ -1,6 +1,7 @@
 //! `unithunt hunt`: the units on this host or under a mounted image, judged with reasons.
 
 use crate::term::escape;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use unithunt_hunt::hunt::hunt;
@@ -11,6 +12,8 @@ use unithunt_hunt::score::Finding;
 pub enum HuntOutput {
     Table,
     Ndjson,
+    Json,
+    Csv,
 }
 
 #[derive(clap::Args)]
@@ -25,6 +28,13 @@ pub struct HuntArgs {
     /// Show findings of at least this severity (info, low, medium, high, critical).
     #[arg(long, default_value = "low")]
     min_severity: String,
+    /// Write every unit's fingerprint (the paths and bytes of what decides it) to FILE, to
+    /// compare later runs against.
+    #[arg(long, value_name = "FILE")]
+    save_baseline: Option<PathBuf>,
+    /// Report only units that are new or changed since the baseline FILE (from --save-baseline).
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
 }
 
 fn rank(severity: &str) -> u8 {
@@ -35,6 +45,30 @@ fn rank(severity: &str) -> u8 {
         "low" => 1,
         _ => 0,
     }
+}
+
+/// "manager\tunit" -> fingerprint, as `--save-baseline` writes it.
+type Baseline = BTreeMap<String, String>;
+
+fn baseline_key(f: &Finding) -> String {
+    format!("{}\t{}", f.manager, f.unit)
+}
+
+fn read_baseline(path: &std::path::Path) -> Result<Baseline, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    if doc["unithunt_hunt_baseline"] != 1 {
+        return Err("not a baseline written by unithunt hunt --save-baseline".into());
+    }
+    serde_json::from_value(doc["units"].clone()).map_err(|e| e.to_string())
+}
+
+fn reasons_text(f: &Finding) -> String {
+    f.reasons
+        .iter()
+        .map(|r| format!("+{} {}", r.weight, r.text))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 pub fn run(args: HuntArgs) -> ExitCode {
@@ -49,56 +83,135 @@ pub fn run(args: HuntArgs) -> ExitCode {
     let root = Root::new(&args.root);
     let (mut findings, has_db): (Vec<Finding>, bool) = hunt(&root);
     findings.sort_by(|a, b| b.score().cmp(&a.score()).then(a.unit.cmp(&b.unit)));
+    let total = findings.len();
+    if let Some(path) = &args.save_baseline {
+        let units: Baseline = findings
+            .iter()
+            .map(|f| (baseline_key(f), f.fingerprint.clone()))
+            .collect();
+        let doc = serde_json::json!({"unithunt_hunt_baseline": 1, "units": units});
+        if let Err(e) = std::fs::write(path, format!("{doc:#}\n")) {
+            eprintln!("error: {}: {e}", escape(&path.to_string_lossy()));
+            return ExitCode::from(2);
+        }
+    }
+    // With a baseline: only what is new or changed since, each marked so.
+    let mut status: HashMap<String, &str> = HashMap::new();
+    if let Some(path) = &args.baseline {
+        let base = match read_baseline(path) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("error: {}: {}", escape(&path.to_string_lossy()), escape(&e));
+                return ExitCode::from(2);
+            }
+        };
+        for f in &findings {
+            match base.get(&baseline_key(f)) {
+                None => {
+                    status.insert(baseline_key(f), "new");
+                }
+                Some(p) if *p != f.fingerprint => {
+                    status.insert(baseline_key(f), "changed");
+                }
+                Some(_) => {}
+            }
+        }
+        findings.retain(|f| status.contains_key(&baseline_key(f)));
+    }
+    let status_of = |f: &Finding| status.get(&baseline_key(f)).copied().unwrap_or("");
     let min = rank(&args.min_severity);
     let shown: Vec<&Finding> = findings
         .iter()
         .filter(|f| rank(f.severity()) >= min)
         .collect();
+    let doc_of = |f: &Finding| {
+        let mut doc = serde_json::json!({
+            "manager": f.manager,
+            "unit": f.unit,
+            "fragment": f.fragment,
+            "dropins": f.dropins,
+            "wanted_by": f.wanted_by,
+            "owner": f.owner,
+            "score": f.score(),
+            "severity": f.severity(),
+            "reasons": f.reasons.iter().map(|r| serde_json::json!({"weight": r.weight, "reason": r.text})).collect::<Vec<_>>(),
+            "exec": f.exec,
+            "fingerprint": f.fingerprint,
+        });
+        if !status_of(f).is_empty() {
+            doc["baseline"] = status_of(f).into();
+        }
+        doc
+    };
     match args.output {
         HuntOutput::Ndjson => {
             for f in &shown {
-                let doc = serde_json::json!({
-                    "manager": f.manager,
-                    "unit": f.unit,
-                    "fragment": f.fragment,
-                    "dropins": f.dropins,
-                    "wanted_by": f.wanted_by,
-                    "owner": f.owner,
-                    "score": f.score(),
-                    "severity": f.severity(),
-                    "reasons": f.reasons.iter().map(|r| serde_json::json!({"weight": r.weight, "reason": r.text})).collect::<Vec<_>>(),
-                    "exec": f.exec,
-                });
-                println!("{doc}");
+                println!("{}", doc_of(f));
             }
+        }
+        HuntOutput::Json => {
+            let all: Vec<serde_json::Value> = shown.iter().map(|f| doc_of(f)).collect();
+            println!("{}", serde_json::Value::Array(all));
+        }
+        HuntOutput::Csv => {
+            // Quoting is the csv crate's job; control characters are escaped as in the table.
+            let mut w = csv::Writer::from_writer(std::io::stdout());
+            let _ = w.write_record([
+                "severity",
+                "score",
+                "baseline",
+                "manager",
+                "unit",
+                "owner",
+                "enabled_by",
+                "fragment",
+                "dropins",
+                "reasons",
+                "exec",
+            ]);
+            for f in &shown {
+                let _ = w.write_record(
+                    [
+                        f.severity().to_string(),
+                        f.score().to_string(),
+                        status_of(f).to_string(),
+                        f.manager.clone(),
+                        f.unit.clone(),
+                        f.owner.clone(),
+                        f.wanted_by.join(" "),
+                        f.fragment.clone(),
+                        f.dropins.join(" "),
+                        reasons_text(f),
+                        f.exec.join(" | "),
+                    ]
+                    .iter()
+                    .map(|v| escape(v)),
+                );
+            }
+            let _ = w.flush();
         }
         HuntOutput::Table => {
             let mut table = comfy_table::Table::new();
             table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
-            table.set_header([
-                "severity",
-                "score",
-                "unit",
-                "owner",
-                "enabled by",
-                "reasons",
-            ]);
+            let mut header = vec!["severity", "score"];
+            if args.baseline.is_some() {
+                header.push("baseline");
+            }
+            header.extend(["manager", "unit", "owner", "enabled by", "reasons"]);
+            table.set_header(header);
             for f in &shown {
-                table.add_row([
-                    f.severity().to_string(),
-                    f.score().to_string(),
+                let mut row = vec![f.severity().to_string(), f.score().to_string()];
+                if args.baseline.is_some() {
+                    row.push(status_of(f).to_string());
+                }
+                row.extend([
                     escape(&f.manager),
                     escape(&f.unit),
                     escape(&f.owner),
                     escape(&f.wanted_by.join(", ")),
-                    escape(
-                        &f.reasons
-                            .iter()
-                            .map(|r| format!("+{} {}", r.weight, r.text))
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                    ),
+                    escape(&reasons_text(f)),
                 ]);
+                table.add_row(row);
             }
             if !shown.is_empty() {
                 println!("{table}");
@@ -106,9 +219,13 @@ pub fn run(args: HuntArgs) -> ExitCode {
         }
     }
     let count = |s: &str| findings.iter().filter(|f| f.severity() == s).count();
+    let scope = if args.baseline.is_some() {
+        format!("{} new or changed since the baseline, ", findings.len())
+    } else {
+        String::new()
+    };
     eprintln!(
-        "unithunt hunt: {} unit(s) and generator(s) under {} (system and user managers), {} shown; critical {}, high {}, medium {}, low {}; package database: {}; {:.2}s",
-        findings.len(),
+        "unithunt hunt: {total} unit(s) and generator(s) under {} (system and user managers), {scope}{} shown; critical {}, high {}, medium {}, low {}; package database: {}; {:.2}s",
         escape(&args.root.to_string_lossy()),
         shown.len(),
         count("critical"),
