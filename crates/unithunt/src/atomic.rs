@@ -895,6 +895,11 @@ fn play(t: &Atomic, root: Option<&Path>) -> (bool, String) {
         .env("R", root.map_or(String::new(), |r| r.display().to_string()))
         .env("LIVE", if root.is_none() { "1" } else { "0" })
         .output();
+    outcome(out)
+}
+
+/// (success, stdout then stderr) of a finished command.
+fn outcome(out: std::io::Result<std::process::Output>) -> (bool, String) {
     match out {
         Ok(o) => (
             o.status.success(),
@@ -939,7 +944,7 @@ fn run_one(t: &Atomic, yes: bool, root: Option<&Path>) -> ExitCode {
         clean(t);
     }
     drop(guard);
-    print!("{}", escape_output(&out));
+    print!("{}", crate::term::escape_lines(&out));
     if INTERRUPTED.load(Ordering::SeqCst) {
         eprintln!("interrupted: test {} cleaned up", t.id);
         return ExitCode::from(130);
@@ -965,22 +970,8 @@ fn run_one(t: &Atomic, yes: bool, root: Option<&Path>) -> ExitCode {
     }
 }
 
-fn escape_output(s: &str) -> String {
-    crate::term::escape_lines(s)
-}
-
 fn sh(script: &str) -> (bool, String) {
-    match Command::new("sh").arg("-c").arg(script).output() {
-        Ok(o) => (
-            o.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            ),
-        ),
-        Err(e) => (false, e.to_string()),
-    }
+    outcome(Command::new("sh").arg("-c").arg(script).output())
 }
 
 /// What keeps `verify` from running here, if anything.
@@ -1135,7 +1126,10 @@ fn verify(yes: bool, log: &Path) -> ExitCode {
     } else {
         let (ok, out) = sh("mkdir -p /var/log/audit && /usr/sbin/auditd");
         if !ok {
-            eprintln!("error: starting auditd: {}", escape_output(out.trim()));
+            eprintln!(
+                "error: starting auditd: {}",
+                crate::term::escape_lines(out.trim())
+            );
             return ExitCode::from(2);
         }
         true
@@ -1181,7 +1175,7 @@ fn verify(yes: bool, log: &Path) -> ExitCode {
             eprintln!(
                 "test {} did not run cleanly: {}",
                 t.id,
-                escape_output(out.trim())
+                crate::term::escape_lines(out.trim())
             );
         }
         windows.push((t, from, to));
