@@ -227,13 +227,9 @@ mod tests {
 
     #[test]
     fn ownership_and_modification_from_an_offline_database() {
-        let base = std::env::temp_dir().join(format!("unithunt-dpkg-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&base);
-        let put = |p: &str, text: &str| {
-            let p = base.join(p.trim_start_matches('/'));
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        };
+        let tree = crate::testtree::Tree::new("dpkg");
+        let base = &tree.0;
+        let put = |p: &str, text: &str| tree.file(p, text);
         // The database records /lib (as Debian packages do); the disk has merged /usr.
         put(
             "/var/lib/dpkg/info/cron.list",
@@ -255,7 +251,7 @@ mod tests {
         put("/usr/lib/systemd/system/atd.service", "[Service]\n");
         put("/etc/cron.d/x", "edited by the admin\n");
         put("/etc/systemd/system/evil.service", "[Service]\n");
-        let root = Root::new(&base);
+        let root = Root::new(base);
         let db = Dpkg::load(&root);
         assert!(db.problems.is_empty(), "{:?}", db.problems);
         // md5("hello\n") is b1946ac9... (md5sum): the packaged unit is intact.
@@ -284,7 +280,6 @@ mod tests {
             db.check(&root, "/etc/systemd/system/evil.service"),
             Ownership::Unowned
         );
-        let _ = std::fs::remove_dir_all(&base);
     }
 
     #[test]

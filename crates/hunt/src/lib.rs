@@ -14,3 +14,6 @@ pub mod hunt;
 pub mod root;
 pub mod score;
 pub mod unit;
+
+#[cfg(test)]
+mod testtree;

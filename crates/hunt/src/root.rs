@@ -215,38 +215,12 @@ pub fn generator_dirs() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::symlink;
+    use crate::testtree::Tree;
     use std::path::Path;
-
-    struct Tree(PathBuf);
-    impl Tree {
-        fn new(name: &str) -> Tree {
-            let p =
-                std::env::temp_dir().join(format!("unithunt-root-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&p);
-            std::fs::create_dir_all(&p).unwrap();
-            Tree(p)
-        }
-        fn file(&self, inside: &str, text: &str) {
-            let p = self.0.join(inside.trim_start_matches('/'));
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
-        fn link(&self, inside: &str, target: &str) {
-            let p = self.0.join(inside.trim_start_matches('/'));
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            symlink(target, p).unwrap();
-        }
-    }
-    impl Drop for Tree {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 
     #[test]
     fn absolute_links_land_in_the_root_and_dotdot_stops_at_it() {
-        let t = Tree::new("abs");
+        let t = Tree::new("root-abs");
         t.file("/usr/lib/systemd/system/cron.service", "[Service]\n");
         // An image with merged /usr: /lib -> usr/lib, and an absolute alias.
         t.link("/lib", "usr/lib");
@@ -276,7 +250,7 @@ mod tests {
 
     #[test]
     fn loops_missing_parts_and_the_link_itself() {
-        let t = Tree::new("loop");
+        let t = Tree::new("root-loop");
         t.link("/etc/systemd/system/a.service", "b.service");
         t.link(
             "/etc/systemd/system/b.service",

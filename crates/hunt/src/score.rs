@@ -478,13 +478,9 @@ mod tests {
 
     #[test]
     fn planted_units_score_high_and_packaged_ones_do_not() {
-        let b = std::env::temp_dir().join(format!("unithunt-score-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&b);
-        let put = |p: &str, t: &str| {
-            let p = b.join(p.trim_start_matches('/'));
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, t).unwrap();
-        };
+        let tree = crate::testtree::Tree::new("score");
+        let b = &tree.0;
+        let put = |p: &str, text: &str| tree.file(p, text);
         let packaged = "[Service]\nExecStart=/usr/sbin/cron -f\n";
         put("/usr/lib/systemd/system/cron.service", packaged);
         put("/usr/sbin/cron", "ELF");
@@ -516,7 +512,7 @@ mod tests {
             "/etc/systemd/system/syslogd.service",
             "[Service]\nExecStart=/usr/bin/nc -l 4444\n",
         );
-        let root = Root::new(&b);
+        let root = Root::new(b);
         let db = Dpkg::load(&root);
         let path: Vec<String> = SYSTEM_UNIT_PATH.iter().map(|s| s.to_string()).collect();
         let findings = judge(&root, &db, &enumerate(&root, &path));
@@ -568,7 +564,6 @@ mod tests {
         let findings = judge(&root, &db, &enumerate(&root, &path));
         let cron = findings.iter().find(|f| f.unit == "cron.service").unwrap();
         assert_eq!(cron.score(), 0, "{:?}", cron.reasons);
-        let _ = std::fs::remove_dir_all(&b);
     }
 
     fn md5_hex(s: &str) -> String {
