@@ -308,6 +308,66 @@ mod tests {
         assert_eq!(d["sysmon"]["data"]["RuleName"], "-");
     }
 
+    fn exec(guid: &str, image: &str, parent: &str, parent_image: &str) -> SysmonEvent {
+        SysmonEvent {
+            event_id: 1,
+            data: [
+                ("ProcessGuid", guid),
+                ("Image", image),
+                ("ParentProcessGuid", parent),
+                ("ParentImage", parent_image),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            ..SysmonEvent::default()
+        }
+    }
+
+    #[test]
+    fn ancestry_follows_process_guids_across_events() {
+        let mut tree = ProcessTree::default();
+        // sshd started before the log: known only as bash's parent image.
+        assert_eq!(
+            tree.ancestry_names(&exec("{b}", "/usr/bin/bash", "{s}", "/usr/sbin/sshd")),
+            ["sshd"]
+        );
+        tree.ancestry_names(&exec("{t}", "/usr/bin/timeout", "{b}", "/usr/bin/bash"));
+        assert_eq!(
+            tree.ancestry_names(&exec(
+                "{c}",
+                "/usr/bin/systemctl",
+                "{t}",
+                "/usr/bin/timeout"
+            )),
+            ["timeout", "bash", "sshd"]
+        );
+        // A file event of systemctl: its own ancestors.
+        let file = SysmonEvent {
+            event_id: 11,
+            data: vec![("ProcessGuid".into(), "{c}".into())],
+            ..SysmonEvent::default()
+        };
+        assert_eq!(tree.ancestry_names(&file), ["timeout", "bash", "sshd"]);
+        // A GUID loop stops at the depth bound.
+        tree.ancestry_names(&exec("{x}", "/bin/x", "{y}", "/bin/y"));
+        tree.ancestry_names(&exec("{y}", "/bin/y", "{x}", "/bin/x"));
+        let names = tree.ancestry_names(&exec("{z}", "/bin/z", "{x}", "/bin/x"));
+        assert_eq!(names.len(), ProcessTree::DEPTH);
+    }
+
+    #[test]
+    fn the_tree_stays_bounded_and_keeps_what_is_looked_up() {
+        let mut tree = ProcessTree::default();
+        tree.ancestry_names(&exec("{root}", "/usr/bin/bash", "", ""));
+        for i in 0..ProcessTree::CAP * 3 {
+            let g = format!("{{{i}}}");
+            let names = tree.ancestry_names(&exec(&g, "/bin/true", "{root}", "/usr/bin/bash"));
+            assert_eq!(names, ["bash"], "process {i}");
+        }
+        assert!(tree.current.len() + tree.previous.len() <= 2 * ProcessTree::CAP);
+    }
+
     #[test]
     fn broken_xml_and_other_lines_say_why() {
         assert!(parse_line("Nov 27 host cron[1]: hello")
@@ -319,11 +379,79 @@ mod tests {
     }
 }
 
+/// Process ancestry from the stream itself: Sysmon names only the direct parent (`ParentImage`),
+/// but every process creation (EventID 1) links a `ProcessGuid` to its parent's, so the chain of
+/// names is known for every process whose ancestors started while the log was kept. Bounded: two
+/// generations of at most `CAP` processes each; the older is dropped when the newer fills (a
+/// long-lived ancestor is kept alive by each lookup that finds it).
+#[derive(Default)]
+pub struct ProcessTree {
+    current: std::collections::HashMap<String, (String, String)>,
+    previous: std::collections::HashMap<String, (String, String)>,
+}
+
+impl ProcessTree {
+    const CAP: usize = 1 << 16;
+    /// How far up a chain is followed (and the guard against a loop of GUIDs).
+    const DEPTH: usize = 32;
+
+    fn insert(&mut self, guid: &str, name: &str, parent: &str) {
+        if self.current.len() >= Self::CAP {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current
+            .insert(guid.to_string(), (name.to_string(), parent.to_string()));
+    }
+
+    fn get(&mut self, guid: &str) -> Option<(String, String)> {
+        if let Some(v) = self.current.get(guid) {
+            return Some(v.clone());
+        }
+        let v = self.previous.remove(guid)?;
+        self.insert(guid, &v.0, &v.1);
+        Some(v)
+    }
+
+    /// Learns what a process creation says (the process and its parent's name), then returns the
+    /// names of the process's ancestors, parent first.
+    pub fn ancestry_names(&mut self, ev: &SysmonEvent) -> Vec<String> {
+        let guid = ev.get("ProcessGuid").unwrap_or_default();
+        let mut parent = String::new();
+        if ev.event_id == 1 {
+            parent = ev.get("ParentProcessGuid").unwrap_or_default().to_string();
+            if !guid.is_empty() {
+                let name = basename(ev.get("Image").unwrap_or_default());
+                self.insert(guid, name, &parent);
+            }
+            if let (false, Some(image)) = (parent.is_empty(), ev.get("ParentImage")) {
+                if self.get(&parent).is_none() {
+                    self.insert(&parent, basename(image), "");
+                }
+            }
+        } else if let Some((_, p)) = self.get(guid) {
+            parent = p;
+        }
+        let mut names = Vec::new();
+        let mut at = parent;
+        while !at.is_empty() && names.len() < Self::DEPTH {
+            match self.get(&at) {
+                Some((name, up)) => {
+                    names.push(name);
+                    at = up;
+                }
+                None => break,
+            }
+        }
+        names
+    }
+}
+
 /// Converts syslog text, block by block, keeping the Sysmon events (other lines are skipped as
 /// not Sysmon events: a syslog holds everything else too).
 #[derive(Default)]
 pub struct SysmonConverter {
     pub lines: u64,
+    tree: ProcessTree,
 }
 
 impl SysmonConverter {
@@ -334,7 +462,14 @@ impl SysmonConverter {
         for line in raw.data.split_inclusive(|&b| b == b'\n') {
             self.lines += 1;
             let text = String::from_utf8_lossy(line);
-            let result = parse_line(text.trim_end()).map(|ev| to_ecs(&ev));
+            let result = parse_line(text.trim_end()).map(|ev| {
+                let mut doc = to_ecs(&ev);
+                let names = self.tree.ancestry_names(&ev);
+                if !names.is_empty() {
+                    doc.set("process.Ext.ancestry_names", Val::List(names));
+                }
+                doc
+            });
             match result {
                 Ok(doc) => {
                     doc.write_json(&mut out);

@@ -294,6 +294,13 @@ const LAUREL: &str = include_str!("../../../tests/fixtures/laurel/adversary-test
 const SYSMON: &str = include_str!("../../../tests/fixtures/sysmon/adversary-tests.syslog");
 const MDE_CSV: &str = include_str!("../../../tests/fixtures/defender/adversary-tests.csv");
 const MDE_JSON: &str = include_str!("../../../tests/fixtures/defender/adversary-tests.json");
+/// The technique recording rendered in each format (`tests/fixtures/README.md`), the Elastic
+/// Defend one labelled by technique.
+const TECH_LAUREL: &str = include_str!("../../../tests/fixtures/laurel/techniques.json");
+const TECH_SYSMON: &str = include_str!("../../../tests/fixtures/sysmon/techniques.syslog");
+const TECH_MDE_CSV: &str = include_str!("../../../tests/fixtures/defender/techniques.csv");
+const TECH_MDE_JSON: &str = include_str!("../../../tests/fixtures/defender/techniques.json");
+const TECH_DEFEND: &str = include_str!("../../../tests/fixtures/ecs/techniques.ndjson");
 /// Elastic Defend shaped events of the tests and benign twins (hand-built after the recording's
 /// process trees; `labels.fixture_id` names each event's test).
 const DEFEND_TESTS: &str = include_str!("../../../tests/fixtures/ecs/adversary-tests.ndjson");
@@ -534,22 +541,29 @@ impl Source {
 
 /// A scenario's time span in the recording, in ms: from its marker to the next one.
 fn window_of(scenario: &str) -> (i64, i64) {
+    window_in(RECORDING, "UNITHUNT-SCENARIO", scenario)
+}
+
+/// The time span, in ms, of the part of `recording` marked `id` by `marker`: from its marker's
+/// exec to the next marker's.
+fn window_in(recording: &str, marker: &str, id: &str) -> (i64, i64) {
     let ms = |l: &str| -> Option<i64> {
         let at = l.find("msg=audit(")? + "msg=audit(".len();
         let stamp = l[at..].split(':').next()?;
         let (s, frac) = stamp.split_once('.')?;
         Some(s.parse::<i64>().ok()? * 1000 + frac.parse::<i64>().ok()?)
     };
-    let mut marks: Vec<(i64, String)> = RECORDING
+    let needle = format!("a1=\"{marker}\"");
+    let mut marks: Vec<(i64, String)> = recording
         .lines()
-        .filter(|l| l.contains("type=EXECVE") && l.contains("a1=\"UNITHUNT-SCENARIO\""))
+        .filter(|l| l.contains("type=EXECVE") && l.contains(&needle))
         .filter_map(|l| {
             let id = l.split("a2=\"").nth(1)?.split('"').next()?;
             Some((ms(l)?, id.to_string()))
         })
         .collect();
     marks.sort();
-    match marks.iter().position(|m| m.1 == scenario) {
+    match marks.iter().position(|m| m.1 == id) {
         Some(i) => (marks[i].0, marks.get(i + 1).map_or(i64::MAX, |m| m.0)),
         None => (0, 0),
     }
@@ -714,6 +728,70 @@ fn technique_lines(id: &str) -> Vec<&'static str> {
     marked_lines(TECHNIQUE_RECORDING, "UNITHUNT-TECHNIQUE", id)
 }
 
+/// One technique's events in one format, as unithunt reads them.
+fn technique_events(id: &str, source: Source) -> Vec<serde_json::Value> {
+    // The renderings' record ids (LAUREL's `ID`, Sysmon's `EventRecordID`, Defender's
+    // `ReportId`) are the audit serials: the technique's events lie between its marker's serial
+    // and the next marker's (the audit clock is too coarse to split them by time).
+    let lines = technique_lines(id);
+    let (from, to) = (
+        lines.first().and_then(|l| serial(l)).unwrap_or(0),
+        lines.last().and_then(|l| serial(l)).unwrap_or(0),
+    );
+    let whole = |text: &str| {
+        to_ecs(source, text.as_bytes().to_vec())
+            .into_iter()
+            .filter(|e| record_serial(e).is_some_and(|s| s >= from && s <= to))
+            .collect()
+    };
+    match source {
+        Source::Auditd => to_ecs(source, technique_lines(id).join("\n").into_bytes()),
+        Source::Laurel => whole(TECH_LAUREL),
+        Source::Sysmon => whole(TECH_SYSMON),
+        Source::MdeCsv => whole(TECH_MDE_CSV),
+        Source::MdeJson => whole(TECH_MDE_JSON),
+        Source::Defend => TECH_DEFEND
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| e["labels"]["fixture_id"] == id)
+            .collect(),
+    }
+}
+
+/// The audit serial an event of a technique rendering carries: `event.sequence` (auditd, LAUREL)
+/// or the record id the rendering was given (`event.id`).
+fn record_serial(e: &serde_json::Value) -> Option<u64> {
+    e["event"]["sequence"].as_u64().or_else(|| {
+        let id = e["event"]["id"].as_str()?;
+        id.rsplit(':').next()?.parse().ok()
+    })
+}
+
+/// Why a format cannot show a technique (None: it can, and the technique's rule must alert on
+/// it). Each reason is the format's documented event types; the coverage test checks that
+/// the rule indeed stays quiet there, so a reader improving on this is noticed.
+fn unobservable(id: &str, source: Source) -> Option<&'static str> {
+    const SYSMON_WRITES: &str = "Sysmon for Linux raises FileCreate (EventID 11) on creation only: \
+                                 no event for a rename, a link or a write to an existing file";
+    const NO_LINK_EVENT: &str = "no documented file event for a hard or symbolic link";
+    match (source, id) {
+        (
+            Source::Sysmon,
+            "rename-into-place" | "in-place-edit" | "append" | "hard-link" | "symbolic-link",
+        ) => Some(SYSMON_WRITES),
+        (Source::MdeCsv | Source::MdeJson | Source::Defend, "hard-link" | "symbolic-link") => {
+            Some(NO_LINK_EVENT)
+        }
+        (Source::Defend, "ancestry") => Some(
+            "an Elastic Defend event names only the direct parent (`process.parent.*`); the \
+             ancestors are entity ids (`process.Ext.ancestry`), which unithunt does not join on \
+             ECS input (it does for auditd, LAUREL and Sysmon, from their own process events; \
+             Defender names two ancestors)",
+        ),
+        _ => None,
+    }
+}
+
 /// The technique table of the coverage document.
 fn technique_markdown(rules: &[&unithunt_rules::Rule]) -> String {
     use unithunt_rules::examples::{alerts_on, Expect, RuleExample};
@@ -755,22 +833,67 @@ fn technique_markdown(rules: &[&unithunt_rules::Rule]) -> String {
         md.push('\n');
     }
     md.push_str(
-        "\n### Which other formats can observe these\n\n\
-         Only auditd was recorded for each technique; what the other agents would record follows from \
-         their documented event types (not verified against live agents):\n\n\
-         - **LAUREL** turns the same audit records into one JSON line per event: with the same audit \
-         rules it observes every technique above. Its test renderings (`tests/fixtures/laurel/`) \
-         cover the four tests; per-technique renderings are not made yet.\n\
-         - **Sysmon for Linux** has process creation (EventID 1), file creation (11) and deletion (23), \
-         and no file-modification event: an append or an in-place edit that keeps the inode is not \
-         seen; every activation technique is (EventID 1).\n\
-         - **Defender for Endpoint** `DeviceFileEvents` has FileCreated, FileModified and FileRenamed, \
-         so every write technique has an event type; `DeviceProcessEvents` sees every activation, \
-         with two ancestors (`InitiatingProcess*`, `InitiatingProcessParent*`), which is why the \
-         pack also knows package helpers by their command lines.\n\
-         - **Elastic Defend** file events carry creation, modification, rename and deletion; process \
-         events see every activation; `process.Ext.ancestry` holds entity ids only, so the ancestry \
-         conditions fall back on the direct parent there.\n",
+        "\n### Every technique in every format\n\n\
+         The same recording rendered in each product's format (`tests/fixtures/*/techniques.*`, \
+         derived by `tests/fixtures/derive-from-recording.py`: every value one the kernel reported, \
+         each format holding only the event types it documents). A cell says whether the \
+         technique's rule (*must*) alerts on that rendering: **A** it does, `n/a` the format has no \
+         event for the technique (the reason below; the rule is checked to stay quiet there), \
+         **MISSED** it does not though it could.\n\n\
+         | technique | must |",
+    );
+    let formats = Source::ALL;
+    for f in formats {
+        md.push_str(&format!(" {} |", f.label()));
+    }
+    md.push_str("\n|---|---|");
+    for _ in formats {
+        md.push_str(":---:|");
+    }
+    md.push('\n');
+    let mut reasons: Vec<&str> = Vec::new();
+    for (id, _, must) in TECHNIQUES {
+        let Some(rule) = rules.iter().find(|r| r.meta.name == *must) else {
+            continue;
+        };
+        let must_col = rules.iter().position(|r| r.meta.name == *must).unwrap_or(0) + 1;
+        md.push_str(&format!("| {id} | {must_col} |"));
+        for f in formats {
+            let cell = match unobservable(id, f) {
+                Some(reason) => {
+                    let n = match reasons.iter().position(|r| *r == reason) {
+                        Some(n) => n + 1,
+                        None => {
+                            reasons.push(reason);
+                            reasons.len()
+                        }
+                    };
+                    format!("n/a ({n})")
+                }
+                None => {
+                    let example = RuleExample {
+                        expect: Expect::Alert,
+                        why: String::new(),
+                        events: technique_events(id, f),
+                    };
+                    if alerts_on(rule, &example) == Some(true) {
+                        "**A**".to_string()
+                    } else {
+                        "**MISSED**".to_string()
+                    }
+                }
+            };
+            md.push_str(&format!(" {cell} |"));
+        }
+        md.push('\n');
+    }
+    md.push('\n');
+    for (n, reason) in reasons.iter().enumerate() {
+        md.push_str(&format!("({}) {reason}.\n", n + 1));
+    }
+    md.push_str(
+        "\nOnly auditd was recorded live; the other renderings follow each product's published \
+         schema, not a live agent.\n",
     );
     md
 }
@@ -1341,6 +1464,43 @@ mod tests {
         }
         // The last marker closes the last technique.
         assert!(technique_lines("end").iter().all(|l| !l.contains("sys1og")));
+    }
+
+    #[test]
+    fn every_technique_is_caught_in_every_format_that_can_show_it() {
+        use unithunt_rules::examples::{alerts_on, Expect, RuleExample};
+        let pack = unithunt_rules::RulePack::builtin();
+        for (id, _, must) in TECHNIQUES {
+            let rule = pack.rules.iter().find(|r| r.meta.name == *must).unwrap();
+            for source in Source::ALL {
+                let events = technique_events(id, source);
+                let example = RuleExample {
+                    expect: Expect::Alert,
+                    why: String::new(),
+                    events,
+                };
+                let fired = alerts_on(rule, &example) == Some(true);
+                match unobservable(id, source) {
+                    None => assert!(fired, "{id} in {}: {must}", source.label()),
+                    // The reason given is true: the rule cannot alert there.
+                    Some(why) => assert!(!fired, "{id} in {}: said `{why}`", source.label()),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn each_technique_rendering_holds_only_its_own_events() {
+        // The serial windows split the renderings: the look-alike unit's file event is in its
+        // technique only, in every format that has it.
+        for source in Source::ALL {
+            for (id, _, _) in TECHNIQUES {
+                let has = technique_events(id, source)
+                    .iter()
+                    .any(|e| e["file"]["name"] == "sys1og.service");
+                assert_eq!(has, *id == "lookalike-digit", "{id} in {}", source.label());
+            }
+        }
     }
 
     #[test]
