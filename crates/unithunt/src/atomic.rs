@@ -771,7 +771,8 @@ fn record_serial(e: &serde_json::Value) -> Option<u64> {
 /// it). Each reason is the format's documented event types; the coverage test checks that
 /// the rule indeed stays quiet there, so a reader improving on this is noticed.
 fn unobservable(id: &str, source: Source) -> Option<&'static str> {
-    const SYSMON_WRITES: &str = "Sysmon for Linux raises FileCreate (EventID 11) on creation only: \
+    const SYSMON_WRITES: &str =
+        "Sysmon for Linux raises FileCreate (EventID 11) on creation only: \
                                  no event for a rename, a link or a write to an existing file";
     const NO_LINK_EVENT: &str = "no documented file event for a hard or symbolic link";
     match (source, id) {
