@@ -27,7 +27,7 @@ mod value;
 
 pub use path::{lookup_all, lookup_one, FieldPath, Segment};
 pub use projection::{parse_projected, Projection};
-pub use time::{parse_timestamp, TimestampFormat};
+pub use time::{format_iso_ms, parse_timestamp, TimestampFormat};
 pub use value::Value;
 
 /// A JSON document: the event as it was read.

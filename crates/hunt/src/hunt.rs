@@ -53,6 +53,11 @@ pub fn hunt(root: &Root) -> (Vec<Finding>, bool) {
     // User managers: only each user's own directories (home, runtime), so that the shared ones
     // (/etc/systemd/user, /usr/lib/systemd/user) are judged once, as the first user's.
     let mut shared_done = false;
+    // Users whose manager systemd starts at boot, logged in or not (`loginctl enable-linger`).
+    let lingering: Vec<String> = root
+        .resolve("/var/lib/systemd/linger")
+        .map(|r| list_entries(&r.host))
+        .unwrap_or_default();
     for a in accounts(root) {
         let path = user_unit_path(&a.home, a.uid);
         let own: Vec<String> = path
@@ -73,6 +78,15 @@ pub fn hunt(root: &Root) -> (Vec<Finding>, bool) {
         for mut f in judge(root, &db, &units) {
             let in_home = own.iter().any(|d| f.fragment.starts_with(d.as_str()));
             f.manager = format!("user {}", a.name);
+            if in_home && lingering.contains(&a.name) && f.owner == "unowned" {
+                f.reasons.push(Reason {
+                    weight: 10,
+                    text: format!(
+                        "{} lingers: this user manager starts at boot, without a login",
+                        a.name
+                    ),
+                });
+            }
             if in_home
                 && a.is_system()
                 && units
@@ -90,15 +104,84 @@ pub fn hunt(root: &Root) -> (Vec<Finding>, bool) {
             findings.push(f);
         }
     }
+    let mut foreign_generators = Vec::new();
+    // One directory under two names (`/lib` a link to `/usr/lib`) is read once, as systemd does.
+    let mut seen_dirs = Vec::new();
     for dir in generator_dirs() {
         let Ok(resolved) = root.resolve(&dir) else {
             continue;
         };
+        if seen_dirs.contains(&resolved.inside) {
+            continue;
+        }
+        seen_dirs.push(resolved.inside.clone());
         for name in list_entries(&resolved.host) {
-            findings.push(judge_generator(root, &db, &format!("{dir}/{name}")));
+            let g = judge_generator(root, &db, &format!("{dir}/{name}"));
+            if g.owner == "unowned" || g.owner.ends_with("(modified)") {
+                foreign_generators.push(g.fragment.clone());
+            }
+            findings.push(g);
         }
     }
+    // What generators write is not owned by any package, ever; it is suspect when a generator
+    // no package owns is installed (which one wrote what is not recorded anywhere).
+    if !foreign_generators.is_empty() {
+        for f in findings.iter_mut().filter(|f| {
+            f.manager != "generator"
+                && f.owner == "unowned"
+                && (f.fragment.starts_with("/run/systemd/generator")
+                    || (f.fragment.starts_with("/run/user/") && f.fragment.contains("/generator")))
+        }) {
+            f.reasons.push(Reason {
+                weight: 25,
+                text: format!(
+                    "written by a generator, and {} no package owns",
+                    foreign_generators.join(", ")
+                ),
+            });
+        }
+    }
+    if !db.is_empty() {
+        mark_recent_changes(&mut findings);
+    }
     (findings, !db.is_empty())
+}
+
+/// A package writes its files within seconds; what changed this long after the newest
+/// package-owned unit was changed by something else.
+const AFTER_PACKAGES_S: i64 = 60;
+
+/// Marks what no package owns (or what differs from its package) and changed after the newest
+/// package-owned unit or generator: on a host, packages change units at install and upgrade
+/// times, so a unit changed later by hand or by an intruder stands out. Change times survive
+/// `touch -d`; a copy of a tree resets them all, and then nothing stands out.
+fn mark_recent_changes(findings: &mut [Finding]) {
+    let packaged =
+        |f: &Finding| f.owner != "unowned" && f.owner != "-" && !f.owner.ends_with("(modified)");
+    let Some(newest) = findings
+        .iter()
+        .filter(|f| packaged(f))
+        .filter_map(|f| f.changed)
+        .max()
+    else {
+        return;
+    };
+    for f in findings
+        .iter_mut()
+        .filter(|f| !packaged(f) && f.owner != "-")
+    {
+        if let Some(t) = f.changed.filter(|&t| t > newest + AFTER_PACKAGES_S) {
+            let day = |s: i64| unithunt_event::format_iso_ms(s * 1000)[..19].replace('T', " ");
+            f.reasons.push(Reason {
+                weight: 10,
+                text: format!(
+                    "changed {}, after every package-owned unit (the newest: {})",
+                    day(t),
+                    day(newest)
+                ),
+            });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -160,6 +243,76 @@ mod tests {
                 .any(|r| r.text.contains("downloads and runs")),
             "{:?}",
             gen.reasons
+        );
+    }
+
+    #[test]
+    fn lingering_users_and_generator_output_are_weighed() {
+        let tree = crate::testtree::Tree::new("linger");
+        tree.file(
+            "/etc/passwd",
+            "root:x:0:0:root:/root:/bin/bash\neve:x:1001:1001::/home/eve:/bin/bash\n",
+        );
+        tree.file("/var/lib/systemd/linger/eve", "");
+        tree.file(
+            "/home/eve/.config/systemd/user/a.service",
+            "[Service]\nExecStart=/usr/bin/true\n",
+        );
+        tree.file("/etc/systemd/system-generators/g", "#!/bin/sh\n");
+        tree.file(
+            "/run/systemd/generator/out.service",
+            "[Service]\nExecStart=/usr/bin/true\n",
+        );
+        let (findings, _) = hunt(&Root::new(&tree.0));
+        let get = |u: &str| findings.iter().find(|f| f.unit == u).unwrap();
+        assert!(get("a.service")
+            .reasons
+            .iter()
+            .any(|r| r.text.contains("eve lingers")));
+        let out = get("out.service");
+        assert!(
+            out.reasons.iter().any(|r| r.text
+                == "written by a generator, and /etc/systemd/system-generators/g no package owns"),
+            "{:?}",
+            out.reasons
+        );
+    }
+
+    fn finding(owner: &str, changed: i64) -> Finding {
+        Finding {
+            manager: "system".into(),
+            unit: format!("{owner}-{changed}.service"),
+            fragment: String::new(),
+            dropins: Vec::new(),
+            wanted_by: Vec::new(),
+            owner: owner.into(),
+            exec: Vec::new(),
+            reasons: Vec::new(),
+            fingerprint: String::new(),
+            triggers: None,
+            changed: Some(changed),
+        }
+    }
+
+    #[test]
+    fn changes_after_every_package_stand_out() {
+        let day = 86_400;
+        let mut findings = vec![
+            finding("systemd", 100 * day),
+            finding("cron", 200 * day),
+            // Written with the last package install: not marked.
+            finding("unowned", 200 * day + 30),
+            // Before it, or a package's own: not marked.
+            finding("unowned", 150 * day),
+            finding("openssh-server (modified)", 300 * day),
+            finding("unowned", 300 * day),
+        ];
+        mark_recent_changes(&mut findings);
+        let marked: Vec<bool> = findings.iter().map(|f| !f.reasons.is_empty()).collect();
+        assert_eq!(marked, [false, false, false, false, true, true]);
+        assert_eq!(
+            findings[5].reasons[0].text,
+            "changed 1970-10-28 00:00:00, after every package-owned unit (the newest: 1970-07-20 00:00:00)"
         );
     }
 }

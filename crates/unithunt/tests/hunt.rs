@@ -39,14 +39,17 @@ fn planted_units_are_found_with_reasons_under_a_root() {
             .unwrap_or_else(|| panic!("{unit}: {findings:?}"))
     };
     let lookalike = get("syslogd.service");
-    assert_eq!(lookalike["severity"], "high");
+    assert_eq!(lookalike["severity"], "critical");
     assert_eq!(lookalike["owner"], "unowned");
     let reasons = lookalike["reasons"].to_string();
     assert!(
         reasons.contains("one character away from syslog"),
         "{reasons}"
     );
-    assert_eq!(lookalike["exec"][0], "ExecStart=/bin/true");
+    assert_eq!(
+        lookalike["exec"][0],
+        "ExecStart=/usr/bin/touch /tmp/unithunt-atomic-marker"
+    );
     // The generator's output unit is found in /run/systemd/generator, the generator itself too.
     assert_eq!(
         get("unithunt-atomic-gen.service")["fragment"],
