@@ -472,7 +472,16 @@ fn judge_unit(root: &Root, db: &Dpkg, u: &FoundUnit) -> Finding {
             match read_regular(root, path, MAX_UNIT_BYTES) {
                 Ok(bytes) => {
                     printed.push(path.as_bytes().to_vec());
-                    files.push(parse(&String::from_utf8_lossy(&bytes)));
+                    let file = parse(&String::from_utf8_lossy(&bytes));
+                    if file.refused {
+                        // systemd loads nothing from it; what hides in it is not run either.
+                        let why = file.problems.iter().map(|p| p.to_string()).last();
+                        reasons.push(Reason {
+                            weight: 10,
+                            text: format!("systemd refuses {path}: {}", why.unwrap_or_default()),
+                        });
+                    }
+                    files.push(file);
                     printed.push(bytes);
                 }
                 Err(e) => reasons.push(Reason {

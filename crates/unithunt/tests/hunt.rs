@@ -155,3 +155,181 @@ fn a_baseline_reports_only_what_is_new_or_changed() {
     let _ = std::fs::remove_dir_all(&root);
     let _ = std::fs::remove_file(&base);
 }
+
+/// A hostile tree at full size: everything in it is reported or skipped, nothing is fatal, nothing
+/// is read outside the root, and no control character reaches the terminal.
+#[test]
+fn a_hostile_tree_is_reported_and_skipped_not_fatal() {
+    use std::os::unix::fs::symlink;
+    let root = std::env::temp_dir().join(format!("unithunt-hunt-hostile-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let sys = root.join("etc/systemd/system");
+    std::fs::create_dir_all(&sys).unwrap();
+    let put = |name: &str, bytes: &[u8]| std::fs::write(sys.join(name), bytes).unwrap();
+    // A 10 MB unit of one line (over the size limit: not read), a 3 MB line under it (read,
+    // refused as systemd refuses lines over 1 MiB) and a 900 kB one (read and judged).
+    put("huge.service", &vec![b'A'; 10 << 20]);
+    let line = |n: usize| {
+        let mut long = b"[Service]\nExecStart=/tmp/x ".to_vec();
+        long.extend(std::iter::repeat_n(b'a', n));
+        long.push(b'\n');
+        long
+    };
+    put("too-long-line.service", &line(3 << 20));
+    put("long-line.service", &line(900 << 10));
+    // Binary garbage, invalid UTF-8, NUL bytes.
+    put(
+        "garbage.service",
+        b"\x00\xff\xfe[Serv\x00ice]\nExecStart=\xc3\x28/bin/sh -c 'x'\n",
+    );
+    // Escapes in a name and in an Exec line.
+    put(
+        "evil\x1b[31m.service",
+        b"[Service]\nExecStart=/bin/sh -c 'printf \x1b]0;owned\x07'\n",
+    );
+    // Link loops (to itself, a pair), and links climbing out of the root.
+    symlink("self.service", sys.join("self.service")).unwrap();
+    symlink("pong.service", sys.join("ping.service")).unwrap();
+    symlink("ping.service", sys.join("pong.service")).unwrap();
+    symlink(
+        "../../../../../../../../etc/shadow",
+        sys.join("climb.service"),
+    )
+    .unwrap();
+    symlink("/etc/shadow", sys.join("absolute.service")).unwrap();
+    // /dev/zero as a unit: the image's /dev/zero, a character device when we may make one.
+    std::fs::create_dir_all(root.join("dev")).unwrap();
+    symlink("/dev/zero", sys.join("zero.service")).unwrap();
+    let zero = std::ffi::CString::new(root.join("dev/zero").to_str().unwrap()).unwrap();
+    // SAFETY: a plain mknod(2) call on a path we own; failure (not root) is allowed.
+    let device =
+        unsafe { libc::mknod(zero.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 5)) } == 0;
+    // A FIFO as a unit and as a drop-in (never opened: opening would block).
+    let fifo = |p: std::path::PathBuf| {
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo(3) on a path we own.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    };
+    fifo(sys.join("fifo.service"));
+    std::fs::create_dir_all(sys.join("ok.service.d")).unwrap();
+    put("ok.service", b"[Service]\nExecStart=/usr/bin/true\n");
+    fifo(sys.join("ok.service.d/fifo.conf"));
+    // A directory where a unit file should be, and a drop-in directory that loops.
+    std::fs::create_dir_all(sys.join("dir.service")).unwrap();
+    symlink(".", sys.join("ok.service.d/loop.d")).unwrap();
+    // A .wants directory linking to itself and to nothing.
+    std::fs::create_dir_all(sys.join("multi-user.target.wants")).unwrap();
+    symlink(
+        "../multi-user.target.wants",
+        sys.join("multi-user.target.wants/x.service"),
+    )
+    .unwrap();
+    symlink(
+        "/nowhere.service",
+        sys.join("multi-user.target.wants/nowhere.service"),
+    )
+    .unwrap();
+    // Many units: the walk is linear.
+    for i in 0..2000 {
+        put(
+            &format!("many-{i}.service"),
+            b"[Service]\nExecStart=/usr/bin/true\n",
+        );
+    }
+    // Unreadable (only when not root: root reads anyway).
+    put("secret.service", b"[Service]\nExecStart=/usr/bin/true\n");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            sys.join("secret.service"),
+            std::fs::Permissions::from_mode(0),
+        )
+        .unwrap();
+    }
+
+    let r = root.to_str().unwrap();
+    let o = unithunt(&[
+        "hunt",
+        "--root",
+        r,
+        "-o",
+        "ndjson",
+        "--min-severity",
+        "info",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let findings: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let get = |u: &str| {
+        findings
+            .iter()
+            .find(|f| f["unit"] == u)
+            .unwrap_or_else(|| panic!("{u} not reported"))
+    };
+    let reasons = |u: &str| get(u)["reasons"].to_string();
+    assert!(
+        reasons("huge.service").contains("over the"),
+        "{}",
+        reasons("huge.service")
+    );
+    assert!(get("long-line.service")["exec"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("ExecStart=/tmp/x aaa"));
+    assert!(reasons("long-line.service").contains("world-writable directory"));
+    assert!(
+        reasons("too-long-line.service").contains("systemd refuses"),
+        "{}",
+        reasons("too-long-line.service")
+    );
+    assert!(get("garbage.service")["fragment"].as_str().is_some());
+    for broken in [
+        "self.service",
+        "ping.service",
+        "pong.service",
+        "fifo.service",
+    ] {
+        let fragment = get(broken)["fragment"].as_str().unwrap().to_string();
+        assert!(fragment.contains('('), "{broken}: {fragment}");
+    }
+    // Out of the root: resolved inside it, where nothing is.
+    for out in ["climb.service", "absolute.service"] {
+        let fragment = get(out)["fragment"].as_str().unwrap().to_string();
+        assert!(fragment.contains("/etc/shadow"), "{out}: {fragment}");
+        assert!(!fragment.contains(r), "{out}: {fragment}");
+    }
+    let zero = get("zero.service")["fragment"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(zero.contains("links to /dev/zero"), "{zero}");
+    if device {
+        assert!(zero.contains("not a regular file"), "{zero}");
+    }
+    assert!(
+        reasons("ok.service").contains("not a regular file"),
+        "{}",
+        reasons("ok.service")
+    );
+    assert_eq!(
+        findings
+            .iter()
+            .filter(|f| f["unit"].as_str().unwrap().starts_with("many-"))
+            .count(),
+        2000
+    );
+    // The table escapes what the names and Exec lines carry.
+    let o = unithunt(&["hunt", "--root", r, "--min-severity", "info"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(!o.stdout.contains(&0x1b), "a raw ESC reached the terminal");
+    assert!(!o.stdout.contains(&0x07), "a raw BEL reached the terminal");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("evil"));
+    let _ = std::fs::remove_dir_all(&root);
+}
