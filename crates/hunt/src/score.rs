@@ -475,7 +475,7 @@ fn judge_unit(root: &Root, db: &Dpkg, u: &FoundUnit) -> Finding {
                     let file = parse(&String::from_utf8_lossy(&bytes));
                     if file.refused {
                         // systemd loads nothing from it; what hides in it is not run either.
-                        let why = file.problems.iter().map(|p| p.to_string()).last();
+                        let why = file.problems.last().map(|p| p.to_string());
                         reasons.push(Reason {
                             weight: 10,
                             text: format!("systemd refuses {path}: {}", why.unwrap_or_default()),
