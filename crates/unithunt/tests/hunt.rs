@@ -242,7 +242,7 @@ fn a_hostile_tree_is_reported_and_skipped_not_fatal() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(
             sys.join("secret.service"),
-            std::fs::Permissions::from_mode(0),
+            std::fs::Permissions::from_mode(0o000),
         )
         .unwrap();
     }
