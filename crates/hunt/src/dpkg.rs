@@ -44,7 +44,7 @@ pub struct Dpkg {
 }
 
 /// `/lib/x` <-> `/usr/lib/x` for the directories merged `/usr` moves.
-fn merged_usr_alias(path: &str) -> Option<String> {
+pub(crate) fn merged_usr_alias(path: &str) -> Option<String> {
     const MERGED: [&str; 6] = ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
     if let Some(rest) = path.strip_prefix("/usr") {
         if MERGED

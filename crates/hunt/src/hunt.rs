@@ -1,8 +1,8 @@
 //! A whole hunt: the system manager's units, every user manager's own units, and every
 //! generator, judged.
 
-use crate::dpkg::Dpkg;
 use crate::enumerate::{enumerate, list_entries, read_regular, Fragment};
+use crate::packages::Packages;
 use crate::root::{generator_dirs, user_unit_path, Root, SYSTEM_UNIT_PATH};
 use crate::score::{judge, judge_generator, Finding, Reason};
 
@@ -45,9 +45,18 @@ pub fn accounts(root: &Root) -> Vec<Account> {
         .collect()
 }
 
+/// What a hunt found, and with which package databases.
+pub struct HuntReport {
+    pub findings: Vec<Finding>,
+    /// The package databases read (`dpkg`, `rpm`, `dpkg and rpm`, `none found`).
+    pub databases: String,
+    /// What could not be read in them.
+    pub problems: Vec<String>,
+}
+
 /// Everything found under `root`.
-pub fn hunt(root: &Root) -> (Vec<Finding>, bool) {
-    let db = Dpkg::load(root);
+pub fn hunt(root: &Root) -> HuntReport {
+    let db = Packages::load(root);
     let system: Vec<String> = SYSTEM_UNIT_PATH.iter().map(|s| s.to_string()).collect();
     let mut findings = judge(root, &db, &enumerate(root, &system));
     // User managers: only each user's own directories (home, runtime), so that the shared ones
@@ -144,7 +153,11 @@ pub fn hunt(root: &Root) -> (Vec<Finding>, bool) {
     if !db.is_empty() {
         mark_recent_changes(&mut findings);
     }
-    (findings, !db.is_empty())
+    HuntReport {
+        findings,
+        databases: db.kinds(),
+        problems: db.problems().cloned().collect(),
+    }
 }
 
 /// A package writes its files within seconds; what changed this long after the newest
@@ -211,8 +224,9 @@ mod tests {
         );
         let root = Root::new(b);
         assert_eq!(accounts(&root).len(), 3);
-        let (findings, has_db) = hunt(&root);
-        assert!(!has_db);
+        let report = hunt(&root);
+        assert_eq!(report.databases, "none found");
+        let findings = report.findings;
         let get = |m: &str, u: &str| {
             findings
                 .iter()
@@ -263,7 +277,7 @@ mod tests {
             "/run/systemd/generator/out.service",
             "[Service]\nExecStart=/usr/bin/true\n",
         );
-        let (findings, _) = hunt(&Root::new(&tree.0));
+        let findings = hunt(&Root::new(&tree.0)).findings;
         let get = |u: &str| findings.iter().find(|f| f.unit == u).unwrap();
         assert!(get("a.service")
             .reasons

@@ -5,13 +5,16 @@
 //! lines with their prefixes, quoting and escapes, and specifiers. `root`: paths of an image or
 //! of `/` resolved as the kernel would inside that root and never outside it (absolute links
 //! re-rooted, `..` stopped at the root, loops cut), and the unit, generator and environment
-//! generator search paths of the system and user managers. Package ownership and scoring build
-//! on them.
+//! generator search paths of the system and user managers. `dpkg` and `rpm` read the package
+//! databases offline (`packages` asks both); `score` judges units with reasons; `hunt` puts it
+//! together for every manager of a root.
 
 pub mod dpkg;
 pub mod enumerate;
 pub mod hunt;
+pub mod packages;
 pub mod root;
+pub mod rpm;
 pub mod score;
 pub mod unit;
 

@@ -1,8 +1,9 @@
 //! Findings: each unit judged on what it runs, how, and who put it there, with every reason in
 //! words and its weight, so that a responder can act on the reasons rather than on a number.
 
-use crate::dpkg::{Dpkg, Ownership};
+use crate::dpkg::Ownership;
 use crate::enumerate::{read_regular, FoundUnit, Fragment};
+use crate::packages::Packages;
 use crate::root::Root;
 use crate::unit::{parse, parse_exec, ExecCommand, Unit};
 
@@ -276,7 +277,7 @@ fn edit_distance_is_one(a: &str, b: &str) -> bool {
 
 /// A generator or environment generator: run as root at every boot and daemon-reload, so one
 /// that no package installed (or that differs from its package's) is a finding on its own.
-pub fn judge_generator(root: &Root, db: &Dpkg, path: &str) -> Finding {
+pub fn judge_generator(root: &Root, db: &Packages, path: &str) -> Finding {
     let mut reasons = Vec::new();
     let own = db.check(root, path);
     let owner = match &own {
@@ -339,7 +340,7 @@ fn fingerprint(parts: &[&[u8]]) -> String {
 
 /// Judges every unit found, then each `.timer`, `.path` and `.socket` by what it starts too: a
 /// timer firing a reverse shell is as bad as the shell's unit.
-pub fn judge(root: &Root, db: &Dpkg, units: &[FoundUnit]) -> Vec<Finding> {
+pub fn judge(root: &Root, db: &Packages, units: &[FoundUnit]) -> Vec<Finding> {
     let mut findings: Vec<Finding> = units.iter().map(|u| judge_unit(root, db, u)).collect();
     let scores: std::collections::HashMap<String, (u32, &'static str)> = findings
         .iter()
@@ -426,7 +427,7 @@ fn ownership_reason(
     }
 }
 
-fn judge_unit(root: &Root, db: &Dpkg, u: &FoundUnit) -> Finding {
+fn judge_unit(root: &Root, db: &Packages, u: &FoundUnit) -> Finding {
     let mut reasons = Vec::new();
     let (fragment, owner) = match &u.fragment {
         Fragment::File(p) => {
@@ -634,7 +635,7 @@ mod tests {
             "[Service]\nExecStart=/usr/bin/nc -l 4444\n",
         );
         let root = Root::new(b);
-        let db = Dpkg::load(&root);
+        let db = Packages::load(&root);
         let path: Vec<String> = SYSTEM_UNIT_PATH.iter().map(|s| s.to_string()).collect();
         let findings = judge(&root, &db, &enumerate(&root, &path));
         let get = |n: &str| findings.iter().find(|f| f.unit == n).unwrap();
@@ -717,7 +718,7 @@ mod tests {
             std::fs::set_permissions(b.join(f), std::fs::Permissions::from_mode(0o666)).unwrap();
         }
         let root = Root::new(b);
-        let db = Dpkg::load(&root);
+        let db = Packages::load(&root);
         let path: Vec<String> = SYSTEM_UNIT_PATH.iter().map(|s| s.to_string()).collect();
         let findings = judge(&root, &db, &enumerate(&root, &path));
         let get = |n: &str| findings.iter().find(|f| f.unit == n).unwrap();

@@ -81,7 +81,11 @@ pub fn run(args: HuntArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let root = Root::new(&args.root);
-    let (mut findings, has_db): (Vec<Finding>, bool) = hunt(&root);
+    let report = hunt(&root);
+    let mut findings: Vec<Finding> = report.findings;
+    for problem in &report.problems {
+        eprintln!("warning: package database: {}", escape(problem));
+    }
     findings.sort_by(|a, b| b.score().cmp(&a.score()).then(a.unit.cmp(&b.unit)));
     let total = findings.len();
     if let Some(path) = &args.save_baseline {
@@ -232,7 +236,7 @@ pub fn run(args: HuntArgs) -> ExitCode {
         count("high"),
         count("medium"),
         count("low"),
-        if has_db { "dpkg" } else { "none found" },
+        report.databases,
         started.elapsed().as_secs_f64()
     );
     ExitCode::SUCCESS
