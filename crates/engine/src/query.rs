@@ -717,6 +717,18 @@ impl<'q> Runner<'q> {
         }
     }
 
+    /// The results completed so far, taken out (for a live stream, which never ends). Sequences
+    /// waiting on a trailing missing-event check stay until their window closes. Only for
+    /// queries without pipes: pipes (`head`, `tail`, `filter`) need the whole stream.
+    pub fn take_completed(&mut self) -> Vec<Output> {
+        let mut out = std::mem::take(&mut self.outputs);
+        if let State::Sequence(_) = self.state {
+            self.sequences.sort_by_key(|(last, _)| *last);
+            out.extend(self.sequences.drain(..).map(|(_, o)| o));
+        }
+        out
+    }
+
     /// Ends the stream: closes pending windows, applies the pipes and returns the results.
     pub fn finish(mut self) -> RunResult {
         if let State::Sequence(_) = self.state {

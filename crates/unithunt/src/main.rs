@@ -12,6 +12,8 @@ mod rules_cmd;
 mod scan;
 mod selfcheck;
 mod term;
+mod watch;
+mod watch_http;
 mod window;
 
 use clap::{Parser, Subcommand};
@@ -57,6 +59,12 @@ enum Command {
     /// Judge the system manager's units on this host or under --root (an image): what they run,
     /// how, and whether a package put them there, with reasons.
     Hunt(hunt_cmd::HuntArgs),
+    /// Live detection: follow the audit log (or read a dispatcher's records on stdin) and raise
+    /// alerts within a second, with nothing lost or repeated across restarts and rotation.
+    Watch(Box<watch::WatchArgs>),
+    /// Set up what unithunt needs on this host (`setup audit-rules [--install]`).
+    #[command(subcommand)]
+    Setup(watch::SetupCommand),
 }
 
 /// Transparent huge pages off for this process (what mimalloc's `MIMALLOC_ALLOW_THP=0` does): with
@@ -85,5 +93,7 @@ fn main() -> ExitCode {
         Some(Command::Rules(cmd)) => rules_cmd::run(cmd),
         Some(Command::Atomic(cmd)) => atomic::run(cmd),
         Some(Command::Hunt(args)) => hunt_cmd::run(args),
+        Some(Command::Watch(args)) => watch::run(*args),
+        Some(Command::Setup(cmd)) => watch::setup(cmd),
     }
 }

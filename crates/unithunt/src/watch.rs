@@ -1,0 +1,1359 @@
+//! `unithunt watch`: live detection. Follows an audit log as auditd writes it (or reads records on
+//! stdin as an auditd dispatcher plugin), converts and evaluates each event as it completes, and
+//! hands alerts to sinks, with nothing lost or alerted twice across restarts and log rotation.
+//!
+//! How "exactly once" holds, kill -9 included:
+//! - Every alert has a deterministic id (`kibana.alert.uuid`: a UUIDv5 of the rule and the event
+//!   ids), and is appended to the **alert journal** (NDJSON) before any other sink sees it. The
+//!   page cache survives the death of the process, so what was appended is there at restart; a
+//!   torn last line is cut off (its alert is raised again).
+//! - The **checkpoint** (written to a temporary file, fsynced, renamed) records the chain of log
+//!   files read (device and inode, and where reading began in the first). At restart the chain is
+//!   **replayed** from its start, with the files rotated since, through the converter and the rules,
+//!   so the process table and pending sequences are as they were; an alert whose id is in the
+//!   journal is not raised again. Replay is bounded ([`REPLAY_LIMIT`] bytes, oldest files dropped
+//!   first); beyond it, state older than the limit is not rebuilt.
+//! - The HTTP sink ships the journal (its on-disk spool) from a persisted position, as
+//!   Elasticsearch `_bulk` `create` actions with the alert id as `_id`: a batch re-sent after a crash
+//!   is refused as a conflict (409), not indexed twice.
+
+use crate::term::escape;
+use clap::Args;
+use serde_json::{json, Value as Json};
+use std::collections::HashSet;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use unithunt_engine::{Output, QueryKind, RunOptions, Runner};
+use unithunt_event::{lookup_one, parse_timestamp, FieldPath, TimestampFormat};
+use unithunt_rules::alert::{event_alert, sequence_alerts, EventOrigin};
+use unithunt_rules::{RulePack, RuleSet};
+
+/// At restart, at most this many bytes of the log are replayed to rebuild state.
+const REPLAY_LIMIT: u64 = 256 << 20;
+/// Open audit events are closed after this long without input (auditd writes an event's records
+/// together; a pause this long means the event is complete).
+const IDLE_FLUSH: Duration = Duration::from_millis(250);
+/// Log files remembered in the checkpoint's chain.
+const CHAIN_MAX: usize = 16;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum WatchFormat {
+    /// Raw audit records (a log, or a dispatcher's `string` format).
+    Auditd,
+    /// LAUREL JSON lines.
+    Laurel,
+    /// Sysmon for Linux syslog lines.
+    Sysmon,
+    /// ECS NDJSON.
+    Ecs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum WatchOutput {
+    /// One line per alert for people (escaped).
+    Table,
+    /// One alert document per line.
+    Ndjson,
+    /// Nothing on stdout (the journal and the other sinks still get every alert).
+    None,
+}
+
+#[derive(Args)]
+pub struct WatchArgs {
+    /// The log to follow, across rotation; `-` reads standard input (as an auditd dispatcher
+    /// plugin: see packaging/audit-plugin-unithunt.conf).
+    #[arg(default_value = "/var/log/audit/audit.log")]
+    path: PathBuf,
+    /// The input's format.
+    #[arg(long, value_enum, default_value_t = WatchFormat::Auditd)]
+    input_format: WatchFormat,
+    /// Add or replace rules (as `scan --rules`).
+    #[arg(long = "rules", value_name = "PATH")]
+    rules: Vec<PathBuf>,
+    /// Run only the rules given with --rules.
+    #[arg(long)]
+    no_builtin: bool,
+    /// Tuning files (as `scan --tuning`); reloaded with the rules on SIGHUP.
+    #[arg(long = "tuning", value_name = "FILE")]
+    tuning: Vec<PathBuf>,
+    /// What to print on stdout.
+    #[arg(long, short = 'o', value_enum, default_value_t = WatchOutput::Table)]
+    output: WatchOutput,
+    /// The checkpoint file (position and log chain); the alert journal and the HTTP sink's
+    /// position live beside it unless given.
+    #[arg(long, default_value = "/var/lib/unithunt/watch.checkpoint")]
+    checkpoint: PathBuf,
+    /// The alert journal: every alert, NDJSON (default: `alerts.ndjson` beside the checkpoint).
+    #[arg(long, value_name = "FILE")]
+    alerts: Option<PathBuf>,
+    /// Rotate the journal past this many bytes (one previous file is kept: FILE.1).
+    #[arg(long, default_value_t = 64 << 20)]
+    alerts_max_bytes: u64,
+    /// Send each alert to syslog (RFC 5424): `udp://HOST:PORT`, `tcp://HOST:PORT` or
+    /// `unix:/dev/log`.
+    #[arg(long, value_name = "ADDRESS")]
+    syslog: Option<String>,
+    /// Ship alerts to an Elasticsearch-compatible `_bulk` endpoint, e.g.
+    /// `http://localhost:9200/_bulk`, with retries, back-off and the journal as spool.
+    #[arg(long, value_name = "URL")]
+    http: Option<String>,
+    /// The index the `_bulk` actions name.
+    #[arg(long, default_value = "unithunt-alerts")]
+    http_index: String,
+    /// A header for the HTTP sink (repeatable), e.g. `Authorization: ApiKey ...`.
+    #[arg(long, value_name = "NAME: VALUE")]
+    http_header: Vec<String>,
+    /// Without a checkpoint, read the log from its start (default: from its end, like tail -F).
+    #[arg(long)]
+    from_start: bool,
+    /// Save the checkpoint after this many events (and every 5 s, and on shutdown).
+    #[arg(long, default_value_t = 1000)]
+    checkpoint_every: u64,
+    /// Print a statistics line every N seconds (0: only on SIGUSR1).
+    #[arg(long, default_value_t = 0)]
+    stats_interval: u64,
+    /// Polling period of the followed file, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    poll_ms: u64,
+    /// Stop when the input is exhausted (stdin closed; for a file: at its end, after replay).
+    #[arg(long)]
+    exit_at_eof: bool,
+    /// Look up parents that started before the log in /proc (default: when following this
+    /// host's own audit log or stdin).
+    #[arg(long)]
+    this_host: Option<bool>,
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+static RELOAD: AtomicBool = AtomicBool::new(false);
+static STATS: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+extern "C" fn on_hup(_: libc::c_int) {
+    RELOAD.store(true, Ordering::SeqCst);
+}
+extern "C" fn on_usr1(_: libc::c_int) {
+    STATS.store(true, Ordering::SeqCst);
+}
+
+fn install_signals() {
+    // SAFETY: the handlers only store to atomics, which is async-signal-safe.
+    unsafe {
+        libc::signal(
+            libc::SIGTERM,
+            on_stop as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGINT,
+            on_stop as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGHUP,
+            on_hup as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGUSR1,
+            on_usr1 as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file beside it, fsynced, renamed over it, and
+/// the directory fsynced (so that the rename itself survives a crash).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("checkpoint"),
+        std::process::id()
+    ));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// A log file, known by what rotation does not change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    fn of(meta: &std::fs::Metadata) -> FileId {
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// The checkpoint: the chain of files read, oldest first, and where reading began in the first.
+#[derive(Clone, Debug, Default)]
+struct Checkpoint {
+    chain: Vec<FileId>,
+    first_from: u64,
+    /// The position reached in the last file of the chain.
+    offset: u64,
+    last_event_id: String,
+    saved_ms: i64,
+}
+
+impl Checkpoint {
+    fn to_json(&self) -> Json {
+        json!({
+            "unithunt_watch_checkpoint": 1,
+            "chain": self.chain.iter().map(|f| json!({"dev": f.dev, "ino": f.ino})).collect::<Vec<_>>(),
+            "first_from": self.first_from,
+            "offset": self.offset,
+            "last_event_id": self.last_event_id,
+            "saved_ms": self.saved_ms,
+        })
+    }
+
+    fn from_json(j: &Json) -> Option<Checkpoint> {
+        if j["unithunt_watch_checkpoint"] != 1 {
+            return None;
+        }
+        Some(Checkpoint {
+            chain: j["chain"]
+                .as_array()?
+                .iter()
+                .map(|f| {
+                    Some(FileId {
+                        dev: f["dev"].as_u64()?,
+                        ino: f["ino"].as_u64()?,
+                    })
+                })
+                .collect::<Option<Vec<_>>>()?,
+            first_from: j["first_from"].as_u64()?,
+            offset: j["offset"].as_u64()?,
+            last_event_id: j["last_event_id"].as_str().unwrap_or("").to_string(),
+            saved_ms: j["saved_ms"].as_i64().unwrap_or(0),
+        })
+    }
+
+    fn load(path: &Path) -> Result<Option<Checkpoint>, String> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice::<Json>(&bytes)
+                .ok()
+                .and_then(|j| Checkpoint::from_json(&j))
+                .map(Some)
+                .ok_or_else(|| format!("{}: not a unithunt watch checkpoint", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+}
+
+/// The files to replay at restart: the checkpoint's chain still on disk (found by inode among
+/// the log and its rotated siblings), then what was rotated since, then the log itself. Each with
+/// the offset to start at. Bounded by [`REPLAY_LIMIT`].
+fn replay_plan(log: &Path, cp: &Checkpoint) -> Vec<(PathBuf, FileId, u64)> {
+    let dir = log
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let base = log.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let mut present: Vec<(PathBuf, FileId, std::fs::Metadata)> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name == base || name.strip_prefix(base).is_some_and(|r| r.starts_with('.')) {
+                if let Ok(m) = std::fs::metadata(e.path()) {
+                    if m.is_file() {
+                        present.push((e.path(), FileId::of(&m), m));
+                    }
+                }
+            }
+        }
+    }
+    let mut plan: Vec<(PathBuf, FileId, u64, u64)> = Vec::new();
+    for (i, id) in cp.chain.iter().enumerate() {
+        if let Some((p, _, m)) = present.iter().find(|(_, f, _)| f == id) {
+            let from = if i == 0 { cp.first_from } else { 0 };
+            plan.push((p.clone(), *id, from, m.len()));
+        }
+    }
+    // Rotated since the checkpoint (not in the chain, changed after it), oldest first; the log
+    // itself last.
+    let mut newer: Vec<&(PathBuf, FileId, std::fs::Metadata)> = present
+        .iter()
+        .filter(|(p, f, m)| {
+            !cp.chain.contains(f)
+                && p.file_name().and_then(|n| n.to_str()) != Some(base)
+                && m.mtime() * 1000 + m.mtime_nsec() / 1_000_000 >= cp.saved_ms
+        })
+        .collect();
+    newer.sort_by_key(|(_, _, m)| (m.mtime(), m.mtime_nsec()));
+    for (p, f, m) in newer {
+        plan.push((p.clone(), *f, 0, m.len()));
+    }
+    if let Some((p, f, m)) = present
+        .iter()
+        .find(|(p, _, _)| p.file_name().and_then(|n| n.to_str()) == Some(base))
+    {
+        if !plan.iter().any(|(_, id, _, _)| id == f) {
+            plan.push((p.clone(), *f, 0, m.len()));
+        }
+    }
+    // Bounded: drop the oldest files while the rest exceed the limit.
+    while plan.len() > 1
+        && plan
+            .iter()
+            .map(|(_, _, from, len)| len.saturating_sub(*from))
+            .sum::<u64>()
+            > REPLAY_LIMIT
+    {
+        plan.remove(0);
+    }
+    plan.into_iter()
+        .map(|(p, f, from, _)| (p, f, from))
+        .collect()
+}
+
+/// The alert journal: every alert raised, NDJSON, and the ids in it (to raise none twice).
+struct Journal {
+    path: PathBuf,
+    file: std::fs::File,
+    size: u64,
+    max: u64,
+    ids: HashSet<String>,
+}
+
+impl Journal {
+    fn open(path: &Path, max: u64) -> Result<Journal, String> {
+        let shown = |e: std::io::Error| format!("{}: {e}", path.display());
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let mut ids = HashSet::new();
+        if let Ok(bytes) = std::fs::read(rotated_path(path)) {
+            collect_ids(&bytes, &mut ids);
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(shown)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(shown)?;
+        // A torn last line (killed mid-write): cut it off; its alert is raised again.
+        let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        if whole < bytes.len() {
+            file.set_len(whole as u64).map_err(shown)?;
+        }
+        collect_ids(&bytes[..whole], &mut ids);
+        Ok(Journal {
+            path: path.to_path_buf(),
+            file,
+            size: whole as u64,
+            max,
+            ids,
+        })
+    }
+
+    /// Appends an alert; false when its id was raised before.
+    fn append(&mut self, uuid: &str, line: &[u8]) -> std::io::Result<bool> {
+        if !self.ids.insert(uuid.to_string()) {
+            return Ok(false);
+        }
+        if self.size + line.len() as u64 > self.max && self.size > 0 {
+            self.file.sync_all()?;
+            std::fs::rename(&self.path, rotated_path(&self.path))?;
+            self.file = std::fs::OpenOptions::new()
+                .create(true)
+                .read(true)
+                .append(true)
+                .open(&self.path)?;
+            self.size = 0;
+        }
+        let mut buf = Vec::with_capacity(line.len() + 1);
+        buf.extend_from_slice(line);
+        buf.push(b'\n');
+        self.file.write_all(&buf)?;
+        self.size += buf.len() as u64;
+        Ok(true)
+    }
+
+    fn sync(&self) {
+        let _ = self.file.sync_data();
+    }
+}
+
+/// Where a journal goes when it rotates (one previous file is kept).
+pub fn rotated_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".1");
+    PathBuf::from(s)
+}
+
+fn collect_ids(bytes: &[u8], ids: &mut HashSet<String>) {
+    for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        if let Ok(j) = serde_json::from_slice::<Json>(line) {
+            if let Some(id) = j["kibana.alert.uuid"].as_str() {
+                ids.insert(id.to_string());
+            }
+        }
+    }
+}
+
+/// Syslog (RFC 5424) over UDP, TCP (octet counting, RFC 6587) or a local datagram socket.
+enum Syslog {
+    Udp(std::net::UdpSocket, String),
+    Tcp(String, Option<std::net::TcpStream>),
+    Unix(std::os::unix::net::UnixDatagram, PathBuf),
+}
+
+impl Syslog {
+    fn open(address: &str) -> Result<Syslog, String> {
+        if let Some(a) = address.strip_prefix("udp://") {
+            let s = std::net::UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
+            Ok(Syslog::Udp(s, a.to_string()))
+        } else if let Some(a) = address.strip_prefix("tcp://") {
+            Ok(Syslog::Tcp(a.to_string(), None))
+        } else if let Some(p) = address.strip_prefix("unix:") {
+            let s = std::os::unix::net::UnixDatagram::unbound().map_err(|e| e.to_string())?;
+            Ok(Syslog::Unix(s, PathBuf::from(p)))
+        } else {
+            Err(format!(
+                "--syslog {address}: expected udp://HOST:PORT, tcp://HOST:PORT or unix:PATH"
+            ))
+        }
+    }
+
+    fn send(&mut self, alert: &Json, host: &str) {
+        let msg = syslog_message(alert, host);
+        match self {
+            Syslog::Udp(s, a) => {
+                let _ = s.send_to(msg.as_bytes(), a.as_str());
+            }
+            Syslog::Unix(s, p) => {
+                let _ = s.send_to(msg.as_bytes(), &*p);
+            }
+            Syslog::Tcp(a, conn) => {
+                for _ in 0..2 {
+                    if conn.is_none() {
+                        *conn = std::net::TcpStream::connect(a.as_str()).ok();
+                    }
+                    let Some(c) = conn.as_mut() else { return };
+                    if c.write_all(format!("{} {msg}", msg.len()).as_bytes())
+                        .is_ok()
+                    {
+                        return;
+                    }
+                    *conn = None;
+                }
+            }
+        }
+    }
+}
+
+/// One RFC 5424 message: facility 13 (log audit), severity from the alert's, the alert as
+/// structured JSON in the message.
+pub fn syslog_message(alert: &Json, host: &str) -> String {
+    let severity = match alert["kibana.alert.severity"].as_str().unwrap_or("") {
+        "critical" => 2,
+        "high" => 3,
+        "medium" => 4,
+        _ => 5,
+    };
+    let pri = 13 * 8 + severity;
+    let time = unithunt_event::format_iso_ms(now_ms());
+    let name = alert["kibana.alert.rule.name"].as_str().unwrap_or("");
+    // PARAM-VALUE escapes: `"`, `\` and `]`.
+    let sd_escape = |s: &str| {
+        s.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace(']', "\\]")
+    };
+    format!(
+        "<{pri}>1 {time} {host} unithunt {} alert [unithunt@32473 rule=\"{}\" id=\"{}\"] {}",
+        std::process::id(),
+        sd_escape(name),
+        sd_escape(alert["kibana.alert.uuid"].as_str().unwrap_or("")),
+        serde_json::to_string(alert).unwrap_or_default()
+    )
+}
+
+/// The rules and the state of their sequence runners.
+struct Engine {
+    set: &'static RuleSet,
+    runners: Vec<Option<Runner<'static>>>,
+    ts_field: FieldPath,
+    all: Vec<usize>,
+}
+
+impl Engine {
+    fn new(set: &'static RuleSet, previous: Option<Engine>) -> Engine {
+        let mut old = previous.map(|e| (e.set, e.runners));
+        let runners = set
+            .rules
+            .iter()
+            .map(|r| {
+                let q = r.query.as_ref()?;
+                if matches!(q.kind, QueryKind::Events(_)) && q.pipes.is_empty() {
+                    return None;
+                }
+                // A rule unchanged by a reload keeps its pending sequences.
+                if let Some((old_set, runners)) = old.as_mut() {
+                    if let Some(i) = old_set.rules.iter().position(|o| {
+                        o.meta.rule_id == r.meta.rule_id && o.query_text == r.query_text
+                    }) {
+                        if let Some(runner) = runners[i].take() {
+                            return Some(runner);
+                        }
+                    }
+                }
+                Some(Runner::new(q, RunOptions::default()))
+            })
+            .collect();
+        Engine {
+            set,
+            runners,
+            ts_field: FieldPath::parse("@timestamp"),
+            all: (0..set.stages().len()).collect(),
+        }
+    }
+
+    /// The alerts one event raises (at once for event rules; for sequences, the ones it
+    /// completes).
+    fn event(&mut self, doc: Json, origin: &EventOrigin) -> Vec<Json> {
+        let hits = self.set.evaluate(&doc, &self.all);
+        let mut out = Vec::new();
+        let mut shared: Option<Arc<Json>> = None;
+        for (rule, mask) in hits {
+            let meta = &self.set.rules[rule].meta;
+            match self.runners[rule].as_mut() {
+                None => out.push(event_alert(meta, &doc, origin)),
+                Some(runner) => {
+                    let Some(ts) = lookup_one(&doc, &self.ts_field)
+                        .and_then(|t| parse_timestamp(t, TimestampFormat::Auto))
+                    else {
+                        continue;
+                    };
+                    let d = shared.get_or_insert_with(|| Arc::new(doc.clone())).clone();
+                    runner.advance(d, ts, mask);
+                    for o in runner.take_completed() {
+                        match o {
+                            Output::Event(d) => out.push(event_alert(meta, &d, origin)),
+                            Output::Sequence { events, .. } => {
+                                let present: Vec<(Json, EventOrigin)> = events
+                                    .iter()
+                                    .flatten()
+                                    .map(|d| ((**d).clone(), origin.clone()))
+                                    .collect();
+                                out.extend(sequence_alerts(meta, &present));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn load_rules(args: &WatchArgs) -> Result<&'static RuleSet, String> {
+    let mut pack = if args.no_builtin {
+        RulePack::default()
+    } else {
+        RulePack::builtin()
+    };
+    let mut errors = Vec::new();
+    for r in &args.rules {
+        errors.extend(pack.add_path(r).into_iter().map(|e| e.to_string()));
+    }
+    for t in &args.tuning {
+        let loaded = std::fs::read_to_string(t)
+            .map_err(|e| format!("{}: {e}", t.display()))
+            .and_then(|text| {
+                unithunt_rules::tuning::load_tuning(&text, &t.to_string_lossy())
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|tuning| pack.apply_tuning(&tuning).map_err(|e| e.to_string()));
+        if let Err(e) = loaded {
+            errors.push(e);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(escape(&errors.join("\n")));
+    }
+    // Kept for the life of the process: sequence runners borrow their rule's query, and a rule
+    // unchanged by a reload keeps its runner (each reload keeps one more set alive, a few kB).
+    Ok(Box::leak(Box::new(RuleSet::new(pack))))
+}
+
+/// This machine's name (for syslog's HOSTNAME), `-` when unknown (RFC 5424's nil value).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or_else(|| "-".into())
+}
+
+/// Counters for the statistics line.
+#[derive(Default)]
+struct Stats {
+    lines: u64,
+    events: u64,
+    alerts: u64,
+    duplicates: u64,
+    skipped: u64,
+    newest_event_ms: i64,
+}
+
+/// Turns input bytes into ECS events.
+enum Convert {
+    Audit(Box<unithunt_readers::auditd::AuditTranscoder>),
+    Other(Box<unithunt_readers::Converter>),
+    Ecs,
+}
+
+impl Convert {
+    fn new(format: WatchFormat, this_host: bool) -> Convert {
+        use unithunt_readers::{auditd, laurel, sysmon, Converter};
+        match format {
+            WatchFormat::Auditd => Convert::Audit(Box::new(if this_host {
+                auditd::AuditTranscoder::for_this_host()
+            } else {
+                auditd::AuditTranscoder::new()
+            })),
+            WatchFormat::Laurel => {
+                Convert::Other(Box::new(Converter::Laurel(laurel::LaurelTranscoder::new())))
+            }
+            WatchFormat::Sysmon => Convert::Other(Box::new(Converter::Sysmon(
+                sysmon::SysmonConverter::default(),
+            ))),
+            WatchFormat::Ecs => Convert::Ecs,
+        }
+    }
+
+    /// Whole lines in, ECS NDJSON out (events complete so far).
+    fn feed(&mut self, lines: &[u8], file: &str, out: &mut Vec<u8>, skipped: &mut u64) {
+        match self {
+            Convert::Audit(t) => {
+                let mut s = Vec::new();
+                t.feed(lines, file, out, &mut s);
+                *skipped += s.len() as u64;
+            }
+            Convert::Other(c) => {
+                use unithunt_readers::BlockReader;
+                let Ok(mut r) =
+                    BlockReader::from_reader(file, Box::new(std::io::Cursor::new(lines.to_vec())))
+                else {
+                    return;
+                };
+                while let Ok(Some(block)) = r.next_block(1 << 20) {
+                    let b = c.convert(block);
+                    *skipped += b.converted.as_ref().map_or(0, |c| c.skipped.len() as u64);
+                    out.extend_from_slice(&b.data);
+                }
+            }
+            Convert::Ecs => out.extend_from_slice(lines),
+        }
+    }
+
+    /// Closes what is open (a pause in the input, the end of a file).
+    fn flush(&mut self, out: &mut Vec<u8>) {
+        if let Convert::Audit(t) = self {
+            t.flush(out);
+        }
+    }
+}
+
+/// Everything one watch holds.
+struct Watch {
+    args_output: WatchOutput,
+    engine: Engine,
+    convert: Convert,
+    journal: Journal,
+    syslog: Option<Syslog>,
+    host: String,
+    stats: Stats,
+    last_event_id: String,
+    /// Raise no alert (replay of what was read before the checkpoint's start is not needed
+    /// here: the journal decides).
+    quiet_stdout: bool,
+}
+
+impl Watch {
+    /// Feeds whole lines from `file` (at `offset`).
+    fn feed(&mut self, lines: &[u8], file: &str, offset: u64) {
+        self.stats.lines += lines.iter().filter(|&&b| b == b'\n').count() as u64;
+        let mut ecs = Vec::new();
+        let mut skipped = 0;
+        self.convert.feed(lines, file, &mut ecs, &mut skipped);
+        self.stats.skipped += skipped;
+        self.events(&ecs, file, offset);
+    }
+
+    fn flush(&mut self, file: &str, offset: u64) {
+        let mut ecs = Vec::new();
+        self.convert.flush(&mut ecs);
+        self.events(&ecs, file, offset);
+    }
+
+    fn events(&mut self, ecs: &[u8], file: &str, offset: u64) {
+        let origin = EventOrigin {
+            file: file.to_string(),
+            offset,
+        };
+        for line in ecs.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let Ok(doc) = serde_json::from_slice::<Json>(line) else {
+                self.stats.skipped += 1;
+                continue;
+            };
+            self.stats.events += 1;
+            if let Some(id) = doc["event"]["id"].as_str() {
+                self.last_event_id = id.to_string();
+            }
+            if let Some(t) = doc
+                .get("@timestamp")
+                .and_then(|t| parse_timestamp(t, TimestampFormat::Auto))
+            {
+                self.stats.newest_event_ms = self.stats.newest_event_ms.max(t / 1_000_000);
+            }
+            for alert in self.engine.event(doc, &origin) {
+                self.raise(alert);
+            }
+        }
+    }
+
+    fn raise(&mut self, mut alert: Json) {
+        let Some(uuid) = alert["kibana.alert.uuid"].as_str().map(str::to_string) else {
+            return;
+        };
+        if self.journal.ids.contains(&uuid) {
+            self.stats.duplicates += 1;
+            return;
+        }
+        // When unithunt raised it (Elastic's field for an alert's creation).
+        alert["kibana.alert.start"] = json!(unithunt_event::format_iso_ms(now_ms()));
+        let line = serde_json::to_vec(&alert).unwrap_or_default();
+        match self.journal.append(&uuid, &line) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => eprintln!("error: alert journal {}: {e}", self.journal.path.display()),
+        }
+        self.stats.alerts += 1;
+        if !self.quiet_stdout {
+            let mut out = std::io::stdout().lock();
+            let _ = match self.args_output {
+                WatchOutput::Ndjson => out.write_all(&line).and_then(|_| out.write_all(b"\n")),
+                WatchOutput::Table => {
+                    let f = |k: &str| alert[k].as_str().unwrap_or("").to_string();
+                    let what = alert["file"]["path"]
+                        .as_str()
+                        .or(alert["process"]["command_line"].as_str())
+                        .unwrap_or("");
+                    writeln!(
+                        out,
+                        "{}  {:<8}  {}  {}",
+                        escape(alert["@timestamp"].as_str().unwrap_or("")),
+                        escape(&f("kibana.alert.severity")),
+                        escape(&f("kibana.alert.rule.name")),
+                        escape(what)
+                    )
+                }
+                WatchOutput::None => Ok(()),
+            }
+            .and_then(|_| out.flush());
+        }
+        if let Some(s) = self.syslog.as_mut() {
+            s.send(&alert, &self.host);
+        }
+    }
+
+    fn stats_line(&self, started: Instant) -> String {
+        let secs = started.elapsed().as_secs_f64().max(0.001);
+        let lag = if self.stats.newest_event_ms > 0 {
+            format!("{} ms", (now_ms() - self.stats.newest_event_ms).max(0))
+        } else {
+            "-".into()
+        };
+        format!(
+            "unithunt watch: {} lines, {} events ({:.0}/s), {} alerts ({} already raised), {} skipped; newest event {lag} old",
+            self.stats.lines,
+            self.stats.events,
+            self.stats.events as f64 / secs,
+            self.stats.alerts,
+            self.stats.duplicates,
+            self.stats.skipped,
+        )
+    }
+}
+
+/// Reads whole lines appended to a file, following it across rotation (rename) and truncation.
+struct Follower {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+    id: Option<FileId>,
+    offset: u64,
+    partial: Vec<u8>,
+}
+
+impl Follower {
+    /// Opens `path` at `offset` (or its end when `None`).
+    fn open(path: &Path, offset: Option<u64>) -> Follower {
+        let mut f = Follower {
+            path: path.to_path_buf(),
+            file: None,
+            id: None,
+            offset: 0,
+            partial: Vec::new(),
+        };
+        if let Ok(mut file) = std::fs::File::open(path) {
+            if let Ok(m) = file.metadata() {
+                f.id = Some(FileId::of(&m));
+                f.offset = offset.unwrap_or(m.len()).min(m.len());
+                let _ = file.seek(SeekFrom::Start(f.offset));
+                f.file = Some(file);
+            }
+        }
+        f
+    }
+
+    /// What was appended since the last call, as whole lines; at a rotation, the rest of the old
+    /// file first (`Rotated` then tells the caller to close open events), then the new file.
+    fn poll(&mut self) -> Polled {
+        let mut out = Vec::new();
+        if let Some(file) = self.file.as_mut() {
+            let _ = file.read_to_end(&mut out);
+        }
+        let current = std::fs::metadata(&self.path)
+            .ok()
+            .map(|m| (FileId::of(&m), m.len()));
+        match (current, self.id) {
+            (Some((id, _)), Some(mine)) if id != mine => {
+                // Rotated: what remains of the old file was just read; a torn last line there
+                // is complete (nothing will be appended to a rotated log).
+                let mut lines = std::mem::take(&mut self.partial);
+                lines.extend_from_slice(&out);
+                self.offset += out.len() as u64;
+                if !lines.is_empty() && lines.last() != Some(&b'\n') {
+                    lines.push(b'\n');
+                }
+                let old_offset = self.offset;
+                *self = Follower::open(&self.path.clone(), Some(0));
+                return Polled::Rotated(lines, old_offset);
+            }
+            (Some((_, len)), Some(_)) if len < self.offset + out.len() as u64 && out.is_empty() => {
+                // Truncated in place: start again from its beginning.
+                if let Some(file) = self.file.as_mut() {
+                    let _ = file.seek(SeekFrom::Start(0));
+                }
+                self.offset = 0;
+                self.partial.clear();
+                return Polled::Lines(Vec::new(), 0);
+            }
+            (Some(_), None) => {
+                *self = Follower::open(&self.path.clone(), Some(0));
+                return Polled::Lines(Vec::new(), 0);
+            }
+            _ => {}
+        }
+        let start = self.offset - self.partial.len() as u64;
+        self.offset += out.len() as u64;
+        self.partial.extend_from_slice(&out);
+        let whole = self
+            .partial
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let rest = self.partial.split_off(whole);
+        let lines = std::mem::replace(&mut self.partial, rest);
+        Polled::Lines(lines, start)
+    }
+
+    /// The offset of the first byte not yet given out as a whole line.
+    fn position(&self) -> u64 {
+        self.offset - self.partial.len() as u64
+    }
+}
+
+enum Polled {
+    /// Whole lines, and the offset of their first byte.
+    Lines(Vec<u8>, u64),
+    /// The last lines of a file rotated away; the follower now reads the new file.
+    Rotated(Vec<u8>, u64),
+}
+
+fn read_file_from(path: &Path, from: u64) -> std::io::Result<Vec<u8>> {
+    let mut f = std::fs::File::open(path)?;
+    f.seek(SeekFrom::Start(from))?;
+    let mut out = Vec::new();
+    f.read_to_end(&mut out)?;
+    Ok(out)
+}
+
+pub fn run(args: WatchArgs) -> ExitCode {
+    let started = Instant::now();
+    let set = match load_rules(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let stdin = args.path.as_os_str() == "-";
+    let this_host = args
+        .this_host
+        .unwrap_or(stdin || args.path == Path::new("/var/log/audit/audit.log"));
+    let journal_path = args.alerts.clone().unwrap_or_else(|| {
+        args.checkpoint
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("alerts.ndjson")
+    });
+    let journal = match Journal::open(&journal_path, args.alerts_max_bytes) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("error: alert journal {}", escape(&e));
+            return ExitCode::from(2);
+        }
+    };
+    let syslog = match args.syslog.as_deref().map(Syslog::open).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {}", escape(&e));
+            return ExitCode::from(2);
+        }
+    };
+    let checkpoint = if stdin {
+        None
+    } else {
+        match Checkpoint::load(&args.checkpoint) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {}", escape(&e));
+                return ExitCode::from(2);
+            }
+        }
+    };
+    install_signals();
+    let shipper = args.http.as_ref().map(|url| {
+        let pos = {
+            let mut s = args.checkpoint.as_os_str().to_owned();
+            s.push(".http");
+            PathBuf::from(s)
+        };
+        crate::watch_http::Shipper::start(crate::watch_http::Target {
+            url: url.clone(),
+            index: args.http_index.clone(),
+            headers: args.http_header.clone(),
+            journal: journal_path.clone(),
+            position: pos,
+        })
+    });
+    let mut w = Watch {
+        args_output: args.output,
+        engine: Engine::new(set, None),
+        convert: Convert::new(args.input_format, this_host),
+        journal,
+        syslog,
+        host: hostname(),
+        stats: Stats::default(),
+        last_event_id: String::new(),
+        quiet_stdout: false,
+    };
+    let status = if stdin {
+        watch_stdin(&args, &mut w, started)
+    } else {
+        watch_file(&args, &mut w, checkpoint, started)
+    };
+    w.journal.sync();
+    if let Some(s) = shipper {
+        s.stop(Duration::from_secs(if args.exit_at_eof { 60 } else { 2 }));
+    }
+    eprintln!("{}", w.stats_line(started));
+    status
+}
+
+fn watch_stdin(args: &WatchArgs, w: &mut Watch, started: Instant) -> ExitCode {
+    // A reader thread: the main loop keeps its timers (idle flush, stats, signals) while stdin
+    // blocks.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(64);
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if tx.send(buf[..n].to_vec()).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let mut partial = Vec::new();
+    let mut offset = 0u64;
+    let mut last_input = Instant::now();
+    let mut last_stats = Instant::now();
+    loop {
+        if STOP.load(Ordering::SeqCst) {
+            break;
+        }
+        service_signals(args, w, started, &mut last_stats);
+        match rx.recv_timeout(Duration::from_millis(args.poll_ms.max(10))) {
+            Ok(bytes) => {
+                partial.extend_from_slice(&bytes);
+                let whole = partial
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i + 1);
+                let rest = partial.split_off(whole);
+                let lines = std::mem::replace(&mut partial, rest);
+                w.feed(&lines, "-", offset);
+                offset += lines.len() as u64;
+                last_input = Instant::now();
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if last_input.elapsed() >= IDLE_FLUSH {
+                    w.flush("-", offset);
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                if !partial.is_empty() {
+                    partial.push(b'\n');
+                    let lines = std::mem::take(&mut partial);
+                    w.feed(&lines, "-", offset);
+                }
+                w.flush("-", offset);
+                break;
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn service_signals(args: &WatchArgs, w: &mut Watch, started: Instant, last_stats: &mut Instant) {
+    if RELOAD.swap(false, Ordering::SeqCst) {
+        match load_rules(args) {
+            Ok(set) => {
+                let old = std::mem::replace(&mut w.engine, Engine::new(set, None));
+                w.engine = Engine::new(set, Some(old));
+                eprintln!("unithunt watch: rules reloaded ({} rules)", set.rules.len());
+            }
+            Err(e) => eprintln!("error: rules not reloaded, the previous ones stay:\n{e}"),
+        }
+    }
+    let interval = args.stats_interval;
+    if STATS.swap(false, Ordering::SeqCst)
+        || (interval > 0 && last_stats.elapsed() >= Duration::from_secs(interval))
+    {
+        *last_stats = Instant::now();
+        eprintln!("{}", w.stats_line(started));
+    }
+}
+
+fn save_checkpoint(path: &Path, w: &Watch, chain: &[FileId], first_from: u64, offset: u64) {
+    w.journal.sync();
+    let cp = Checkpoint {
+        chain: chain.to_vec(),
+        first_from,
+        offset,
+        last_event_id: w.last_event_id.clone(),
+        saved_ms: now_ms(),
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Err(e) = write_atomic(path, format!("{}\n", cp.to_json()).as_bytes()) {
+        eprintln!("error: checkpoint {}: {e}", escape(&path.to_string_lossy()));
+    }
+}
+
+fn watch_file(
+    args: &WatchArgs,
+    w: &mut Watch,
+    checkpoint: Option<Checkpoint>,
+    started: Instant,
+) -> ExitCode {
+    let shown = args.path.to_string_lossy().into_owned();
+    // The chain of files read, and where reading began in its first.
+    let mut chain: Vec<FileId> = Vec::new();
+    let mut first_from = 0u64;
+    let mut follower = match &checkpoint {
+        Some(cp) => {
+            // Rebuild the state by replaying what the checkpoint's chain still holds, plus what was
+            // rotated since; the journal keeps alerts raised before from being raised again.
+            let plan = replay_plan(&args.path, cp);
+            let mut resumed = None;
+            for (i, (path, id, from)) in plan.iter().enumerate() {
+                let name = path.to_string_lossy().into_owned();
+                match read_file_from(path, *from) {
+                    Ok(bytes) => {
+                        let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                        w.feed(&bytes[..whole], &name, *from);
+                        if chain.is_empty() {
+                            first_from = *from;
+                        }
+                        chain.push(*id);
+                        let last = i + 1 == plan.len();
+                        if last && path == &args.path {
+                            // Go on following the log from here.
+                            resumed = Some(*from + whole as u64);
+                        } else {
+                            w.flush(&name, *from + whole as u64);
+                        }
+                    }
+                    Err(e) => eprintln!("warning: {}: {e}", escape(&name)),
+                }
+            }
+            eprintln!(
+                "unithunt watch: resumed from {} after replaying {} file(s) ({} alert(s) already raised, not repeated)",
+                escape(&args.checkpoint.to_string_lossy()),
+                plan.len(),
+                w.stats.duplicates
+            );
+            Follower::open(&args.path, resumed.or(Some(0)))
+        }
+        None => {
+            let f = Follower::open(&args.path, if args.from_start { Some(0) } else { None });
+            first_from = f.offset;
+            f
+        }
+    };
+    if let Some(id) = follower.id {
+        if chain.last() != Some(&id) {
+            chain.push(id);
+        }
+    } else if !args.exit_at_eof {
+        eprintln!(
+            "unithunt watch: {} does not exist yet; waiting for it",
+            escape(&shown)
+        );
+    }
+    let mut since_checkpoint = 0u64;
+    let mut last_checkpoint = Instant::now();
+    let mut last_input = Instant::now();
+    let mut last_stats = Instant::now();
+    let mut open_events = false;
+    save_checkpoint(&args.checkpoint, w, &chain, first_from, follower.position());
+    loop {
+        if STOP.load(Ordering::SeqCst) {
+            break;
+        }
+        service_signals(args, w, started, &mut last_stats);
+        let events_before = w.stats.events;
+        match follower.poll() {
+            Polled::Lines(lines, at) => {
+                if !lines.is_empty() {
+                    w.feed(&lines, &shown, at);
+                    last_input = Instant::now();
+                    open_events = true;
+                } else if open_events && last_input.elapsed() >= IDLE_FLUSH {
+                    w.flush(&shown, at);
+                    open_events = false;
+                } else if args.exit_at_eof {
+                    w.flush(&shown, at);
+                    break;
+                }
+            }
+            Polled::Rotated(lines, at) => {
+                w.feed(&lines, &shown, at);
+                // As `scan` does at the end of each file.
+                w.flush(&shown, at);
+                open_events = false;
+                if let Some(id) = follower.id {
+                    chain.push(id);
+                    if chain.len() > CHAIN_MAX {
+                        chain.remove(0);
+                        first_from = 0;
+                    }
+                }
+                save_checkpoint(&args.checkpoint, w, &chain, first_from, follower.position());
+                continue;
+            }
+        }
+        since_checkpoint += w.stats.events - events_before;
+        if since_checkpoint >= args.checkpoint_every
+            || last_checkpoint.elapsed() >= Duration::from_secs(5)
+        {
+            save_checkpoint(&args.checkpoint, w, &chain, first_from, follower.position());
+            since_checkpoint = 0;
+            last_checkpoint = Instant::now();
+        }
+        if follower.file.is_none() {
+            follower = Follower::open(&args.path, Some(0));
+            if let Some(id) = follower.id {
+                chain.push(id);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(args.poll_ms));
+    }
+    save_checkpoint(&args.checkpoint, w, &chain, first_from, follower.position());
+    ExitCode::SUCCESS
+}
+
+/// `unithunt setup audit-rules`: the audit rules the rule pack needs.
+pub const AUDIT_RULES: &str = "\
+## unithunt: what the rule pack needs from auditd (augenrules reads /etc/audit/rules.d/).
+## Unit files and drop-ins written, renamed, linked or changed, in every system load path:
+-w /etc/systemd/ -p wa -k unithunt
+-w /usr/lib/systemd/ -p wa -k unithunt
+-w /usr/local/lib/systemd/ -p wa -k unithunt
+-w /lib/systemd/ -p wa -k unithunt
+-w /run/systemd/system/ -p wa -k unithunt
+-w /run/systemd/transient/ -p wa -k unithunt
+-w /run/systemd/generator/ -p wa -k unithunt
+-w /run/systemd/generator.early/ -p wa -k unithunt
+-w /run/systemd/generator.late/ -p wa -k unithunt
+## User units under home directories (~/.config/systemd/user, ~/.local/share/systemd/user):
+-a always,exit -F arch=b64 -S creat,rename,renameat,renameat2,link,linkat,symlink,symlinkat -F dir=/home -k unithunt
+-a always,exit -F arch=b64 -S openat,open -F dir=/home -F a2&0100 -k unithunt
+-a always,exit -F arch=b64 -S creat,rename,renameat,renameat2,link,linkat,symlink,symlinkat -F dir=/root -k unithunt
+## Every program started (activation, ancestry):
+-a always,exit -F arch=b64 -S execve,execveat -k unithunt
+-a always,exit -F arch=b32 -S execve,execveat -k unithunt
+";
+
+#[derive(clap::Subcommand)]
+pub enum SetupCommand {
+    /// Print the audit rules the rule pack needs (with --install, write them to
+    /// /etc/audit/rules.d/unithunt.rules and load them with augenrules).
+    AuditRules {
+        #[arg(long)]
+        install: bool,
+    },
+}
+
+pub fn setup(cmd: SetupCommand) -> ExitCode {
+    match cmd {
+        SetupCommand::AuditRules { install: false } => {
+            print!("{AUDIT_RULES}");
+            ExitCode::SUCCESS
+        }
+        SetupCommand::AuditRules { install: true } => {
+            let path = Path::new("/etc/audit/rules.d/unithunt.rules");
+            if let Err(e) = write_atomic(path, AUDIT_RULES.as_bytes()) {
+                eprintln!("error: {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+            eprintln!("wrote {}", path.display());
+            match std::process::Command::new("augenrules")
+                .arg("--load")
+                .status()
+            {
+                Ok(s) if s.success() => ExitCode::SUCCESS,
+                Ok(s) => {
+                    eprintln!("error: augenrules --load: {s}");
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    eprintln!(
+                        "error: augenrules: {e} (load them with: auditctl -R {})",
+                        path.display()
+                    );
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoints_round_trip_and_are_written_atomically() {
+        let dir = std::env::temp_dir().join(format!("unithunt-cp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let cp = Checkpoint {
+            chain: vec![FileId { dev: 1, ino: 2 }, FileId { dev: 1, ino: 3 }],
+            first_from: 77,
+            offset: 1234,
+            last_event_id: "1795806430.136:6398".into(),
+            saved_ms: 5,
+        };
+        let path = dir.join("cp");
+        write_atomic(&path, cp.to_json().to_string().as_bytes()).unwrap();
+        let back = Checkpoint::load(&path).unwrap().unwrap();
+        assert_eq!(
+            (back.chain, back.first_from, back.offset),
+            (cp.chain, 77, 1234)
+        );
+        assert_eq!(back.last_event_id, cp.last_event_id);
+        // No temporary file is left behind.
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        std::fs::write(&path, "{}").unwrap();
+        assert!(Checkpoint::load(&path).is_err());
+        assert!(Checkpoint::load(&dir.join("none")).unwrap().is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_journal_cuts_a_torn_line_and_remembers_ids() {
+        let dir = std::env::temp_dir().join(format!("unithunt-journal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("alerts.ndjson");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            &path,
+            "{\"kibana.alert.uuid\":\"a\"}\n{\"kibana.alert.uuid\":\"b\"",
+        )
+        .unwrap();
+        let mut j = Journal::open(&path, 1 << 20).unwrap();
+        assert!(j.ids.contains("a") && !j.ids.contains("b"));
+        assert!(!j.append("a", b"{\"kibana.alert.uuid\":\"a\"}").unwrap());
+        assert!(j.append("b", b"{\"kibana.alert.uuid\":\"b\"}").unwrap());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"kibana.alert.uuid\":\"a\"}\n{\"kibana.alert.uuid\":\"b\"}\n"
+        );
+        // Rotation keeps one previous file, whose ids still count.
+        let mut small = Journal::open(&path, 10).unwrap();
+        assert!(small.append("c", b"{\"kibana.alert.uuid\":\"c\"}").unwrap());
+        let again = Journal::open(&path, 10).unwrap();
+        assert!(["a", "b", "c"].iter().all(|id| again.ids.contains(*id)));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn syslog_messages_follow_rfc5424() {
+        let alert = json!({
+            "kibana.alert.severity": "high",
+            "kibana.alert.rule.name": "Rule \"x\" [y]",
+            "kibana.alert.uuid": "u-1",
+        });
+        let m = syslog_message(&alert, "web01");
+        assert!(m.starts_with("<107>1 "), "{m}");
+        assert!(m.contains(" web01 unithunt "), "{m}");
+        assert!(
+            m.contains("[unithunt@32473 rule=\"Rule \\\"x\\\" [y\\]\" id=\"u-1\"]"),
+            "{m}"
+        );
+    }
+}
