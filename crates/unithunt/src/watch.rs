@@ -271,69 +271,91 @@ impl Checkpoint {
     }
 }
 
+/// A file to replay: its name when listed, identity, where to start, and the file itself
+/// (opened when listed, so that a rotation during the replay cannot swap it), and whether it is
+/// the log itself (then following goes on from its end).
+struct Replay {
+    path: PathBuf,
+    id: FileId,
+    from: u64,
+    file: std::fs::File,
+    is_log: bool,
+}
+
 /// The files to replay at restart: the checkpoint's chain still on disk (found by inode among
 /// the log and its rotated siblings), then what was rotated since, then the log itself. Each with
 /// the offset to start at. Bounded by [`REPLAY_LIMIT`].
-fn replay_plan(log: &Path, cp: &Checkpoint) -> Vec<(PathBuf, FileId, u64)> {
+fn replay_plan(log: &Path, cp: &Checkpoint) -> Vec<Replay> {
     let dir = log
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let base = log.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let mut present: Vec<(PathBuf, FileId, std::fs::Metadata)> = Vec::new();
+    let mut present: Vec<(PathBuf, FileId, std::fs::Metadata, std::fs::File)> = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if name == base || name.strip_prefix(base).is_some_and(|r| r.starts_with('.')) {
-                if let Ok(m) = std::fs::metadata(e.path()) {
+                let Ok(file) = std::fs::File::open(e.path()) else {
+                    continue;
+                };
+                if let Ok(m) = file.metadata() {
                     if m.is_file() {
-                        present.push((e.path(), FileId::of(&m), m));
+                        present.push((e.path(), FileId::of(&m), m, file));
                     }
                 }
             }
         }
     }
-    let mut plan: Vec<(PathBuf, FileId, u64, u64)> = Vec::new();
+    let is_log = |p: &PathBuf| p.file_name().and_then(|n| n.to_str()) == Some(base);
+    let mut order: Vec<(usize, u64)> = Vec::new();
     for (i, id) in cp.chain.iter().enumerate() {
-        if let Some((p, _, m)) = present.iter().find(|(_, f, _)| f == id) {
-            let from = if i == 0 { cp.first_from } else { 0 };
-            plan.push((p.clone(), *id, from, m.len()));
+        if let Some(k) = present.iter().position(|(_, f, _, _)| f == id) {
+            order.push((k, if i == 0 { cp.first_from } else { 0 }));
         }
     }
     // Rotated since the checkpoint (not in the chain, changed after it), oldest first; the log
     // itself last.
-    let mut newer: Vec<&(PathBuf, FileId, std::fs::Metadata)> = present
-        .iter()
-        .filter(|(p, f, m)| {
+    let mut newer: Vec<usize> = (0..present.len())
+        .filter(|&k| {
+            let (p, f, m, _) = &present[k];
             !cp.chain.contains(f)
-                && p.file_name().and_then(|n| n.to_str()) != Some(base)
+                && !is_log(p)
                 && m.mtime() * 1000 + m.mtime_nsec() / 1_000_000 >= cp.saved_ms
         })
         .collect();
-    newer.sort_by_key(|(_, _, m)| (m.mtime(), m.mtime_nsec()));
-    for (p, f, m) in newer {
-        plan.push((p.clone(), *f, 0, m.len()));
-    }
-    if let Some((p, f, m)) = present
-        .iter()
-        .find(|(p, _, _)| p.file_name().and_then(|n| n.to_str()) == Some(base))
-    {
-        if !plan.iter().any(|(_, id, _, _)| id == f) {
-            plan.push((p.clone(), *f, 0, m.len()));
+    newer.sort_by_key(|&k| (present[k].2.mtime(), present[k].2.mtime_nsec()));
+    order.extend(newer.into_iter().map(|k| (k, 0)));
+    if let Some(k) = present.iter().position(|(p, _, _, _)| is_log(p)) {
+        if !order.iter().any(|(o, _)| *o == k) {
+            order.push((k, 0));
         }
     }
     // Bounded: drop the oldest files while the rest exceed the limit.
-    while plan.len() > 1
-        && plan
+    while order.len() > 1
+        && order
             .iter()
-            .map(|(_, _, from, len)| len.saturating_sub(*from))
+            .map(|(k, from)| present[*k].2.len().saturating_sub(*from))
             .sum::<u64>()
             > REPLAY_LIMIT
     {
-        plan.remove(0);
+        order.remove(0);
     }
-    plan.into_iter()
-        .map(|(p, f, from, _)| (p, f, from))
+    let mut slots: Vec<Option<(PathBuf, FileId, std::fs::Metadata, std::fs::File)>> =
+        present.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|(k, from)| {
+            let (path, id, _, file) = slots[k].take()?;
+            let log = is_log(&path);
+            Some(Replay {
+                path,
+                id,
+                from,
+                file,
+                is_log: log,
+            })
+        })
         .collect()
 }
 
@@ -844,41 +866,40 @@ impl Follower {
     /// What was appended since the last call, as whole lines; at a rotation, the rest of the old
     /// file first (`Rotated` then tells the caller to close open events), then the new file.
     fn poll(&mut self) -> Polled {
-        let mut out = Vec::new();
-        if let Some(file) = self.file.as_mut() {
-            let _ = file.read_to_end(&mut out);
-        }
+        // The name is looked at before reading: whatever was written to the old file before it
+        // was renamed away is then read below, before switching to the new one.
         let current = std::fs::metadata(&self.path)
             .ok()
             .map(|m| (FileId::of(&m), m.len()));
-        match (current, self.id) {
-            (Some((id, _)), Some(mine)) if id != mine => {
-                // Rotated: what remains of the old file was just read; a torn last line there
-                // is complete (nothing will be appended to a rotated log).
-                let mut lines = std::mem::take(&mut self.partial);
-                lines.extend_from_slice(&out);
-                self.offset += out.len() as u64;
-                if !lines.is_empty() && lines.last() != Some(&b'\n') {
-                    lines.push(b'\n');
-                }
-                let old_offset = self.offset;
-                *self = Follower::open(&self.path.clone(), Some(0));
-                return Polled::Rotated(lines, old_offset);
-            }
-            (Some((_, len)), Some(_)) if len < self.offset + out.len() as u64 && out.is_empty() => {
+        let mine = match (current, self.id) {
+            // Not open yet (the log did not exist): the caller opens it when it appears.
+            (_, None) => return Polled::Lines(Vec::new(), 0),
+            (Some((id, len)), Some(mine)) if id == mine && len < self.offset => {
                 // Truncated in place: start again from its beginning.
                 if let Some(file) = self.file.as_mut() {
                     let _ = file.seek(SeekFrom::Start(0));
                 }
                 self.offset = 0;
                 self.partial.clear();
-                return Polled::Lines(Vec::new(), 0);
+                mine
             }
-            (Some(_), None) => {
-                *self = Follower::open(&self.path.clone(), Some(0));
-                return Polled::Lines(Vec::new(), 0);
+            (_, Some(mine)) => mine,
+        };
+        let mut out = Vec::new();
+        if let Some(file) = self.file.as_mut() {
+            let _ = file.read_to_end(&mut out);
+        }
+        if current.is_some_and(|(id, _)| id != mine) {
+            // Rotated: the rest of the old file was just read; a torn last line there is
+            // complete (nothing more is appended to a rotated log).
+            let mut lines = std::mem::take(&mut self.partial);
+            let start = self.offset - lines.len() as u64;
+            lines.extend_from_slice(&out);
+            if !lines.is_empty() && lines.last() != Some(&b'\n') {
+                lines.push(b'\n');
             }
-            _ => {}
+            *self = Follower::open(&self.path.clone(), Some(0));
+            return Polled::Rotated(lines, start);
         }
         let start = self.offset - self.partial.len() as u64;
         self.offset += out.len() as u64;
@@ -904,14 +925,6 @@ enum Polled {
     Lines(Vec<u8>, u64),
     /// The last lines of a file rotated away; the follower now reads the new file.
     Rotated(Vec<u8>, u64),
-}
-
-fn read_file_from(path: &Path, from: u64) -> std::io::Result<Vec<u8>> {
-    let mut f = std::fs::File::open(path)?;
-    f.seek(SeekFrom::Start(from))?;
-    let mut out = Vec::new();
-    f.read_to_end(&mut out)?;
-    Ok(out)
 }
 
 pub fn run(args: WatchArgs) -> ExitCode {
@@ -1108,35 +1121,44 @@ fn watch_file(
             // Rebuild the state by replaying what the checkpoint's chain still holds, plus what was
             // rotated since; the journal keeps alerts raised before from being raised again.
             let plan = replay_plan(&args.path, cp);
+            let count = plan.len();
             let mut resumed = None;
-            for (i, (path, id, from)) in plan.iter().enumerate() {
-                let name = path.to_string_lossy().into_owned();
-                match read_file_from(path, *from) {
-                    Ok(bytes) => {
-                        let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-                        w.feed(&bytes[..whole], &name, *from);
-                        if chain.is_empty() {
-                            first_from = *from;
-                        }
-                        chain.push(*id);
-                        let last = i + 1 == plan.len();
-                        if last && path == &args.path {
-                            // Go on following the log from here.
-                            resumed = Some(*from + whole as u64);
-                        } else {
-                            w.flush(&name, *from + whole as u64);
-                        }
-                    }
-                    Err(e) => eprintln!("warning: {}: {e}", escape(&name)),
+            for (i, mut r) in plan.into_iter().enumerate() {
+                let name = r.path.to_string_lossy().into_owned();
+                let mut bytes = Vec::new();
+                if let Err(e) = r
+                    .file
+                    .seek(SeekFrom::Start(r.from))
+                    .and_then(|_| r.file.read_to_end(&mut bytes))
+                {
+                    eprintln!("warning: {}: {e}", escape(&name));
+                    continue;
+                }
+                let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                w.feed(&bytes[..whole], &name, r.from);
+                if chain.is_empty() {
+                    first_from = r.from;
+                }
+                chain.push(r.id);
+                if i + 1 == count && r.is_log {
+                    // Go on following this very file (even if it is rotated meanwhile).
+                    resumed = Some(Follower {
+                        path: args.path.clone(),
+                        file: Some(r.file),
+                        id: Some(r.id),
+                        offset: r.from + bytes.len() as u64,
+                        partial: bytes[whole..].to_vec(),
+                    });
+                } else {
+                    w.flush(&name, r.from + whole as u64);
                 }
             }
             eprintln!(
-                "unithunt watch: resumed from {} after replaying {} file(s) ({} alert(s) already raised, not repeated)",
+                "unithunt watch: resumed from {} after replaying {count} file(s) ({} alert(s) already raised, not repeated)",
                 escape(&args.checkpoint.to_string_lossy()),
-                plan.len(),
                 w.stats.duplicates
             );
-            Follower::open(&args.path, resumed.or(Some(0)))
+            resumed.unwrap_or_else(|| Follower::open(&args.path, Some(0)))
         }
         None => {
             let f = Follower::open(&args.path, if args.from_start { Some(0) } else { None });
