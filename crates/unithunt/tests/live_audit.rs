@@ -307,3 +307,111 @@ fn chrono_now() -> String {
     let (_, s) = sh("date -u -d '1 second ago' +%Y-%m-%dT%H:%M:%S.000Z");
     s.trim().to_string()
 }
+
+/// `unithunt watch` follows the live log while the seed's four tests run (`atomic run N --yes`,
+/// which play them for real and clean up): each test alerts, and every alert is raised within a
+/// second of its record (the alert's `kibana.alert.start` against the newest event time of its
+/// group: a sequence is complete only at its last event).
+#[test]
+#[ignore = "changes the machine: run as root with --ignored (see the module comment)"]
+fn watch_alerts_on_the_adversary_tests_within_a_second() {
+    if let Some(why) = unavailable() {
+        let msg = format!("LIVE WATCH TEST NOT RUN: {why}");
+        eprintln!("\n{msg}\n");
+        if std::env::var("UNITHUNT_LIVE_AUDIT").as_deref() == Ok("skip-if-unavailable") {
+            return;
+        }
+        panic!("{msg}");
+    }
+    let _cleanup = Cleanup {
+        started_auditd: ensure_auditd(),
+    };
+    wait_for_auditd();
+    let (_, _) = sh("auditctl -e 1");
+    for rule in RULES {
+        let (ok, out) = auditctl(rule);
+        assert!(ok || out.contains("exists"), "auditctl {rule}: {out}");
+    }
+    let dir = std::env::temp_dir().join(format!("unithunt-live-watch-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let bin = env!("CARGO_BIN_EXE_unithunt");
+    let mut watch = Command::new(bin)
+        .args(["watch", LOG, "--checkpoint"])
+        .arg(dir.join("cp"))
+        .args(["-o", "none", "--poll-ms", "50"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !dir.join("cp").exists() {
+        assert!(Instant::now() < deadline, "watch did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for t in ["1", "2", "3", "4"] {
+        let o = Command::new(bin)
+            .args(["atomic", "run", t, "--yes"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "atomic run {t}: {o:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(watch.id() as i32, libc::SIGTERM) };
+    let status = watch.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let journal = std::fs::read_to_string(dir.join("alerts.ndjson")).unwrap();
+    let alerts: Vec<Json> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ms = |v: &Json| {
+        v.as_str().and_then(|s| {
+            unithunt_event::parse_timestamp(
+                &Json::String(s.into()),
+                unithunt_event::TimestampFormat::Auto,
+            )
+            .map(|ns| ns / 1_000_000)
+        })
+    };
+    for artefact in [
+        "unithunt-atomic-root.service",
+        "unithunt-atomic-user.service",
+        "syslogd.service",
+        "unithunt-atomic-gen",
+    ] {
+        assert!(
+            alerts.iter().any(|a| a["file"]["path"]
+                .as_str()
+                .is_some_and(|p| p.contains(artefact))),
+            "no alert on {artefact}: {journal}"
+        );
+    }
+    let mut latencies = Vec::new();
+    for a in &alerts {
+        let Some(start) = ms(&a["kibana.alert.start"]) else {
+            continue;
+        };
+        // The newest event of its group (a sequence's building blocks), or its own.
+        let group = a["kibana.alert.group.id"].as_str();
+        let newest = alerts
+            .iter()
+            .filter(|b| group.is_some() && b["kibana.alert.group.id"].as_str() == group)
+            .chain(std::iter::once(a))
+            .filter_map(|b| ms(&b["kibana.alert.original_time"]).or_else(|| ms(&b["@timestamp"])))
+            .max();
+        if let Some(t) = newest {
+            latencies.push(start - t);
+        }
+    }
+    latencies.sort();
+    assert!(!latencies.is_empty());
+    let max = *latencies.last().unwrap();
+    eprintln!(
+        "watch: {} alerts on the live log; latency from the audit record to the alert: median {} ms, max {max} ms",
+        alerts.len(),
+        latencies[latencies.len() / 2]
+    );
+    assert!(max < 1000, "an alert took {max} ms: {latencies:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
