@@ -81,9 +81,47 @@ fn disable_transparent_huge_pages() {
     }
 }
 
+/// `unithunt watch @FILE`: the options in FILE, one per line (blank lines and `#` comments
+/// skipped). auditd passes a dispatcher plugin at most two arguments (auditd-plugins(5)), so the
+/// plugin runs `watch @/etc/unithunt/watch-plugin.args`. Written here rather than with the
+/// `argfile` crate: only `watch` takes argument files (an EQL query may well start with `@`).
+fn expand_argument_files(args: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::OsString>, String> {
+    if args.get(1).is_none_or(|a| a != "watch") {
+        return Ok(args);
+    }
+    let mut out = Vec::with_capacity(args.len());
+    for (i, a) in args.into_iter().enumerate() {
+        match a
+            .to_str()
+            .and_then(|s| s.strip_prefix('@'))
+            .filter(|_| i >= 2)
+        {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("error: argument file {}: {e}", term::escape(path)))?;
+                out.extend(
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                        .map(std::ffi::OsString::from),
+                );
+            }
+            None => out.push(a),
+        }
+    }
+    Ok(out)
+}
+
 fn main() -> ExitCode {
     disable_transparent_huge_pages();
-    let cli = Cli::parse();
+    let args = match expand_argument_files(std::env::args_os().collect()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     match cli.command {
         Some(Command::Eql(args)) => eql_cmd::run(*args),
         Some(Command::Scan(args)) => scan::run(*args),

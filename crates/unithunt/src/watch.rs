@@ -365,7 +365,10 @@ struct Journal {
     file: std::fs::File,
     size: u64,
     max: u64,
+    /// Ids in the journal file and in its rotated predecessor (what rotates out is forgotten,
+    /// so memory stays bounded by the journal's size).
     ids: HashSet<String>,
+    previous_ids: HashSet<String>,
 }
 
 impl Journal {
@@ -374,10 +377,11 @@ impl Journal {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
-        let mut ids = HashSet::new();
+        let mut previous_ids = HashSet::new();
         if let Ok(bytes) = std::fs::read(rotated_path(path)) {
-            collect_ids(&bytes, &mut ids);
+            collect_ids(&bytes, &mut previous_ids);
         }
+        let mut ids = HashSet::new();
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .read(true)
@@ -398,12 +402,17 @@ impl Journal {
             size: whole as u64,
             max,
             ids,
+            previous_ids,
         })
+    }
+
+    fn contains(&self, uuid: &str) -> bool {
+        self.ids.contains(uuid) || self.previous_ids.contains(uuid)
     }
 
     /// Appends an alert; false when its id was raised before.
     fn append(&mut self, uuid: &str, line: &[u8]) -> std::io::Result<bool> {
-        if !self.ids.insert(uuid.to_string()) {
+        if self.contains(uuid) {
             return Ok(false);
         }
         if self.size + line.len() as u64 > self.max && self.size > 0 {
@@ -415,7 +424,9 @@ impl Journal {
                 .append(true)
                 .open(&self.path)?;
             self.size = 0;
+            self.previous_ids = std::mem::take(&mut self.ids);
         }
+        self.ids.insert(uuid.to_string());
         let mut buf = Vec::with_capacity(line.len() + 1);
         buf.extend_from_slice(line);
         buf.push(b'\n');
@@ -497,8 +508,10 @@ impl Syslog {
     }
 }
 
-/// One RFC 5424 message: facility 13 (log audit), severity from the alert's, the alert as
-/// structured JSON in the message.
+/// One RFC 5424 message: facility 13 (log audit), severity from the alert's, the rule and alert
+/// id as structured data, and the fields an analyst reads first as compact JSON in the message
+/// (the whole alert is in the journal): kept under 2 kB, the size every receiver accepts over UDP
+/// (RFC 5426), long values cut.
 pub fn syslog_message(alert: &Json, host: &str) -> String {
     let severity = match alert["kibana.alert.severity"].as_str().unwrap_or("") {
         "critical" => 2,
@@ -515,12 +528,32 @@ pub fn syslog_message(alert: &Json, host: &str) -> String {
             .replace('"', "\\\"")
             .replace(']', "\\]")
     };
+    let cut = |v: &Json| -> Json {
+        match v.as_str() {
+            Some(s) if s.chars().count() > 400 => {
+                Json::String(s.chars().take(400).collect::<String>() + "…")
+            }
+            _ => v.clone(),
+        }
+    };
+    let summary = json!({
+        "@timestamp": alert["@timestamp"],
+        "rule_id": alert["kibana.alert.rule.rule_id"],
+        "severity": alert["kibana.alert.severity"],
+        "risk_score": alert["kibana.alert.risk_score"],
+        "reason": cut(&alert["kibana.alert.reason"]),
+        "host": alert["host"]["name"],
+        "user": alert["user"]["name"],
+        "process": cut(&alert["process"]["command_line"]),
+        "parent": cut(&alert["process"]["parent"]["command_line"]),
+        "file": cut(&alert["file"]["path"]),
+        "event_id": alert["event"]["id"],
+    });
     format!(
-        "<{pri}>1 {time} {host} unithunt {} alert [unithunt@32473 rule=\"{}\" id=\"{}\"] {}",
+        "<{pri}>1 {time} {host} unithunt {} alert [unithunt@32473 rule=\"{}\" id=\"{}\"] {summary}",
         std::process::id(),
         sd_escape(name),
         sd_escape(alert["kibana.alert.uuid"].as_str().unwrap_or("")),
-        serde_json::to_string(alert).unwrap_or_default()
     )
 }
 
@@ -773,7 +806,7 @@ impl Watch {
         let Some(uuid) = alert["kibana.alert.uuid"].as_str().map(str::to_string) else {
             return;
         };
-        if self.journal.ids.contains(&uuid) {
+        if self.journal.contains(&uuid) {
             self.stats.duplicates += 1;
             return;
         }
@@ -1348,7 +1381,7 @@ mod tests {
         )
         .unwrap();
         let mut j = Journal::open(&path, 1 << 20).unwrap();
-        assert!(j.ids.contains("a") && !j.ids.contains("b"));
+        assert!(j.contains("a") && !j.contains("b"));
         assert!(!j.append("a", b"{\"kibana.alert.uuid\":\"a\"}").unwrap());
         assert!(j.append("b", b"{\"kibana.alert.uuid\":\"b\"}").unwrap());
         assert_eq!(
@@ -1359,7 +1392,7 @@ mod tests {
         let mut small = Journal::open(&path, 10).unwrap();
         assert!(small.append("c", b"{\"kibana.alert.uuid\":\"c\"}").unwrap());
         let again = Journal::open(&path, 10).unwrap();
-        assert!(["a", "b", "c"].iter().all(|id| again.ids.contains(*id)));
+        assert!(["a", "b", "c"].iter().all(|id| again.contains(id)));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -1377,5 +1410,7 @@ mod tests {
             m.contains("[unithunt@32473 rule=\"Rule \\\"x\\\" [y\\]\" id=\"u-1\"]"),
             "{m}"
         );
+        let long = json!({"process": {"command_line": "x".repeat(100_000)}});
+        assert!(syslog_message(&long, "h").len() < 2048);
     }
 }

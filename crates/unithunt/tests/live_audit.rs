@@ -328,13 +328,27 @@ fn watch_alerts_on_the_adversary_tests_within_a_second() {
     };
     wait_for_auditd();
     let (_, _) = sh("auditctl -e 1");
-    for rule in RULES {
-        let (ok, out) = auditctl(rule);
-        assert!(ok || out.contains("exists"), "auditctl {rule}: {out}");
+    // The audit rules `unithunt setup audit-rules` prints are the ones in force: they suffice.
+    let bin = env!("CARGO_BIN_EXE_unithunt");
+    let rules = Command::new(bin)
+        .args(["setup", "audit-rules"])
+        .output()
+        .unwrap();
+    assert!(rules.status.success());
+    let rules_file =
+        std::env::temp_dir().join(format!("unithunt-setup-{}.rules", std::process::id()));
+    std::fs::write(&rules_file, &rules.stdout).unwrap();
+    struct RemoveSetupRules;
+    impl Drop for RemoveSetupRules {
+        fn drop(&mut self) {
+            let _ = auditctl("-D -k unithunt");
+        }
     }
+    let _remove = RemoveSetupRules;
+    let (ok, out) = sh(&format!("auditctl -R {}", rules_file.display()));
+    assert!(ok, "auditctl -R (the rules of `setup audit-rules`): {out}");
     let dir = std::env::temp_dir().join(format!("unithunt-live-watch-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let bin = env!("CARGO_BIN_EXE_unithunt");
     let mut watch = Command::new(bin)
         .args(["watch", LOG, "--checkpoint"])
         .arg(dir.join("cp"))

@@ -310,7 +310,7 @@ fn alerts_raised_while_the_http_sink_is_down_are_delivered_once_it_is_back() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let mut child = Command::new(bin())
+    let child = Command::new(bin())
         .args([
             "watch",
             log.to_str().unwrap(),
@@ -353,4 +353,207 @@ fn alerts_raised_while_the_http_sink_is_down_are_delivered_once_it_is_back() {
     assert_eq!(total, got.len(), "an alert was delivered twice");
     assert_eq!(got, expected, "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// As an auditd dispatcher plugin: records on stdin, options from an argument file (auditd passes
+/// at most two arguments), alerts on stdout and to syslog over UDP; SIGUSR1 prints statistics,
+/// SIGHUP reloads the rules; the end of stdin ends the run. The alerts are those of an offline
+/// scan of the same records.
+#[test]
+fn as_a_dispatcher_plugin_it_reads_stdin_and_answers_signals() {
+    let dir = std::env::temp_dir().join(format!("unithunt-watch-stdin-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let records = corpus(1).join("\n") + "\n";
+    let log = dir.join("records.log");
+    std::fs::write(&log, &records).unwrap();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    let address = udp.local_addr().unwrap();
+    // Received while unithunt runs (a datagram socket's buffer holds only so many).
+    let received = std::thread::spawn(move || {
+        let mut messages = Vec::new();
+        let mut buf = vec![0u8; 1 << 16];
+        while let Ok(n) = udp.recv(&mut buf) {
+            messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        messages
+    });
+    let args = dir.join("plugin.args");
+    std::fs::write(
+        &args,
+        format!(
+            "# as in packaging/watch-plugin.args\n-\n--output\nndjson\n--checkpoint\n{}\n--syslog\nudp://{}\n",
+            dir.join("cp").display(),
+            address
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(bin())
+        .args(["watch", &format!("@{}", args.display())])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // The first half, then the signals, then the rest.
+    let half = records.len() / 2;
+    let cut = half + records[half..].find('\n').unwrap() + 1;
+    stdin.write_all(&records.as_bytes()[..cut]).unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    // SAFETY: kill(2) on our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGUSR1);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGHUP);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    stdin.write_all(&records.as_bytes()[cut..]).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("unithunt watch: ") && stderr.contains(" events ("),
+        "{stderr}"
+    );
+    assert!(stderr.contains("rules reloaded"), "{stderr}");
+    let mut raised = alert_ids(&String::from_utf8_lossy(&out.stdout));
+    raised.sort();
+    let expected = {
+        let o = Command::new(bin())
+            .args(["scan", "-o", "ndjson", "-q"])
+            .arg(&log)
+            .output()
+            .unwrap();
+        let mut ids = alert_ids(&String::from_utf8_lossy(&o.stdout));
+        ids.sort();
+        ids
+    };
+    assert!(!expected.is_empty());
+    assert_eq!(raised, expected);
+    // One RFC 5424 message per alert.
+    let messages = received.join().unwrap();
+    for m in &messages {
+        assert!(
+            m.starts_with('<') && m.contains(">1 ") && m.contains(" unithunt "),
+            "{m}"
+        );
+        assert!(m.len() < 2048, "{}", m.len());
+    }
+    assert_eq!(messages.len(), expected.len());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The service unit shipped in packaging/ is hardened, and systemd accepts it.
+#[test]
+fn the_packaged_service_is_hardened() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging");
+    let text = std::fs::read_to_string(root.join("unithunt-watch.service")).unwrap();
+    let unit = unithunt_hunt::unit::parse(&text);
+    assert!(unit.problems.is_empty(), "{:?}", unit.problems);
+    let get = |key: &str| {
+        unit.entries
+            .iter()
+            .filter(|e| e.section == "Service" && e.key == key)
+            .map(|e| e.value.clone())
+            .collect::<Vec<_>>()
+    };
+    for (key, value) in [
+        ("ProtectSystem", "strict"),
+        ("NoNewPrivileges", "yes"),
+        ("PrivateTmp", "yes"),
+        ("PrivateDevices", "yes"),
+        ("MemoryDenyWriteExecute", "yes"),
+        ("StateDirectory", "unithunt"),
+        (
+            "CapabilityBoundingSet",
+            "CAP_DAC_READ_SEARCH CAP_SYS_PTRACE",
+        ),
+    ] {
+        assert_eq!(get(key), [value], "{key}");
+    }
+    assert!(get("ExecStart")[0].contains(" watch /var/log/audit/audit.log"));
+    assert!(get("ExecReload")[0].contains("-HUP"));
+    let plugin = std::fs::read_to_string(root.join("audit-plugin-unithunt.conf")).unwrap();
+    assert!(plugin.contains("args = watch @/etc/unithunt/watch-plugin.args"));
+    // systemd's own check, when it is installed (ExecStart pointed at this build).
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        let dir = std::env::temp_dir().join(format!("unithunt-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let copy = dir.join("unithunt-watch.service");
+        std::fs::write(&copy, text.replace("/usr/local/bin/unithunt", bin())).unwrap();
+        let o = Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .arg(&copy)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(
+            o.status.success() && !said.contains("unithunt-watch.service:"),
+            "systemd-analyze verify: {said}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// The other formats follow the same way: LAUREL and Sysmon for Linux lines on stdin raise the
+/// alerts an offline scan of the same lines raises.
+#[test]
+fn laurel_and_sysmon_streams_alert_like_a_scan() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+    for (format, file) in [
+        ("laurel", "laurel/techniques.json"),
+        ("sysmon", "sysmon/techniques.syslog"),
+    ] {
+        let path = fixtures.join(file);
+        let dir =
+            std::env::temp_dir().join(format!("unithunt-watch-{format}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut child = Command::new(bin())
+            .args([
+                "watch",
+                "-",
+                "--input-format",
+                format,
+                "-o",
+                "ndjson",
+                "--checkpoint",
+            ])
+            .arg(dir.join("cp"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&std::fs::read(&path).unwrap())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let mut raised = alert_ids(&String::from_utf8_lossy(&out.stdout));
+        raised.sort();
+        let o = Command::new(bin())
+            .args(["scan", "-o", "ndjson", "-q", "--input-format", format])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let mut expected = alert_ids(&String::from_utf8_lossy(&o.stdout));
+        expected.sort();
+        assert!(!expected.is_empty(), "{format}");
+        assert_eq!(raised, expected, "{format}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
