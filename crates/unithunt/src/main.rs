@@ -8,6 +8,7 @@ mod host;
 mod hunt_cmd;
 mod output;
 mod progress;
+mod rule_args;
 mod rules_cmd;
 mod scan;
 mod selfcheck;

@@ -27,7 +27,7 @@ use unithunt_readers::{
     EventScreen, ReadStats, Skipped,
 };
 use unithunt_rules::alert::{event_alert, sequence_alerts, AlertTemplate, EventOrigin};
-use unithunt_rules::{RulePack, RuleSet};
+use unithunt_rules::RuleSet;
 
 const BLOCK: usize = 1 << 20;
 
@@ -36,17 +36,8 @@ pub struct ScanArgs {
     /// Files or directories (searched recursively); `-` is standard input. gzip and zstd are
     /// decompressed transparently.
     paths: Vec<PathBuf>,
-    /// Add or replace rules: a rule file or a directory of them (Elastic detection-rules TOML).
-    #[arg(long = "rules", value_name = "PATH")]
-    rules: Vec<PathBuf>,
-    /// Run only the rules given with --rules, not the built-in pack.
-    #[arg(long)]
-    no_builtin: bool,
-    /// Tuning file (TOML, repeatable): Elastic-style exception items, per rule or global, that
-    /// keep known-good activity quiet. Checked on load: a bad entry or an unknown rule_id is an
-    /// error naming the file and line.
-    #[arg(long = "tuning", value_name = "FILE")]
-    tuning: Vec<PathBuf>,
+    #[command(flatten)]
+    rule_args: crate::rule_args::RuleArgs,
     /// How to print alerts.
     #[arg(long, short = 'o', value_enum, default_value = "table")]
     output: OutputFormat,
@@ -698,35 +689,22 @@ impl Buffered<'_> {
 
 pub fn run(args: ScanArgs) -> ExitCode {
     let started = Instant::now();
-    let mut pack = if args.no_builtin {
-        RulePack::default()
-    } else {
-        RulePack::builtin()
+    let (pack, usage_error) = match args.rule_args.load() {
+        Ok(pack) => (pack, false),
+        Err(errors) => {
+            eprint!("{errors}");
+            // Listing the rules still shows what loaded.
+            (
+                crate::rule_args::RuleArgs {
+                    tuning: Vec::new(),
+                    ..args.rule_args.clone()
+                }
+                .load()
+                .unwrap_or_default(),
+                true,
+            )
+        }
     };
-    let mut usage_error = false;
-    for r in &args.rules {
-        for e in pack.add_path(r) {
-            eprint!("{}", ensure_newline(&e.to_string()));
-            usage_error = true;
-        }
-    }
-    for t in &args.tuning {
-        let shown = escape(&t.to_string_lossy());
-        let loaded = std::fs::read_to_string(t)
-            .map_err(|e| format!("error: {shown}: {e}"))
-            .and_then(|text| {
-                unithunt_rules::tuning::load_tuning(&text, &t.to_string_lossy())
-                    .map_err(|e| escape(&e.to_string()))
-            })
-            .and_then(|tuning| {
-                pack.apply_tuning(&tuning)
-                    .map_err(|e| escape(&e.to_string()))
-            });
-        if let Err(e) = loaded {
-            eprintln!("{e}");
-            usage_error = true;
-        }
-    }
     let set = Arc::new(RuleSet::new(pack));
     if args.list_rules {
         let correlations = set.correlations.iter().map(|r| (r, "; Sigma correlation"));
@@ -1101,13 +1079,6 @@ pub fn run(args: ScanArgs) -> ExitCode {
     }
 }
 
-fn ensure_newline(s: &str) -> String {
-    if s.ends_with('\n') {
-        s.to_string()
-    } else {
-        format!("{s}\n")
-    }
-}
 
 /// Event rules without pipes alert as events stream by; others need time order.
 fn is_streaming(rule: &unithunt_rules::Rule) -> bool {
@@ -1362,6 +1333,7 @@ fn summary(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use unithunt_rules::RulePack;
 
     /// The projected parse must decide exactly as the whole parse does: for the built-in pack and
     /// Elastic's Linux rules, over the fixtures and generated Elastic Defend events (all relevant).

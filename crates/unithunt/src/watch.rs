@@ -31,7 +31,7 @@ use std::time::{Duration, Instant, SystemTime};
 use unithunt_engine::{Output, QueryKind, RunOptions, Runner};
 use unithunt_event::{lookup_one, parse_timestamp, FieldPath, TimestampFormat};
 use unithunt_rules::alert::{event_alert, sequence_alerts, EventOrigin};
-use unithunt_rules::{RulePack, RuleSet};
+use unithunt_rules::RuleSet;
 
 /// At restart, at most this many bytes of the log are replayed to rebuild state.
 const REPLAY_LIMIT: u64 = 256 << 20;
@@ -72,15 +72,9 @@ pub struct WatchArgs {
     /// The input's format.
     #[arg(long, value_enum, default_value_t = WatchFormat::Auditd)]
     input_format: WatchFormat,
-    /// Add or replace rules (as `scan --rules`).
-    #[arg(long = "rules", value_name = "PATH")]
-    rules: Vec<PathBuf>,
-    /// Run only the rules given with --rules.
-    #[arg(long)]
-    no_builtin: bool,
-    /// Tuning files (as `scan --tuning`); reloaded with the rules on SIGHUP.
-    #[arg(long = "tuning", value_name = "FILE")]
-    tuning: Vec<PathBuf>,
+    /// Rules and tuning, as for `scan`; reloaded on SIGHUP.
+    #[command(flatten)]
+    rule_args: crate::rule_args::RuleArgs,
     /// What to print on stdout.
     #[arg(long, short = 'o', value_enum, default_value_t = WatchOutput::Table)]
     output: WatchOutput,
@@ -586,7 +580,15 @@ impl Engine {
                         }
                     }
                 }
-                Some(Runner::new(q, RunOptions::default()))
+                // As `scan` (its --max-pending default), so that a live run and an offline scan
+                // of the same log decide the same.
+                Some(Runner::new(
+                    q,
+                    RunOptions {
+                        max_pending: 10_000,
+                        ..RunOptions::default()
+                    },
+                ))
             })
             .collect();
         Engine {
@@ -636,30 +638,7 @@ impl Engine {
 }
 
 fn load_rules(args: &WatchArgs) -> Result<&'static RuleSet, String> {
-    let mut pack = if args.no_builtin {
-        RulePack::default()
-    } else {
-        RulePack::builtin()
-    };
-    let mut errors = Vec::new();
-    for r in &args.rules {
-        errors.extend(pack.add_path(r).into_iter().map(|e| e.to_string()));
-    }
-    for t in &args.tuning {
-        let loaded = std::fs::read_to_string(t)
-            .map_err(|e| format!("{}: {e}", t.display()))
-            .and_then(|text| {
-                unithunt_rules::tuning::load_tuning(&text, &t.to_string_lossy())
-                    .map_err(|e| e.to_string())
-            })
-            .and_then(|tuning| pack.apply_tuning(&tuning).map_err(|e| e.to_string()));
-        if let Err(e) = loaded {
-            errors.push(e);
-        }
-    }
-    if !errors.is_empty() {
-        return Err(escape(&errors.join("\n")));
-    }
+    let pack = args.rule_args.load()?;
     // Kept for the life of the process: sequence runners borrow their rule's query, and a rule
     // unchanged by a reload keeps its runner (each reload keeps one more set alive, a few kB).
     Ok(Box::leak(Box::new(RuleSet::new(pack))))
@@ -982,7 +961,10 @@ pub fn run(args: WatchArgs) -> ExitCode {
     let journal = match Journal::open(&journal_path, args.alerts_max_bytes) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("error: alert journal {}", escape(&e));
+            eprintln!(
+                "error: alert journal {} (give --checkpoint PATH to keep unithunt's state elsewhere)",
+                escape(&e)
+            );
             return ExitCode::from(2);
         }
     };

@@ -135,28 +135,38 @@ impl Drop for Cleanup {
     }
 }
 
-const UNIT: &str = "[Unit]\\nDescription=unithunt e2e\\n[Service]\\nExecStart=/bin/true\\n[Install]\\nWantedBy=multi-user.target\\n";
-
-#[test]
-#[ignore = "changes the machine: run as root with --ignored (see the module comment)"]
-fn the_four_adversary_tests_raise_alerts_from_the_real_audit_log() {
+/// Makes sure auditd records (started if needed, audit enabled) and returns what undoes it; `None`
+/// when this machine cannot run the test and `UNITHUNT_LIVE_AUDIT=skip-if-unavailable` asks to
+/// skip (said loudly); otherwise such a machine fails the test.
+fn start_auditing(test: &str) -> Option<Cleanup> {
     if let Some(why) = unavailable() {
-        let msg = format!("LIVE AUDIT TEST NOT RUN: {why}");
+        let msg = format!("{test} NOT RUN: {why}");
         eprintln!(
             "\n{}\n{msg}\n{}\n",
             "=".repeat(msg.len()),
             "=".repeat(msg.len())
         );
         if std::env::var("UNITHUNT_LIVE_AUDIT").as_deref() == Ok("skip-if-unavailable") {
-            return;
+            return None;
         }
         panic!("{msg}");
     }
-    let _cleanup = Cleanup {
+    let cleanup = Cleanup {
         started_auditd: ensure_auditd(),
     };
     wait_for_auditd();
     let (_, _) = sh("auditctl -e 1");
+    Some(cleanup)
+}
+
+const UNIT: &str = "[Unit]\\nDescription=unithunt e2e\\n[Service]\\nExecStart=/bin/true\\n[Install]\\nWantedBy=multi-user.target\\n";
+
+#[test]
+#[ignore = "changes the machine: run as root with --ignored (see the module comment)"]
+fn the_four_adversary_tests_raise_alerts_from_the_real_audit_log() {
+    let Some(_cleanup) = start_auditing("LIVE AUDIT TEST") else {
+        return;
+    };
     for rule in RULES {
         let (ok, out) = auditctl(rule);
         // A rule already loaded (from an earlier, interrupted run) is fine.
@@ -315,19 +325,9 @@ fn chrono_now() -> String {
 #[test]
 #[ignore = "changes the machine: run as root with --ignored (see the module comment)"]
 fn watch_alerts_on_the_adversary_tests_within_a_second() {
-    if let Some(why) = unavailable() {
-        let msg = format!("LIVE WATCH TEST NOT RUN: {why}");
-        eprintln!("\n{msg}\n");
-        if std::env::var("UNITHUNT_LIVE_AUDIT").as_deref() == Ok("skip-if-unavailable") {
-            return;
-        }
-        panic!("{msg}");
-    }
-    let _cleanup = Cleanup {
-        started_auditd: ensure_auditd(),
+    let Some(_cleanup) = start_auditing("LIVE WATCH TEST") else {
+        return;
     };
-    wait_for_auditd();
-    let (_, _) = sh("auditctl -e 1");
     // The audit rules `unithunt setup audit-rules` prints are the ones in force: they suffice.
     let bin = env!("CARGO_BIN_EXE_unithunt");
     let rules = Command::new(bin)

@@ -1,0 +1,69 @@
+//! The rule options `scan` and `watch` share: which rules run, and the tuning applied to them.
+
+use crate::term::escape;
+use clap::Args;
+use std::path::PathBuf;
+use unithunt_rules::RulePack;
+
+#[derive(Args, Clone)]
+pub struct RuleArgs {
+    /// Add or replace rules: a rule file or a directory of them (Elastic detection-rules TOML,
+    /// or Sigma YAML).
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+    /// Run only the rules given with --rules, not the built-in pack.
+    #[arg(long)]
+    pub no_builtin: bool,
+    /// Tuning file (TOML, repeatable): Elastic-style exception items, per rule or global, that
+    /// keep known-good activity quiet. Checked on load: a bad entry or an unknown rule_id is an
+    /// error naming the file and line.
+    #[arg(long = "tuning", value_name = "FILE")]
+    pub tuning: Vec<PathBuf>,
+}
+
+impl RuleArgs {
+    /// The pack these options ask for, or every error met loading it (escaped for the terminal,
+    /// each ending with a newline).
+    pub fn load(&self) -> Result<RulePack, String> {
+        let mut pack = if self.no_builtin {
+            RulePack::default()
+        } else {
+            RulePack::builtin()
+        };
+        let mut errors = String::new();
+        for r in &self.rules {
+            for e in pack.add_path(r) {
+                errors.push_str(&ensure_newline(&e.to_string()));
+            }
+        }
+        for t in &self.tuning {
+            let shown = escape(&t.to_string_lossy());
+            let loaded = std::fs::read_to_string(t)
+                .map_err(|e| format!("error: {shown}: {e}"))
+                .and_then(|text| {
+                    unithunt_rules::tuning::load_tuning(&text, &t.to_string_lossy())
+                        .map_err(|e| escape(&e.to_string()))
+                })
+                .and_then(|tuning| {
+                    pack.apply_tuning(&tuning)
+                        .map_err(|e| escape(&e.to_string()))
+                });
+            if let Err(e) = loaded {
+                errors.push_str(&ensure_newline(&e));
+            }
+        }
+        if errors.is_empty() {
+            Ok(pack)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+pub fn ensure_newline(s: &str) -> String {
+    if s.ends_with('\n') {
+        s.to_string()
+    } else {
+        format!("{s}\n")
+    }
+}
