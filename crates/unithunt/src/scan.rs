@@ -1079,7 +1079,6 @@ pub fn run(args: ScanArgs) -> ExitCode {
     }
 }
 
-
 /// Event rules without pipes alert as events stream by; others need time order.
 fn is_streaming(rule: &unithunt_rules::Rule) -> bool {
     matches!(&rule.query, Some(q) if matches!(q.kind, QueryKind::Events(_)) && q.pipes.is_empty())
