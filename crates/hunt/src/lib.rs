@@ -9,6 +9,7 @@
 //! databases offline (`packages` asks both); `score` judges units with reasons; `hunt` puts it
 //! together for every manager of a root.
 
+pub mod bdb;
 pub mod dpkg;
 pub mod enumerate;
 pub mod hunt;

@@ -9,6 +9,8 @@
 //! DIRINDEXES (1116), BASENAMES (1117), DIRNAMES (1118) and FILEDIGESTALGO (5011; MD5 when absent).
 //! Reading SQLite is rusqlite's job; the header format has no maintained crate that reads it
 //! without pulling in librpm, so it is parsed here, every offset checked (an image is hostile).
+//! Before RPM 4.16 (RHEL/CentOS 7 and 8) the same headers are the values of a Berkeley DB hash
+//! database, `/var/lib/rpm/Packages`, read by [`crate::bdb`].
 
 use crate::dpkg::{Ownership, MAX_CHECKSUM_BYTES};
 use crate::root::Root;
@@ -20,12 +22,15 @@ const SQLITE_PATHS: &[&str] = &[
     "/usr/lib/sysimage/rpm/rpmdb.sqlite",
     "/var/lib/rpm/rpmdb.sqlite",
 ];
-/// The older formats: Berkeley DB (RHEL 7 and 8) and ndb (openSUSE before 2021).
-const OTHER_FORMATS: &[(&str, &str)] = &[
-    ("/var/lib/rpm/Packages", "Berkeley DB"),
-    ("/var/lib/rpm/Packages.db", "ndb"),
-    ("/usr/lib/sysimage/rpm/Packages.db", "ndb"),
+/// The Berkeley DB format (RHEL/CentOS 7 and 8, Amazon Linux 2, SLES 12 and 15).
+const BDB_PATH: &str = "/var/lib/rpm/Packages";
+/// ndb (openSUSE and SLES from 2021 until SQLite): reported, not read.
+const NDB_PATHS: &[&str] = &[
+    "/var/lib/rpm/Packages.db",
+    "/usr/lib/sysimage/rpm/Packages.db",
 ];
+/// A Packages file larger than this is not read (the largest real ones are a few hundred MB).
+const MAX_BDB_BYTES: u64 = 2 << 30;
 
 const TAG_NAME: i32 = 1000;
 const TAG_FILEDIGESTS: i32 = 1035;
@@ -214,10 +219,29 @@ impl Rpm {
             break;
         }
         if db.found.is_empty() {
-            for (path, format) in OTHER_FORMATS {
+            if let Ok(r) = root.resolve(BDB_PATH) {
+                match read_bdb(&r.host) {
+                    Ok((blobs, problems)) => {
+                        db.found = BDB_PATH.to_string();
+                        db.problems
+                            .extend(problems.into_iter().map(|p| format!("{BDB_PATH}: {p}")));
+                        // The record under key 0 is RPM's next-instance counter (4 bytes).
+                        for blob in blobs.into_iter().filter(|b| b.len() > 8) {
+                            match parse_header(&blob) {
+                                Ok(h) => db.add(h),
+                                Err(e) => db.problems.push(format!("{BDB_PATH}: {e}")),
+                            }
+                        }
+                    }
+                    Err(e) => db.problems.push(format!("{BDB_PATH}: {e}")),
+                }
+            }
+        }
+        if db.found.is_empty() {
+            for path in NDB_PATHS {
                 if root.resolve(path).is_ok() {
                     db.problems.push(format!(
-                        "{path}: an RPM database in the {format} format, which this version does not read: \
+                        "{path}: an RPM database in the ndb format, which this version does not read: \
                          RPM-installed files show as unowned"
                     ));
                 }
@@ -271,6 +295,27 @@ impl Rpm {
             None => Ownership::NoChecksum(packages),
         }
     }
+}
+
+/// The values of RPM's Berkeley DB `Packages` file (package headers, and the instance counter).
+fn read_bdb(path: &std::path::Path) -> Result<(Vec<Vec<u8>>, Vec<String>), String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > MAX_BDB_BYTES {
+        return Err(format!(
+            "{} bytes, over the {MAX_BDB_BYTES}-byte limit; not read",
+            meta.len()
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    crate::bdb::hash_values(&bytes)
+}
+
+/// The header blobs of an RPM SQLite database (`Packages` rows), as `rpm` wrote them.
+pub fn sqlite_headers(path: &std::path::Path) -> Result<Vec<Vec<u8>>, String> {
+    Ok(read_sqlite(path)?.into_iter().map(|(_, b)| b).collect())
 }
 
 /// The `Packages` rows of an RPM SQLite database, opened without writing to it: read-only and

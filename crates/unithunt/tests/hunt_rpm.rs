@@ -34,7 +34,10 @@ printf '[Service]\nExecStart=/usr/bin/unithunt-rpm-test\nRestart=on-failure\n[In
 printf '#!/bin/sh\nexit 0\n' > %{buildroot}/usr/bin/unithunt-rpm-test
 printf '#!/bin/sh\nexit 0\n' > %{buildroot}/usr/lib/systemd/system-generators/unithunt-rpm-test-generator
 chmod 755 %{buildroot}/usr/bin/unithunt-rpm-test %{buildroot}/usr/lib/systemd/system-generators/unithunt-rpm-test-generator
+mkdir -p %{buildroot}/usr/share/unithunt-rpm-test
+for i in $(seq 300); do echo $i > %{buildroot}/usr/share/unithunt-rpm-test/file-$i; done
 %files
+/usr/share/unithunt-rpm-test
 /usr/lib/systemd/system/unithunt-rpm-test.service
 /usr/lib/systemd/system-generators/unithunt-rpm-test-generator
 /usr/bin/unithunt-rpm-test
@@ -149,5 +152,53 @@ fn rpm_owned_units_are_known_and_their_changes_seen() {
         get(&all, "unithunt-rpm-test-generator")["owner"],
         "unithunt-rpm-test"
     );
+
+    // The same package in the Berkeley DB format of RHEL/CentOS 7 and 8: the headers rpm wrote,
+    // loaded into a hash database by Berkeley DB's own db_load (the package has 300 more files,
+    // so its header spans overflow pages), with RPM's instance counter under key 0.
+    let headers =
+        unithunt_hunt::rpm::sqlite_headers(&root.join("var/lib/rpm/rpmdb.sqlite")).unwrap();
+    assert_eq!(headers.len(), 1);
+    assert!(headers[0].len() > 8192, "{} bytes", headers[0].len());
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let mut dump = String::from("VERSION=3\nformat=bytevalue\ntype=hash\nHEADER=END\n");
+    dump += &format!(
+        " {}\n {}\n",
+        hex(&0u32.to_le_bytes()),
+        hex(&2u32.to_le_bytes())
+    );
+    dump += &format!(" {}\n {}\n", hex(&1u32.to_le_bytes()), hex(&headers[0]));
+    dump += "DATA=END\n";
+    let old = base.join("old");
+    std::fs::create_dir_all(old.join("var/lib/rpm")).unwrap();
+    std::fs::write(base.join("packages.dump"), dump).unwrap();
+    run(
+        "db5.3_load",
+        &[
+            "-f",
+            base.join("packages.dump").to_str().unwrap(),
+            old.join("var/lib/rpm/Packages").to_str().unwrap(),
+        ],
+    );
+    std::fs::create_dir_all(old.join("usr/lib/systemd/system")).unwrap();
+    std::fs::write(
+        old.join("usr/lib/systemd/system/unithunt-rpm-test.service"),
+        text,
+    )
+    .unwrap();
+    std::fs::create_dir_all(old.join("usr/bin")).unwrap();
+    std::fs::write(old.join("usr/bin/unithunt-rpm-test"), "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::write(
+        old.join("usr/lib/systemd/system/planted.service"),
+        "[Service]\nExecStart=/bin/true\n",
+    )
+    .unwrap();
+    let (all, summary) = findings(old.to_str().unwrap());
+    assert!(summary.contains("package database: rpm"), "{summary}");
+    assert!(!summary.contains("warning"), "{summary}");
+    let unit = get(&all, "unithunt-rpm-test.service");
+    assert_eq!(unit["owner"], "unithunt-rpm-test");
+    assert_eq!(unit["score"], 0, "{}", unit["reasons"]);
+    assert_eq!(get(&all, "planted.service")["owner"], "unowned");
     let _ = std::fs::remove_dir_all(&base);
 }
