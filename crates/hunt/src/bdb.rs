@@ -55,13 +55,16 @@ impl<'a> Pages<'a> {
     fn overflow(&self, first: u32, len: usize) -> Result<Vec<u8>, String> {
         let mut out = Vec::with_capacity(len.min(64 << 20));
         let mut n = first;
-        let mut visited = 0usize;
+        // Each page once: a chain that comes back to a page loops.
+        let mut seen = vec![false; self.bytes.len() / self.size];
         while out.len() < len {
-            visited += 1;
-            if n == 0 || visited > self.bytes.len() / self.size + 1 {
-                return Err(format!(
-                    "overflow chain from page {first} ends early or loops"
-                ));
+            match seen.get_mut(n as usize) {
+                Some(s) if n != 0 && !*s => *s = true,
+                _ => {
+                    return Err(format!(
+                        "overflow chain from page {first} ends early or loops"
+                    ))
+                }
             }
             let p = self
                 .page(n)
