@@ -1185,11 +1185,18 @@ fn watch_file(
         if chain.last() != Some(&id) {
             chain.push(id);
         }
-    } else if !args.exit_at_eof {
-        eprintln!(
-            "unithunt watch: {} does not exist yet; waiting for it",
-            escape(&shown)
-        );
+    } else if let Err(e) = std::fs::File::open(&args.path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            // There but unreadable (not root?): waiting would wait forever.
+            eprintln!("error: {}: {e}", escape(&shown));
+            return ExitCode::from(2);
+        }
+        if !args.exit_at_eof {
+            eprintln!(
+                "unithunt watch: {} does not exist yet; waiting for it",
+                escape(&shown)
+            );
+        }
     }
     let mut since_checkpoint = 0u64;
     let mut last_checkpoint = Instant::now();
