@@ -178,23 +178,19 @@ impl Dpkg {
         let Some(expected) = self.expected_md5(path) else {
             return Ownership::NoChecksum(packages);
         };
-        match file_md5(root, path) {
-            Some(actual) if actual.eq_ignore_ascii_case(expected) => {
-                Ownership::Unmodified(packages)
-            }
-            Some(actual) => Ownership::Modified {
-                packages,
-                expected: expected.to_string(),
-                actual,
-            },
-            None => Ownership::NoChecksum(packages),
-        }
+        Ownership::of_digests(packages, expected, file_md5(root, path))
     }
 }
 
 /// The MD5 of a regular file inside the root (links followed inside it); `None` for anything
 /// else (a FIFO or device is never opened) or past [`MAX_CHECKSUM_BYTES`].
 pub fn file_md5(root: &Root, path: &str) -> Option<String> {
+    file_digest::<Md5>(root, path)
+}
+
+/// The hex digest, by `D`, of a regular file inside the root (links followed inside it); `None`
+/// for anything else (a FIFO or device is never opened) or past [`MAX_CHECKSUM_BYTES`].
+pub(crate) fn file_digest<D: Digest>(root: &Root, path: &str) -> Option<String> {
     let resolved = root.resolve(path).ok()?;
     let meta = std::fs::symlink_metadata(&resolved.host).ok()?;
     if !meta.is_file() || meta.len() > MAX_CHECKSUM_BYTES {
@@ -203,7 +199,7 @@ pub fn file_md5(root: &Root, path: &str) -> Option<String> {
     let mut f = std::fs::File::open(&resolved.host)
         .ok()?
         .take(MAX_CHECKSUM_BYTES);
-    let mut hasher = Md5::new();
+    let mut hasher = D::new();
     let mut buf = vec![0u8; 64 << 10];
     loop {
         let n = f.read(&mut buf).ok()?;
@@ -219,6 +215,27 @@ pub fn file_md5(root: &Root, path: &str) -> Option<String> {
             .map(|b| format!("{b:02x}"))
             .collect(),
     )
+}
+
+impl Ownership {
+    /// Owned by `packages`: unmodified when the file's digest is the recorded one.
+    pub(crate) fn of_digests(
+        packages: Vec<String>,
+        expected: &str,
+        actual: Option<String>,
+    ) -> Ownership {
+        match actual {
+            Some(actual) if actual.eq_ignore_ascii_case(expected) => {
+                Ownership::Unmodified(packages)
+            }
+            Some(actual) => Ownership::Modified {
+                packages,
+                expected: expected.to_string(),
+                actual,
+            },
+            None => Ownership::NoChecksum(packages),
+        }
+    }
 }
 
 #[cfg(test)]

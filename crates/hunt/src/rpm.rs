@@ -12,10 +12,9 @@
 //! Before RPM 4.16 (RHEL/CentOS 7 and 8) the same headers are the values of a Berkeley DB hash
 //! database, `/var/lib/rpm/Packages`, read by [`crate::bdb`].
 
-use crate::dpkg::{Ownership, MAX_CHECKSUM_BYTES};
+use crate::dpkg::{file_digest, Ownership};
 use crate::root::Root;
 use std::collections::HashMap;
-use std::io::Read;
 
 /// Where RPM keeps its SQLite database, newest layout first.
 const SQLITE_PATHS: &[&str] = &[
@@ -283,17 +282,13 @@ impl Rpm {
         let Some((algo, expected)) = &f.digest else {
             return Ownership::NoChecksum(packages);
         };
-        match file_digest(root, path, *algo) {
-            Some(actual) if actual.eq_ignore_ascii_case(expected) => {
-                Ownership::Unmodified(packages)
-            }
-            Some(actual) => Ownership::Modified {
-                packages,
-                expected: expected.clone(),
-                actual,
-            },
-            None => Ownership::NoChecksum(packages),
-        }
+        let actual = match algo {
+            DigestAlgo::Md5 => file_digest::<md5::Md5>(root, path),
+            DigestAlgo::Sha256 => file_digest::<sha2::Sha256>(root, path),
+            DigestAlgo::Sha384 => file_digest::<sha2::Sha384>(root, path),
+            DigestAlgo::Sha512 => file_digest::<sha2::Sha512>(root, path),
+        };
+        Ownership::of_digests(packages, expected, actual)
     }
 }
 
@@ -374,30 +369,6 @@ fn read_sqlite(path: &std::path::Path) -> Result<Vec<(i64, Vec<u8>)>, String> {
         let _ = std::fs::remove_dir_all(&copy_dir);
     }
     rows
-}
-
-/// The hex digest of a regular file inside the root; `None` for anything else or past
-/// [`MAX_CHECKSUM_BYTES`].
-fn file_digest(root: &Root, path: &str, algo: DigestAlgo) -> Option<String> {
-    use sha2::Digest;
-    let resolved = root.resolve(path).ok()?;
-    let meta = std::fs::symlink_metadata(&resolved.host).ok()?;
-    if !meta.is_file() || meta.len() > MAX_CHECKSUM_BYTES {
-        return None;
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(&resolved.host)
-        .ok()?
-        .take(MAX_CHECKSUM_BYTES)
-        .read_to_end(&mut bytes)
-        .ok()?;
-    let digest: Vec<u8> = match algo {
-        DigestAlgo::Md5 => md5::Md5::digest(&bytes).to_vec(),
-        DigestAlgo::Sha256 => sha2::Sha256::digest(&bytes).to_vec(),
-        DigestAlgo::Sha384 => sha2::Sha384::digest(&bytes).to_vec(),
-        DigestAlgo::Sha512 => sha2::Sha512::digest(&bytes).to_vec(),
-    };
-    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[cfg(test)]
