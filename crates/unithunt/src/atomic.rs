@@ -430,23 +430,35 @@ fn serial(line: &str) -> Option<u64> {
     rest.get(colon + 1..close)?.parse().ok()
 }
 
-/// The lines of one marked part of a recording: from the EXECVE record of its marker exec
-/// (`/bin/echo <marker> <id>`) to the next marker's.
-fn marked_lines(recording: &'static str, marker: &str, id: &str) -> Vec<&'static str> {
+/// Where the part of `recording` marked `id` by `marker` lies, as `key` measures it (audit serial
+/// or time): from the EXECVE record of its marker exec (`/bin/echo <marker> <id>`) to the next
+/// marker's (`end` after the last).
+fn marked_span<T: Ord + Copy>(
+    recording: &str,
+    marker: &str,
+    id: &str,
+    key: impl Fn(&str) -> Option<T>,
+    end: T,
+) -> Option<(T, T)> {
     let needle = format!("a1=\"{marker}\"");
-    let mut marks: Vec<(u64, String)> = recording
+    let mut marks: Vec<(T, String)> = recording
         .lines()
         .filter(|l| l.contains("type=EXECVE") && l.contains(&needle))
         .filter_map(|l| {
             let id = l.split("a2=\"").nth(1)?.split('"').next()?;
-            Some((serial(l)?, id.to_string()))
+            Some((key(l)?, id.to_string()))
         })
         .collect();
     marks.sort();
-    let Some(i) = marks.iter().position(|m| m.1 == id) else {
+    let i = marks.iter().position(|m| m.1 == id)?;
+    Some((marks[i].0, marks.get(i + 1).map_or(end, |m| m.0)))
+}
+
+/// The lines of one marked part of a recording (see [`marked_span`]).
+fn marked_lines(recording: &'static str, marker: &str, id: &str) -> Vec<&'static str> {
+    let Some((from, to)) = marked_span(recording, marker, id, serial, u64::MAX) else {
         return Vec::new();
     };
-    let (from, to) = (marks[i].0, marks.get(i + 1).map_or(u64::MAX, |m| m.0));
     recording
         .lines()
         .filter(|l| serial(l).is_some_and(|s| s >= from && s < to))
@@ -556,20 +568,7 @@ fn window_in(recording: &str, marker: &str, id: &str) -> (i64, i64) {
         let (s, frac) = stamp.split_once('.')?;
         Some(s.parse::<i64>().ok()? * 1000 + frac.parse::<i64>().ok()?)
     };
-    let needle = format!("a1=\"{marker}\"");
-    let mut marks: Vec<(i64, String)> = recording
-        .lines()
-        .filter(|l| l.contains("type=EXECVE") && l.contains(&needle))
-        .filter_map(|l| {
-            let id = l.split("a2=\"").nth(1)?.split('"').next()?;
-            Some((ms(l)?, id.to_string()))
-        })
-        .collect();
-    marks.sort();
-    match marks.iter().position(|m| m.1 == id) {
-        Some(i) => (marks[i].0, marks.get(i + 1).map_or(i64::MAX, |m| m.0)),
-        None => (0, 0),
-    }
+    marked_span(recording, marker, id, ms, i64::MAX).unwrap_or((0, 0))
 }
 
 /// The milliseconds of an ECS event's `@timestamp`.

@@ -9,6 +9,14 @@ fn unithunt(args: &[&str]) -> std::process::Output {
         .expect("binary runs")
 }
 
+/// The findings of `hunt -o ndjson`.
+fn ndjson(o: &std::process::Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 #[test]
 fn planted_units_are_found_with_reasons_under_a_root() {
     let root = std::env::temp_dir().join(format!("unithunt-hunt-cli-{}", std::process::id()));
@@ -28,10 +36,7 @@ fn planted_units_are_found_with_reasons_under_a_root() {
         "info",
     ]);
     assert_eq!(o.status.code(), Some(0));
-    let findings: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let findings = ndjson(&o);
     let get = |unit: &str| {
         findings
             .iter()
@@ -263,10 +268,7 @@ fn a_hostile_tree_is_reported_and_skipped_not_fatal() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let findings: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let findings = ndjson(&o);
     let get = |u: &str| {
         findings
             .iter()
