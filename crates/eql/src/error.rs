@@ -56,19 +56,36 @@ impl EqlError {
     /// characters in the echoed line are escaped so the query cannot drive the terminal.
     pub fn render(&self, source: &str, origin: &str) -> String {
         let (line, col) = self.line_col(source);
-        let text = source.lines().nth(line - 1).unwrap_or("");
-        let shown: String = text.chars().map(visible).collect();
+        let text: Vec<char> = source.lines().nth(line - 1).unwrap_or("").chars().collect();
         let width = {
             let start = floor_boundary(source, self.span.start.min(source.len()));
             let end = floor_boundary(source, self.span.end.min(source.len())).max(start);
             let token = &source[start..end];
             token.lines().next().unwrap_or("").chars().count().max(1)
         };
-        let pad: String = text
-            .chars()
-            .take(col - 1)
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
-            .collect();
+        // A generated query can be one line of megabytes: echo a window around the error.
+        let (from, to) = if text.len() <= ECHO_WIDTH {
+            (0, text.len())
+        } else {
+            let from = (col - 1).saturating_sub(ECHO_WIDTH / 2);
+            (from, (from + ECHO_WIDTH).min(text.len()))
+        };
+        let mut shown: String = if from > 0 {
+            "…".into()
+        } else {
+            String::new()
+        };
+        shown.extend(text[from..to].iter().copied().map(visible));
+        if to < text.len() {
+            shown.push('…');
+        }
+        let mut pad: String = if from > 0 { " ".into() } else { String::new() };
+        pad.extend(
+            text[from..(col - 1).min(to)]
+                .iter()
+                .map(|&c| if c == '\t' { '\t' } else { ' ' }),
+        );
+        let width = width.min(to.saturating_sub(col - 1)).max(1);
         format!(
             "error: {}\n --> {origin}:{line}:{col}\n  |\n  | {shown}\n  | {pad}{}\n",
             self.message,
@@ -76,6 +93,9 @@ impl EqlError {
         )
     }
 }
+
+/// How many characters of the offending line an error echoes at most.
+const ECHO_WIDTH: usize = 100;
 
 fn visible(c: char) -> char {
     if c == '\t' || !c.is_control() {

@@ -31,6 +31,7 @@ mod lower;
 mod parser;
 
 pub use error::{EqlError, Span};
+pub use parser::MAX_NESTING;
 pub use unithunt_engine::Query;
 
 use unithunt_engine::{eval, EvalCtx, Expr};
@@ -155,5 +156,48 @@ mod tests {
                 assert!(rendered.contains('^'), "{text:?}: {rendered}");
             }
         }
+    }
+
+    /// The nesting limit counts every recursive construct, sits exactly at MAX_NESTING, and does
+    /// not count flat chains (issue 15).
+    #[test]
+    fn nesting_is_limited_at_max_nesting_and_flat_chains_are_not_nesting() {
+        let opts = EqlOptions::elasticsearch();
+        // `expr` itself is one level: the condition plus 127 parentheses is the deepest query.
+        let at = |n: usize| format!("any where {}true{}", "(".repeat(n), ")".repeat(n));
+        assert!(compile(&at(MAX_NESTING - 1), &opts).is_ok());
+        let e = compile(&at(MAX_NESTING), &opts).expect_err("one past the limit");
+        assert!(e.message.contains("nests deeper than 64"), "{}", e.message);
+        // The error points at the parenthesis that went past the limit.
+        assert_eq!(e.span.start, "any where ".len() + MAX_NESTING - 1);
+        for (shape, q) in [
+            (
+                "not",
+                format!("any where {}true", "not ".repeat(MAX_NESTING)),
+            ),
+            (
+                "minus",
+                format!("any where a == {}1", "-".repeat(MAX_NESTING)),
+            ),
+            (
+                "calls",
+                format!(
+                    "any where {}a{} == 1",
+                    "length(".repeat(MAX_NESTING),
+                    ")".repeat(MAX_NESTING)
+                ),
+            ),
+            (
+                "sum",
+                format!("any where a == {}", vec!["1"; MAX_NESTING + 1].join(" + ")),
+            ),
+        ] {
+            let e = compile(&q, &opts).expect_err(shape);
+            assert!(e.message.contains("nests deeper"), "{shape}: {}", e.message);
+        }
+        let flat = format!("any where {}", vec!["a == 1"; 50_000].join(" or "));
+        assert!(compile(&flat, &opts).is_ok());
+        let flat = format!("any where {}", vec!["a == 1"; 50_000].join(" and "));
+        assert!(compile(&flat, &EqlOptions::legacy()).is_ok());
     }
 }

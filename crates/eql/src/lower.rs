@@ -27,7 +27,7 @@ fn has_field(n: &Node) -> bool {
         NodeKind::Field { .. } => true,
         NodeKind::Lit(_) => false,
         NodeKind::Not(a) | NodeKind::Neg(a) => has_field(a),
-        NodeKind::And(a, b) | NodeKind::Or(a, b) => has_field(a) || has_field(b),
+        NodeKind::And(items) | NodeKind::Or(items) => items.iter().any(has_field),
         NodeKind::Cmp { lhs, rhs, .. } | NodeKind::Arith { lhs, rhs, .. } => {
             has_field(lhs) || has_field(rhs)
         }
@@ -271,9 +271,9 @@ impl<'o> Lower<'o> {
             return self.value(n, &mut None);
         }
         match &n.kind {
-            NodeKind::And(a, b) => {
-                let mut items = Vec::new();
-                for side in [a, b] {
+            NodeKind::And(operands) => {
+                let mut items = Vec::with_capacity(operands.len());
+                for side in operands {
                     match self.pred(side)? {
                         Expr::And(inner) => items.extend(inner),
                         e => items.push(e),
@@ -281,9 +281,9 @@ impl<'o> Lower<'o> {
                 }
                 Ok(Expr::And(items))
             }
-            NodeKind::Or(a, b) => {
-                let mut items = Vec::new();
-                for side in [a, b] {
+            NodeKind::Or(operands) => {
+                let mut items = Vec::with_capacity(operands.len());
+                for side in operands {
                     match self.pred(side)? {
                         Expr::Or(inner) => items.extend(inner),
                         e => items.push(e),
@@ -474,8 +474,18 @@ impl<'o> Lower<'o> {
             NodeKind::Lit(v) => Expr::Lit(v.clone()),
             NodeKind::Field { path, .. } => self.field_expr(path, slots),
             NodeKind::Not(inner) => Expr::Not(Box::new(self.value(inner, slots)?)),
-            NodeKind::And(a, b) => Expr::And(vec![self.value(a, slots)?, self.value(b, slots)?]),
-            NodeKind::Or(a, b) => Expr::Or(vec![self.value(a, slots)?, self.value(b, slots)?]),
+            NodeKind::And(items) => Expr::And(
+                items
+                    .iter()
+                    .map(|n| self.value(n, slots))
+                    .collect::<R<_>>()?,
+            ),
+            NodeKind::Or(items) => Expr::Or(
+                items
+                    .iter()
+                    .map(|n| self.value(n, slots))
+                    .collect::<R<_>>()?,
+            ),
             NodeKind::Cmp { op, lhs, rhs } => {
                 let fold = if es {
                     Fold::Sensitive

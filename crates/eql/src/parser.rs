@@ -13,6 +13,27 @@ pub struct Parser<'s> {
     pos: usize,
     dialect: Dialect,
     _src: &'s str,
+    /// How many nesting levels (parentheses, `not`, calls, unary signs, arithmetic) enclose the
+    /// token being parsed; see [`MAX_NESTING`].
+    depth: usize,
+}
+
+/// The deepest nesting a query may have: parentheses, `not`, function calls, unary `-`/`+`,
+/// lineage brackets and the operands of an arithmetic chain each count one level. Every pass
+/// over the tree (parsing, lowering, evaluation, dropping it) recurses once per level, so the
+/// limit is what keeps a crafted query from overflowing the stack; it sits far above what rules
+/// use (the deepest query in Elastic's rule repository nests 8 parentheses) and keeps a debug build within 2 MiB,
+/// the stack of a spawned thread. Flat `and`/`or` chains do
+/// not count: they parse in a loop into one n-ary node, however long.
+pub const MAX_NESTING: usize = 64;
+
+/// One node for a flat `and`/`or` chain of two or more operands, spanning all of them.
+fn chain(items: Vec<Node>, kind: fn(Vec<Node>) -> NodeKind) -> Node {
+    let span = items[0].span.to(items[items.len() - 1].span);
+    Node {
+        kind: kind(items),
+        span,
+    }
 }
 
 fn describe(t: &Tok) -> String {
@@ -39,6 +60,7 @@ pub fn parse(src: &str, dialect: Dialect) -> Result<QueryAst, EqlError> {
         pos: 0,
         dialect,
         _src: src,
+        depth: 0,
     };
     let q = p.query()?;
     if p.peek() != &Tok::Eof {
@@ -62,6 +84,7 @@ pub fn parse_expression(src: &str, dialect: Dialect) -> Result<Node, EqlError> {
         pos: 0,
         dialect,
         _src: src,
+        depth: 0,
     };
     let e = p.expr()?;
     if p.peek() != &Tok::Eof {
@@ -142,6 +165,30 @@ impl<'s> Parser<'s> {
     }
     fn legacy(&self) -> bool {
         self.dialect == Dialect::Legacy
+    }
+
+    /// Enters one nesting level, refusing the query past [`MAX_NESTING`].
+    fn deeper(&mut self) -> Result<(), EqlError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(EqlError::new(
+                format!("the query nests deeper than {MAX_NESTING} levels (parentheses, `not`, function calls, signs or arithmetic): refused so that a crafted query cannot exhaust the stack"),
+                // The token that opened the level: the `(`, `not`, sign or operator just read.
+                self.prev_span(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs `f` one nesting level deeper.
+    fn nested<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, EqlError>,
+    ) -> Result<T, EqlError> {
+        self.deeper()?;
+        let out = f(self);
+        self.depth -= 1;
+        out
     }
 
     fn query(&mut self) -> Result<QueryAst, EqlError> {
@@ -410,40 +457,39 @@ impl<'s> Parser<'s> {
         Ok(PipeAst { name, args, span })
     }
 
+    /// An expression one nesting level down (parentheses, arguments, list items, lineage).
     pub fn expr(&mut self) -> Result<Node, EqlError> {
-        self.or_expr()
+        self.nested(Self::or_expr)
     }
 
     fn or_expr(&mut self) -> Result<Node, EqlError> {
-        let mut lhs = self.and_expr()?;
-        while self.eat_word("or") {
-            let rhs = self.and_expr()?;
-            let span = lhs.span.to(rhs.span);
-            lhs = Node {
-                kind: NodeKind::Or(Box::new(lhs), Box::new(rhs)),
-                span,
-            };
+        let first = self.and_expr()?;
+        if !self.is_word("or") {
+            return Ok(first);
         }
-        Ok(lhs)
+        let mut items = vec![first];
+        while self.eat_word("or") {
+            items.push(self.and_expr()?);
+        }
+        Ok(chain(items, NodeKind::Or))
     }
 
     fn and_expr(&mut self) -> Result<Node, EqlError> {
-        let mut lhs = self.not_expr()?;
-        while self.eat_word("and") {
-            let rhs = self.not_expr()?;
-            let span = lhs.span.to(rhs.span);
-            lhs = Node {
-                kind: NodeKind::And(Box::new(lhs), Box::new(rhs)),
-                span,
-            };
+        let first = self.not_expr()?;
+        if !self.is_word("and") {
+            return Ok(first);
         }
-        Ok(lhs)
+        let mut items = vec![first];
+        while self.eat_word("and") {
+            items.push(self.not_expr()?);
+        }
+        Ok(chain(items, NodeKind::And))
     }
 
     fn not_expr(&mut self) -> Result<Node, EqlError> {
         if self.is_word("not") {
             let kw = self.bump().span;
-            let inner = self.not_expr()?;
+            let inner = self.nested(Self::not_expr)?;
             let span = kw.to(inner.span);
             return Ok(Node {
                 kind: NodeKind::Not(Box::new(inner)),
@@ -659,8 +705,11 @@ impl<'s> Parser<'s> {
         next: fn(&mut Self) -> Result<Node, EqlError>,
     ) -> Result<Node, EqlError> {
         let mut lhs = next(self)?;
+        // A chain `a + b + c` is a left-deep tree: each further operand is one level deeper.
+        let outer = self.depth;
         while let Some(&(_, op)) = ops.iter().find(|(o, _)| self.is_op(o)) {
             self.bump();
+            self.deeper()?;
             let rhs = next(self)?;
             let span = lhs.span.to(rhs.span);
             lhs = Node {
@@ -672,13 +721,14 @@ impl<'s> Parser<'s> {
                 span,
             };
         }
+        self.depth = outer;
         Ok(lhs)
     }
 
     fn unary(&mut self) -> Result<Node, EqlError> {
         if self.is_op("-") {
             let minus = self.bump().span;
-            let inner = self.unary()?;
+            let inner = self.nested(Self::unary)?;
             let span = minus.to(inner.span);
             // Fold negative literals so `-1` is a literal (and `in (-1, 2)` stays a literal list).
             return Ok(match inner.kind {
@@ -698,7 +748,7 @@ impl<'s> Parser<'s> {
         }
         if self.is_op("+") {
             self.bump();
-            return self.unary();
+            return self.nested(Self::unary);
         }
         self.primary()
     }
@@ -778,7 +828,7 @@ impl<'s> Parser<'s> {
                         self.bump();
                         self.bump();
                         self.expect_op("[", "to open the lineage query")?;
-                        let query = self.event_query()?;
+                        let query = self.nested(Self::event_query)?;
                         let close = self.expect_op("]", "to close the lineage query")?;
                         let kind = match lower.as_str() {
                             "descendant" => LineageWord::Descendant,

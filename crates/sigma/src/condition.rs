@@ -11,30 +11,44 @@ enum Tok {
     Close,
 }
 
-fn lex(text: &str) -> Result<Vec<Tok>, String> {
+/// The deepest nesting a condition may have (parentheses and `not`, one level each). The parser,
+/// the compiled predicate and its evaluation recurse once per level, so this keeps a crafted rule
+/// from overflowing the stack; conditions in the Sigma rule repository nest 2 parentheses at most.
+/// Flat `and`/`or` chains do not count: they are one n-ary node however long.
+pub const MAX_NESTING: usize = 64;
+
+/// The condition's tokens, each with the 1-based character position it starts at (for errors).
+fn lex(text: &str) -> Result<Vec<(Tok, usize)>, String> {
     let mut out = Vec::new();
     let mut word = String::new();
-    let flush = |word: &mut String, out: &mut Vec<Tok>| {
+    let mut word_at = 0;
+    let flush = |word: &mut String, word_at: usize, out: &mut Vec<(Tok, usize)>| {
         if !word.is_empty() {
-            out.push(Tok::Word(std::mem::take(word)));
+            out.push((Tok::Word(std::mem::take(word)), word_at));
         }
     };
-    for c in text.chars() {
+    for (i, c) in text.chars().enumerate() {
+        let at = i + 1;
         match c {
             '(' => {
-                flush(&mut word, &mut out);
-                out.push(Tok::Open);
+                flush(&mut word, word_at, &mut out);
+                out.push((Tok::Open, at));
             }
             ')' => {
-                flush(&mut word, &mut out);
-                out.push(Tok::Close);
+                flush(&mut word, word_at, &mut out);
+                out.push((Tok::Close, at));
             }
-            c if c.is_whitespace() => flush(&mut word, &mut out),
+            c if c.is_whitespace() => flush(&mut word, word_at, &mut out),
             '|' => return Err("pipes in conditions (`| count() ...`) are the deprecated aggregation syntax: use a correlation rule".into()),
-            c => word.push(c),
+            c => {
+                if word.is_empty() {
+                    word_at = at;
+                }
+                word.push(c)
+            }
         }
     }
-    flush(&mut word, &mut out);
+    flush(&mut word, word_at, &mut out);
     Ok(out)
 }
 
@@ -59,9 +73,11 @@ fn glob(pattern: &str, name: &str) -> bool {
 }
 
 struct Parser<'a> {
-    toks: Vec<Tok>,
+    toks: Vec<(Tok, usize)>,
     at: usize,
     searches: &'a [(String, Expr)],
+    /// Parentheses and `not`s enclosing the current token.
+    depth: usize,
 }
 
 fn is_kw(t: Option<&Tok>, kw: &str) -> bool {
@@ -70,7 +86,22 @@ fn is_kw(t: Option<&Tok>, kw: &str) -> bool {
 
 impl Parser<'_> {
     fn peek(&self) -> Option<&Tok> {
-        self.toks.get(self.at)
+        self.toks.get(self.at).map(|(t, _)| t)
+    }
+
+    /// Runs `f` one nesting level deeper, refusing the condition past [`MAX_NESTING`].
+    fn nested(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<Expr, String>,
+    ) -> Result<Expr, String> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            let at = self.toks.get(self.at.saturating_sub(1)).map_or(0, |t| t.1);
+            return Err(format!("the condition nests deeper than {MAX_NESTING} levels of parentheses and `not` (at character {at}): refused so that a crafted rule cannot exhaust the stack"));
+        }
+        let out = f(self);
+        self.depth -= 1;
+        out
     }
 
     fn or(&mut self) -> Result<Expr, String> {
@@ -104,7 +135,7 @@ impl Parser<'_> {
             self.at += 1;
             // Sigma's `not` is two-valued: true when the search does not match, missing fields
             // included.
-            return Ok(Expr::MustNot(Box::new(self.not()?)));
+            return Ok(Expr::MustNot(Box::new(self.nested(Self::not)?)));
         }
         self.primary()
     }
@@ -113,7 +144,7 @@ impl Parser<'_> {
         match self.peek().cloned() {
             Some(Tok::Open) => {
                 self.at += 1;
-                let e = self.or()?;
+                let e = self.nested(Self::or)?;
                 if self.peek() != Some(&Tok::Close) {
                     return Err("missing `)`".into());
                 }
@@ -216,12 +247,13 @@ pub fn compile(condition: &str, searches: &[(String, Expr)]) -> Result<Expr, Str
         toks: lex(condition)?,
         at: 0,
         searches,
+        depth: 0,
     };
     let e = p.or()?;
     if p.at != p.toks.len() {
         return Err(format!(
-            "unexpected `{:?}` after the condition",
-            p.toks[p.at]
+            "unexpected `{:?}` after the condition (at character {})",
+            p.toks[p.at].0, p.toks[p.at].1
         ));
     }
     Ok(e)
@@ -278,5 +310,29 @@ mod tests {
             let e = compile(c, &s).unwrap_err();
             assert!(e.contains(why), "{c}: {e}");
         }
+    }
+
+    /// Nesting stops at MAX_NESTING and says where; flat chains are one level however long.
+    #[test]
+    fn nesting_is_limited_and_flat_chains_are_not() {
+        let s = searches(&[("a", true), ("b", false)]);
+        let parens = |n: usize| format!("{}a{}", "(".repeat(n), ")".repeat(n));
+        assert!(holds(&parens(MAX_NESTING), &[("a", true), ("b", false)]));
+        let e = compile(&parens(MAX_NESTING + 1), &s).unwrap_err();
+        assert!(
+            e.contains("nests deeper than 64") && e.contains("character 65"),
+            "{e}"
+        );
+        let nots = format!("{}a", "not ".repeat(MAX_NESTING + 1));
+        let e = compile(&nots, &s).unwrap_err();
+        assert!(
+            e.contains("nests deeper") && e.contains("character 257"),
+            "{e}"
+        );
+        // 100,000 terms, the last one true.
+        let mut chain = vec!["b"; 99_999];
+        chain.push("a");
+        assert!(holds(&chain.join(" or "), &[("a", true), ("b", false)]));
+        assert!(!holds(&chain.join(" and "), &[("a", true), ("b", false)]));
     }
 }

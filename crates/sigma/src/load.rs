@@ -109,9 +109,15 @@ impl fmt::Display for SigmaError {
             let c = *c;
             let width = l.to_string().len();
             let marks = self.key.as_deref().map_or(1, |k| k.chars().count().max(1));
+            // The caret sits under a key near the line's start; a generated condition can make the
+            // line megabytes long, so the echo stops after a screenful.
+            let mut shown: String = text.chars().take((c + marks).max(120)).collect();
+            if shown.len() < text.len() {
+                shown.push('…');
+            }
             write!(
                 f,
-                "\n{:w$} |\n{l} | {text}\n{:w$} | {}{}",
+                "\n{:w$} |\n{l} | {shown}\n{:w$} | {}{}",
                 "",
                 "",
                 " ".repeat(c - 1),

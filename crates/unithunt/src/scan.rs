@@ -726,7 +726,8 @@ pub fn run(args: ScanArgs) -> ExitCode {
                 r.unsupported.as_deref().unwrap_or("")
             );
         }
-        return ExitCode::SUCCESS;
+        // What loaded is listed, but a rule that did not load is still an error for scripts.
+        return ExitCode::from(if usage_error { 2 } else { 0 });
     }
     if usage_error {
         return ExitCode::from(2);
