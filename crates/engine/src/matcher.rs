@@ -5,6 +5,7 @@
 //! pattern happens here, at compile time; values are folded only when they are not ASCII.
 
 use crate::expr::Fold;
+use aho_corasick::AhoCorasick;
 use memchr::memmem;
 use regex::Regex;
 use std::fmt;
@@ -43,6 +44,9 @@ enum Shape {
     Prefix(String),
     Suffix(String),
     Contains(Box<memmem::Finder<'static>>),
+    /// Two or more substrings, searched in one pass: a list of 20,000 `contains` values costs one
+    /// scan of the value, not 20,000.
+    ContainsAny(Box<AhoCorasick>),
     Everything,
     Regex(Regex),
 }
@@ -88,6 +92,7 @@ impl Matcher {
             shapes.push(shape);
             literals.push(lits);
         }
+        merge_substrings(&mut shapes, fold)?;
         Ok(Matcher {
             shapes,
             fold,
@@ -144,11 +149,41 @@ impl Matcher {
                     f.find(v.as_bytes()).is_some()
                 }
             }
+            // Built ASCII-case-insensitive when folding: the patterns are folded already.
+            Shape::ContainsAny(ac) => ac.is_match(v),
             Shape::Everything => true,
             // The regex carries its own case-insensitivity flag and sees the original value.
             Shape::Regex(r) => r.is_match(value),
         })
     }
+}
+
+/// Replaces two or more `Contains` shapes by one automaton; leaves a single one as a `memmem`.
+fn merge_substrings(shapes: &mut Vec<Shape>, fold: Fold) -> Result<(), MatcherError> {
+    let count = shapes
+        .iter()
+        .filter(|s| matches!(s, Shape::Contains(_)))
+        .count();
+    if count < 2 {
+        return Ok(());
+    }
+    let mut needles = Vec::with_capacity(count);
+    shapes.retain(|s| match s {
+        Shape::Contains(f) => {
+            needles.push(f.needle().to_vec());
+            false
+        }
+        _ => true,
+    });
+    let ac = aho_corasick::AhoCorasickBuilder::new()
+        .ascii_case_insensitive(fold == Fold::Insensitive)
+        .build(&needles)
+        .map_err(|e| MatcherError {
+            pattern: format!("{count} substrings"),
+            message: e.to_string(),
+        })?;
+    shapes.push(Shape::ContainsAny(Box::new(ac)));
+    Ok(())
 }
 
 fn eq(v: &str, p: &str, ascii_fold: bool) -> bool {
@@ -364,6 +399,27 @@ mod tests {
         let w = m(PatternKind::Wildcard, &["*.service"], Fold::Insensitive);
         assert!(w.is_match("A.SERVICE"));
         assert!(m(PatternKind::Wildcard, &["*"], Fold::Sensitive).is_match(""));
+    }
+
+    #[test]
+    fn many_substrings_are_one_automaton_with_the_same_answers() {
+        let pats: Vec<String> = (0..500).map(|i| format!("*Needle{i}x*")).collect();
+        for fold in [Fold::Insensitive, Fold::Sensitive] {
+            let w = Matcher::new(PatternKind::Wildcard, &pats, fold).unwrap();
+            assert_eq!(w.shapes.len(), 1, "{fold:?}: {:?}", w.shapes.len());
+            assert!(w.is_match("a Needle499x b"));
+            assert!(!w.is_match("a Needle500x b"));
+            assert_eq!(w.is_match("NEEDLE7X"), fold == Fold::Insensitive);
+            assert_eq!(w.is_match("ünïcode needle7x"), fold == Fold::Insensitive);
+        }
+        // Mixed with other shapes, every shape still counts.
+        let w = m(
+            PatternKind::Wildcard,
+            &["*ab*", "exact", "*cd*", "pre*"],
+            Fold::Sensitive,
+        );
+        assert!(w.is_match("xcdx") && w.is_match("exact") && w.is_match("prefix"));
+        assert!(!w.is_match("xexactx"));
     }
 
     #[test]

@@ -196,16 +196,19 @@ fn simplify_clause(mut clause: Vec<String>) -> Vec<String> {
     /// A shared part shorter than this, or than two thirds of the longer literal, is not worth
     /// merging on.
     const MIN_SHARED: usize = 8;
+    /// Merging compares every pair by a quadratic longest-common-substring: only small clauses of
+    /// short literals are worth it (a rule's few directories), and a crafted rule with thousands
+    /// of values or a 30,000-character one must not make loading it quadratic. Skipping the
+    /// merge is sound: the literals stay as they are.
+    const MERGE_MAX_LITERALS: usize = 32;
+    const MERGE_MAX_LEN: usize = 128;
     loop {
         clause.sort_by_key(String::len);
         clause.dedup();
-        let mut kept: Vec<String> = Vec::new();
-        for l in clause.drain(..) {
-            if !kept.iter().any(|k| l.contains(k.as_str())) {
-                kept.push(l);
-            }
+        clause = drop_containing(clause);
+        if clause.len() > MERGE_MAX_LITERALS {
+            return clause;
         }
-        clause = kept;
         let mut best: Option<(usize, usize, String)> = None;
         for i in 0..clause.len() {
             for j in i + 1..clause.len() {
@@ -213,6 +216,7 @@ fn simplify_clause(mut clause: Vec<String>) -> Vec<String> {
                 // Sorted by length: the shared part is at most `shorter` long, which must reach
                 // the bounds below and beat the best so far (most pairs fail this cheaply).
                 if shorter < MIN_SHARED
+                    || longer > MERGE_MAX_LEN
                     || shorter * 3 < longer * 2
                     || best.as_ref().is_some_and(|b| shorter <= b.2.len())
                 {
@@ -233,6 +237,37 @@ fn simplify_clause(mut clause: Vec<String>) -> Vec<String> {
         clause.remove(j);
         clause[i] = shared;
     }
+}
+
+/// The literals of `sorted` (by length, deduplicated) that hold no other one: a line holding a
+/// literal holds every literal inside it, so the longer one adds nothing to the search. One
+/// Aho-Corasick pass per literal (linear in the clause's bytes) rather than a test per pair,
+/// which a rule with 20,000 values makes quadratic.
+fn drop_containing(sorted: Vec<String>) -> Vec<String> {
+    if sorted.len() < 2 {
+        return sorted;
+    }
+    let Ok(ac) = aho_corasick::AhoCorasick::builder()
+        .match_kind(aho_corasick::MatchKind::Standard)
+        .build(&sorted)
+    else {
+        return sorted;
+    };
+    let keep: Vec<bool> = sorted
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            // Deduplicated: any other pattern found inside `l` is a different, shorter or equal
+            // length literal, so `l` holds it.
+            !ac.find_overlapping_iter(l.as_str())
+                .any(|m| m.pattern().as_usize() != i)
+        })
+        .collect();
+    sorted
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(l, k)| k.then_some(l))
+        .collect()
 }
 
 fn longest_common_substring<'a>(a: &'a str, b: &str) -> &'a str {

@@ -169,6 +169,32 @@ fn at_key(origin: &str, text: &str, key: &str, from: usize, message: String) -> 
 
 impl std::error::Error for SigmaError {}
 
+/// The line (1-based) where each mapping key is first written in `text`, as [`locate`] reads a
+/// line: indentation, an optional `- `, the key (bare, or quoted), then `:`. Bare keys holding a
+/// `:` are not found here; callers fall back to [`line_of`].
+fn key_lines(text: &str) -> std::collections::HashMap<&str, usize> {
+    let mut out = std::collections::HashMap::new();
+    for (i, l) in text.lines().enumerate() {
+        let t = l.trim_start();
+        let t = t.strip_prefix("- ").unwrap_or(t);
+        let key = ['\'', '"']
+            .iter()
+            .find_map(|q| {
+                let rest = t.strip_prefix(*q)?;
+                let end = rest.find(*q)?;
+                rest[end + 1..]
+                    .trim_start()
+                    .starts_with(':')
+                    .then(|| &rest[..end])
+            })
+            .or_else(|| t.split_once(':').map(|(k, _)| k.trim_end()));
+        if let Some(k) = key {
+            out.entry(k).or_insert(i + 1);
+        }
+    }
+    out
+}
+
 /// The line (1-based) where `key` is first written as a mapping key in `text`, if found.
 fn line_of(text: &str, key: &str) -> Option<usize> {
     locate(text, key, 1).map(|f| f.0)
@@ -385,7 +411,16 @@ fn detection(
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    searches.sort_by_key(|(k, _)| line_of(text, k).unwrap_or(usize::MAX));
+    // One pass over the text for every key's line: a lookup per key would make a rule with
+    // thousands of selections quadratic in its size.
+    let lines = key_lines(text);
+    searches.sort_by_cached_key(|(k, _)| {
+        lines
+            .get(k.as_str())
+            .copied()
+            .or_else(|| line_of(text, k))
+            .unwrap_or(usize::MAX)
+    });
     for (k, v) in &searches {
         match v {
             Json::Object(_) | Json::Array(_) | Json::String(_) | Json::Number(_) | Json::Null => {}

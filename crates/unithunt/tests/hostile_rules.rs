@@ -174,8 +174,8 @@ fn nesting_within_the_limit_still_matches() {
     let events = t.file("events.ndjson", &format!("{EVENT}\n"));
     let query = format!(
         "process where {}process.name == \"needle\"{}",
-        "(".repeat(100),
-        ")".repeat(100)
+        "(".repeat(60),
+        ")".repeat(60)
     );
     let (code, out, err) = run(&["eql", &query, &events]);
     assert_eq!(code, 0, "{err}");
@@ -316,4 +316,132 @@ fn watch_survives_reloading_a_deeply_nested_rule() {
         1,
         "the previous rule still detects: {err}"
     );
+}
+
+/// Runs the binary, killing it after `deadline`: a run that needs longer is a hang (a quadratic
+/// blow-up at these sizes takes many minutes; linear work takes seconds even in a debug build).
+fn run_or_hang(args: &[&str], deadline: Duration) -> (i32, String, String) {
+    let child = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    // Output is drained while the child runs (an alert carries a 200 KB event: more than a pipe
+    // holds).
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || drop(tx.send(child.wait_with_output())));
+    let Ok(o) = rx.recv_timeout(deadline) else {
+        // SAFETY: kill(2) on our own child.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+        panic!(
+            "{:?} still running after {deadline:?}",
+            &args[..args.len().min(4)]
+        );
+    };
+    let o = o.unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    let code = o.status.code().expect("exited, not killed by a signal");
+    (code, String::from_utf8_lossy(&o.stdout).into_owned(), err)
+}
+
+/// Item 9: rule shapes whose compilation was quadratic (a 30,000-character `base64offset` value,
+/// 8,000 selections under `1 of s*`, 20,000 `contains` values) load and match, over events with
+/// 200 KB strings.
+#[test]
+fn large_sigma_rules_compile_in_linear_work() {
+    let t = Tmp::new("large");
+    // Deterministic letters, no repeats short enough to merge.
+    let text = |n: usize, seed: u64| -> String {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (b'a' + (x >> 59) as u8 % 26) as char
+            })
+            .collect()
+    };
+    let long = text(30_000, 1);
+    let encoded = {
+        // The event's command line carries the value base64-encoded at offset 0.
+        use std::fmt::Write as _;
+        let table = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in long.as_bytes().chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+            for i in 0..=chunk.len() {
+                let _ = out.write_char(table[(n >> (18 - 6 * i) & 63) as usize] as char);
+            }
+        }
+        out
+    };
+    let padding = "x".repeat(200_000);
+    let event = |cmd: &str, exe: &str| {
+        format!(
+            r#"{{"@timestamp":"2026-11-27T10:00:00Z","event":{{"category":["process"],"type":["start"]}},"process":{{"name":"x","executable":"{exe}","command_line":"{padding} {cmd}","args":["{padding}"]}},"host":{{"name":"h"}}}}"#
+        )
+    };
+    let values: Vec<String> = (0..20_000)
+        .map(|i| format!("{}{i}", text(12, i + 7)))
+        .collect();
+    let events = t.file(
+        "events.ndjson",
+        &[
+            event(&encoded, "/bin/none"),
+            event(&values[19_999], "/bin/none"),
+            event("nothing", "/bin/x7999"),
+            event("nothing", "/bin/none"),
+        ]
+        .join("\n"),
+    );
+    let rule = |name: &str, det: String, cond: &str| {
+        format!("title: {name}\nid: 0d8e6d2a-4444-4f0e-9c1e-00000000000{}\nstatus: test\nlogsource:\n  product: linux\n  category: process_creation\ndetection:\n{det}  condition: {cond}\nlevel: high\n", name.len())
+    };
+    let selections: String = (0..8_000)
+        .map(|i| format!("  s{i}:\n    Image: /bin/x{i}\n"))
+        .collect();
+    let contains: String = values.iter().map(|v| format!("      - '{v}'\n")).collect();
+    for (name, det, cond) in [
+        (
+            "b",
+            format!("  sel:\n    CommandLine|base64offset|contains: '{long}'\n"),
+            "sel",
+        ),
+        ("sel", selections, "1 of s*"),
+        (
+            "cont",
+            format!("  sel:\n    CommandLine|contains:\n{contains}"),
+            "sel",
+        ),
+    ] {
+        let dir = t.0.join(name);
+        t.file(&format!("{name}/r.yml"), &rule(name, det, cond));
+        let started = std::time::Instant::now();
+        let (code, out, err) = run_or_hang(
+            &[
+                "scan",
+                "--no-builtin",
+                "-o",
+                "ndjson",
+                "--rules",
+                dir.to_str().unwrap(),
+                &events,
+            ],
+            Duration::from_secs(120),
+        );
+        eprintln!("{name}: {:?}", started.elapsed());
+        assert_eq!(code, 0, "{name}: {err}");
+        assert_eq!(out.lines().count(), 1, "{name}: one event matches: {err}");
+    }
 }
