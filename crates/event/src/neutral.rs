@@ -25,31 +25,33 @@ pub fn is_display_control(c: char) -> bool {
         )
 }
 
-/// Whether `bytes` may hold a display control that serde_json leaves raw: the UTF-8 lead bytes
-/// of every [`is_display_control`] character from DEL up (0x7f, 0xc2, 0xd8, 0xe2). Branch-free,
-/// so it vectorises: most strings have none of these bytes and are copied as they are.
+/// Whether `b` may begin a display control that serde_json leaves raw: the UTF-8 lead bytes of
+/// every [`is_display_control`] character from DEL up (0x7f, 0xc2, 0xd8, 0xe2). Meant for
+/// branch-free folds over a string, which vectorise: most strings have none of these bytes and
+/// are copied as they are.
 #[inline]
-fn may_hold_raw_control(bytes: &[u8]) -> bool {
-    bytes.iter().fold(false, |any, &b| {
-        any | (b == 0x7f) | (b == 0xc2) | (b == 0xd8) | (b == 0xe2)
-    })
+fn may_start_raw_control(b: u8) -> bool {
+    (b == 0x7f) | (b == 0xc2) | (b == 0xd8) | (b == 0xe2)
 }
 
 /// Writes `fragment` (JSON string content that serde_json found nothing to escape in) with every
 /// display control as `\uXXXX` (all of them are in the Basic Multilingual Plane).
 fn write_neutral_fragment<W: ?Sized + Write>(out: &mut W, fragment: &str) -> io::Result<()> {
-    if !may_hold_raw_control(fragment.as_bytes()) {
+    if !fragment
+        .bytes()
+        .fold(false, |any, b| any | may_start_raw_control(b))
+    {
         return out.write_all(fragment.as_bytes());
     }
     let mut start = 0;
     for (i, c) in fragment.char_indices() {
         if is_display_control(c) {
-            out.write_all(fragment[start..i].as_bytes())?;
+            out.write_all(&fragment.as_bytes()[start..i])?;
             write!(out, "\\u{:04x}", c as u32)?;
             start = i + c.len_utf8();
         }
     }
-    out.write_all(fragment[start..].as_bytes())
+    out.write_all(&fragment.as_bytes()[start..])
 }
 
 /// A serde_json formatter that lays JSON out like `F` and writes string contents through
@@ -132,8 +134,8 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
     let b = s.as_bytes();
     // Most strings need no escape: one branch-free pass (it vectorises) decides.
     let plain = !b.iter().fold(false, |bad, &c| {
-        bad | (c < 0x20) | (c == b'"') | (c == b'\\')
-    }) && !may_hold_raw_control(b);
+        bad | (c < 0x20) | (c == b'"') | (c == b'\\') | may_start_raw_control(c)
+    });
     if plain {
         out.push(b'"');
         out.extend_from_slice(b);
@@ -208,6 +210,18 @@ mod tests {
                 to_string(s).unwrap(),
                 "{s:?}"
             );
+        }
+    }
+
+    #[test]
+    fn every_display_control_past_c0_is_caught_by_its_lead_byte() {
+        for c in (0x7f..0x1_0000)
+            .filter_map(char::from_u32)
+            .filter(|&c| is_display_control(c))
+        {
+            let mut utf8 = [0; 4];
+            let lead = c.encode_utf8(&mut utf8).as_bytes()[0];
+            assert!(may_start_raw_control(lead), "{c:?}");
         }
     }
 
