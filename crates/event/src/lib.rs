@@ -20,6 +20,7 @@
 //! assert_eq!(values, vec![Value::str("systemctl"), Value::str("enable")]);
 //! ```
 
+pub mod neutral;
 mod path;
 mod projection;
 mod time;

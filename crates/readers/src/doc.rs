@@ -7,6 +7,7 @@
 //! hand for that reason: no crate writes nested JSON from dotted paths.
 
 use std::borrow::Cow;
+use unithunt_event::neutral::write_json_str;
 
 /// A value of the document.
 #[derive(Debug, Clone, PartialEq)]
@@ -266,7 +267,7 @@ impl Doc {
                     out.push(b',');
                 }
                 *w = true;
-                write_str(out, seg);
+                write_json_str(out, seg);
                 out.extend_from_slice(b":{");
                 open.push(seg);
                 written.push(false);
@@ -276,7 +277,7 @@ impl Doc {
                 out.push(b',');
             }
             *w = true;
-            write_str(out, leaf[0]);
+            write_json_str(out, leaf[0]);
             out.push(b':');
             write_val(out, value);
         }
@@ -337,7 +338,7 @@ fn same(a: &str, b: &str) -> bool {
 
 fn write_val(out: &mut Vec<u8>, v: &Val) {
     match v {
-        Val::Str(s) => write_str(out, s),
+        Val::Str(s) => write_json_str(out, s),
         Val::Int(n) => out.extend_from_slice(n.to_string().as_bytes()),
         Val::List(items) => {
             out.push(b'[');
@@ -345,48 +346,12 @@ fn write_val(out: &mut Vec<u8>, v: &Val) {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_str(out, s);
+                write_json_str(out, s);
             }
             out.push(b']');
         }
         Val::Raw(r) => out.extend_from_slice(r.as_bytes()),
     }
-}
-
-/// A JSON string: `"` and `\` escaped, control characters as `\u00XX` (or their short forms).
-pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    let b = s.as_bytes();
-    // Most strings need no escape: one branch-free pass (it vectorises) decides.
-    let plain = !b.iter().fold(false, |bad, &c| {
-        bad | (c < 0x20) | (c == b'"') | (c == b'\\') | (c == 0x7f)
-    });
-    if plain {
-        out.extend_from_slice(b);
-        out.push(b'"');
-        return;
-    }
-    let mut start = 0;
-    for (i, &c) in b.iter().enumerate() {
-        let esc: &[u8] = match c {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f | 0x7f => b"",
-            _ => continue,
-        };
-        out.extend_from_slice(&b[start..i]);
-        if esc.is_empty() {
-            out.extend_from_slice(format!("\\u{c:04x}").as_bytes());
-        } else {
-            out.extend_from_slice(esc);
-        }
-        start = i + 1;
-    }
-    out.extend_from_slice(&b[start..]);
-    out.push(b'"');
 }
 
 #[cfg(test)]

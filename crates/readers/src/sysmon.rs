@@ -12,6 +12,7 @@
 use crate::doc::{Doc, Val};
 use quick_xml::events::Event as XmlEvent;
 use quick_xml::Reader;
+use unithunt_event::neutral;
 
 /// True when the text holds a Sysmon event in its first lines.
 pub fn sniff(text: &[u8]) -> bool {
@@ -193,8 +194,8 @@ pub fn to_ecs(ev: &SysmonEvent) -> Doc {
     for (k, v) in &ev.data {
         data.push(format!(
             "{}:{}",
-            serde_json::to_string(k).expect("string"),
-            serde_json::to_string(v).expect("string")
+            neutral::to_string(k).expect("string"),
+            neutral::to_string(v).expect("string")
         ));
     }
     doc.set("sysmon.data", Val::Raw(format!("{{{}}}", data.join(","))));

@@ -189,9 +189,9 @@ fn member(out: &mut Vec<u8>, first: &mut bool, key: &str, value: &Json) {
     }
     *first = false;
     // Writing into a Vec cannot fail, and both key and value are valid JSON values.
-    let _ = serde_json::to_writer(&mut *out, key);
+    let _ = unithunt_event::neutral::to_writer(&mut *out, key);
     out.push(b':');
-    let _ = serde_json::to_writer(&mut *out, value);
+    let _ = unithunt_event::neutral::to_writer(&mut *out, value);
 }
 
 impl AlertTemplate {
@@ -213,7 +213,10 @@ impl AlertTemplate {
     /// hot path of `scan` when every event alerts.
     pub fn write_event_alert(&self, doc: &Json, origin: &EventOrigin, out: &mut Vec<u8>) {
         let Json::Object(src) = doc else {
-            let _ = serde_json::to_writer(&mut *out, &event_alert(&self.meta, doc, origin));
+            let _ = unithunt_event::neutral::to_writer(
+                &mut *out,
+                &event_alert(&self.meta, doc, origin),
+            );
             return;
         };
         let id = event_id(doc, origin);

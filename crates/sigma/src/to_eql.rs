@@ -7,7 +7,9 @@
 use unithunt_engine::{CmpOp, Expr, Fold, Func, PatternKind};
 use unithunt_event::Value;
 
-/// An EQL string literal holding `s` (quotes, backslashes and control characters escaped).
+/// An EQL string literal holding `s`: quotes, backslashes and line breaks escaped, and every
+/// character a display acts on (ESC, BEL, C1 and bidi controls) written as EQL's `\u{XX}`
+/// escape, so the query means the same and is safe to show.
 pub fn quote(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
@@ -17,6 +19,9 @@ pub fn quote(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
+            c if unithunt_event::neutral::is_display_control(c) => {
+                out.push_str(&format!("\\u{{{:02x}}}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -223,4 +228,16 @@ fn balanced(s: &str) -> bool {
         }
     }
     depth == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quote;
+
+    #[test]
+    fn string_literals_carry_display_controls_as_eql_escapes() {
+        assert_eq!(quote("a\u{1b}[31m\u{7}"), r#""a\u{1b}[31m\u{07}""#);
+        assert_eq!(quote("\u{9b}x\u{202e}"), r#""\u{9b}x\u{202e}""#);
+        assert_eq!(quote("q\"\\\n/é"), r#""q\"\\\n/é""#);
+    }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use unithunt_engine::{Output, Pipe, Prefilter, QueryKind, RunOptions, Runner};
 use unithunt_eql::{compile, Dialect, EqlOptions};
-use unithunt_event::{lookup_one, parse_timestamp, FieldPath, TimestampFormat};
+use unithunt_event::{lookup_one, neutral, parse_timestamp, FieldPath, TimestampFormat};
 use unithunt_readers::{read_events, ReadStats, Source};
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -246,8 +246,8 @@ pub fn run(mut args: EqlArgs) -> ExitCode {
     let mut out = BufWriter::new(stdout.lock());
     for o in &shown {
         let line = match o {
-            Output::Event(doc) => serde_json::to_string(doc.as_ref()),
-            Output::Sequence { join_keys, events } => serde_json::to_string(&json!({
+            Output::Event(doc) => neutral::to_string(doc.as_ref()),
+            Output::Sequence { join_keys, events } => neutral::to_string(&json!({
                 "join_keys": join_keys,
                 "events": events.iter().map(|e| match e {
                     Some(d) => d.as_ref().clone(),

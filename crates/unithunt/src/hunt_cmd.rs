@@ -1,9 +1,11 @@
 //! `unithunt hunt`: the units on this host or under a mounted image, judged with reasons.
 
+use crate::csv_out::CsvOut;
 use crate::term::escape;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use unithunt_event::neutral;
 use unithunt_hunt::hunt::hunt;
 use unithunt_hunt::root::Root;
 use unithunt_hunt::score::Finding;
@@ -63,10 +65,12 @@ fn read_baseline(path: &std::path::Path) -> Result<Baseline, String> {
     serde_json::from_value(doc["units"].clone()).map_err(|e| e.to_string())
 }
 
+/// The reasons as one line, each with its weight after it: `runs from /tmp (+30); ...` (a
+/// leading `+30` would read as a formula to a spreadsheet, and the reason is what one reads).
 fn reasons_text(f: &Finding) -> String {
     f.reasons
         .iter()
-        .map(|r| format!("+{} {}", r.weight, r.text))
+        .map(|r| format!("{} (+{})", r.text, r.weight))
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -94,7 +98,10 @@ pub fn run(args: HuntArgs) -> ExitCode {
             .map(|f| (baseline_key(f), f.fingerprint.clone()))
             .collect();
         let doc = serde_json::json!({"unithunt_hunt_baseline": 1, "units": units});
-        if let Err(e) = std::fs::write(path, format!("{doc:#}\n")) {
+        if let Err(e) = std::fs::write(
+            path,
+            neutral::to_string_pretty(&doc).unwrap_or_default() + "\n",
+        ) {
             eprintln!("error: {}: {e}", escape(&path.to_string_lossy()));
             return ExitCode::from(2);
         }
@@ -150,17 +157,16 @@ pub fn run(args: HuntArgs) -> ExitCode {
     match args.output {
         HuntOutput::Ndjson => {
             for f in &shown {
-                println!("{}", doc_of(f));
+                println!("{}", neutral::to_string(&doc_of(f)).unwrap_or_default());
             }
         }
         HuntOutput::Json => {
             let all: Vec<serde_json::Value> = shown.iter().map(|f| doc_of(f)).collect();
-            println!("{}", serde_json::Value::Array(all));
+            println!("{}", neutral::to_string(&all).unwrap_or_default());
         }
         HuntOutput::Csv => {
-            // Quoting is the csv crate's job; control characters are escaped as in the table.
-            let mut w = csv::Writer::from_writer(std::io::stdout());
-            let _ = w.write_record([
+            let mut w = CsvOut::new(std::io::stdout());
+            let _ = w.write_row([
                 "severity",
                 "score",
                 "baseline",
@@ -174,23 +180,19 @@ pub fn run(args: HuntArgs) -> ExitCode {
                 "exec",
             ]);
             for f in &shown {
-                let _ = w.write_record(
-                    [
-                        f.severity().to_string(),
-                        f.score().to_string(),
-                        status_of(f).to_string(),
-                        f.manager.clone(),
-                        f.unit.clone(),
-                        f.owner.clone(),
-                        f.wanted_by.join(" "),
-                        f.fragment.clone(),
-                        f.dropins.join(" "),
-                        reasons_text(f),
-                        f.exec.join(" | "),
-                    ]
-                    .iter()
-                    .map(|v| escape(v)),
-                );
+                let _ = w.write_row([
+                    f.severity().to_string(),
+                    f.score().to_string(),
+                    status_of(f).to_string(),
+                    f.manager.clone(),
+                    f.unit.clone(),
+                    f.owner.clone(),
+                    f.wanted_by.join(" "),
+                    f.fragment.clone(),
+                    f.dropins.join(" "),
+                    reasons_text(f),
+                    f.exec.join(" | "),
+                ]);
             }
             let _ = w.flush();
         }

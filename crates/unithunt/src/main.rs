@@ -3,6 +3,7 @@
 mod atomic;
 mod convert;
 mod correlate;
+mod csv_out;
 mod eql_cmd;
 mod host;
 mod hunt_cmd;

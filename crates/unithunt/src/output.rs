@@ -1,10 +1,11 @@
 //! Alert output: NDJSON, one JSON array, CSV, or a compact table for humans.
 
+use crate::csv_out::CsvOut;
 use crate::term::escape;
 use clap::ValueEnum;
 use serde_json::Value as Json;
 use std::io::{self, BufWriter, Write};
-use unithunt_event::{lookup_one, FieldPath};
+use unithunt_event::{lookup_one, neutral, FieldPath};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -22,7 +23,7 @@ pub struct AlertSink {
     format: OutputFormat,
     out: BufWriter<io::Stdout>,
     rows: Vec<[String; 6]>,
-    csv: Option<csv::Writer<BufWriter<io::Stdout>>>,
+    csv: Option<CsvOut<BufWriter<io::Stdout>>>,
     count: u64,
     /// Stdout went away (e.g. `| head`): stop writing, keep counting.
     closed: bool,
@@ -69,28 +70,22 @@ pub enum Rendered {
 pub fn render(format: OutputFormat, a: &Json) -> Rendered {
     match format {
         OutputFormat::Ndjson | OutputFormat::Json => {
-            Rendered::Line(serde_json::to_vec(a).unwrap_or_default())
+            Rendered::Line(neutral::to_vec(a).unwrap_or_default())
         }
-        // CSV ends up in terminals and spreadsheets alike: control characters are escaped like
-        // in the table (quoting is the csv crate's job).
-        OutputFormat::Csv => Rendered::Record(
-            [
-                field(a, "@timestamp"),
-                field(a, "host.name"),
-                field(a, "user.name"),
-                flat(a, "kibana.alert.rule.rule_id"),
-                flat(a, "kibana.alert.rule.name"),
-                flat(a, "kibana.alert.severity"),
-                flat(a, "kibana.alert.risk_score"),
-                flat(a, "kibana.alert.reason"),
-                field(a, "process.command_line"),
-                field(a, "file.path"),
-                flat(a, "kibana.alert.uuid"),
-            ]
-            .iter()
-            .map(|v| escape(v))
-            .collect(),
-        ),
+        // Cells are neutralised as they are written (`CsvOut`).
+        OutputFormat::Csv => Rendered::Record(vec![
+            field(a, "@timestamp"),
+            field(a, "host.name"),
+            field(a, "user.name"),
+            flat(a, "kibana.alert.rule.rule_id"),
+            flat(a, "kibana.alert.rule.name"),
+            flat(a, "kibana.alert.severity"),
+            flat(a, "kibana.alert.risk_score"),
+            flat(a, "kibana.alert.reason"),
+            field(a, "process.command_line"),
+            field(a, "file.path"),
+            flat(a, "kibana.alert.uuid"),
+        ]),
         OutputFormat::Table => {
             if a.get("kibana.alert.building_block_type").is_some() {
                 // Building blocks are shown through their sequence's shell alert.
@@ -142,8 +137,8 @@ impl AlertSink {
         match format {
             OutputFormat::Json => sink.write_raw(b"["),
             OutputFormat::Csv => {
-                let mut w = csv::Writer::from_writer(BufWriter::new(io::stdout()));
-                if w.write_record(CSV_HEADER).is_err() {
+                let mut w = CsvOut::new(BufWriter::new(io::stdout()));
+                if w.write_row(CSV_HEADER).is_err() {
                     sink.closed = true;
                 }
                 sink.csv = Some(w);
@@ -200,7 +195,7 @@ impl AlertSink {
             Rendered::Record(record) => {
                 self.count += 1;
                 if let Some(w) = &mut self.csv {
-                    if !self.closed && w.write_record(&record).is_err() {
+                    if !self.closed && w.write_row(&record).is_err() {
                         self.closed = true;
                     }
                 }

@@ -352,7 +352,9 @@ fn convert(files: &[PathBuf]) -> ExitCode {
                         escape(&rule.title),
                         escape(rule.id.as_deref().unwrap_or("no id"))
                     );
-                    println!("{eql}\n");
+                    // Escaped even into a file or pipe: a raw control character is never what
+                    // a SIEM wants, and string literals already carry theirs as `\u{..}`.
+                    println!("{}\n", escape_lines(&eql));
                 }
                 Err(e) => {
                     eprintln!("{}", escape(&e));

@@ -1,12 +1,14 @@
 //! The terminal boundary: every untrusted string printed for humans goes through [`escape`].
 
-/// Escapes control characters (including ESC, so ANSI sequences from logs cannot reach the
-/// terminal), and Unicode bidi overrides, as `\u{..}`; everything else is kept.
+use unithunt_event::neutral::is_display_control;
+
+/// Escapes what a terminal acts on instead of showing ([`is_display_control`]: control
+/// characters such as ESC, so ANSI sequences from logs cannot reach the terminal, C1 controls,
+/// bidi controls, line separators) as `\u{..}`, or `\n`, `\t`, `\r`; everything else is kept.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}');
-        if c.is_control() || bidi {
+        if is_display_control(c) {
             match c {
                 '\n' => out.push_str("\\n"),
                 '\t' => out.push_str("\\t"),
@@ -40,6 +42,8 @@ mod tests {
         assert_eq!(escape("a\u{1b}[31mred"), "a\\u{1b}[31mred");
         assert_eq!(escape("x\ny\u{7}"), "x\\ny\\u{7}");
         assert_eq!(escape("\u{202e}cod.exe"), "\\u{202e}cod.exe");
+        assert_eq!(escape("a\u{9b}31m\u{7f}"), "a\\u{9b}31m\\u{7f}");
+        assert_eq!(escape("x\u{2028}y\u{61c}"), "x\\u{2028}y\\u{61c}");
         assert_eq!(
             escape("/etc/systemd/system/é.service"),
             "/etc/systemd/system/é.service"

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use unithunt_engine::{Output, QueryKind, RunOptions, Runner};
-use unithunt_event::{lookup_one, parse_timestamp, FieldPath, TimestampFormat};
+use unithunt_event::{lookup_one, neutral, parse_timestamp, FieldPath, TimestampFormat};
 use unithunt_rules::alert::{event_alert, sequence_alerts, EventOrigin};
 use unithunt_rules::RuleSet;
 
@@ -544,10 +544,11 @@ pub fn syslog_message(alert: &Json, host: &str) -> String {
         "event_id": alert["event"]["id"],
     });
     format!(
-        "<{pri}>1 {time} {host} unithunt {} alert [unithunt@32473 rule=\"{}\" id=\"{}\"] {summary}",
+        "<{pri}>1 {time} {host} unithunt {} alert [unithunt@32473 rule=\"{}\" id=\"{}\"] {}",
         std::process::id(),
         sd_escape(name),
         sd_escape(alert["kibana.alert.uuid"].as_str().unwrap_or("")),
+        neutral::to_string(&summary).unwrap_or_default(),
     )
 }
 
@@ -791,7 +792,7 @@ impl Watch {
         }
         // When unithunt raised it (Elastic's field for an alert's creation).
         alert["kibana.alert.start"] = json!(unithunt_event::format_iso_ms(now_ms()));
-        let line = serde_json::to_vec(&alert).unwrap_or_default();
+        let line = neutral::to_vec(&alert).unwrap_or_default();
         match self.journal.append(&uuid, &line) {
             Ok(true) => {}
             Ok(false) => return,
@@ -1116,7 +1117,14 @@ fn save_checkpoint(path: &Path, w: &Watch, chain: &[FileId], first_from: u64, of
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         let _ = std::fs::create_dir_all(dir);
     }
-    if let Err(e) = write_atomic(path, format!("{}\n", cp.to_json()).as_bytes()) {
+    if let Err(e) = write_atomic(
+        path,
+        format!(
+            "{}\n",
+            neutral::to_string(&cp.to_json()).unwrap_or_default()
+        )
+        .as_bytes(),
+    ) {
         eprintln!("error: checkpoint {}: {e}", escape(&path.to_string_lossy()));
     }
 }

@@ -98,7 +98,8 @@ pub fn bulk_body(lines: &[u8], index: &str) -> Vec<u8> {
             .and_then(|j| j["kibana.alert.uuid"].as_str().map(str::to_string))
             .unwrap_or_default();
         let action = serde_json::json!({"create": {"_index": index, "_id": id}});
-        body.extend_from_slice(action.to_string().as_bytes());
+        // Writing into a Vec cannot fail.
+        let _ = unithunt_event::neutral::to_writer(&mut body, &action);
         body.push(b'\n');
         body.extend_from_slice(line);
         body.push(b'\n');
@@ -229,9 +230,12 @@ fn ship(t: Target, stop: Arc<AtomicBool>, deadline: Arc<Mutex<Option<Instant>>>)
             }
             Err(e) => {
                 if !failing {
+                    // `e` quotes the endpoint's reply (its error body, a refused item): the
+                    // endpoint's text, escaped like any other untrusted text.
                     eprintln!(
-                        "warning: http sink {}: {e}; alerts are kept in the journal and retried",
-                        crate::term::escape(&t.url)
+                        "warning: http sink {}: {}; alerts are kept in the journal and retried",
+                        crate::term::escape(&t.url),
+                        crate::term::escape(&e)
                     );
                 }
                 failing = true;

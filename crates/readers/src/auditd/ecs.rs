@@ -3,8 +3,9 @@
 
 use super::proctable::{ProcInfo, ProcessTable};
 use super::record::{decode_field, decode_hex, Field, Record};
-use crate::doc::{write_str, Doc, Val};
+use crate::doc::{Doc, Val};
 use std::sync::Arc;
+use unithunt_event::neutral::write_json_str;
 
 /// The name a syscall number has on the record's architecture (`arch=` is the kernel's
 /// `AUDIT_ARCH_*` constant); ENRICHED logs say it themselves.
@@ -352,7 +353,7 @@ fn sockaddr(hex: &str) -> Option<(String, u16)> {
 /// the same record either way. A key met twice keeps its first value.
 fn raw_record(r: &Record<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"type\":");
-    write_str(out, r.rtype);
+    write_json_str(out, r.rtype);
     let mut keys: Vec<&str> = Vec::with_capacity(r.fields.len() + r.enriched.len() + 3);
     keys.push("type");
     fn member<'k>(out: &mut Vec<u8>, keys: &mut Vec<&'k str>, k: &'k str, v: &str) {
@@ -363,9 +364,9 @@ fn raw_record(r: &Record<'_>, out: &mut Vec<u8>) {
             return;
         }
         out.push(b',');
-        write_str(out, k);
+        write_json_str(out, k);
         out.push(b':');
-        write_str(out, v);
+        write_json_str(out, v);
         keys.push(k);
     }
     for f in &r.fields {
