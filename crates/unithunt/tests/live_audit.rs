@@ -167,6 +167,16 @@ fn the_four_adversary_tests_raise_alerts_from_the_real_audit_log() {
     let Some(_cleanup) = start_auditing("LIVE AUDIT TEST") else {
         return;
     };
+    // A `-w` watch on a directory that does not exist yet never sees files created under it once
+    // it does (a fresh machine has no /usr/local/lib/systemd): the watched directories come first.
+    for rule in RULES {
+        if let Some(dir) = rule
+            .strip_prefix("-w ")
+            .and_then(|r| r.split_whitespace().next())
+        {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+    }
     for rule in RULES {
         let (ok, out) = auditctl(rule);
         // A rule already loaded (from an earlier, interrupted run) is fine.
