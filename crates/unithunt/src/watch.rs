@@ -568,57 +568,6 @@ fn collect_ids(bytes: &[u8], ids: &mut HashSet<String>) {
     }
 }
 
-/// Syslog (RFC 5424) over UDP, TCP (octet counting, RFC 6587) or a local datagram socket.
-enum Syslog {
-    Udp(std::net::UdpSocket, String),
-    Tcp(String, Option<std::net::TcpStream>),
-    Unix(std::os::unix::net::UnixDatagram, PathBuf),
-}
-
-impl Syslog {
-    fn open(address: &str) -> Result<Syslog, String> {
-        if let Some(a) = address.strip_prefix("udp://") {
-            let s = std::net::UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
-            Ok(Syslog::Udp(s, a.to_string()))
-        } else if let Some(a) = address.strip_prefix("tcp://") {
-            Ok(Syslog::Tcp(a.to_string(), None))
-        } else if let Some(p) = address.strip_prefix("unix:") {
-            let s = std::os::unix::net::UnixDatagram::unbound().map_err(|e| e.to_string())?;
-            Ok(Syslog::Unix(s, PathBuf::from(p)))
-        } else {
-            Err(format!(
-                "--syslog {address}: expected udp://HOST:PORT, tcp://HOST:PORT or unix:PATH"
-            ))
-        }
-    }
-
-    fn send(&mut self, alert: &Json, host: &str) {
-        let msg = syslog_message(alert, host);
-        match self {
-            Syslog::Udp(s, a) => {
-                let _ = s.send_to(msg.as_bytes(), a.as_str());
-            }
-            Syslog::Unix(s, p) => {
-                let _ = s.send_to(msg.as_bytes(), &*p);
-            }
-            Syslog::Tcp(a, conn) => {
-                for _ in 0..2 {
-                    if conn.is_none() {
-                        *conn = std::net::TcpStream::connect(a.as_str()).ok();
-                    }
-                    let Some(c) = conn.as_mut() else { return };
-                    if c.write_all(format!("{} {msg}", msg.len()).as_bytes())
-                        .is_ok()
-                    {
-                        return;
-                    }
-                    *conn = None;
-                }
-            }
-        }
-    }
-}
-
 /// One RFC 5424 message: facility 13 (log audit), severity from the alert's, the rule and alert
 /// id as structured data, and the fields an analyst reads first as compact JSON in the message
 /// (the whole alert is in the journal): kept under 2 kB, the size every receiver accepts over UDP
@@ -847,8 +796,6 @@ struct Watch {
     engine: Engine,
     convert: Convert,
     journal: Journal,
-    syslog: Option<Syslog>,
-    host: String,
     stats: Stats,
     last_event_id: String,
     /// Raise no alert (replay of what was read before the checkpoint's start is not needed
@@ -952,9 +899,6 @@ impl Watch {
                 WatchOutput::None => Ok(()),
             }
             .and_then(|_| out.flush());
-        }
-        if let Some(s) = self.syslog.as_mut() {
-            s.send(&alert, &self.host);
         }
     }
 
@@ -1153,13 +1097,25 @@ pub fn run(args: WatchArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let syslog = match args.syslog.as_deref().map(Syslog::open).transpose() {
+    let syslog = match args
+        .syslog
+        .as_deref()
+        .map(|a| crate::watch_syslog::Syslog::parse(a, hostname()))
+        .transpose()
+    {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {}", escape(&e));
             return ExitCode::from(2);
         }
     };
+    if (syslog.is_some() || args.http.is_some()) && !journal.regular {
+        eprintln!(
+            "error: alert journal {} is not a regular file: --http and --syslog ship alerts from it",
+            escape(&journal_path.to_string_lossy())
+        );
+        return ExitCode::from(2);
+    }
     let checkpoint = if stdin {
         None
     } else {
@@ -1172,27 +1128,39 @@ pub fn run(args: WatchArgs) -> ExitCode {
         }
     };
     install_signals();
-    let shipper = args.http.as_ref().map(|url| {
-        let pos = {
-            let mut s = args.checkpoint.as_os_str().to_owned();
-            s.push(".http");
-            PathBuf::from(s)
-        };
-        crate::watch_http::Shipper::start(crate::watch_http::Target {
-            url: url.clone(),
-            index: args.http_index.clone(),
-            headers: args.http_header.clone(),
-            journal: journal_path.clone(),
-            position: pos,
-        })
-    });
+    // Every remote sink ships from the journal through the same shipper; each keeps its own
+    // position beside the checkpoint.
+    let position = |suffix: &str| {
+        let mut s = args.checkpoint.as_os_str().to_owned();
+        s.push(suffix);
+        PathBuf::from(s)
+    };
+    let mut shippers = Vec::new();
+    if let Some(url) = &args.http {
+        shippers.push(crate::watch_sink::Shipper::start(
+            format!("http sink {}", escape(url)),
+            Box::new(crate::watch_http::Http::new(
+                url.clone(),
+                args.http_index.clone(),
+                args.http_header.clone(),
+            )),
+            journal_path.clone(),
+            position(".http"),
+        ));
+    }
+    if let (Some(address), Some(s)) = (&args.syslog, syslog) {
+        shippers.push(crate::watch_sink::Shipper::start(
+            format!("syslog sink {}", escape(address)),
+            Box::new(s),
+            journal_path.clone(),
+            position(".syslog"),
+        ));
+    }
     let mut w = Watch {
         args_output: args.output,
         engine: Engine::new(set, None),
         convert: Convert::new(args.input_format, this_host),
         journal,
-        syslog,
-        host: hostname(),
         stats: Stats::default(),
         last_event_id: String::new(),
         quiet_stdout: false,
@@ -1204,11 +1172,28 @@ pub fn run(args: WatchArgs) -> ExitCode {
         watch_file(&args, &mut w, checkpoint, started)
     };
     w.journal.sync();
-    if let Some(s) = shipper {
-        s.stop(Duration::from_secs(if args.exit_at_eof { 60 } else { 2 }));
-    }
+    // The input ended (or the journal failed): the sinks get a bounded budget to deliver what
+    // is left. Stopped by a signal: a sink that is delivering gets a moment, a failing one none.
+    // A signal during the budget ends it at once.
+    let budget = if STOP.load(Ordering::SeqCst) {
+        crate::watch_sink::Budget {
+            attempts: 0,
+            time: crate::watch_sink::SIGNAL_GRACE,
+        }
+    } else {
+        crate::watch_sink::Budget {
+            attempts: crate::watch_sink::FINAL_ATTEMPTS,
+            time: crate::watch_sink::FINAL_TIME,
+        }
+    };
+    STOP.store(false, Ordering::SeqCst);
+    let sink_failed = crate::watch_sink::end_all(shippers, budget, || STOP.load(Ordering::SeqCst));
     eprintln!("{}", w.stats_line(started));
-    status
+    if sink_failed && status == ExitCode::SUCCESS {
+        ExitCode::from(1)
+    } else {
+        status
+    }
 }
 
 fn watch_stdin(args: &WatchArgs, w: &mut Watch, started: Instant) -> ExitCode {

@@ -4,7 +4,7 @@
 //! and stderr are drained by threads, and its address space is capped so that code reading a
 //! device without end dies instead of filling the machine's memory.
 
-use std::io::{BufRead, Read};
+use std::io::{BufRead, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -359,4 +359,351 @@ fn a_huge_sparse_log_is_read_in_bounded_chunks_and_sigint_stops_it() {
     let r = w.finish(Duration::from_secs(10));
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     eprintln!("exited {:?} after SIGINT", r.elapsed);
+}
+
+// ---- Items 13 and 14: remote sinks that refuse or fail ----
+
+/// A log of `n` distinct alerting events.
+fn alerting_log(t: &Tmp, n: usize) -> String {
+    let text: String = (0..n).map(enable_event).collect();
+    std::fs::write(t.join("audit.log"), text).unwrap();
+    t.s("audit.log")
+}
+
+/// A local port nothing listens on (bound, then released).
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn journal_ids(path: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let j: serde_json::Value = serde_json::from_str(l).unwrap();
+            j["kibana.alert.uuid"].as_str().unwrap().to_string()
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// How many alerts the seed rule (built in, and given again with `--rules`) raises per event.
+const PER_EVENT: usize = 2;
+
+/// Waits until the journal holds `n` alerts.
+fn wait_journal(path: &Path, n: usize, w: &Watch) {
+    let end = Instant::now() + Duration::from_secs(30);
+    while journal_ids(path).len() < n {
+        assert!(Instant::now() < end, "alerts not raised: {}", w.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A syslog collector over TCP (RFC 6587 octet counting): the alert id of each message.
+fn collect_syslog(listener: std::net::TcpListener, ids: Arc<Mutex<Vec<String>>>) {
+    for stream in listener.incoming() {
+        let Ok(s) = stream else { continue };
+        let ids = ids.clone();
+        std::thread::spawn(move || {
+            let mut r = std::io::BufReader::new(s);
+            loop {
+                let mut len = Vec::new();
+                if r.read_until(b' ', &mut len).map_or(true, |n| n == 0) {
+                    return;
+                }
+                let len: usize = String::from_utf8_lossy(&len).trim().parse().unwrap();
+                let mut msg = vec![0u8; len];
+                if r.read_exact(&mut msg).is_err() {
+                    return;
+                }
+                let msg = String::from_utf8_lossy(&msg).into_owned();
+                let id = msg
+                    .split(" id=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap();
+                ids.lock().unwrap().push(id.to_string());
+            }
+        });
+    }
+}
+
+#[test]
+fn syslog_alerts_raised_while_the_tcp_collector_is_down_arrive_once_it_is_up() {
+    let t = Tmp::new("syslog-late");
+    let log = alerting_log(&t, 5);
+    let port = free_port();
+    let target = format!("tcp://127.0.0.1:{port}");
+    let w = Watch::spawn(&[
+        &log,
+        "--input-format",
+        "ecs",
+        "--rules",
+        SEED_RULE,
+        "--from-start",
+        "--checkpoint",
+        &t.s("state/cp"),
+        "--poll-ms",
+        "20",
+        "-o",
+        "none",
+        "--syslog",
+        &target,
+    ]);
+    let journal = t.join("state/alerts.ndjson");
+    wait_journal(&journal, 5 * PER_EVENT, &w);
+    // Refused: said on stderr, with the target, the error and the alerts kept.
+    assert!(
+        w.wait_stderr("alert(s) waiting)", Duration::from_secs(10)),
+        "{}",
+        w.stderr()
+    );
+    let err = w.stderr();
+    assert!(
+        err.contains(&format!(
+            "warning: syslog sink {target}: Connection refused (os error 111); alerts are kept in the journal and retried ("
+        )),
+        "{err}"
+    );
+    // The collector comes up late: every alert raised while it was down arrives.
+    std::thread::sleep(Duration::from_secs(1));
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    {
+        let got = got.clone();
+        std::thread::spawn(move || collect_syslog(listener, got));
+    }
+    let expected = journal_ids(&journal);
+    let end = Instant::now() + Duration::from_secs(40);
+    while got.lock().unwrap().len() < expected.len() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut received = got.lock().unwrap().clone();
+    received.sort();
+    assert_eq!(received, expected, "{}", w.stderr());
+    assert!(
+        w.wait_stderr(
+            &format!("unithunt watch: syslog sink {target} delivering again"),
+            Duration::from_secs(5)
+        ),
+        "{}",
+        w.stderr()
+    );
+    w.signal(libc::SIGTERM);
+    let r = w.finish(Duration::from_secs(10));
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+}
+
+#[test]
+fn a_refused_syslog_target_is_a_warning_and_status_1_at_the_end() {
+    let t = Tmp::new("syslog-refused");
+    let log = alerting_log(&t, 3);
+    let tcp = format!("tcp://127.0.0.1:{}", free_port());
+    let unix = format!("unix:{}", t.s("no-such.sock"));
+    for (target, error) in [
+        (tcp.as_str(), "Connection refused (os error 111)"),
+        (unix.as_str(), "No such file or directory (os error 2)"),
+    ] {
+        let state = format!("state-{}", target.len());
+        let r = run(
+            &[
+                &log,
+                "--input-format",
+                "ecs",
+                "--rules",
+                SEED_RULE,
+                "--from-start",
+                "--checkpoint",
+                &t.s(&format!("{state}/cp")),
+                "--exit-at-eof",
+                "-o",
+                "none",
+                "--syslog",
+                target,
+            ],
+            Duration::from_secs(90),
+        );
+        assert_eq!(r.code, Some(1), "{target}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!(
+                "warning: syslog sink {target}: {error}; alerts are kept in the journal and retried ("
+            )),
+            "{}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains(&format!(
+                "error: syslog sink {target}: gave up after 5 failed attempt(s)"
+            )) && r
+                .stderr
+                .contains(&format!("{} alert(s) stay in the journal", 3 * PER_EVENT)),
+            "{}",
+            r.stderr
+        );
+        assert_eq!(
+            journal_ids(&t.join(&format!("{state}/alerts.ndjson"))).len(),
+            3 * PER_EVENT
+        );
+        eprintln!("{target}: gave up after {:?}", r.elapsed);
+    }
+}
+
+/// An HTTP server answering 500 to every request; counts the requests.
+fn serve_500(listener: std::net::TcpListener, requests: Arc<Mutex<usize>>) {
+    for stream in listener.incoming() {
+        let Ok(mut s) = stream else { continue };
+        let requests = requests.clone();
+        std::thread::spawn(move || loop {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                match s.read(&mut byte) {
+                    Ok(1) => head.push(byte[0]),
+                    _ => return,
+                }
+            }
+            let head = String::from_utf8_lossy(&head).to_string();
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            let mut body = vec![0u8; len];
+            if s.read_exact(&mut body).is_err() {
+                return;
+            }
+            *requests.lock().unwrap() += 1;
+            let reply = "boom";
+            let resp = format!(
+                "HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{reply}",
+                reply.len()
+            );
+            if s.write_all(resp.as_bytes()).is_err() {
+                return;
+            }
+        });
+    }
+}
+
+fn failing_endpoint() -> (String, Arc<Mutex<usize>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/_bulk", listener.local_addr().unwrap());
+    let requests = Arc::new(Mutex::new(0));
+    {
+        let requests = requests.clone();
+        std::thread::spawn(move || serve_500(listener, requests));
+    }
+    (url, requests)
+}
+
+#[test]
+fn an_http_endpoint_answering_500_forever_is_given_up_with_status_1() {
+    let t = Tmp::new("http-500");
+    let log = alerting_log(&t, 4);
+    let (url, requests) = failing_endpoint();
+    let r = run(
+        &[
+            &log,
+            "--input-format",
+            "ecs",
+            "--rules",
+            SEED_RULE,
+            "--from-start",
+            "--checkpoint",
+            &t.s("state/cp"),
+            "--exit-at-eof",
+            "-o",
+            "none",
+            "--http",
+            &url,
+        ],
+        Duration::from_secs(90),
+    );
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "warning: http sink {url}: status 500: boom; alerts are kept in the journal and retried ("
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(&format!(
+            "error: http sink {url}: gave up after 5 failed attempt(s)"
+        )) && r.stderr.contains(&format!(
+            "(last error: status 500: boom); {} alert(s) stay in the journal",
+            4 * PER_EVENT
+        )),
+        "{}",
+        r.stderr
+    );
+    // Nothing was acknowledged: the journal keeps all four, and the position did not move.
+    assert_eq!(
+        journal_ids(&t.join("state/alerts.ndjson")).len(),
+        4 * PER_EVENT
+    );
+    let position = std::fs::read_to_string(t.join("state/cp.http")).unwrap_or_default();
+    assert!(
+        position.is_empty() || position.contains("\"offset\":0"),
+        "{position}"
+    );
+    let n = *requests.lock().unwrap();
+    assert!((5..=40).contains(&n), "{n} requests");
+    eprintln!("gave up after {:?} and {n} requests", r.elapsed);
+}
+
+#[test]
+fn sigterm_during_http_retries_ends_watch_promptly() {
+    let t = Tmp::new("http-term");
+    let log = alerting_log(&t, 4);
+    let (url, _) = failing_endpoint();
+    let w = Watch::spawn(&[
+        &log,
+        "--input-format",
+        "ecs",
+        "--rules",
+        SEED_RULE,
+        "--from-start",
+        "--checkpoint",
+        &t.s("state/cp"),
+        "--exit-at-eof",
+        "-o",
+        "none",
+        "--http",
+        &url,
+    ]);
+    assert!(
+        w.wait_stderr(
+            &format!("warning: http sink {url}"),
+            Duration::from_secs(30)
+        ),
+        "{}",
+        w.stderr()
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    let signalled = Instant::now();
+    w.signal(libc::SIGTERM);
+    // The old code waited for its 60 s grace, deaf to signals.
+    let r = w.finish(Duration::from_secs(10));
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "error: http sink {url}: stopped by a signal while retrying (last error: status 500: boom); {} alert(s) stay in the journal", 4 * PER_EVENT
+        )),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        journal_ids(&t.join("state/alerts.ndjson")).len(),
+        4 * PER_EVENT
+    );
+    eprintln!("exited {:?} after SIGTERM", signalled.elapsed());
 }
