@@ -1175,7 +1175,8 @@ pub fn run(args: WatchArgs) -> ExitCode {
     // The input ended (or the journal failed): the sinks get a bounded budget to deliver what
     // is left. Stopped by a signal: a sink that is delivering gets a moment, a failing one none.
     // A signal during the budget ends it at once.
-    let budget = if STOP.load(Ordering::SeqCst) {
+    let signalled = STOP.load(Ordering::SeqCst);
+    let budget = if signalled {
         crate::watch_sink::Budget {
             attempts: 0,
             time: crate::watch_sink::SIGNAL_GRACE,
@@ -1187,7 +1188,8 @@ pub fn run(args: WatchArgs) -> ExitCode {
         }
     };
     STOP.store(false, Ordering::SeqCst);
-    let sink_failed = crate::watch_sink::end_all(shippers, budget, || STOP.load(Ordering::SeqCst));
+    let sink_failed =
+        crate::watch_sink::end_all(shippers, budget, signalled, || STOP.load(Ordering::SeqCst));
     eprintln!("{}", w.stats_line(started));
     if sink_failed && status == ExitCode::SUCCESS {
         ExitCode::from(1)

@@ -119,7 +119,7 @@ impl Shipper {
 
     /// Reports what is left, on stderr, once the thread is done or abandoned; true when the
     /// sink ended failing (gave up, or was stopped while retrying) with alerts undelivered.
-    pub fn outcome(self, since_end: Duration) -> bool {
+    pub fn outcome(self, since_end: Duration, signalled: bool) -> bool {
         let joined = if self.handle.is_finished() {
             let _ = self.handle.join();
             true
@@ -138,7 +138,7 @@ impl Shipper {
             return false;
         }
         if failing {
-            let why = if self.shared.abort.load(Ordering::SeqCst) || !joined {
+            let why = if signalled || self.shared.abort.load(Ordering::SeqCst) || !joined {
                 "stopped by a signal while retrying".to_string()
             } else {
                 format!(
@@ -163,8 +163,13 @@ impl Shipper {
 }
 
 /// Ends every sink: each may deliver within `budget`, and a signal (`stop_now`) cuts that short.
-/// True when a sink ended failing.
-pub fn end_all(shippers: Vec<Shipper>, budget: Budget, stop_now: impl Fn() -> bool) -> bool {
+/// `signalled`: watch itself was stopped by a signal. True when a sink ended failing.
+pub fn end_all(
+    shippers: Vec<Shipper>,
+    budget: Budget,
+    signalled: bool,
+    stop_now: impl Fn() -> bool,
+) -> bool {
     if shippers.is_empty() {
         return false;
     }
@@ -192,7 +197,7 @@ pub fn end_all(shippers: Vec<Shipper>, budget: Budget, stop_now: impl Fn() -> bo
     let since = started.elapsed();
     let mut failed = false;
     for s in shippers {
-        failed |= s.outcome(since);
+        failed |= s.outcome(since, signalled);
     }
     failed
 }
@@ -327,10 +332,8 @@ fn ship(
                 (None, Some(c)) => (ino, offset) = (c, 0),
                 (None, None) => {}
             }
-            if ino == 0 {
-                if finishing() || !wait(Duration::from_millis(100), false) {
-                    return;
-                }
+            if ino == 0 && (finishing() || !wait(Duration::from_millis(100), false)) {
+                return;
             }
             continue;
         };

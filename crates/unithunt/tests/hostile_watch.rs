@@ -707,3 +707,45 @@ fn sigterm_during_http_retries_ends_watch_promptly() {
     );
     eprintln!("exited {:?} after SIGTERM", signalled.elapsed());
 }
+
+#[test]
+fn sigterm_while_following_with_a_refused_sink_ends_at_once_and_keeps_the_journal() {
+    let t = Tmp::new("http-daemon-term");
+    let log = alerting_log(&t, 2);
+    let url = format!("http://127.0.0.1:{}/_bulk", free_port());
+    let w = Watch::spawn(&[
+        &log,
+        "--input-format",
+        "ecs",
+        "--rules",
+        SEED_RULE,
+        "--from-start",
+        "--checkpoint",
+        &t.s("state/cp"),
+        "-o",
+        "none",
+        "--http",
+        &url,
+    ]);
+    assert!(
+        w.wait_stderr(
+            &format!("warning: http sink {url}"),
+            Duration::from_secs(30)
+        ),
+        "{}",
+        w.stderr()
+    );
+    w.signal(libc::SIGTERM);
+    let r = w.finish(Duration::from_secs(10));
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "error: http sink {url}: stopped by a signal while retrying"
+        )) && r
+            .stderr
+            .contains(&format!("{} alert(s) stay in the journal", 2 * PER_EVENT)),
+        "{}",
+        r.stderr
+    );
+    eprintln!("exited {:?} after SIGTERM", r.elapsed);
+}
