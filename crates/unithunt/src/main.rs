@@ -16,6 +16,8 @@ mod selfcheck;
 mod term;
 mod watch;
 mod watch_http;
+mod watch_sink;
+mod watch_syslog;
 mod window;
 
 use clap::{Parser, Subcommand};

@@ -40,6 +40,80 @@ const REPLAY_LIMIT: u64 = 256 << 20;
 const IDLE_FLUSH: Duration = Duration::from_millis(250);
 /// Log files remembered in the checkpoint's chain.
 const CHAIN_MAX: usize = 16;
+/// At most this much of the log is read at a time (then signals are looked at, and the rest is
+/// read without sleeping).
+const READ_CHUNK: u64 = 8 << 20;
+/// A line longer than this is dropped (counted as skipped, with a warning): auditd's records are
+/// under 9 kB, and a file of zeros must not fill memory while no newline comes.
+const MAX_LINE: usize = 16 << 20;
+/// A checkpoint (or a sink's position file) larger than this is not one.
+const STATE_MAX: u64 = 1 << 20;
+
+/// What a file that is not a regular file is, for messages.
+fn kind_of(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Opens `path` for reading with `O_NONBLOCK` (open(2) of a FIFO would otherwise wait for a
+/// writer) and checks with fstat that it is a regular file: a device or a FIFO never ends, or
+/// never answers. `Ok(None)` when it does not exist; the error is a message naming the path.
+pub(crate) fn open_regular(
+    path: &Path,
+) -> Result<Option<(std::fs::File, std::fs::Metadata)>, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let shown = || escape(&path.to_string_lossy());
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", shown())),
+    };
+    let meta = file.metadata().map_err(|e| format!("{}: {e}", shown()))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "{} is {}, not a regular file: refused",
+            shown(),
+            kind_of(&meta)
+        ));
+    }
+    Ok(Some((file, meta)))
+}
+
+/// The whole of a small state file (checkpoint, a sink's position): regular, at most
+/// [`STATE_MAX`] bytes. `Ok(None)` when it does not exist.
+pub(crate) fn read_state(path: &Path) -> Result<Option<Vec<u8>>, String> {
+    let Some((file, _)) = open_regular(path)? else {
+        return Ok(None);
+    };
+    let mut bytes = Vec::new();
+    file.take(STATE_MAX + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{}: {e}", escape(&path.to_string_lossy())))?;
+    if bytes.len() as u64 > STATE_MAX {
+        return Err(format!(
+            "{} is larger than {STATE_MAX} bytes: not a state file of unithunt watch",
+            escape(&path.to_string_lossy())
+        ));
+    }
+    Ok(Some(bytes))
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum WatchFormat {
@@ -252,15 +326,21 @@ impl Checkpoint {
         })
     }
 
+    /// Opened with `O_NONBLOCK`, checked regular and read at most [`STATE_MAX`] bytes: a FIFO or
+    /// a link to a device there is refused, not waited on or read forever.
     fn load(path: &Path) -> Result<Option<Checkpoint>, String> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice::<Json>(&bytes)
+        match read_state(path).map_err(|e| format!("checkpoint {e}"))? {
+            Some(bytes) => serde_json::from_slice::<Json>(&bytes)
                 .ok()
                 .and_then(|j| Checkpoint::from_json(&j))
                 .map(Some)
-                .ok_or_else(|| format!("{}: not a unithunt watch checkpoint", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("{}: {e}", path.display())),
+                .ok_or_else(|| {
+                    format!(
+                        "{}: not a unithunt watch checkpoint",
+                        escape(&path.to_string_lossy())
+                    )
+                }),
+            None => Ok(None),
         }
     }
 }
@@ -290,13 +370,9 @@ fn replay_plan(log: &Path, cp: &Checkpoint) -> Vec<Replay> {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if name == base || name.strip_prefix(base).is_some_and(|r| r.starts_with('.')) {
-                let Ok(file) = std::fs::File::open(e.path()) else {
-                    continue;
-                };
-                if let Ok(m) = file.metadata() {
-                    if m.is_file() {
-                        present.push((e.path(), FileId::of(&m), m, file));
-                    }
+                // Never a FIFO or a device (open_regular neither blocks nor accepts them).
+                if let Ok(Some((file, m))) = open_regular(&e.path()) {
+                    present.push((e.path(), FileId::of(&m), m, file));
                 }
             }
         }
@@ -363,25 +439,65 @@ struct Journal {
     /// so memory stays bounded by the journal's size).
     ids: HashSet<String>,
     previous_ids: HashSet<String>,
+    /// A regular file (read back, rotated, shipped); otherwise a character device such as
+    /// `/dev/null`, only written to.
+    regular: bool,
 }
 
 impl Journal {
+    /// Opened with `O_NONBLOCK` and looked at with fstat before anything is read: a regular file
+    /// is read back (ids, torn line); a character device (`/dev/null`, `/dev/full`) is only
+    /// written to, nothing is read from it; a FIFO, socket or directory is refused.
     fn open(path: &Path, max: u64) -> Result<Journal, String> {
+        use std::os::unix::fs::OpenOptionsExt;
         let shown = |e: std::io::Error| format!("{}: {e}", path.display());
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
-        let mut previous_ids = HashSet::new();
-        if let Ok(bytes) = std::fs::read(rotated_path(path)) {
-            collect_ids(&bytes, &mut previous_ids);
-        }
-        let mut ids = HashSet::new();
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .read(true)
             .append(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
             .open(path)
             .map_err(shown)?;
+        let meta = file.metadata().map_err(shown)?;
+        // Writes block again, as for any file.
+        // SAFETY: fcntl on a descriptor this function owns.
+        unsafe {
+            let fd = std::os::unix::io::AsRawFd::as_raw_fd(&file);
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+            }
+        }
+        if !meta.is_file() {
+            use std::os::unix::fs::FileTypeExt;
+            if !meta.file_type().is_char_device() {
+                return Err(format!(
+                    "{} is {}: the journal must be a regular file (or a character device such as /dev/null)",
+                    path.display(),
+                    kind_of(&meta)
+                ));
+            }
+            return Ok(Journal {
+                path: path.to_path_buf(),
+                file,
+                size: 0,
+                max,
+                ids: HashSet::new(),
+                previous_ids: HashSet::new(),
+                regular: false,
+            });
+        }
+        let mut previous_ids = HashSet::new();
+        if let Ok(Some((mut f, _))) = open_regular(&rotated_path(path)) {
+            let mut bytes = Vec::new();
+            if f.read_to_end(&mut bytes).is_ok() {
+                collect_ids(&bytes, &mut previous_ids);
+            }
+        }
+        let mut ids = HashSet::new();
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(shown)?;
         // A torn last line (killed mid-write): cut it off; its alert is raised again.
@@ -397,6 +513,7 @@ impl Journal {
             max,
             ids,
             previous_ids,
+            regular: true,
         })
     }
 
@@ -409,7 +526,7 @@ impl Journal {
         if self.contains(uuid) {
             return Ok(false);
         }
-        if self.size + line.len() as u64 > self.max && self.size > 0 {
+        if self.regular && self.size + line.len() as u64 > self.max && self.size > 0 {
             self.file.sync_all()?;
             std::fs::rename(&self.path, rotated_path(&self.path))?;
             self.file = std::fs::OpenOptions::new()
@@ -420,11 +537,11 @@ impl Journal {
             self.size = 0;
             self.previous_ids = std::mem::take(&mut self.ids);
         }
-        self.ids.insert(uuid.to_string());
         let mut buf = Vec::with_capacity(line.len() + 1);
         buf.extend_from_slice(line);
         buf.push(b'\n');
         self.file.write_all(&buf)?;
+        self.ids.insert(uuid.to_string());
         self.size += buf.len() as u64;
         Ok(true)
     }
@@ -446,57 +563,6 @@ fn collect_ids(bytes: &[u8], ids: &mut HashSet<String>) {
         if let Ok(j) = serde_json::from_slice::<Json>(line) {
             if let Some(id) = j["kibana.alert.uuid"].as_str() {
                 ids.insert(id.to_string());
-            }
-        }
-    }
-}
-
-/// Syslog (RFC 5424) over UDP, TCP (octet counting, RFC 6587) or a local datagram socket.
-enum Syslog {
-    Udp(std::net::UdpSocket, String),
-    Tcp(String, Option<std::net::TcpStream>),
-    Unix(std::os::unix::net::UnixDatagram, PathBuf),
-}
-
-impl Syslog {
-    fn open(address: &str) -> Result<Syslog, String> {
-        if let Some(a) = address.strip_prefix("udp://") {
-            let s = std::net::UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
-            Ok(Syslog::Udp(s, a.to_string()))
-        } else if let Some(a) = address.strip_prefix("tcp://") {
-            Ok(Syslog::Tcp(a.to_string(), None))
-        } else if let Some(p) = address.strip_prefix("unix:") {
-            let s = std::os::unix::net::UnixDatagram::unbound().map_err(|e| e.to_string())?;
-            Ok(Syslog::Unix(s, PathBuf::from(p)))
-        } else {
-            Err(format!(
-                "--syslog {address}: expected udp://HOST:PORT, tcp://HOST:PORT or unix:PATH"
-            ))
-        }
-    }
-
-    fn send(&mut self, alert: &Json, host: &str) {
-        let msg = syslog_message(alert, host);
-        match self {
-            Syslog::Udp(s, a) => {
-                let _ = s.send_to(msg.as_bytes(), a.as_str());
-            }
-            Syslog::Unix(s, p) => {
-                let _ = s.send_to(msg.as_bytes(), &*p);
-            }
-            Syslog::Tcp(a, conn) => {
-                for _ in 0..2 {
-                    if conn.is_none() {
-                        *conn = std::net::TcpStream::connect(a.as_str()).ok();
-                    }
-                    let Some(c) = conn.as_mut() else { return };
-                    if c.write_all(format!("{} {msg}", msg.len()).as_bytes())
-                        .is_ok()
-                    {
-                        return;
-                    }
-                    *conn = None;
-                }
             }
         }
     }
@@ -730,13 +796,15 @@ struct Watch {
     engine: Engine,
     convert: Convert,
     journal: Journal,
-    syslog: Option<Syslog>,
-    host: String,
     stats: Stats,
     last_event_id: String,
     /// Raise no alert (replay of what was read before the checkpoint's start is not needed
     /// here: the journal decides).
     quiet_stdout: bool,
+    /// An alert could not be written to the journal (disk full, I/O error): watch stops with
+    /// status 1 and does not save the checkpoint past the event, so that the next start raises
+    /// the alert again.
+    failed: bool,
 }
 
 impl Watch {
@@ -793,10 +861,20 @@ impl Watch {
         // When unithunt raised it (Elastic's field for an alert's creation).
         alert["kibana.alert.start"] = json!(unithunt_event::format_iso_ms(now_ms()));
         let line = neutral::to_vec(&alert).unwrap_or_default();
+        if self.failed {
+            return;
+        }
         match self.journal.append(&uuid, &line) {
             Ok(true) => {}
             Ok(false) => return,
-            Err(e) => eprintln!("error: alert journal {}: {e}", self.journal.path.display()),
+            Err(e) => {
+                eprintln!(
+                    "error: alert journal {}: {e}: watch stops (the checkpoint is not advanced, so the next start raises this alert again)",
+                    escape(&self.journal.path.to_string_lossy())
+                );
+                self.failed = true;
+                return;
+            }
         }
         self.stats.alerts += 1;
         if !self.quiet_stdout {
@@ -822,9 +900,6 @@ impl Watch {
             }
             .and_then(|_| out.flush());
         }
-        if let Some(s) = self.syslog.as_mut() {
-            s.send(&alert, &self.host);
-        }
     }
 
     fn stats_line(&self, started: Instant) -> String {
@@ -847,33 +922,65 @@ impl Watch {
 }
 
 /// Reads whole lines appended to a file, following it across rotation (rename) and truncation.
+/// Only a regular file is read (checked with fstat after an `O_NONBLOCK` open), at most
+/// [`READ_CHUNK`] bytes a call, and a line longer than [`MAX_LINE`] is dropped.
 struct Follower {
     path: PathBuf,
     file: Option<std::fs::File>,
     id: Option<FileId>,
     offset: u64,
     partial: Vec<u8>,
+    /// The last read filled a chunk: more is there, read it without sleeping.
+    more: bool,
+    /// Dropping the rest of a line longer than [`MAX_LINE`].
+    dropping: bool,
+    /// Lines dropped for their length.
+    oversized: u64,
+    /// Why the file the name now leads to was not opened (a rotation to a FIFO or a device).
+    problem: Option<String>,
 }
 
 impl Follower {
-    /// Opens `path` at `offset` (or its end when `None`).
-    fn open(path: &Path, offset: Option<u64>) -> Follower {
+    /// Opens `path` at `offset` (or its end when `None`); not there: nothing open yet. An error
+    /// when it is there but not a regular file, or cannot be opened.
+    fn open(path: &Path, offset: Option<u64>) -> Result<Follower, String> {
         let mut f = Follower {
             path: path.to_path_buf(),
             file: None,
             id: None,
             offset: 0,
             partial: Vec::new(),
+            more: false,
+            dropping: false,
+            oversized: 0,
+            problem: None,
         };
-        if let Ok(mut file) = std::fs::File::open(path) {
-            if let Ok(m) = file.metadata() {
-                f.id = Some(FileId::of(&m));
-                f.offset = offset.unwrap_or(m.len()).min(m.len());
-                let _ = file.seek(SeekFrom::Start(f.offset));
-                f.file = Some(file);
+        if let Some((mut file, m)) = open_regular(path)? {
+            f.id = Some(FileId::of(&m));
+            f.offset = offset.unwrap_or(m.len()).min(m.len());
+            let _ = file.seek(SeekFrom::Start(f.offset));
+            f.file = Some(file);
+        }
+        Ok(f)
+    }
+
+    /// Follows the name to the file now there (after a rotation); one that cannot be read is
+    /// left closed, with the reason in `problem`.
+    fn reopen(&mut self) {
+        let oversized = self.oversized;
+        match Follower::open(&self.path.clone(), Some(0)) {
+            Ok(f) => *self = f,
+            Err(e) => {
+                self.file = None;
+                self.id = None;
+                self.offset = 0;
+                self.partial.clear();
+                self.more = false;
+                self.dropping = false;
+                self.problem = Some(e);
             }
         }
-        f
+        self.oversized = oversized;
     }
 
     /// What was appended since the last call, as whole lines; at a rotation, the rest of the old
@@ -894,29 +1001,45 @@ impl Follower {
                 }
                 self.offset = 0;
                 self.partial.clear();
+                self.dropping = false;
                 mine
             }
             (_, Some(mine)) => mine,
         };
+        let before = self.offset;
         let mut out = Vec::new();
         if let Some(file) = self.file.as_mut() {
-            let _ = file.read_to_end(&mut out);
+            let _ = Read::by_ref(file).take(READ_CHUNK).read_to_end(&mut out);
         }
-        if current.is_some_and(|(id, _)| id != mine) {
+        self.more = out.len() as u64 == READ_CHUNK;
+        self.offset += out.len() as u64;
+        // The rest of an oversized line is dropped up to its newline.
+        let mut skip = 0;
+        if self.dropping {
+            match out.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    skip = i + 1;
+                    self.dropping = false;
+                }
+                None => skip = out.len(),
+            }
+        }
+        let start = if self.partial.is_empty() {
+            before + skip as u64
+        } else {
+            before - self.partial.len() as u64
+        };
+        self.partial.extend_from_slice(&out[skip..]);
+        if !self.more && current.is_some_and(|(id, _)| id != mine) {
             // Rotated: the rest of the old file was just read; a torn last line there is
             // complete (nothing more is appended to a rotated log).
             let mut lines = std::mem::take(&mut self.partial);
-            let start = self.offset - lines.len() as u64;
-            lines.extend_from_slice(&out);
             if !lines.is_empty() && lines.last() != Some(&b'\n') {
                 lines.push(b'\n');
             }
-            *self = Follower::open(&self.path.clone(), Some(0));
+            self.reopen();
             return Polled::Rotated(lines, start);
         }
-        let start = self.offset - self.partial.len() as u64;
-        self.offset += out.len() as u64;
-        self.partial.extend_from_slice(&out);
         let whole = self
             .partial
             .iter()
@@ -924,6 +1047,11 @@ impl Follower {
             .map_or(0, |i| i + 1);
         let rest = self.partial.split_off(whole);
         let lines = std::mem::replace(&mut self.partial, rest);
+        if self.partial.len() > MAX_LINE {
+            self.partial.clear();
+            self.dropping = true;
+            self.oversized += 1;
+        }
         Polled::Lines(lines, start)
     }
 
@@ -969,13 +1097,25 @@ pub fn run(args: WatchArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let syslog = match args.syslog.as_deref().map(Syslog::open).transpose() {
+    let syslog = match args
+        .syslog
+        .as_deref()
+        .map(|a| crate::watch_syslog::Syslog::parse(a, hostname()))
+        .transpose()
+    {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {}", escape(&e));
             return ExitCode::from(2);
         }
     };
+    if (syslog.is_some() || args.http.is_some()) && !journal.regular {
+        eprintln!(
+            "error: alert journal {} is not a regular file: --http and --syslog ship alerts from it",
+            escape(&journal_path.to_string_lossy())
+        );
+        return ExitCode::from(2);
+    }
     let checkpoint = if stdin {
         None
     } else {
@@ -988,30 +1128,43 @@ pub fn run(args: WatchArgs) -> ExitCode {
         }
     };
     install_signals();
-    let shipper = args.http.as_ref().map(|url| {
-        let pos = {
-            let mut s = args.checkpoint.as_os_str().to_owned();
-            s.push(".http");
-            PathBuf::from(s)
-        };
-        crate::watch_http::Shipper::start(crate::watch_http::Target {
-            url: url.clone(),
-            index: args.http_index.clone(),
-            headers: args.http_header.clone(),
-            journal: journal_path.clone(),
-            position: pos,
-        })
-    });
+    // Every remote sink ships from the journal through the same shipper; each keeps its own
+    // position beside the checkpoint.
+    let position = |suffix: &str| {
+        let mut s = args.checkpoint.as_os_str().to_owned();
+        s.push(suffix);
+        PathBuf::from(s)
+    };
+    let mut shippers = Vec::new();
+    if let Some(url) = &args.http {
+        shippers.push(crate::watch_sink::Shipper::start(
+            format!("http sink {}", escape(url)),
+            Box::new(crate::watch_http::Http::new(
+                url.clone(),
+                args.http_index.clone(),
+                args.http_header.clone(),
+            )),
+            journal_path.clone(),
+            position(".http"),
+        ));
+    }
+    if let (Some(address), Some(s)) = (&args.syslog, syslog) {
+        shippers.push(crate::watch_sink::Shipper::start(
+            format!("syslog sink {}", escape(address)),
+            Box::new(s),
+            journal_path.clone(),
+            position(".syslog"),
+        ));
+    }
     let mut w = Watch {
         args_output: args.output,
         engine: Engine::new(set, None),
         convert: Convert::new(args.input_format, this_host),
         journal,
-        syslog,
-        host: hostname(),
         stats: Stats::default(),
         last_event_id: String::new(),
         quiet_stdout: false,
+        failed: false,
     };
     let status = if stdin {
         watch_stdin(&args, &mut w, started)
@@ -1019,11 +1172,30 @@ pub fn run(args: WatchArgs) -> ExitCode {
         watch_file(&args, &mut w, checkpoint, started)
     };
     w.journal.sync();
-    if let Some(s) = shipper {
-        s.stop(Duration::from_secs(if args.exit_at_eof { 60 } else { 2 }));
-    }
+    // The input ended (or the journal failed): the sinks get a bounded budget to deliver what
+    // is left. Stopped by a signal: a sink that is delivering gets a moment, a failing one none.
+    // A signal during the budget ends it at once.
+    let signalled = STOP.load(Ordering::SeqCst);
+    let budget = if signalled {
+        crate::watch_sink::Budget {
+            attempts: 0,
+            time: crate::watch_sink::SIGNAL_GRACE,
+        }
+    } else {
+        crate::watch_sink::Budget {
+            attempts: crate::watch_sink::FINAL_ATTEMPTS,
+            time: crate::watch_sink::FINAL_TIME,
+        }
+    };
+    STOP.store(false, Ordering::SeqCst);
+    let sink_failed =
+        crate::watch_sink::end_all(shippers, budget, signalled, || STOP.load(Ordering::SeqCst));
     eprintln!("{}", w.stats_line(started));
-    status
+    if sink_failed && status == ExitCode::SUCCESS {
+        ExitCode::from(1)
+    } else {
+        status
+    }
 }
 
 fn watch_stdin(args: &WatchArgs, w: &mut Watch, started: Instant) -> ExitCode {
@@ -1049,7 +1221,7 @@ fn watch_stdin(args: &WatchArgs, w: &mut Watch, started: Instant) -> ExitCode {
     let mut last_input = Instant::now();
     let mut last_stats = Instant::now();
     loop {
-        if STOP.load(Ordering::SeqCst) {
+        if STOP.load(Ordering::SeqCst) || w.failed {
             break;
         }
         service_signals(args, w, started, &mut last_stats);
@@ -1082,7 +1254,11 @@ fn watch_stdin(args: &WatchArgs, w: &mut Watch, started: Instant) -> ExitCode {
             }
         }
     }
-    ExitCode::SUCCESS
+    if w.failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn service_signals(args: &WatchArgs, w: &mut Watch, started: Instant, last_stats: &mut Instant) {
@@ -1106,6 +1282,10 @@ fn service_signals(args: &WatchArgs, w: &mut Watch, started: Instant, last_stats
 }
 
 fn save_checkpoint(path: &Path, w: &Watch, chain: &[FileId], first_from: u64, offset: u64) {
+    if w.failed {
+        // An alert is missing from the journal: the checkpoint must stay before its event.
+        return;
+    }
     w.journal.sync();
     let cp = Checkpoint {
         chain: chain.to_vec(),
@@ -1129,6 +1309,52 @@ fn save_checkpoint(path: &Path, w: &Watch, chain: &[FileId], first_from: u64, of
     }
 }
 
+/// Reads what `file` holds from `from` on, in chunks of [`READ_CHUNK`], feeding whole lines;
+/// returns the bytes read and how many of them were whole lines, or `None` when a signal (or a
+/// journal failure) stopped it.
+fn replay_file(
+    w: &mut Watch,
+    file: &mut std::fs::File,
+    name: &str,
+    from: u64,
+) -> Option<(Vec<u8>, u64)> {
+    if let Err(e) = file.seek(SeekFrom::Start(from)) {
+        eprintln!("warning: {}: {e}", escape(name));
+        return Some((Vec::new(), 0));
+    }
+    let mut pending = Vec::new();
+    let mut fed = 0u64;
+    loop {
+        if STOP.load(Ordering::SeqCst) || w.failed {
+            return None;
+        }
+        let mut chunk = Vec::new();
+        match Read::by_ref(file).take(READ_CHUNK).read_to_end(&mut chunk) {
+            Ok(0) => return Some((pending, fed)),
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("warning: {}: {e}", escape(name));
+                return Some((pending, fed));
+            }
+        }
+        pending.extend_from_slice(&chunk);
+        let whole = pending
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let rest = pending.split_off(whole);
+        w.feed(&pending, name, from + fed);
+        fed += whole as u64;
+        pending = rest;
+        if pending.len() > MAX_LINE {
+            // As the follower does: a line this long is dropped (its tail is junk to the converter).
+            fed += pending.len() as u64;
+            pending.clear();
+            w.stats.skipped += 1;
+        }
+    }
+}
+
 fn watch_file(
     args: &WatchArgs,
     w: &mut Watch,
@@ -1136,6 +1362,16 @@ fn watch_file(
     started: Instant,
 ) -> ExitCode {
     let shown = args.path.to_string_lossy().into_owned();
+    let refused = |e: &str| {
+        eprintln!(
+            "error: {e} (watch follows a regular log file; `-` reads standard input, a pipe included)"
+        );
+        ExitCode::from(2)
+    };
+    // The log itself is checked first: a FIFO or a device is refused before anything is read.
+    if let Err(e) = open_regular(&args.path) {
+        return refused(&e);
+    }
     // The chain of files read, and where reading began in its first.
     let mut chain: Vec<FileId> = Vec::new();
     let mut first_from = 0u64;
@@ -1148,32 +1384,40 @@ fn watch_file(
             let mut resumed = None;
             for (i, mut r) in plan.into_iter().enumerate() {
                 let name = r.path.to_string_lossy().into_owned();
-                let mut bytes = Vec::new();
-                if let Err(e) = r
-                    .file
-                    .seek(SeekFrom::Start(r.from))
-                    .and_then(|_| r.file.read_to_end(&mut bytes))
-                {
-                    eprintln!("warning: {}: {e}", escape(&name));
-                    continue;
-                }
-                let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-                w.feed(&bytes[..whole], &name, r.from);
+                let Some((rest, fed)) = replay_file(w, &mut r.file, &name, r.from) else {
+                    // Stopped during the replay: the checkpoint stays as it was.
+                    return if w.failed {
+                        ExitCode::from(1)
+                    } else {
+                        ExitCode::SUCCESS
+                    };
+                };
                 if chain.is_empty() {
                     first_from = r.from;
                 }
                 chain.push(r.id);
+                let end = r.from + fed + rest.len() as u64;
                 if i + 1 == count && r.is_log {
                     // Go on following this very file (even if it is rotated meanwhile).
                     resumed = Some(Follower {
                         path: args.path.clone(),
                         file: Some(r.file),
                         id: Some(r.id),
-                        offset: r.from + bytes.len() as u64,
-                        partial: bytes[whole..].to_vec(),
+                        offset: end,
+                        partial: rest,
+                        more: false,
+                        dropping: false,
+                        oversized: 0,
+                        problem: None,
                     });
                 } else {
-                    w.flush(&name, r.from + whole as u64);
+                    if !rest.is_empty() {
+                        // The torn last line of a rotated file is complete.
+                        let mut line = rest;
+                        line.push(b'\n');
+                        w.feed(&line, &name, r.from + fed);
+                    }
+                    w.flush(&name, end);
                 }
             }
             eprintln!(
@@ -1181,39 +1425,43 @@ fn watch_file(
                 escape(&args.checkpoint.to_string_lossy()),
                 w.stats.duplicates
             );
-            resumed.unwrap_or_else(|| Follower::open(&args.path, Some(0)))
+            match resumed {
+                Some(f) => f,
+                None => match Follower::open(&args.path, Some(0)) {
+                    Ok(f) => f,
+                    Err(e) => return refused(&e),
+                },
+            }
         }
-        None => {
-            let f = Follower::open(&args.path, if args.from_start { Some(0) } else { None });
-            first_from = f.offset;
-            f
-        }
+        None => match Follower::open(&args.path, if args.from_start { Some(0) } else { None }) {
+            Ok(f) => {
+                first_from = f.offset;
+                f
+            }
+            Err(e) => return refused(&e),
+        },
     };
     if let Some(id) = follower.id {
         if chain.last() != Some(&id) {
             chain.push(id);
         }
-    } else if let Err(e) = std::fs::File::open(&args.path) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            // There but unreadable (not root?): waiting would wait forever.
-            eprintln!("error: {}: {e}", escape(&shown));
-            return ExitCode::from(2);
-        }
-        if !args.exit_at_eof {
-            eprintln!(
-                "unithunt watch: {} does not exist yet; waiting for it",
-                escape(&shown)
-            );
-        }
+    } else if !args.exit_at_eof {
+        eprintln!(
+            "unithunt watch: {} does not exist yet; waiting for it",
+            escape(&shown)
+        );
     }
     let mut since_checkpoint = 0u64;
     let mut last_checkpoint = Instant::now();
     let mut last_input = Instant::now();
     let mut last_stats = Instant::now();
     let mut open_events = false;
+    // The last problem reported about the file the name leads to (reported once, not each poll).
+    let mut reported: Option<String> = None;
+    let mut oversized = 0u64;
     save_checkpoint(&args.checkpoint, w, &chain, first_from, follower.position());
     loop {
-        if STOP.load(Ordering::SeqCst) {
+        if STOP.load(Ordering::SeqCst) || w.failed {
             break;
         }
         service_signals(args, w, started, &mut last_stats);
@@ -1227,7 +1475,7 @@ fn watch_file(
                 } else if open_events && last_input.elapsed() >= IDLE_FLUSH {
                     w.flush(&shown, at);
                     open_events = false;
-                } else if args.exit_at_eof {
+                } else if args.exit_at_eof && !follower.more {
                     w.flush(&shown, at);
                     break;
                 }
@@ -1245,8 +1493,19 @@ fn watch_file(
                     }
                 }
                 save_checkpoint(&args.checkpoint, w, &chain, first_from, follower.position());
-                continue;
+                if follower.problem.is_none() {
+                    continue;
+                }
             }
+        }
+        if follower.oversized > oversized {
+            eprintln!(
+                "warning: {}: {} line(s) longer than {MAX_LINE} bytes dropped",
+                escape(&shown),
+                follower.oversized - oversized
+            );
+            w.stats.skipped += follower.oversized - oversized;
+            oversized = follower.oversized;
         }
         since_checkpoint += w.stats.events - events_before;
         if since_checkpoint >= args.checkpoint_every
@@ -1257,15 +1516,58 @@ fn watch_file(
             last_checkpoint = Instant::now();
         }
         if follower.file.is_none() {
-            follower = Follower::open(&args.path, Some(0));
-            if let Some(id) = follower.id {
-                chain.push(id);
+            let problem = follower.problem.take();
+            match problem.map_or_else(|| Follower::open(&args.path, Some(0)), Err) {
+                Ok(f) => {
+                    follower = Follower {
+                        oversized: follower.oversized,
+                        ..f
+                    };
+                    if let Some(id) = follower.id {
+                        chain.push(id);
+                        if reported.take().is_some() {
+                            eprintln!(
+                                "unithunt watch: {} is a regular file again; following it",
+                                escape(&shown)
+                            );
+                        }
+                    }
+                }
+                Err(e) => {
+                    // Replaced by a FIFO, a device or something unreadable mid-run: reported
+                    // once, and watch waits for a regular file to be there again.
+                    if reported.as_deref() != Some(e.as_str()) {
+                        eprintln!("error: {e}; not read, waiting for a regular file there");
+                        reported = Some(e);
+                    }
+                    if args.exit_at_eof {
+                        break;
+                    }
+                }
             }
         }
-        std::thread::sleep(Duration::from_millis(args.poll_ms));
+        if !follower.more {
+            sleep_unless_stopped(Duration::from_millis(args.poll_ms));
+        }
     }
     save_checkpoint(&args.checkpoint, w, &chain, first_from, follower.position());
-    ExitCode::SUCCESS
+    if w.failed || (args.exit_at_eof && reported.is_some()) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Sleeps `d`, or less when a signal asks watch to stop.
+fn sleep_unless_stopped(d: Duration) {
+    let end = Instant::now() + d;
+    while !STOP.load(Ordering::SeqCst) {
+        let now = Instant::now();
+        if now >= end {
+            return;
+        }
+        std::thread::sleep((end - now).min(Duration::from_millis(50)));
+    }
 }
 
 /// `unithunt setup audit-rules`: the audit rules the rule pack needs.

@@ -1,92 +1,37 @@
-//! The HTTP sink of `watch`: ships the alert journal (its on-disk spool) to an Elasticsearch
-//! `_bulk` endpoint. Each alert is a `create` action whose `_id` is the alert's id, so a batch
-//! sent again (after a crash, or after a reply that never arrived) is refused as a conflict (409)
-//! rather than indexed twice. The position shipped (journal inode and offset) is saved
-//! atomically after each acknowledged batch. While the endpoint is down, alerts stay in the
-//! journal (bounded: the journal and one rotated file) and are retried with exponential back-off.
+//! The HTTP sink of `watch`: ships the alert journal to an Elasticsearch `_bulk` endpoint,
+//! through the one shipping mechanism of `watch_sink` (position, back-off, budget, warnings).
+//! Each alert is a `create` action whose `_id` is the alert's id, so a batch sent again (after a
+//! crash, or after a reply that never arrived) is refused as a conflict (409) rather than indexed
+//! twice.
 
 use serde_json::Value as Json;
-use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Alerts per `_bulk` request at most.
-const BATCH_BYTES: usize = 4 << 20;
-const BACKOFF_MIN: Duration = Duration::from_millis(200);
-const BACKOFF_MAX: Duration = Duration::from_secs(10);
-
-pub struct Target {
+pub struct Http {
     pub url: String,
     pub index: String,
     pub headers: Vec<String>,
-    pub journal: PathBuf,
-    /// Where the shipped position is kept.
-    pub position: PathBuf,
+    agent: ureq::Agent,
 }
 
-pub struct Shipper {
-    stop: Arc<AtomicBool>,
-    deadline: Arc<Mutex<Option<Instant>>>,
-    handle: std::thread::JoinHandle<()>,
-}
-
-impl Shipper {
-    pub fn start(target: Target) -> Shipper {
-        let stop = Arc::new(AtomicBool::new(false));
-        let deadline = Arc::new(Mutex::new(None));
-        let (s, d) = (stop.clone(), deadline.clone());
-        let handle = std::thread::spawn(move || ship(target, s, d));
-        Shipper {
-            stop,
-            deadline,
-            handle,
+impl Http {
+    pub fn new(url: String, index: String, headers: Vec<String>) -> Http {
+        Http {
+            url,
+            index,
+            headers,
+            agent: ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(15))
+                .build(),
         }
     }
+}
 
-    /// Lets the shipper deliver what is spooled for up to `grace`, then stops it (what is left
-    /// stays in the journal for the next run).
-    pub fn stop(self, grace: Duration) {
-        if let Ok(mut d) = self.deadline.lock() {
-            *d = Some(Instant::now() + grace);
-        }
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = self.handle.join();
+impl crate::watch_sink::Transport for Http {
+    /// All or nothing: a batch is one request.
+    fn deliver(&mut self, lines: &[u8]) -> Result<(), (usize, String)> {
+        post(self, &bulk_body(lines, &self.index)).map_err(|e| (0, e))
     }
-}
-
-/// (inode of the journal file being shipped, offset in it).
-fn load_position(path: &std::path::Path) -> Option<(u64, u64)> {
-    let j: Json = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    Some((j["ino"].as_u64()?, j["offset"].as_u64()?))
-}
-
-fn save_position(path: &std::path::Path, ino: u64, offset: u64) {
-    let doc = serde_json::json!({"ino": ino, "offset": offset});
-    if let Err(e) = crate::watch::write_atomic(path, format!("{doc}\n").as_bytes()) {
-        eprintln!("error: http sink position {}: {e}", path.display());
-    }
-}
-
-fn ino_of(path: &std::path::Path) -> Option<u64> {
-    std::fs::metadata(path).ok().map(|m| m.ino())
-}
-
-/// Whole lines of `path` from `offset`, at most about [`BATCH_BYTES`].
-fn read_lines(path: &std::path::Path, offset: u64) -> Vec<u8> {
-    let Ok(mut f) = std::fs::File::open(path) else {
-        return Vec::new();
-    };
-    if f.seek(SeekFrom::Start(offset)).is_err() {
-        return Vec::new();
-    }
-    let mut buf = Vec::new();
-    let _ = f.take(BATCH_BYTES as u64).read_to_end(&mut buf);
-    let whole = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    buf.truncate(whole);
-    buf
 }
 
 /// The `_bulk` body for journal lines: a `create` action per alert, `_id` its id.
@@ -129,8 +74,9 @@ pub fn acknowledged(reply: &Json) -> Result<(), String> {
     Ok(())
 }
 
-fn post(agent: &ureq::Agent, t: &Target, body: &[u8]) -> Result<(), String> {
-    let mut req = agent
+fn post(t: &Http, body: &[u8]) -> Result<(), String> {
+    let mut req = t
+        .agent
         .post(&t.url)
         .set("Content-Type", "application/x-ndjson");
     for h in &t.headers {
@@ -154,101 +100,6 @@ fn post(agent: &ureq::Agent, t: &Target, body: &[u8]) -> Result<(), String> {
                 .collect::<String>()
         )),
         Err(e) => Err(e.to_string()),
-    }
-}
-
-fn ship(t: Target, stop: Arc<AtomicBool>, deadline: Arc<Mutex<Option<Instant>>>) {
-    let agent = ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(15))
-        .build();
-    let rotated = crate::watch::rotated_path(&t.journal);
-    let (mut ino, mut offset) = load_position(&t.position).unwrap_or((0, 0));
-    let mut backoff = BACKOFF_MIN;
-    let mut failing = false;
-    let past_deadline = || {
-        stop.load(Ordering::SeqCst)
-            && deadline
-                .lock()
-                .ok()
-                .and_then(|d| *d)
-                .is_some_and(|d| Instant::now() >= d)
-    };
-    loop {
-        // Which file holds the position: the journal, its rotated predecessor, or neither.
-        let current = ino_of(&t.journal);
-        let previous = ino_of(&rotated);
-        let path = if Some(ino) == current {
-            t.journal.clone()
-        } else if Some(ino) == previous {
-            rotated.clone()
-        } else {
-            // First run, or the position's file is gone: start at the oldest file kept.
-            if ino != 0 {
-                eprintln!(
-                    "warning: http sink: the journal rotated twice while the endpoint was down; \
-                     alerts in between were not shipped (they are in no file any more)"
-                );
-            }
-            match (previous, current) {
-                (Some(p), _) => (ino, offset) = (p, 0),
-                (None, Some(c)) => (ino, offset) = (c, 0),
-                (None, None) => {}
-            }
-            if ino == 0 {
-                if stop.load(Ordering::SeqCst) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            continue;
-        };
-        let lines = read_lines(&path, offset);
-        if lines.is_empty() {
-            if path == rotated {
-                // The rotated file is done: the journal is next.
-                if let Some(c) = current {
-                    (ino, offset) = (c, 0);
-                    save_position(&t.position, ino, offset);
-                    continue;
-                }
-            }
-            if stop.load(Ordering::SeqCst) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-            continue;
-        }
-        match post(&agent, &t, &bulk_body(&lines, &t.index)) {
-            Ok(()) => {
-                if failing {
-                    eprintln!("unithunt watch: http sink delivering again");
-                }
-                failing = false;
-                backoff = BACKOFF_MIN;
-                offset += lines.len() as u64;
-                save_position(&t.position, ino, offset);
-            }
-            Err(e) => {
-                if !failing {
-                    // `e` quotes the endpoint's reply (its error body, a refused item): the
-                    // endpoint's text, escaped like any other untrusted text.
-                    eprintln!(
-                        "warning: http sink {}: {}; alerts are kept in the journal and retried",
-                        crate::term::escape(&t.url),
-                        crate::term::escape(&e)
-                    );
-                }
-                failing = true;
-                if past_deadline() {
-                    return;
-                }
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-            }
-        }
-        if past_deadline() {
-            return;
-        }
     }
 }
 
