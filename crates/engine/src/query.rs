@@ -232,8 +232,15 @@ struct JoinState {
 }
 
 struct SampleState {
-    order: Vec<Vec<Key>>,
+    /// Keys in the order they were first seen, for eviction (entries of keys already gone are
+    /// skipped when popped).
+    order: std::collections::VecDeque<Vec<Key>>,
+    /// Per open key, per stage, the candidate events (at most a few each).
     by_key: HashMap<Vec<Key>, Vec<Vec<Arc<Json>>>>,
+    /// Keys closed early to keep `by_key` under `max_pending`, with the samples they made; later
+    /// events for them are ignored, which changes nothing once a key has its
+    /// `max_samples_per_key` samples (the only way a key closes with samples).
+    closed: HashMap<Vec<Key>, Vec<Output>>,
 }
 
 enum State {
@@ -323,8 +330,9 @@ impl<'q> Runner<'q> {
                 slots: HashMap::new(),
             }),
             QueryKind::Sample(_) => State::Sample(SampleState {
-                order: Vec::new(),
+                order: Default::default(),
                 by_key: HashMap::new(),
+                closed: HashMap::new(),
             }),
         };
         Runner {
@@ -704,8 +712,11 @@ impl<'q> Runner<'q> {
             let Some(key) = Self::keys_of(stage, &seen.doc) else {
                 continue;
             };
+            if st.closed.contains_key(&key) {
+                continue;
+            }
             if !st.by_key.contains_key(&key) {
-                st.order.push(key.clone());
+                st.order.push_back(key.clone());
             }
             let per_stage = st
                 .by_key
@@ -713,6 +724,23 @@ impl<'q> Runner<'q> {
                 .or_insert_with(|| vec![Vec::new(); spec.stages.len()]);
             if per_stage[i].len() < cap {
                 per_stage[i].push(seen.doc.clone());
+            }
+        }
+        // The pending cap holds for samples too: past it the oldest key is closed, keeping its
+        // samples if it has all it may have, evicted (and counted) otherwise.
+        let wanted = self.opts.max_samples_per_key.max(1);
+        while st.by_key.len() > self.opts.max_pending.max(1) {
+            let Some(oldest) = st.order.pop_front() else {
+                break;
+            };
+            let Some(per_stage) = st.by_key.remove(&oldest) else {
+                continue;
+            };
+            let samples = samples_of(&oldest, &per_stage, wanted);
+            if samples.len() == wanted {
+                st.closed.insert(oldest, samples);
+            } else {
+                self.stats.evicted += 1;
             }
         }
     }
@@ -739,42 +767,21 @@ impl<'q> Runner<'q> {
         }
         if let State::Sample(st) = &mut self.state {
             // Elasticsearch returns samples ordered by join key, each with distinct documents.
-            let mut keys = st.order.clone();
-            keys.sort();
             let cap = self.opts.max_samples_per_key.max(1);
-            for key in &keys {
-                let per_stage = &st.by_key[key];
-                let mut used: Vec<&Arc<Json>> = Vec::new();
-                let mut cursor = vec![0usize; per_stage.len()];
-                'samples: for _ in 0..cap {
-                    let mut events = Vec::with_capacity(per_stage.len());
-                    for (i, cands) in per_stage.iter().enumerate() {
-                        while cursor[i] < cands.len()
-                            && (used.iter().any(|u| Arc::ptr_eq(u, &cands[cursor[i]]))
-                                || events
-                                    .iter()
-                                    .any(|e: &Arc<Json>| Arc::ptr_eq(e, &cands[cursor[i]])))
-                        {
-                            cursor[i] += 1;
-                        }
-                        let Some(e) = cands.get(cursor[i]) else {
-                            break 'samples;
-                        };
-                        events.push(e.clone());
-                        cursor[i] += 1;
-                    }
-                    used.extend(
-                        per_stage
-                            .iter()
-                            .zip(&cursor)
-                            .filter_map(|(c, &i)| c.get(i.wrapping_sub(1))),
-                    );
-                    self.outputs.push(Output::Sequence {
-                        join_keys: key.iter().map(Key::to_json).collect(),
-                        events: events.into_iter().map(Some).collect(),
-                    });
-                }
-            }
+            let mut keyed: Vec<(Vec<Key>, Vec<Output>)> = std::mem::take(&mut st.closed)
+                .into_iter()
+                .chain(
+                    std::mem::take(&mut st.by_key)
+                        .into_iter()
+                        .map(|(key, per_stage)| {
+                            let samples = samples_of(&key, &per_stage, cap);
+                            (key, samples)
+                        }),
+                )
+                .collect();
+            keyed.sort_by(|a, b| a.0.cmp(&b.0));
+            self.outputs
+                .extend(keyed.into_iter().flat_map(|(_, samples)| samples));
         }
         let outputs = apply_pipes(&self.query.pipes, self.outputs);
         RunResult {
@@ -782,6 +789,42 @@ impl<'q> Runner<'q> {
             stats: self.stats,
         }
     }
+}
+
+/// Up to `cap` samples of one key: one event per stage, no document used twice.
+fn samples_of(key: &[Key], per_stage: &[Vec<Arc<Json>>], cap: usize) -> Vec<Output> {
+    let mut out = Vec::new();
+    let mut used: Vec<&Arc<Json>> = Vec::new();
+    let mut cursor = vec![0usize; per_stage.len()];
+    'samples: for _ in 0..cap {
+        let mut events = Vec::with_capacity(per_stage.len());
+        for (i, cands) in per_stage.iter().enumerate() {
+            while cursor[i] < cands.len()
+                && (used.iter().any(|u| Arc::ptr_eq(u, &cands[cursor[i]]))
+                    || events
+                        .iter()
+                        .any(|e: &Arc<Json>| Arc::ptr_eq(e, &cands[cursor[i]])))
+            {
+                cursor[i] += 1;
+            }
+            let Some(e) = cands.get(cursor[i]) else {
+                break 'samples;
+            };
+            events.push(e.clone());
+            cursor[i] += 1;
+        }
+        used.extend(
+            per_stage
+                .iter()
+                .zip(&cursor)
+                .filter_map(|(c, &i)| c.get(i.wrapping_sub(1))),
+        );
+        out.push(Output::Sequence {
+            join_keys: key.iter().map(Key::to_json).collect(),
+            events: events.into_iter().map(Some).collect(),
+        });
+    }
+    out
 }
 
 /// The document a pipe expression sees: the event itself, or for a sequence the first event's

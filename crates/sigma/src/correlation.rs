@@ -198,14 +198,91 @@ pub struct Fired {
     pub last_ms: i64,
 }
 
+/// One group's hits within the time span, with the aggregates the kinds measure kept up to date
+/// as hits enter and leave: measuring costs O(1) per event (O(rules) for the temporal kinds),
+/// never a pass over the window, which made `value_count` quadratic.
+#[derive(Debug, Default)]
+struct GroupWindow {
+    hits: VecDeque<Hit>,
+    /// How many hits in the window carry each value (`value_count`, `value_percentile`).
+    values: HashMap<String, u32>,
+    /// Hits per referenced rule (`temporal`).
+    per_rule: Vec<u32>,
+    /// Sum and count of the numeric values (`value_sum`, `value_avg`).
+    sum: f64,
+    numbers: u32,
+}
+
+impl GroupWindow {
+    fn push(&mut self, hit: Hit, n_rules: usize) {
+        if let Some(v) = &hit.value {
+            *self.values.entry(v.clone()).or_default() += 1;
+            if let Ok(x) = v.trim().parse::<f64>() {
+                self.sum += x;
+                self.numbers += 1;
+            }
+        }
+        if self.per_rule.len() < n_rules {
+            self.per_rule.resize(n_rules, 0);
+        }
+        self.per_rule[hit.rule] += 1;
+        self.hits.push_back(hit);
+    }
+
+    fn pop(&mut self) {
+        let Some(hit) = self.hits.pop_front() else {
+            return;
+        };
+        if let Some(v) = &hit.value {
+            if let Some(n) = self.values.get_mut(v) {
+                *n -= 1;
+                if *n == 0 {
+                    self.values.remove(v);
+                }
+            }
+            if let Ok(x) = v.trim().parse::<f64>() {
+                self.sum -= x;
+                self.numbers -= 1;
+            }
+        }
+        self.per_rule[hit.rule] -= 1;
+        if self.hits.is_empty() {
+            // Recomputed from nothing: a running sum never drifts past an empty window.
+            self.sum = 0.0;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.hits.clear();
+        self.values.clear();
+        self.per_rule.iter_mut().for_each(|n| *n = 0);
+        self.sum = 0.0;
+        self.numbers = 0;
+    }
+
+    fn newest(&self) -> i64 {
+        self.hits.back().map_or(i64::MIN, |h| h.ts)
+    }
+}
+
 /// The running state of one correlation.
 #[derive(Debug)]
 pub struct CorrelationState {
     pub spec: CorrelationSpec,
-    groups: HashMap<Vec<String>, VecDeque<Hit>>,
+    groups: HashMap<Vec<String>, GroupWindow>,
     /// Hits kept at most per group (a window of millions of events is cut, oldest first).
     pub max_per_group: usize,
+    /// Groups kept at most: past it, groups whose window has expired go first, then those with
+    /// the oldest newest hit, counted in `evicted_groups`.
+    pub max_groups: usize,
+    /// Groups dropped, with their hits, at the `max_groups` cap.
+    pub evicted_groups: u64,
+    /// Group count past which expired groups are swept (amortised: it doubles after a sweep).
+    next_sweep: usize,
 }
+
+/// Groups a correlation keeps by default.
+pub const MAX_GROUPS: usize = 100_000;
 
 impl CorrelationState {
     pub fn new(spec: CorrelationSpec) -> CorrelationState {
@@ -213,7 +290,15 @@ impl CorrelationState {
             spec,
             groups: HashMap::new(),
             max_per_group: 100_000,
+            max_groups: MAX_GROUPS,
+            evicted_groups: 0,
+            next_sweep: 1024,
         }
+    }
+
+    /// Groups held now.
+    pub fn groups(&self) -> usize {
+        self.groups.len()
     }
 
     /// A match of referenced rule number `rule` (index into `spec.rules`) at `ts_ms`, in group
@@ -226,19 +311,30 @@ impl CorrelationState {
         value: Option<String>,
     ) -> Option<Fired> {
         let span = self.spec.timespan_ms;
-        let hits = self.groups.entry(group.clone()).or_default();
-        while hits.front().is_some_and(|h| h.ts < ts_ms - span) {
-            hits.pop_front();
+        let n_rules = self.spec.rules.len();
+        if !self.groups.contains_key(&group) && self.groups.len() >= self.next_sweep {
+            self.sweep(ts_ms);
         }
-        hits.push_back(Hit {
-            ts: ts_ms,
-            rule,
-            value,
-        });
-        if hits.len() > self.max_per_group {
-            hits.pop_front();
+        let window = self.groups.entry(group.clone()).or_default();
+        while window
+            .hits
+            .front()
+            .is_some_and(|h| h.ts < ts_ms.saturating_sub(span))
+        {
+            window.pop();
         }
-        let measured = measure(&self.spec, hits)?;
+        window.push(
+            Hit {
+                ts: ts_ms,
+                rule,
+                value,
+            },
+            n_rules,
+        );
+        if window.hits.len() > self.max_per_group {
+            window.pop();
+        }
+        let measured = measure(&self.spec, window)?;
         let holds = self
             .spec
             .condition
@@ -250,33 +346,42 @@ impl CorrelationState {
         let fired = Fired {
             group,
             value: measured,
-            first_ms: hits.front().map_or(ts_ms, |h| h.ts),
+            first_ms: window.hits.front().map_or(ts_ms, |h| h.ts),
             last_ms: ts_ms,
         };
-        hits.clear();
+        window.clear();
         Some(fired)
+    }
+
+    /// Drops groups with nothing left in their span; then, past `max_groups`, the groups seen
+    /// least recently, down to nine tenths of the cap so the next sweep is some way off.
+    fn sweep(&mut self, now_ms: i64) {
+        let horizon = now_ms.saturating_sub(self.spec.timespan_ms);
+        self.groups
+            .retain(|_, w| !w.hits.is_empty() && w.newest() >= horizon);
+        if self.groups.len() >= self.max_groups {
+            let keep = self.max_groups.max(1) * 9 / 10;
+            let mut newest: Vec<i64> = self.groups.values().map(GroupWindow::newest).collect();
+            let cut = self.groups.len() - keep;
+            let (_, &mut threshold, _) = newest.select_nth_unstable(cut.saturating_sub(1));
+            let before = self.groups.len();
+            // Ties at the threshold may take a few more than `cut`: still bounded.
+            self.groups.retain(|_, w| w.newest() > threshold);
+            self.evicted_groups += (before - self.groups.len()) as u64;
+        }
+        self.next_sweep = (self.groups.len() * 2).clamp(1024, self.max_groups.max(1));
     }
 }
 
 /// The value the condition bounds; `None` when a temporal correlation is not complete.
-fn measure(spec: &CorrelationSpec, hits: &VecDeque<Hit>) -> Option<f64> {
+fn measure(spec: &CorrelationSpec, window: &GroupWindow) -> Option<f64> {
     let n_rules = spec.rules.len();
-    let numbers = || {
-        hits.iter()
-            .filter_map(|h| h.value.as_deref()?.trim().parse::<f64>().ok())
-    };
+    let hits = &window.hits;
     Some(match spec.kind {
         Kind::EventCount => hits.len() as f64,
-        Kind::ValueCount => {
-            let mut seen: Vec<&str> = hits.iter().filter_map(|h| h.value.as_deref()).collect();
-            seen.sort_unstable();
-            seen.dedup();
-            seen.len() as f64
-        }
+        Kind::ValueCount => window.values.len() as f64,
         Kind::Temporal => {
-            let mut seen = vec![false; n_rules];
-            hits.iter().for_each(|h| seen[h.rule] = true);
-            let distinct = seen.iter().filter(|s| **s).count();
+            let distinct = window.per_rule.iter().filter(|n| **n > 0).count();
             // Without a condition, every rule must have matched.
             if spec.condition.is_empty() && distinct < n_rules {
                 return None;
@@ -284,7 +389,13 @@ fn measure(spec: &CorrelationSpec, hits: &VecDeque<Hit>) -> Option<f64> {
             distinct as f64
         }
         Kind::TemporalOrdered => {
-            // The rules matched in their order: a subsequence of the hits, greedily.
+            // The rules matched in their order: a subsequence of the hits, greedily. A pass over
+            // the window, but only once every rule has a hit in it (before that the answer is
+            // known to fall short).
+            let all_seen = window.per_rule.iter().filter(|n| **n > 0).count() == n_rules;
+            if !all_seen && spec.condition.is_empty() {
+                return None;
+            }
             let mut next = 0;
             for h in hits {
                 if next < n_rules && h.rule == next {
@@ -296,22 +407,18 @@ fn measure(spec: &CorrelationSpec, hits: &VecDeque<Hit>) -> Option<f64> {
             }
             next as f64
         }
-        Kind::ValueSum => numbers().sum(),
+        Kind::ValueSum => window.sum,
         Kind::ValueAvg => {
-            let (sum, n) = numbers().fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
-            if n == 0 {
+            if window.numbers == 0 {
                 return None;
             }
-            sum / n as f64
+            window.sum / window.numbers as f64
         }
         Kind::ValuePercentile => {
             // The share (percent) of the window's events whose value is the newest event's:
             // `lte: 1` finds a value seen in at most 1% of the group's events (a rare one).
             let last = hits.back()?.value.as_deref()?;
-            let same = hits
-                .iter()
-                .filter(|h| h.value.as_deref() == Some(last))
-                .count();
+            let same = window.values.get(last).copied().unwrap_or(0);
             100.0 * same as f64 / hits.len() as f64
         }
     })

@@ -55,7 +55,8 @@ fn text(v: Option<&Json>) -> String {
 
 impl Correlator {
     /// Resolves every correlation's references; the warnings name those that cannot be resolved.
-    pub fn new(set: &RuleSet) -> (Correlator, Vec<String>) {
+    /// Each correlation keeps at most `max_groups` groups (see [`CorrelationState::max_groups`]).
+    pub fn new(set: &RuleSet, max_groups: usize) -> (Correlator, Vec<String>) {
         let mut c = Correlator {
             states: Vec::new(),
             by_rule: HashMap::new(),
@@ -98,9 +99,16 @@ impl Correlator {
                     )),
                 }
             }
-            c.states.push(CorrelationState::new(spec));
+            let mut state = CorrelationState::new(spec);
+            state.max_groups = max_groups.max(1);
+            c.states.push(state);
         }
         (c, warnings)
+    }
+
+    /// Per correlation, the groups dropped at the group cap.
+    pub fn evicted_groups(&self) -> impl Iterator<Item = u64> + '_ {
+        self.states.iter().map(|s| s.evicted_groups)
     }
 
     /// A match of base rule `rule` on `doc` at `ts_ms`: the correlation alerts it completes.

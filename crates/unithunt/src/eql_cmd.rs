@@ -1,7 +1,7 @@
 //! `unithunt eql QUERY [PATH...]`: the hunting shell, with `_eql/search` parameters as flags.
 
 use crate::term::escape;
-use crate::window::{tiebreak, SortKey, Take, Window};
+use crate::window::{Reorder, SortKey, Take, Window, REORDER_BUDGET};
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value as Json};
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -137,7 +137,8 @@ pub fn run(mut args: EqlArgs) -> ExitCode {
     let mut stats = ReadStats::default();
     let mut no_time = 0u64;
     let mut no_time_example: Option<(String, u64)> = None;
-    // Candidates (events matching some stage), sorted by time before sequencing, as Elasticsearch does.
+    // Candidates (events matching some stage) are sorted by time before sequencing, as
+    // Elasticsearch does, a bounded buffer at a time (see `Reorder`).
     // Event queries whose pipes are heads and tails keep only the window they can return.
     let final_step = match args.result_position {
         Position::Head => Take::Head(args.size),
@@ -157,7 +158,7 @@ pub fn run(mut args: EqlArgs) -> ExitCode {
         _ => None,
     };
     let mut window = window_chain.map(Window::new);
-    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut candidates: Reorder<()> = Reorder::default();
     let mut ordinal = 0u64;
     let mut io_error = false;
     for path in &args.paths {
@@ -198,7 +199,12 @@ pub fn run(mut args: EqlArgs) -> ExitCode {
                 };
                 match &mut window {
                     Some(w) => w.push(key, Arc::new(doc)),
-                    None => candidates.push((key, Arc::new(doc), mask)),
+                    None => {
+                        candidates.push(key, Arc::new(doc), mask, ());
+                        if candidates.len() >= REORDER_BUDGET {
+                            candidates.flush(|key, doc, mask, ()| runner.advance(doc, key.ts, mask));
+                        }
+                    }
                 }
             }
         };
@@ -217,15 +223,7 @@ pub fn run(mut args: EqlArgs) -> ExitCode {
             (docs.into_iter().map(Output::Event).collect(), total, 0)
         }
         None => {
-            candidates.sort_by(|a, b| {
-                a.0.ts
-                    .cmp(&b.0.ts)
-                    .then_with(|| tiebreak(&a.0.tiebreaker, &b.0.tiebreaker))
-                    .then(a.0.ordinal.cmp(&b.0.ordinal))
-            });
-            for (key, doc, mask) in candidates {
-                runner.advance(doc, key.ts, mask);
-            }
+            candidates.flush(|key, doc, mask, ()| runner.advance(doc, key.ts, mask));
             let result = runner.finish();
             let total = result.outputs.len();
             let skip = match args.result_position {
@@ -306,6 +304,13 @@ pub fn run(mut args: EqlArgs) -> ExitCode {
                 evicted, args.max_pending
             );
         }
+        if candidates.late > 0 {
+            let _ = writeln!(
+                err,
+                "  note: {} event(s) matching a stage came more than {REORDER_BUDGET} candidates out of time order and were sequenced late; sort the input by time for Elasticsearch's exact answer",
+                candidates.late
+            );
+        }
         if std::io::stderr().is_terminal() && total == 0 {
             let _ = writeln!(err, "  no match");
         }
@@ -318,6 +323,3 @@ pub fn run(mut args: EqlArgs) -> ExitCode {
         ExitCode::from(1)
     }
 }
-
-/// An event matching some stage of a sequence or sample: its sort key, the document, the stage mask.
-type Candidate = (SortKey, Arc<Json>, u64);

@@ -8,7 +8,7 @@
 
 use crate::output::{render, AlertSink, OutputFormat, Rendered};
 use crate::term::escape;
-use crate::window::{tiebreak, SortKey};
+use crate::window::{Reorder, SortKey};
 use clap::Args;
 use rayon::prelude::*;
 use serde_json::Value as Json;
@@ -56,8 +56,9 @@ pub struct ScanArgs {
     /// Field holding the event time.
     #[arg(long, default_value = "@timestamp")]
     timestamp_field: String,
-    /// Cap on pending partial sequences per sequence rule; past it the oldest are evicted (and
-    /// reported). Bounds memory on long inputs.
+    /// Cap on pending partial sequences per sequence rule, on open sample keys, and on open groups
+    /// per Sigma correlation; past it the oldest are evicted (and reported). Bounds memory on long
+    /// inputs.
     #[arg(long, default_value_t = 10_000)]
     max_pending: usize,
     /// Input format; `auto` sniffs each file (audit logs start with `type=` or `node=`) and the
@@ -642,37 +643,25 @@ fn expand(paths: &[PathBuf], errors: &mut Vec<String>) -> Vec<PathBuf> {
 /// has already seen is still fed, and counted as late (time-ordered input never has any).
 struct Buffered<'q> {
     rule: usize,
-    events: Vec<(SortKey, Arc<Json>, StageMask, EventOrigin)>,
+    events: Reorder<EventOrigin>,
     runner: Option<Runner<'q>>,
     /// Where each fed event came from, for its alert; entries die with the event.
     origins: HashMap<usize, (std::sync::Weak<Json>, EventOrigin)>,
-    last_ts: i64,
-    late: u64,
 }
 
 /// Events buffered for sequence rules, over all rules, before a flush.
-const SEQUENCE_BUDGET: usize = 8_192;
+const SEQUENCE_BUDGET: usize = crate::window::REORDER_BUDGET;
 
 impl Buffered<'_> {
     fn flush(&mut self) {
         let Some(runner) = self.runner.as_mut() else {
             return;
         };
-        self.events.sort_by(|x, y| {
-            x.0.ts
-                .cmp(&y.0.ts)
-                .then_with(|| tiebreak(&x.0.tiebreaker, &y.0.tiebreaker))
-                .then(x.0.ordinal.cmp(&y.0.ordinal))
-        });
-        for (key, doc, mask, origin) in self.events.drain(..) {
-            if key.ts < self.last_ts {
-                self.late += 1;
-            }
-            self.last_ts = self.last_ts.max(key.ts);
-            self.origins
-                .insert(Arc::as_ptr(&doc) as usize, (Arc::downgrade(&doc), origin));
+        let origins = &mut self.origins;
+        self.events.flush(|key, doc, mask, origin| {
+            origins.insert(Arc::as_ptr(&doc) as usize, (Arc::downgrade(&doc), origin));
             runner.advance(doc, key.ts, mask);
-        }
+        });
         self.origins.retain(|_, (w, _)| w.strong_count() > 0);
     }
 
@@ -751,7 +740,7 @@ pub fn run(args: ScanArgs) -> ExitCode {
     };
     let ts_field = FieldPath::parse(&args.timestamp_field);
     let sink = AlertSink::new(args.output);
-    let (correlator, warnings) = crate::correlate::Correlator::new(&set);
+    let (correlator, warnings) = crate::correlate::Correlator::new(&set, args.max_pending);
     if !args.quiet {
         for w in &warnings {
             eprintln!("warning: {}", escape(w));
@@ -764,7 +753,7 @@ pub fn run(args: ScanArgs) -> ExitCode {
         .filter(|(_, r)| !is_streaming(r))
         .map(|(i, r)| Buffered {
             rule: i,
-            events: Vec::new(),
+            events: Reorder::default(),
             runner: r.query.as_ref().map(|q| {
                 Runner::new(
                     q,
@@ -775,8 +764,6 @@ pub fn run(args: ScanArgs) -> ExitCode {
                 )
             }),
             origins: HashMap::new(),
-            last_ts: i64::MIN,
-            late: 0,
         })
         .collect();
     let mut m = Merged {
@@ -1011,7 +998,7 @@ pub fn run(args: ScanArgs) -> ExitCode {
     let mut late = 0u64;
     for b in m.buffered.iter_mut() {
         b.flush();
-        late += b.late;
+        late += b.events.late;
         let rule = &set.rules[b.rule];
         let Some(runner) = b.runner.take() else {
             continue;
@@ -1066,6 +1053,15 @@ pub fn run(args: ScanArgs) -> ExitCode {
             started.elapsed().as_secs_f64(),
             total_alerts,
         );
+        for (r, n) in set.correlations.iter().zip(m.correlator.evicted_groups()) {
+            if n > 0 {
+                eprintln!(
+                    "warning: correlation {}: {n} group(s) evicted, with their matches, at the --max-pending cap of {} groups; alerts of those groups may be missing",
+                    escape(&r.meta.name),
+                    args.max_pending
+                );
+            }
+        }
     } else {
         for e in &io_errors {
             eprintln!("error: {e}");
@@ -1228,7 +1224,7 @@ impl Merged<'_> {
                 continue;
             }
             if let Some(b) = buffered.iter_mut().find(|b| b.rule == rule) {
-                b.events.push((
+                b.events.push(
                     SortKey {
                         ts,
                         tiebreaker: None,
@@ -1237,7 +1233,7 @@ impl Merged<'_> {
                     doc,
                     mask,
                     origin,
-                ));
+                );
                 *held += 1;
             }
         }
