@@ -312,7 +312,9 @@ impl CorrelationState {
     ) -> Option<Fired> {
         let span = self.spec.timespan_ms;
         let n_rules = self.spec.rules.len();
-        if !self.groups.contains_key(&group) && self.groups.len() >= self.next_sweep {
+        if !self.groups.contains_key(&group)
+            && self.groups.len() >= self.next_sweep.min(self.max_groups.max(1))
+        {
             self.sweep(ts_ms);
         }
         let window = self.groups.entry(group.clone()).or_default();
@@ -369,7 +371,9 @@ impl CorrelationState {
             self.groups.retain(|_, w| w.newest() > threshold);
             self.evicted_groups += (before - self.groups.len()) as u64;
         }
-        self.next_sweep = (self.groups.len() * 2).clamp(1024, self.max_groups.max(1));
+        // A cap under 1,024 groups is its own sweep point (`clamp` panics when min > max).
+        let cap = self.max_groups.max(1);
+        self.next_sweep = (self.groups.len() * 2).clamp(cap.min(1024), cap);
     }
 }
 
@@ -471,6 +475,25 @@ mod tests {
         assert_eq!((f.value, f.first_ms), (3.0, 11 * MIN));
         // Another group counts apart.
         assert!(s.observe(0, 13 * MIN, vec!["h2".into()], None).is_none());
+    }
+
+    #[test]
+    fn a_group_cap_below_the_first_sweep_point_holds() {
+        // Caps under 1,024 once made `clamp(1024, cap)` panic at the first sweep.
+        for cap in [1, 7, 1000, 5000] {
+            let mut s = CorrelationState::new(spec("event_count", &["a"], json!({"gte": 3})));
+            s.max_groups = cap;
+            for i in 0..20_000i64 {
+                assert!(s.observe(0, i, vec![format!("g{i}")], None).is_none());
+                assert!(s.groups() <= cap, "cap {cap}: {} groups", s.groups());
+            }
+            assert!(s.evicted_groups >= 20_000 - cap as u64, "cap {cap}");
+            // A group that completes after the evictions still fires.
+            for k in 0..3 {
+                let f = s.observe(0, 20_000 + k, vec!["late".into()], None);
+                assert_eq!(f.is_some(), k == 2, "cap {cap}");
+            }
+        }
     }
 
     #[test]

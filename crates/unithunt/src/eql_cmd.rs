@@ -202,7 +202,8 @@ pub fn run(mut args: EqlArgs) -> ExitCode {
                     None => {
                         candidates.push(key, Arc::new(doc), mask, ());
                         if candidates.len() >= REORDER_BUDGET {
-                            candidates.flush(|key, doc, mask, ()| runner.advance(doc, key.ts, mask));
+                            candidates
+                                .flush(|key, doc, mask, ()| runner.advance(doc, key.ts, mask));
                         }
                     }
                 }

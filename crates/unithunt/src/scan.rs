@@ -183,7 +183,8 @@ fn give_buffer(mut b: Vec<u8>) {
 
 /// A counting semaphore: blocks read but not yet merged.
 struct Gate {
-    count: std::sync::Mutex<usize>,
+    /// Blocks read but not merged, and whether the merging side has gone (see [`Gate::close`]).
+    count: std::sync::Mutex<(usize, bool)>,
     freed: std::sync::Condvar,
     cap: usize,
 }
@@ -191,24 +192,43 @@ struct Gate {
 impl Gate {
     fn new(cap: usize) -> Gate {
         Gate {
-            count: std::sync::Mutex::new(0),
+            count: std::sync::Mutex::new((0, false)),
             freed: std::sync::Condvar::new(),
             cap,
         }
     }
 
-    fn acquire(&self) {
+    /// Waits for room for one more block; `false` once the gate is closed (stop reading).
+    fn acquire(&self) -> bool {
         let mut n = self.count.lock().unwrap_or_else(|e| e.into_inner());
-        while *n >= self.cap {
+        while n.0 >= self.cap && !n.1 {
             n = self.freed.wait(n).unwrap_or_else(|e| e.into_inner());
         }
-        *n += 1;
+        n.0 += 1;
+        !n.1
     }
 
     fn release(&self) {
         let mut n = self.count.lock().unwrap_or_else(|e| e.into_inner());
-        *n = n.saturating_sub(1);
+        n.0 = n.0.saturating_sub(1);
         self.freed.notify_one();
+    }
+
+    /// The merging side is gone (it finished, or it panicked): wake the reader for good. Without
+    /// this a panic while merging left the reader waiting for room forever, and scan hung.
+    fn close(&self) {
+        let mut n = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        n.1 = true;
+        self.freed.notify_all();
+    }
+}
+
+/// Closes a [`Gate`] when dropped, also while unwinding.
+struct CloseOnDrop<'a>(&'a Gate);
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
@@ -932,7 +952,10 @@ pub fn run(args: ScanArgs) -> ExitCode {
                         if finished {
                             return None;
                         }
-                        gate_ref.acquire();
+                        if !gate_ref.acquire() {
+                            finished = true;
+                            return None;
+                        }
                         let next = reader_ref.next_block(BLOCK);
                         raw_offset_ref.store(
                             reader_ref.raw_offset(),
@@ -970,6 +993,7 @@ pub fn run(args: ScanArgs) -> ExitCode {
                             let _ = tx.send((i, result));
                         });
                 });
+                let _close = CloseOnDrop(&gate);
                 let mut waiting: std::collections::BTreeMap<usize, BlockResult> =
                     Default::default();
                 let mut next = 0;
