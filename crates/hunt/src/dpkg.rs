@@ -106,7 +106,11 @@ impl Dpkg {
                     None
                 }
                 Err(e) => {
-                    db.problems.push(e.to_string());
+                    let note = match e.is_missing() {
+                        true => root.dangling_link(path),
+                        false => None,
+                    };
+                    db.problems.push(note.unwrap_or_else(|| e.about(path)));
                     None
                 }
             }
@@ -124,7 +128,10 @@ impl Dpkg {
             }
         }
         match root.metadata("/var/lib/dpkg/status") {
-            Err(e) if e.is_missing() => {}
+            Err(e) if e.is_missing() => {
+                db.problems
+                    .extend(root.dangling_link("/var/lib/dpkg/status"));
+            }
             _ => {
                 if let Some(text) = read(&mut db, "/var/lib/dpkg/status", MAX_STATUS_BYTES) {
                     db.add_status(&text);

@@ -124,6 +124,16 @@ impl Refused {
     pub fn is_missing(&self) -> bool {
         matches!(self, Refused::Resolve(ResolveError::Missing(_)))
     }
+
+    /// The reason, naming `path` first when the reason names another path (where a link led).
+    pub fn about(&self, path: &str) -> String {
+        let text = self.to_string();
+        if text.starts_with(path) {
+            text
+        } else {
+            format!("{path}: {text}")
+        }
+    }
 }
 
 /// Entries of one directory read at most (a unit directory holds hundreds, dpkg's `info` tens of
@@ -381,6 +391,21 @@ impl Root {
                 .map(|t| t.to_string_lossy().into_owned())
                 .map_err(|e| Refused::Io(r.inside.clone(), std::io::Error::from(e).to_string()))
         })
+    }
+
+    /// When `path` itself is a symbolic link whose target is not in the root (dangling, or
+    /// written for another machine: `/tmp/x` is the root's `/tmp/x`, never the host's), what to
+    /// tell the user; `None` when `path` is no link, or one that resolves.
+    pub fn dangling_link(&self, path: &str) -> Option<String> {
+        if !self.symlink_metadata(path).ok()?.file_type().is_symlink() {
+            return None;
+        }
+        let target = self.read_link(path).unwrap_or_default();
+        let e = self.resolve(path).err()?;
+        Some(format!(
+            "{path}: a symbolic link to {target}, which does not resolve inside the root ({e}); \
+             not read"
+        ))
     }
 
     /// The sorted entry names (UTF-8 ones) of the directory `path` names inside the root.

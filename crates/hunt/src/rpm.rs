@@ -220,27 +220,36 @@ pub fn parse_header_within(blob: &[u8], budget: &mut HeaderBudget) -> Result<Hea
         None => Some(DigestAlgo::Md5),
         Some(&n) => DigestAlgo::from_rpm(n),
     };
-    let mut files = Vec::with_capacity(basenames.len().min(1 << 16));
+    // The size of the join, counted before any path is built.
+    let mut path_bytes = 0u64;
     for (i, base) in basenames.iter().enumerate() {
         let dir = dirnames
             .get(dirindexes[i] as usize)
             .ok_or_else(|| format!("{name}: directory index {} out of range", dirindexes[i]))?;
-        let bytes = (dir.len() + base.len()) as u64;
-        if budget.files == 0 || budget.path_bytes < bytes {
-            let why = format!(
-                "over the budget of {MAX_FILES} files or {MAX_PATH_BYTES} bytes of file paths \
-                 (package {name})"
-            );
-            budget.exhausted = Some(why.clone());
-            return Err(why);
-        }
-        budget.files -= 1;
-        budget.path_bytes -= bytes;
-        files.push((
-            format!("{dir}{base}"),
-            digests.get(i).cloned().unwrap_or_default(),
-        ));
+        path_bytes += (dir.len() + base.len()) as u64;
     }
+    if basenames.len() > budget.files || path_bytes > budget.path_bytes {
+        let why = format!(
+            "over the budget of {MAX_FILES} files or {MAX_PATH_BYTES} bytes of file paths \
+             (package {name}: {} files, {path_bytes} bytes of paths)",
+            basenames.len()
+        );
+        budget.exhausted = Some(why.clone());
+        return Err(why);
+    }
+    budget.files -= basenames.len();
+    budget.path_bytes -= path_bytes;
+    let files = basenames
+        .iter()
+        .zip(&dirindexes)
+        .enumerate()
+        .map(|(i, (base, &d))| {
+            (
+                format!("{}{base}", dirnames[d as usize]),
+                digests.get(i).cloned().unwrap_or_default(),
+            )
+        })
+        .collect();
     Ok(Header { name, files, algo })
 }
 
@@ -275,7 +284,10 @@ impl Rpm {
         let mut db = Rpm::default();
         for path in SQLITE_PATHS {
             match root.metadata(path) {
-                Err(e) if e.is_missing() => continue,
+                Err(e) if e.is_missing() => {
+                    db.problems.extend(root.dangling_link(path));
+                    continue;
+                }
                 _ => {}
             }
             match read_sqlite(root, path) {
@@ -491,7 +503,14 @@ fn read_sqlite(root: &Root, path: &str) -> Result<(Vec<(i64, Vec<u8>)>, Vec<Stri
         MAX_SQLITE_BYTES,
     ) {
         Ok(copied) => copied,
-        Err(e) if e.is_missing() => false,
+        Err(e) if e.is_missing() => {
+            if let Some(note) = root.dangling_link(&wal_path) {
+                notes.push(format!(
+                    "{note}; the database is read without its write-ahead log"
+                ));
+            }
+            false
+        }
         Err(e) => {
             // The database without its log is as of the last checkpoint: older, still RPM's.
             notes.push(format!(
@@ -749,5 +768,26 @@ mod tests {
             (TAG_DIRINDEXES, TYPE_INT32, vec![], vec![7]),
         ]);
         assert!(parse_header(&bad).unwrap_err().contains("out of range"));
+    }
+
+    /// Issue 15 item 6: a million base names each joined to a 100 kB directory name (a 6 MB
+    /// header, 100 GB of paths) is refused by counting, before a path is built.
+    #[test]
+    fn a_huge_join_is_refused_before_it_is_built() {
+        let dir = format!("/{}/", "d".repeat(100 << 10));
+        let bases = vec!["a"; 1_000_000];
+        let huge = blob(&[
+            (TAG_NAME, TYPE_STRING, vec!["join"], vec![]),
+            (TAG_BASENAMES, TYPE_STRING_ARRAY, bases, vec![]),
+            (TAG_DIRNAMES, TYPE_STRING_ARRAY, vec![&dir], vec![]),
+            (TAG_DIRINDEXES, TYPE_INT32, vec![], vec![0; 1_000_000]),
+        ]);
+        let mut budget = HeaderBudget::default();
+        let e = parse_header_within(&huge, &mut budget).unwrap_err();
+        assert!(e.contains("over the budget of"), "{e}");
+        assert!(budget.exhausted.is_some());
+        // What was left of the budget is untouched: a later, ordinary header still fits.
+        assert_eq!(budget.files, MAX_FILES);
+        assert!(parse_header_within(&sample(), &mut budget).is_ok());
     }
 }
