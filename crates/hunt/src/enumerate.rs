@@ -62,6 +62,17 @@ pub struct FoundUnit {
 
 /// The units of one manager under `root`, by name.
 pub fn enumerate(root: &Root, search_path: &[String]) -> Vec<FoundUnit> {
+    enumerate_noting(root, search_path, &mut Vec::new())
+}
+
+/// [`enumerate`], adding to `refused` each directory that is there but was not read (more than
+/// [`crate::root::MAX_DIR_ENTRIES`] entries, unreadable, swapped while opened), with why.
+pub fn enumerate_noting(
+    root: &Root,
+    search_path: &[String],
+    refused: &mut Vec<String>,
+) -> Vec<FoundUnit> {
+    let mut list_dir = |root: &Root, inside: &str| list_dir(root, inside, refused);
     // (name -> entries in priority order), drop-in dirs (dir name -> conf file name -> path),
     // enablement links (unit -> wanted by).
     let mut entries: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -191,9 +202,17 @@ fn dropins_for(name: &str, dirs: &BTreeMap<String, BTreeMap<String, String>>) ->
 }
 
 /// Sorted entry names of a directory inside the root (unreadable: none, as systemd skips a
-/// directory it cannot read).
-fn list_dir(root: &Root, inside: &str) -> Vec<String> {
-    root.list_dir(inside).unwrap_or_default()
+/// directory it cannot read; why is added to `refused` unless it is simply missing).
+fn list_dir(root: &Root, inside: &str, refused: &mut Vec<String>) -> Vec<String> {
+    match root.list_dir(inside) {
+        Ok(names) => names,
+        Err(e) => {
+            if !e.is_missing() {
+                refused.push(format!("{}; its units are not hunted", e.about(inside)));
+            }
+            Vec::new()
+        }
+    }
 }
 
 /// What the directory entry at `inside` makes of its unit.

@@ -1,7 +1,7 @@
 //! A whole hunt: the system manager's units, every user manager's own units, and every
 //! generator, judged.
 
-use crate::enumerate::{enumerate, Fragment};
+use crate::enumerate::{enumerate_noting, Fragment};
 use crate::packages::Packages;
 use crate::root::{generator_dirs, user_unit_path, Refused, Root, SYSTEM_UNIT_PATH};
 use crate::score::{judge, judge_generator, Finding, Reason};
@@ -78,12 +78,13 @@ pub struct HuntReport {
 pub fn hunt(root: &Root) -> HuntReport {
     let db = Packages::load(root);
     let system: Vec<String> = SYSTEM_UNIT_PATH.iter().map(|s| s.to_string()).collect();
-    let mut findings = judge(root, &db, &enumerate(root, &system));
+    // Directories and files of the root that were refused, with why.
+    let mut refused = Vec::new();
+    let mut findings = judge(root, &db, &enumerate_noting(root, &system, &mut refused));
     // User managers: only each user's own directories (home, runtime), so that the shared ones
     // (/etc/systemd/user, /usr/lib/systemd/user) are judged once, as the first user's.
     let mut shared_done = false;
     // Users whose manager systemd starts at boot, logged in or not (`loginctl enable-linger`).
-    let mut refused = Vec::new();
     let lingering: Vec<String> = match root.list_dir("/var/lib/systemd/linger") {
         Ok(names) => names,
         Err(e) if e.is_missing() => Vec::new(),
@@ -108,7 +109,7 @@ pub fn hunt(root: &Root) -> HuntReport {
         } else {
             path.clone()
         };
-        let units = enumerate(root, &dirs);
+        let units = enumerate_noting(root, &dirs, &mut refused);
         if units.is_empty() {
             continue;
         }

@@ -359,6 +359,11 @@ impl Rpm {
 
     /// Gives up the database at `path`, saying why.
     fn refuse(&mut self, path: &str, why: &str) {
+        // A reason of the file itself names it already.
+        let why = why
+            .strip_prefix(path)
+            .and_then(|w| w.strip_prefix(": "))
+            .unwrap_or(why);
         self.files.clear();
         self.found.clear();
         self.refused = true;
