@@ -484,6 +484,9 @@ fn copy_capped(root: &Root, path: &str, to: &std::path::Path, cap: u64) -> Resul
     Ok(copied > 0)
 }
 
+/// `(hnum, header blob)` rows of `Packages`, and notes on what was left out.
+type SqliteRows = (Vec<(i64, Vec<u8>)>, Vec<String>);
+
 /// The `Packages` rows of the RPM SQLite database at `path` inside `root`, and notes on what was
 /// left out. The database and its write-ahead log are copied (inside the root, regular files,
 /// capped) into a private directory and opened there: SQLite opens files by name and would
@@ -491,7 +494,7 @@ fn copy_capped(root: &Root, path: &str, to: &std::path::Path, cap: u64) -> Resul
 /// read-only and `immutable` when there is no log to replay. Nothing in the file is trusted:
 /// `Packages` must be a plain table (not a view, no triggers, no generated columns), values are
 /// capped by `SQLITE_LIMIT_LENGTH`, the steps SQLite takes, the rows and their bytes by budgets.
-fn read_sqlite(root: &Root, path: &str) -> Result<(Vec<(i64, Vec<u8>)>, Vec<String>), String> {
+fn read_sqlite(root: &Root, path: &str) -> Result<SqliteRows, String> {
     use rusqlite::limits::Limit;
     use rusqlite::{Connection, OpenFlags};
     use std::sync::atomic::{AtomicU64, Ordering};

@@ -141,6 +141,8 @@ fn hunt(t: &Tmp, deadline: Duration) -> Run {
             Ok(())
         });
     }
+    // Reaped below by wait4(2), for its rusage, not by `Child::wait`.
+    #[allow(clippy::zombie_processes)]
     let child = cmd.spawn().unwrap();
     let pid = child.id() as i32;
     let started = Instant::now();
