@@ -760,6 +760,28 @@ mod tests {
             );
             assert!(root.list_dir("/etc/passwd").is_err());
             assert!(root.list_dir("/").unwrap().contains(&"etc".to_string()));
+            // A link whose target is not in the root is named, with where it points.
+            let note = root
+                .dangling_link("/etc/systemd/system/host.service")
+                .unwrap();
+            assert!(
+                note.starts_with(&format!(
+                    "/etc/systemd/system/host.service: a symbolic link to {}, which does not \
+                     resolve inside the root (",
+                    host.display()
+                )),
+                "{note}"
+            );
+            assert_eq!(root.dangling_link("/etc/systemd/system/x.service"), None);
+            assert_eq!(root.dangling_link("/etc/passwd"), None);
+            assert_eq!(root.dangling_link("/nope"), None);
+            let e = root
+                .read_file("/etc/systemd/system/zero.service", 100)
+                .unwrap_err();
+            assert_eq!(
+                e.about("/etc/systemd/system/zero.service"),
+                "/etc/systemd/system/zero.service: /dev: does not exist"
+            );
         }
         let _ = std::fs::remove_file(host);
     }
