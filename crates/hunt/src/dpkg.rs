@@ -8,7 +8,7 @@
 //! system with merged `/usr`, a path the database records under `/lib` (or `/bin`, `/sbin`,
 //! `/lib64`...) is on disk under `/usr/lib`, and the other way round: both spellings are tried.
 
-use crate::root::Root;
+use crate::root::{Refused, Root};
 use md5::{Digest, Md5};
 use std::collections::HashMap;
 use std::io::Read;
@@ -65,64 +65,107 @@ fn package_of(stem: &str) -> &str {
     stem.split(':').next().unwrap_or(stem)
 }
 
+/// One `.list` or `.md5sums` file longer than this is not read (the largest real ones, of kernel
+/// module and TeX packages, are a few MB).
+pub const MAX_INFO_FILE_BYTES: u64 = 64 << 20;
+/// `/var/lib/dpkg/status` longer than this is not read (a full desktop's is about 10 MB).
+pub const MAX_STATUS_BYTES: u64 = 256 << 20;
+/// The whole database read at most (`info/` and `status` together); past it the rest is not read.
+pub const MAX_DPKG_BYTES: u64 = 1 << 30;
+
 impl Dpkg {
-    /// Reads the database under `root`; a root without one is an empty database.
+    /// Reads the database under `root`; a root without one is an empty database. Every file is
+    /// read through [`Root::read_file`] (inside the root, regular files only, capped); what is
+    /// refused is in [`Dpkg::problems`].
     pub fn load(root: &Root) -> Dpkg {
         let mut db = Dpkg::default();
-        let info = match root.resolve("/var/lib/dpkg/info") {
-            Ok(r) => r.host,
-            Err(_) => return db,
-        };
-        let entries = match std::fs::read_dir(&info) {
-            Ok(e) => e,
+        let names = match root.list_dir("/var/lib/dpkg/info") {
+            Ok(names) => names,
+            Err(e) if e.is_missing() => return db,
             Err(e) => {
-                db.problems.push(format!("/var/lib/dpkg/info: {e}"));
+                db.problems.push(e.to_string());
                 return db;
             }
         };
-        let mut names: Vec<String> = entries
-            .flatten()
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect();
-        names.sort();
+        let mut budget = MAX_DPKG_BYTES;
+        let mut read = |db: &mut Dpkg, path: &str, cap: u64| -> Option<String> {
+            if budget == 0 {
+                return None;
+            }
+            match root.read_file(path, cap.min(budget)) {
+                Ok(bytes) => {
+                    budget -= bytes.len() as u64;
+                    Some(String::from_utf8_lossy(&bytes).into_owned())
+                }
+                Err(Refused::TooLarge { .. }) if budget < cap => {
+                    budget = 0;
+                    db.problems.push(format!(
+                        "/var/lib/dpkg: over {MAX_DPKG_BYTES} bytes in total; {path} and the rest \
+                         not read (files they list show as unowned)"
+                    ));
+                    None
+                }
+                Err(e) => {
+                    let note = match e.is_missing() {
+                        true => root.dangling_link(path),
+                        false => None,
+                    };
+                    db.problems.push(note.unwrap_or_else(|| e.about(path)));
+                    None
+                }
+            }
+        };
         for name in names {
-            let path = info.join(&name);
+            let path = format!("/var/lib/dpkg/info/{name}");
             if let Some(stem) = name.strip_suffix(".list") {
-                let pkg = package_of(stem).to_string();
-                match std::fs::read_to_string(&path) {
-                    Ok(text) => {
-                        for line in text.lines().filter(|l| l.starts_with('/')) {
-                            let owners = db.owners.entry(line.to_string()).or_default();
-                            if !owners.contains(&pkg) {
-                                owners.push(pkg.clone());
-                            }
-                        }
-                    }
-                    Err(e) => db.problems.push(format!("/var/lib/dpkg/info/{name}: {e}")),
+                if let Some(text) = read(&mut db, &path, MAX_INFO_FILE_BYTES) {
+                    db.add_list(package_of(stem), &text);
                 }
             } else if name.ends_with(".md5sums") {
-                match std::fs::read_to_string(&path) {
-                    Ok(text) => {
-                        for line in text.lines() {
-                            if let Some((sum, file)) = line.split_once("  ") {
-                                db.md5.insert(
-                                    format!("/{}", file.trim_start_matches('/')),
-                                    sum.to_string(),
-                                );
-                            }
-                        }
-                    }
-                    Err(e) => db.problems.push(format!("/var/lib/dpkg/info/{name}: {e}")),
+                if let Some(text) = read(&mut db, &path, MAX_INFO_FILE_BYTES) {
+                    db.add_md5sums(&text);
                 }
             }
         }
-        if let Ok(status) = root.resolve("/var/lib/dpkg/status") {
-            match std::fs::read_to_string(&status.host) {
-                Ok(text) => db.read_conffiles(&text),
-                Err(e) => db.problems.push(format!("/var/lib/dpkg/status: {e}")),
+        match root.metadata("/var/lib/dpkg/status") {
+            Err(e) if e.is_missing() => {
+                db.problems
+                    .extend(root.dangling_link("/var/lib/dpkg/status"));
+            }
+            _ => {
+                if let Some(text) = read(&mut db, "/var/lib/dpkg/status", MAX_STATUS_BYTES) {
+                    db.add_status(&text);
+                }
             }
         }
         db
+    }
+
+    /// A package's `.list`: the paths it installed, one a line.
+    pub fn add_list(&mut self, package: &str, text: &str) {
+        for line in text.lines().filter(|l| l.starts_with('/')) {
+            let owners = self.owners.entry(line.to_string()).or_default();
+            if !owners.iter().any(|p| p == package) {
+                owners.push(package.to_string());
+            }
+        }
+    }
+
+    /// A package's `.md5sums`: `<md5>  <path without the leading slash>` lines.
+    pub fn add_md5sums(&mut self, text: &str) {
+        for line in text.lines() {
+            if let Some((sum, file)) = line.split_once("  ") {
+                self.md5.insert(
+                    format!("/{}", file.trim_start_matches('/')),
+                    sum.to_string(),
+                );
+            }
+        }
+    }
+
+    /// The `status` file: the checksums of configuration files.
+    pub fn add_status(&mut self, text: &str) {
+        self.read_conffiles(text);
     }
 
     /// `Conffiles:` of installed packages: ` /etc/x <md5>[ obsolete]` lines.
@@ -191,20 +234,23 @@ pub fn file_md5(root: &Root, path: &str) -> Option<String> {
 /// The hex digest, by `D`, of a regular file inside the root (links followed inside it); `None`
 /// for anything else (a FIFO or device is never opened) or past [`MAX_CHECKSUM_BYTES`].
 pub(crate) fn file_digest<D: Digest>(root: &Root, path: &str) -> Option<String> {
-    let resolved = root.resolve(path).ok()?;
-    let meta = std::fs::symlink_metadata(&resolved.host).ok()?;
-    if !meta.is_file() || meta.len() > MAX_CHECKSUM_BYTES {
+    let open = root.open_file(path).ok()?;
+    if open.meta.len() > MAX_CHECKSUM_BYTES {
         return None;
     }
-    let mut f = std::fs::File::open(&resolved.host)
-        .ok()?
-        .take(MAX_CHECKSUM_BYTES);
+    // One byte more than the limit: a file that grows past it while read has no digest.
+    let mut f = open.file.take(MAX_CHECKSUM_BYTES + 1);
+    let mut total = 0u64;
     let mut hasher = D::new();
     let mut buf = vec![0u8; 64 << 10];
     loop {
         let n = f.read(&mut buf).ok()?;
         if n == 0 {
             break;
+        }
+        total += n as u64;
+        if total > MAX_CHECKSUM_BYTES {
+            return None;
         }
         hasher.update(&buf[..n]);
     }

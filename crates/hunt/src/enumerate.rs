@@ -5,12 +5,12 @@
 //! one file name overriding the same name in lower directories, applied in file-name order), and
 //! what is enabled (`*.wants/`, `*.requires/`, `*.upholds/` links).
 //!
-//! Nothing is opened here but directories: a FIFO or a device in a unit directory is listed as
-//! what it is and only [`read_regular`] (which refuses them) ever reads a file.
+//! Nothing is opened here but directories, through [`Root::list_dir`]: a FIFO or a device in a
+//! unit directory is listed as what it is, and only [`Root::read_file`] (which refuses them)
+//! ever reads a file.
 
-use crate::root::{ResolveError, Root};
+use crate::root::{Refused, ResolveError, Root};
 use std::collections::BTreeMap;
-use std::io::Read;
 
 /// Unit file suffixes (systemd.unit(5)).
 pub const UNIT_SUFFIXES: &[&str] = &[
@@ -62,6 +62,17 @@ pub struct FoundUnit {
 
 /// The units of one manager under `root`, by name.
 pub fn enumerate(root: &Root, search_path: &[String]) -> Vec<FoundUnit> {
+    enumerate_noting(root, search_path, &mut Vec::new())
+}
+
+/// [`enumerate`], adding to `refused` each directory that is there but was not read (more than
+/// [`crate::root::MAX_DIR_ENTRIES`] entries, unreadable, swapped while opened), with why.
+pub fn enumerate_noting(
+    root: &Root,
+    search_path: &[String],
+    refused: &mut Vec<String>,
+) -> Vec<FoundUnit> {
+    let mut list_dir = |root: &Root, inside: &str| list_dir(root, inside, refused);
     // (name -> entries in priority order), drop-in dirs (dir name -> conf file name -> path),
     // enablement links (unit -> wanted by).
     let mut entries: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -77,14 +88,18 @@ pub fn enumerate(root: &Root, search_path: &[String]) -> Vec<FoundUnit> {
             continue;
         }
         seen_dirs.push(resolved.inside.clone());
-        for name in list_dir(&resolved.host) {
+        for name in list_dir(root, &resolved.inside) {
             let inside = format!("{dir}/{name}");
-            let host = resolved.host.join(&name);
-            let is_dir = std::fs::metadata(&host).is_ok_and(|m| m.is_dir());
+            // Read through the resolved directory, which is where the names came from.
+            let real = format!("{}/{name}", resolved.inside);
+            let is_dir = root.metadata(&real).is_ok_and(|m| m.is_dir());
             if is_dir {
                 if let Some(unit) = name.strip_suffix(".d") {
                     let slot = dropin_dirs.entry(unit.to_string()).or_default();
-                    for conf in list_dir(&host).into_iter().filter(|c| c.ends_with(".conf")) {
+                    for conf in list_dir(root, &real)
+                        .into_iter()
+                        .filter(|c| c.ends_with(".conf"))
+                    {
                         // A higher directory's file of the same name wins.
                         slot.entry(conf.clone())
                             .or_insert_with(|| format!("{inside}/{conf}"));
@@ -95,7 +110,7 @@ pub fn enumerate(root: &Root, search_path: &[String]) -> Vec<FoundUnit> {
                     .iter()
                     .find_map(|s| name.strip_suffix(s));
                 if let Some(wanter) = wanter {
-                    for link in list_dir(&host)
+                    for link in list_dir(root, &real)
                         .into_iter()
                         .filter(|l| unit_type(l).is_some())
                     {
@@ -186,21 +201,18 @@ fn dropins_for(name: &str, dirs: &BTreeMap<String, BTreeMap<String, String>>) ->
     merged.into_values().map(str::to_string).collect()
 }
 
-/// Sorted entry names of a directory (unreadable: none).
-pub fn list_entries(host: &std::path::Path) -> Vec<String> {
-    list_dir(host)
-}
-
-fn list_dir(host: &std::path::Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(host)
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.file_name().into_string().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
+/// Sorted entry names of a directory inside the root (unreadable: none, as systemd skips a
+/// directory it cannot read; why is added to `refused` unless it is simply missing).
+fn list_dir(root: &Root, inside: &str, refused: &mut Vec<String>) -> Vec<String> {
+    match root.list_dir(inside) {
+        Ok(names) => names,
+        Err(e) => {
+            if !e.is_missing() {
+                refused.push(format!("{}; its units are not hunted", e.about(inside)));
+            }
+            Vec::new()
+        }
+    }
 }
 
 /// What the directory entry at `inside` makes of its unit.
@@ -211,29 +223,27 @@ fn classify(root: &Root, inside: &str) -> Fragment {
             why: "its directory cannot be resolved".into(),
         };
     };
-    let Ok(meta) = std::fs::symlink_metadata(&entry.host) else {
+    let Ok(meta) = root.symlink_metadata(&entry.inside) else {
         return Fragment::Broken {
             path: inside.into(),
             why: "vanished".into(),
         };
     };
     if meta.file_type().is_symlink() {
-        let target = std::fs::read_link(&entry.host)
-            .map(|t| t.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let target = root.read_link(&entry.inside).unwrap_or_default();
         if target == "/dev/null" {
             return Fragment::Masked(inside.into());
         }
         let base = target.rsplit('/').next().unwrap_or(&target);
         let own = inside.rsplit('/').next().unwrap_or(inside);
-        return match root.resolve(inside) {
-            Ok(r) if std::fs::metadata(&r.host).is_ok_and(|m| m.is_file()) => {
+        return match root.metadata(inside) {
+            Ok(m) if m.is_file() => {
                 if base != own && unit_type(base).is_some() {
                     Fragment::Alias {
                         link: inside.into(),
                         target: base.to_string(),
                     }
-                } else if std::fs::metadata(&r.host).is_ok_and(|m| m.len() == 0) {
+                } else if m.len() == 0 {
                     Fragment::Masked(inside.into())
                 } else {
                     Fragment::File(inside.into())
@@ -243,7 +253,7 @@ fn classify(root: &Root, inside: &str) -> Fragment {
                 path: inside.into(),
                 why: format!("links to {target}, which is not a regular file"),
             },
-            Err(ResolveError::Loop(_)) => Fragment::Broken {
+            Err(Refused::Resolve(ResolveError::Loop(_))) => Fragment::Broken {
                 path: inside.into(),
                 why: "a loop of symbolic links".into(),
             },
@@ -263,34 +273,6 @@ fn classify(root: &Root, inside: &str) -> Fragment {
         return Fragment::Masked(inside.into());
     }
     Fragment::File(inside.into())
-}
-
-/// Reads a regular file inside the root (links followed inside it), at most `max` bytes; a FIFO,
-/// device or directory is refused without being opened, a longer file is an error.
-pub fn read_regular(root: &Root, inside: &str, max: u64) -> Result<Vec<u8>, String> {
-    let r = root.resolve(inside).map_err(|e| e.to_string())?;
-    let meta = std::fs::symlink_metadata(&r.host).map_err(|e| format!("{inside}: {e}"))?;
-    if !meta.is_file() {
-        return Err(format!("{inside}: not a regular file; not read"));
-    }
-    if meta.len() > max {
-        return Err(format!(
-            "{inside}: {} bytes, over the {max}-byte limit; not read",
-            meta.len()
-        ));
-    }
-    let mut out = Vec::new();
-    std::fs::File::open(&r.host)
-        .map_err(|e| format!("{inside}: {e}"))?
-        .take(max + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| format!("{inside}: {e}"))?;
-    if out.len() as u64 > max {
-        return Err(format!(
-            "{inside}: grew past the {max}-byte limit while read"
-        ));
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -414,7 +396,12 @@ mod tests {
             assert!(
                 matches!(get("fifo.service").fragment, Fragment::Broken { ref why, .. } if why.contains("FIFO"))
             );
-            assert!(read_regular(&root, "/etc/systemd/system/fifo.service", 1 << 20).is_err());
+            assert_eq!(
+                root.read_file("/etc/systemd/system/fifo.service", 1 << 20)
+                    .unwrap_err()
+                    .to_string(),
+                "/etc/systemd/system/fifo.service: a FIFO, not a regular file; not read"
+            );
         }
         // /dev/zero inside an image is the image's (absent here): never the host's device.
         assert!(matches!(
@@ -424,11 +411,13 @@ mod tests {
         assert!(
             matches!(get("out.service").fragment, Fragment::Broken { ref why, .. } if why.contains("/etc/shadow"))
         );
-        assert!(read_regular(&root, "/etc/systemd/system/big.service", 100)
+        assert!(root
+            .read_file("/etc/systemd/system/big.service", 100)
             .unwrap_err()
+            .to_string()
             .contains("limit"));
         assert_eq!(
-            read_regular(&root, "/etc/systemd/system/big.service", 5000)
+            root.read_file("/etc/systemd/system/big.service", 5000)
                 .unwrap()
                 .len(),
             5000

@@ -1,9 +1,9 @@
 //! A whole hunt: the system manager's units, every user manager's own units, and every
 //! generator, judged.
 
-use crate::enumerate::{enumerate, list_entries, read_regular, Fragment};
+use crate::enumerate::{enumerate_noting, Fragment};
 use crate::packages::Packages;
-use crate::root::{generator_dirs, user_unit_path, Root, SYSTEM_UNIT_PATH};
+use crate::root::{generator_dirs, user_unit_path, Refused, Root, SYSTEM_UNIT_PATH};
 use crate::score::{judge, judge_generator, Finding, Reason};
 
 /// A user account with a home, from the root's `/etc/passwd`.
@@ -22,12 +22,29 @@ impl Account {
     }
 }
 
-/// Accounts of the root's `/etc/passwd` (malformed lines skipped).
+/// `/etc/passwd` longer than this is not read (the largest real ones, with directory-backed
+/// accounts, are a few MB).
+pub const MAX_PASSWD_BYTES: u64 = 16 << 20;
+
+/// Accounts of the root's `/etc/passwd` (malformed lines skipped); none when it cannot be read.
 pub fn accounts(root: &Root) -> Vec<Account> {
-    let Ok(bytes) = read_regular(root, "/etc/passwd", 16 << 20) else {
-        return Vec::new();
+    read_accounts(root).unwrap_or_default()
+}
+
+/// Accounts of the root's `/etc/passwd`: none when it is missing, an error when it is there but
+/// refused (a FIFO, a device, too long, swapped while opened).
+fn read_accounts(root: &Root) -> Result<Vec<Account>, Refused> {
+    let bytes = match root.read_file("/etc/passwd", MAX_PASSWD_BYTES) {
+        Ok(b) => b,
+        Err(e) if e.is_missing() => return Ok(Vec::new()),
+        Err(e) => return Err(e),
     };
-    String::from_utf8_lossy(&bytes)
+    Ok(parse_passwd(&bytes))
+}
+
+/// The accounts with a home of passwd(5) text (malformed lines skipped).
+pub fn parse_passwd(bytes: &[u8]) -> Vec<Account> {
+    String::from_utf8_lossy(bytes)
         .lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
@@ -52,22 +69,35 @@ pub struct HuntReport {
     pub databases: String,
     /// What could not be read in them.
     pub problems: Vec<String>,
+    /// Other files and directories of the root that were refused (not units: those are in
+    /// their findings), with why.
+    pub refused: Vec<String>,
 }
 
 /// Everything found under `root`.
 pub fn hunt(root: &Root) -> HuntReport {
     let db = Packages::load(root);
     let system: Vec<String> = SYSTEM_UNIT_PATH.iter().map(|s| s.to_string()).collect();
-    let mut findings = judge(root, &db, &enumerate(root, &system));
+    // Directories and files of the root that were refused, with why.
+    let mut refused = Vec::new();
+    let mut findings = judge(root, &db, &enumerate_noting(root, &system, &mut refused));
     // User managers: only each user's own directories (home, runtime), so that the shared ones
     // (/etc/systemd/user, /usr/lib/systemd/user) are judged once, as the first user's.
     let mut shared_done = false;
     // Users whose manager systemd starts at boot, logged in or not (`loginctl enable-linger`).
-    let lingering: Vec<String> = root
-        .resolve("/var/lib/systemd/linger")
-        .map(|r| list_entries(&r.host))
-        .unwrap_or_default();
-    for a in accounts(root) {
+    let lingering: Vec<String> = match root.list_dir("/var/lib/systemd/linger") {
+        Ok(names) => names,
+        Err(e) if e.is_missing() => Vec::new(),
+        Err(e) => {
+            refused.push(e.to_string());
+            Vec::new()
+        }
+    };
+    let users = read_accounts(root).unwrap_or_else(|e| {
+        refused.push(format!("{e} (user managers not hunted)"));
+        Vec::new()
+    });
+    for a in users {
         let path = user_unit_path(&a.home, a.uid);
         let own: Vec<String> = path
             .iter()
@@ -79,7 +109,7 @@ pub fn hunt(root: &Root) -> HuntReport {
         } else {
             path.clone()
         };
-        let units = enumerate(root, &dirs);
+        let units = enumerate_noting(root, &dirs, &mut refused);
         if units.is_empty() {
             continue;
         }
@@ -124,7 +154,11 @@ pub fn hunt(root: &Root) -> HuntReport {
             continue;
         }
         seen_dirs.push(resolved.inside.clone());
-        for name in list_entries(&resolved.host) {
+        let names = root.list_dir(&resolved.inside).unwrap_or_else(|e| {
+            refused.push(e.to_string());
+            Vec::new()
+        });
+        for name in names {
             let g = judge_generator(root, &db, &format!("{dir}/{name}"));
             if g.owner == "unowned" || g.owner.ends_with("(modified)") {
                 foreign_generators.push(g.fragment.clone());
@@ -157,6 +191,7 @@ pub fn hunt(root: &Root) -> HuntReport {
         findings,
         databases: db.kinds(),
         problems: db.problems().cloned().collect(),
+        refused,
     }
 }
 

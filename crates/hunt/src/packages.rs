@@ -26,11 +26,16 @@ impl Packages {
 
     /// The databases found, for the summary line (`dpkg`, `rpm`, `dpkg and rpm`).
     pub fn kinds(&self) -> String {
-        match (self.dpkg.is_empty(), self.rpm.is_empty()) {
-            (false, false) => "dpkg and rpm".into(),
-            (false, true) => "dpkg".into(),
-            (true, false) => "rpm".into(),
-            (true, true) => "none found".into(),
+        let found = match (self.dpkg.is_empty(), self.rpm.is_empty()) {
+            (false, false) => "dpkg and rpm",
+            (false, true) => "dpkg",
+            (true, false) => "rpm",
+            (true, true) => "none found",
+        };
+        if self.rpm.refused {
+            format!("{found} (an RPM database refused: see the warnings)")
+        } else {
+            found.to_string()
         }
     }
 

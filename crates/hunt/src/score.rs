@@ -2,7 +2,7 @@
 //! words and its weight, so that a responder can act on the reasons rather than on a number.
 
 use crate::dpkg::Ownership;
-use crate::enumerate::{read_regular, FoundUnit, Fragment};
+use crate::enumerate::{FoundUnit, Fragment};
 use crate::packages::Packages;
 use crate::root::Root;
 use crate::unit::{parse, parse_exec, ExecCommand, Unit};
@@ -88,8 +88,7 @@ fn risky_place(path: &str) -> Option<&'static str> {
 
 /// The metadata of what `path` names inside the root (links followed inside it).
 fn metadata_in(root: &Root, path: &str) -> Option<std::fs::Metadata> {
-    let r = root.resolve(path).ok()?;
-    std::fs::metadata(r.host).ok()
+    root.metadata(path).ok()
 }
 
 /// A reason when anyone may rewrite `path` (a unit file, a drop-in, an executable): whoever
@@ -291,12 +290,13 @@ pub fn judge_generator(root: &Root, db: &Packages, path: &str) -> Finding {
             r.weight = 55;
         }
     }
-    let content = read_regular(root, path, MAX_UNIT_BYTES).unwrap_or_default();
-    let print = fingerprint(&[path.as_bytes(), &content]);
+    let read = root.read_file(path, MAX_UNIT_BYTES);
+    let content = read.as_deref().unwrap_or_default();
+    let print = fingerprint(&[path.as_bytes(), content]);
     // A script's text is judged like a command line (generators are often shell scripts).
-    if let Ok(bytes) = read_regular(root, path, MAX_UNIT_BYTES) {
-        if bytes.starts_with(b"#!") {
-            let text = String::from_utf8_lossy(&bytes);
+    match &read {
+        Ok(bytes) if bytes.starts_with(b"#!") => {
+            let text = String::from_utf8_lossy(bytes);
             let c = ExecCommand {
                 prefixes: Default::default(),
                 path: path.to_string(),
@@ -311,6 +311,12 @@ pub fn judge_generator(root: &Root, db: &Packages, path: &str) -> Finding {
                     .filter(|r| !r.text.contains(" runs ") || !r.text.contains(path)),
             );
         }
+        Ok(_) => {}
+        // What systemd would run cannot be seen: worth a look.
+        Err(e) => reasons.push(Reason {
+            weight: 10,
+            text: format!("unreadable: {e}"),
+        }),
     }
     Finding {
         manager: "generator".into(),
@@ -470,7 +476,7 @@ fn judge_unit(root: &Root, db: &Packages, u: &FoundUnit) -> Finding {
             .max();
         let mut files = Vec::new();
         for path in std::iter::once(p).chain(u.dropins.iter()) {
-            match read_regular(root, path, MAX_UNIT_BYTES) {
+            match root.read_file(path, MAX_UNIT_BYTES) {
                 Ok(bytes) => {
                     printed.push(path.as_bytes().to_vec());
                     let file = parse(&String::from_utf8_lossy(&bytes));

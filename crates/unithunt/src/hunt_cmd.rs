@@ -90,6 +90,9 @@ pub fn run(args: HuntArgs) -> ExitCode {
     for problem in &report.problems {
         eprintln!("warning: package database: {}", escape(problem));
     }
+    for refused in &report.refused {
+        eprintln!("warning: {}", escape(refused));
+    }
     findings.sort_by(|a, b| b.score().cmp(&a.score()).then(a.unit.cmp(&b.unit)));
     let total = findings.len();
     if let Some(path) = &args.save_baseline {

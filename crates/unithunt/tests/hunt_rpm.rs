@@ -156,8 +156,11 @@ fn rpm_owned_units_are_known_and_their_changes_seen() {
     // The same package in the Berkeley DB format of RHEL/CentOS 7 and 8: the headers rpm wrote,
     // loaded into a hash database by Berkeley DB's own db_load (the package has 300 more files,
     // so its header spans overflow pages), with RPM's instance counter under key 0.
-    let headers =
-        unithunt_hunt::rpm::sqlite_headers(&root.join("var/lib/rpm/rpmdb.sqlite")).unwrap();
+    let headers = unithunt_hunt::rpm::sqlite_headers(
+        &unithunt_hunt::root::Root::new(&root),
+        "/var/lib/rpm/rpmdb.sqlite",
+    )
+    .unwrap();
     assert_eq!(headers.len(), 1);
     assert!(headers[0].len() > 8192, "{} bytes", headers[0].len());
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
