@@ -49,6 +49,8 @@ struct Run {
 /// Runs the binary with output to files, reaping it with `wait4` for its own peak RSS; a run past
 /// `deadline` is killed and fails the test as a hang (quadratic work at these sizes takes many
 /// minutes, linear work seconds even in a debug build).
+// The child is reaped by `wait4` (for its rusage), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn run(t: &Tmp, args: &[&str], deadline: Duration) -> Run {
     let out_path = t.path("stdout");
     let err_path = t.path("stderr");
@@ -71,7 +73,10 @@ fn run(t: &Tmp, args: &[&str], deadline: Duration) -> Run {
         }
         assert!(r == 0, "wait4 failed");
         if started.elapsed() > deadline {
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
             panic!(
                 "{:?} still running after {deadline:?}",
                 &args[..args.len().min(3)]
