@@ -85,6 +85,9 @@ pub struct Converted {
     pub lines: u64,
     /// Source lines skipped, numbered from 0 at the block's first source line.
     pub skipped: Vec<crate::Skipped>,
+    /// Lines read, but worth a word (an audit event whose records came in two parts), numbered
+    /// like `skipped`; not counted as skipped.
+    pub warnings: Vec<crate::Skipped>,
     /// Events made but not written to `data`: the converter's [`crate::EventScreen`] found that no
     /// rule can match them.
     pub screened: u64,
@@ -198,7 +201,16 @@ pub struct BlockReader {
     /// Decompressed bytes handed out so far.
     pub bytes: u64,
     pub compression: Compression,
+    /// Whether the stream began with a UTF-8 byte order mark (dropped, counted in `bytes`).
+    pub bom: bool,
+    /// Nothing handed out yet: the next block is the first, where a byte order mark may be.
+    at_start: bool,
 }
+
+/// The UTF-8 byte order mark that Windows tools (Excel's CSV, PowerShell's `Out-File`, Notepad) put
+/// before text. It is dropped where the stream begins, so that every format is sniffed and parsed
+/// past it, in one place for every reader (files, standard input, decompressed streams, `watch`).
+pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 impl BlockReader {
     /// Opens a path (`-` is standard input), detecting gzip and zstd by their magic bytes.
@@ -254,6 +266,8 @@ impl BlockReader {
             pending: None,
             bytes: 0,
             compression,
+            bom: false,
+            at_start: true,
         })
     }
 
@@ -352,6 +366,10 @@ impl BlockReader {
                     }
                 }
             }
+        }
+        if std::mem::take(&mut self.at_start) && data.starts_with(UTF8_BOM) {
+            data.drain(..UTF8_BOM.len());
+            self.bom = true;
         }
         if let Some(e) = pending_err {
             if data.is_empty() && oversized.is_empty() {

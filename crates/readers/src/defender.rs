@@ -342,6 +342,7 @@ impl DefenderConverter {
                 crate::Converted {
                     lines: 0,
                     skipped,
+                    warnings: Vec::new(),
                     screened: 0,
                 },
             );
@@ -380,6 +381,7 @@ impl DefenderConverter {
             crate::Converted {
                 lines,
                 skipped,
+                warnings: Vec::new(),
                 screened: 0,
             },
         )
@@ -432,6 +434,7 @@ impl DefenderConverter {
             crate::Converted {
                 lines,
                 skipped,
+                warnings: Vec::new(),
                 screened: 0,
             },
         )

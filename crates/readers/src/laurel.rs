@@ -255,6 +255,7 @@ impl LaurelTranscoder {
             Converted {
                 lines,
                 skipped,
+                warnings: Vec::new(),
                 screened: 0,
             },
         )

@@ -42,7 +42,8 @@ pub(crate) fn oversized_skips(raw: &Block, lines: &mut u64, first: u64) -> Vec<S
 /// A format read by conversion to ECS NDJSON, block by block, in input order (conversion is
 /// sequential: grouping records and tracking processes need the stream in order).
 pub enum Converter {
-    Auditd(auditd::AuditTranscoder),
+    // Boxed: the transcoder (its window and process table) is much larger than the others.
+    Auditd(Box<auditd::AuditTranscoder>),
     Laurel(laurel::LaurelTranscoder),
     Sysmon(sysmon::SysmonConverter),
     Defender(defender::DefenderConverter),
@@ -86,7 +87,9 @@ pub struct EventScreen {
     pub may_match: std::sync::Arc<dyn Fn(&serde_json::Value) -> bool + Send + Sync>,
 }
 
-pub use blocks::{pooled_buffer, Block, BlockData, BlockReader, Compression, Converted, MAX_LINE};
+pub use blocks::{
+    pooled_buffer, Block, BlockData, BlockReader, Compression, Converted, MAX_LINE, UTF8_BOM,
+};
 
 use serde_json::Value as Json;
 use std::fs::File;
@@ -259,6 +262,10 @@ fn next_line(
     stats.bytes += n as u64;
     *line_no += 1;
     stats.lines += 1;
+    if *line_no == 1 && buf.starts_with(UTF8_BOM) {
+        // As BlockReader does: a byte order mark where the text begins is not part of it.
+        buf.drain(..UTF8_BOM.len());
+    }
     Ok(true)
 }
 

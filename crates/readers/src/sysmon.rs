@@ -491,6 +491,7 @@ impl SysmonConverter {
             crate::Converted {
                 lines,
                 skipped,
+                warnings: Vec::new(),
                 screened: 0,
             },
         )

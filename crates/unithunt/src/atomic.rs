@@ -544,7 +544,7 @@ impl Source {
     fn converter(self) -> Option<unithunt_readers::Converter> {
         use unithunt_readers::{auditd, defender, laurel, sysmon, Converter};
         Some(match self {
-            Source::Auditd => Converter::Auditd(auditd::AuditTranscoder::new()),
+            Source::Auditd => Converter::Auditd(Box::new(auditd::AuditTranscoder::new())),
             Source::Laurel => Converter::Laurel(laurel::LaurelTranscoder::new()),
             Source::Sysmon => Converter::Sysmon(sysmon::SysmonConverter::default()),
             Source::MdeCsv => Converter::Defender(defender::DefenderConverter::new(false)),

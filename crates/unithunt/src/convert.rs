@@ -21,7 +21,7 @@ pub struct ConvertArgs {
 
 pub fn run(args: ConvertArgs) -> ExitCode {
     let mut converters = [
-        Converter::Auditd(auditd::AuditTranscoder::new()),
+        Converter::Auditd(Box::new(auditd::AuditTranscoder::new())),
         Converter::Laurel(laurel::LaurelTranscoder::new()),
         Converter::Sysmon(sysmon::SysmonConverter::default()),
         Converter::Defender(defender::DefenderConverter::new(false)),
@@ -95,6 +95,13 @@ pub fn run(args: ConvertArgs) -> ExitCode {
                         "skipped {shown}:{}: {}",
                         line_base + s.line + 1,
                         escape(&s.reason)
+                    );
+                }
+                for w in &c.warnings {
+                    eprintln!(
+                        "warning {shown}:{}: {}",
+                        line_base + w.line + 1,
+                        escape(&w.reason)
                     );
                 }
                 skipped_total += c.skipped.len() as u64;

@@ -113,6 +113,10 @@ struct Counts {
     /// Lines parsed as JSON; `lines == parsed + filtered + skipped` always holds.
     parsed: u64,
     no_time: u64,
+    /// Warnings from the readers (an audit event in two parts): all counted, the first
+    /// `MAX_REPORTED` kept with file and line.
+    warned: u64,
+    warnings: Vec<Skipped>,
 }
 
 /// What one block produced.
@@ -135,6 +139,8 @@ struct BlockResult {
     skipped: Vec<Skipped>,
     /// Lines skipped beyond those in `skipped` (a malformed document counts all its lines).
     skipped_lines: u64,
+    /// Lines read but worth a word (an audit event in two parts), numbered like `skipped`.
+    warnings: Vec<Skipped>,
     /// For converted input (audit logs): source records grouped into events, and those events.
     converted_records: u64,
     converted_events: u64,
@@ -158,6 +164,7 @@ impl BlockResult {
             filtered: 0,
             skipped: Vec::new(),
             skipped_lines: 0,
+            warnings: Vec::new(),
             converted_records: 0,
             converted_events: 0,
         }
@@ -502,6 +509,7 @@ fn scan_block(cx: &Ctx<'_>, block: &mut Block) -> BlockResult {
         out.converted_records = c.lines - c.skipped.len() as u64;
         out.lines = c.lines;
         out.skipped.extend(c.skipped);
+        out.warnings = c.warnings;
     }
     out
 }
@@ -842,7 +850,7 @@ pub fn run(args: ScanArgs) -> ExitCode {
     let mut laurel_reader = laurel::LaurelTranscoder::new();
     laurel_reader.raw_records = raw_records;
     let converters = [
-        std::sync::Mutex::new(Converter::Auditd(audit)),
+        std::sync::Mutex::new(Converter::Auditd(Box::new(audit))),
         std::sync::Mutex::new(Converter::Laurel(laurel_reader)),
         std::sync::Mutex::new(Converter::Sysmon(sysmon::SysmonConverter::default())),
         std::sync::Mutex::new(Converter::Defender(defender::DefenderConverter::new(false))),
@@ -1216,6 +1224,13 @@ impl Merged<'_> {
                 counts.stats.reported.push(s);
             }
         }
+        counts.warned += r.warnings.len() as u64;
+        for mut w in r.warnings {
+            if counts.warnings.len() < unithunt_readers::MAX_REPORTED {
+                w.line += base;
+                counts.warnings.push(w);
+            }
+        }
         for (rule, rendered) in r.alerts {
             *alerts_by_rule.entry(rule).or_default() += 1;
             sink.emit(rendered);
@@ -1337,6 +1352,20 @@ fn summary(
         eprintln!(
             "  ... and {} more skipped lines",
             s.skipped as usize - s.reported.len()
+        );
+    }
+    for w in &c.warnings {
+        eprintln!(
+            "  warning {}:{}: {}",
+            escape(&w.file),
+            w.line,
+            escape(&w.reason)
+        );
+    }
+    if c.warned as usize > c.warnings.len() {
+        eprintln!(
+            "  ... and {} more warnings",
+            c.warned as usize - c.warnings.len()
         );
     }
     if c.no_time > 0 {

@@ -764,6 +764,15 @@ impl Convert {
                 let mut s = Vec::new();
                 t.feed(lines, file, out, &mut s);
                 *skipped += s.len() as u64;
+                // An event whose records came in two parts: said, with its file and line.
+                for w in t.warnings.drain(..) {
+                    eprintln!(
+                        "warning: {}:{}: {}",
+                        escape(&w.file),
+                        w.line,
+                        escape(&w.reason)
+                    );
+                }
             }
             Convert::Other(c) => {
                 use unithunt_readers::BlockReader;
@@ -810,6 +819,12 @@ struct Watch {
 impl Watch {
     /// Feeds whole lines from `file` (at `offset`).
     fn feed(&mut self, lines: &[u8], file: &str, offset: u64) {
+        // A byte order mark where the file begins is not part of its first line (as in
+        // BlockReader, which scan and convert read through).
+        let lines = match lines.strip_prefix(unithunt_readers::UTF8_BOM) {
+            Some(rest) if offset == 0 => rest,
+            _ => lines,
+        };
         self.stats.lines += lines.iter().filter(|&&b| b == b'\n').count() as u64;
         let mut ecs = Vec::new();
         let mut skipped = 0;

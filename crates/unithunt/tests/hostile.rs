@@ -543,3 +543,78 @@ fn json_arrays_and_search_responses_are_scanned() {
         assert_eq!(alerts(&r).len(), 2, "{name}: {r}");
     }
 }
+
+/// Issue 15 item 12: a UTF-8 byte order mark (Excel's CSV, PowerShell's `Out-File`) before the
+/// text is not part of it. Every format is sniffed as itself and gives the alerts it gives
+/// without the mark, from a file, a gzip file and standard input, and nothing is skipped.
+#[test]
+fn a_byte_order_mark_changes_neither_format_nor_alerts() {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let recording = format!("{root}/../shared/samples/auditd/dev-enriched.log");
+    let fixtures = format!("{root}/tests/fixtures");
+    let cases = [
+        (
+            "ecs.ndjson",
+            format!("{fixtures}/ecs/adversary-tests.ndjson"),
+            "ECS",
+        ),
+        ("audit.log", recording, "auditd"),
+        (
+            "laurel.json",
+            format!("{fixtures}/laurel/adversary-tests.json"),
+            "laurel",
+        ),
+        (
+            "sysmon.syslog",
+            format!("{fixtures}/sysmon/adversary-tests.syslog"),
+            "sysmon",
+        ),
+        (
+            "defender.csv",
+            format!("{fixtures}/defender/adversary-tests.csv"),
+            "defender-csv",
+        ),
+        (
+            "defender.json",
+            format!("{fixtures}/defender/adversary-tests.json"),
+            "defender-json",
+        ),
+    ];
+    let t = Tmp::new("bom");
+    for (name, src, format) in cases {
+        let plain = std::fs::read(&src).unwrap();
+        let want = nd(&[&src]);
+        let want_keys = keys(&want);
+        assert!(!want_keys.is_empty(), "{name}: the fixture alerts: {want}");
+        let marked = t.file(name, [BOM, &plain[..]].concat());
+        let r = nd(&[&marked]);
+        // (lines, skipped): for converted formats the summary's lines are source records.
+        let count = |r: &Run| {
+            let line = r.err.lines().find(|l| l.starts_with("unithunt scan: "));
+            let line = line.unwrap_or_else(|| panic!("no summary: {r}"));
+            let before = |tag: &str| -> u64 {
+                let i = line.find(tag).unwrap();
+                line[..i]
+                    .split_whitespace()
+                    .last()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            };
+            (before(" lines:"), before(" skipped;"))
+        };
+        assert_eq!(count(&r), (count(&want).0, 0), "{name} with a BOM: {r}");
+        assert_eq!(keys(&r), want_keys, "{name} with a BOM: {r}");
+        if format != "ECS" {
+            let sniffed = format!("read as {format} (sniffed)");
+            assert!(r.err.contains(&sniffed), "{name}: {r}");
+        }
+        let r = scan(&["-o", "ndjson", "-"], Some([BOM, &plain[..]].concat()));
+        assert_eq!(keys(&r), want_keys, "{name} with a BOM on stdin: {r}");
+        if let Some(gz) = compress("gzip", &marked) {
+            let gz = t.file(&format!("{name}.gz"), gz);
+            assert_eq!(keys(&nd(&[&gz])), want_keys, "{name}.gz with a BOM");
+        }
+    }
+}

@@ -227,3 +227,92 @@ fn a_log_rotated_mid_event_gives_two_partial_events_and_loses_no_line() {
         split.stderr
     );
 }
+
+/// Issue 15 item 11: the records of one event interleaved with many others' (a busy host: every
+/// CPU's syscalls are queued to auditd at once). The bash `>` that creates a unit (serial 6393 of
+/// the recording) has its SYSCALL record, then `n` other events' records, then its CWD and PATH
+/// records, all within one millisecond as on a loaded host.
+fn interleaved(n: usize) -> String {
+    let lines = recording();
+    let first = lines.iter().position(|l| l.contains(":6393)")).unwrap();
+    let last = lines.iter().rposition(|l| l.contains(":6393)")).unwrap();
+    let mut out: Vec<String> = lines[..=first].to_vec();
+    for i in 0..n {
+        out.push(format!(
+            "type=SYSCALL msg=audit(1795806430.136:{}): arch=c000003e syscall=0 success=yes exit=0 a0=3 a1=7ffd a2=1000 a3=0 items=0 ppid=1 pid={} auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm=\"cat\" exe=\"/usr/bin/cat\" key=(null)",
+            1_000_000 + i,
+            10_000 + i % 20_000
+        ));
+    }
+    out.extend_from_slice(&lines[first + 1..=last]);
+    out.extend_from_slice(&lines[last + 1..]);
+    out.join("\n") + "\n"
+}
+
+/// The alerts on the unit file the interleaved event creates.
+fn unit_written_alerts(r: &Run) -> usize {
+    r.stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Json>(l).unwrap())
+        .filter(|a| {
+            a["event"]["id"] == "1795806430.136:6393"
+                && a["file"]["path"] == "/etc/systemd/system/acme-updater.service"
+        })
+        .count()
+}
+
+#[test]
+fn an_event_interleaved_with_thousands_of_others_is_whole() {
+    let t = Tmp::new("interleave-many");
+    let plain = run(&["scan", "-o", "ndjson", RECORDING]);
+    let want = unit_written_alerts(&plain);
+    assert!(want > 0, "the creation alerts on its own: {}", plain.stderr);
+    // 64 was the old bound (an event interleaved with more was cut in two, its alert lost).
+    for n in [64, 1_000, 10_000] {
+        let f = t.file(&format!("mixed-{n}.log"), &interleaved(n));
+        let r = run(&["scan", "-o", "ndjson", &f]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(
+            unit_written_alerts(&r),
+            want,
+            "{n} interleaved: {}",
+            r.stderr
+        );
+        assert!(
+            !r.stderr.contains("warning"),
+            "{n} interleaved: {}",
+            r.stderr
+        );
+        let (lines, skipped, records, _) = accounting(&r);
+        assert_eq!((lines, skipped, records), (lines, 0, lines), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn an_event_split_at_the_memory_bound_is_reported_with_file_and_line() {
+    let t = Tmp::new("interleave-split");
+    // Past the bound of open events (16,384): the event is closed early, its late records are
+    // read as a second part, and the split is said with the line of the first late record.
+    let n = 20_000;
+    let text = interleaved(n);
+    let late = text
+        .lines()
+        .position(|l| l.starts_with("type=CWD msg=audit(1795806430.136:6393)"))
+        .unwrap()
+        + 1;
+    let f = t.file("split.log", &text);
+    let r = run(&["scan", "-o", "ndjson", &f]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let said = format!("warning {f}:{late}: a CWD record of audit event 1795806430.136:6393 came after the event was closed");
+    assert!(r.stderr.contains(&said), "{said}\nnot in:\n{}", r.stderr);
+    let (lines, skipped, records, _) = accounting(&r);
+    assert_eq!((skipped, records), (0, lines), "{}", r.stderr);
+    // `convert` says the same, with the same line.
+    let c = run(&["convert", &f]);
+    assert!(
+        c.stderr
+            .contains(&format!("warning {f}:{late}: a CWD record")),
+        "{}",
+        c.stderr
+    );
+}

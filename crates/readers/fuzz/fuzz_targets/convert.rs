@@ -14,8 +14,8 @@ fuzz_target!(|data: &[u8]| {
         let mut deferred = AuditTranscoder::new();
         deferred.defer_format = true;
         [
-            Converter::Auditd(AuditTranscoder::new()),
-            Converter::Auditd(deferred),
+            Converter::Auditd(Box::new(AuditTranscoder::new())),
+            Converter::Auditd(Box::new(deferred)),
             Converter::Laurel(laurel::LaurelTranscoder::new()),
             Converter::Sysmon(sysmon::SysmonConverter::default()),
             Converter::Defender(defender::DefenderConverter::new(false)),

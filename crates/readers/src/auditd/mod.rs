@@ -1,11 +1,19 @@
 //! Raw audit logs (`/var/log/audit/audit.log`, RAW or ENRICHED) to ECS events.
 //!
 //! Records are grouped into events by `msg=audit(SEC.MSEC:SERIAL)` (and `node=`): an event is
-//! complete at its `EOE` record, when it is a user-space message (one record), or once
-//! [`REORDER_WINDOW`] newer events have begun (records of one event may be interleaved with
-//! others', and auditd does not write `EOE` to its log). Complete events leave in the order they
-//! began, each as one ECS document ([`ecs::to_ecs`]), with parents filled from the
-//! [`proctable::ProcessTable`] the stream builds.
+//! complete at its `EOE` record, when it is a user-space message (one record), or once a record
+//! of the same node stamped more than [`SETTLE_MS`] away from it arrives and [`SETTLE_RECORDS`]
+//! records have been read since its newest one (auditd's own `end_of_event_timeout`, 2 s by
+//! default, is the time half of that rule; the count half tolerates records a little out of
+//! order, and a long syscall, stamped at its entry, whose records come at its exit). auditd does
+//! not write `EOE` to its log, and records of one event may be interleaved with any number of
+//! others' on a busy host: no count of newer events closes an event. Open
+//! events are bounded by memory, not by a count of newer events: past [`MAX_OPEN_EVENTS`] open
+//! events or [`MAX_OPEN_BYTES`] of their text the oldest is closed early, and a record that
+//! arrives for an event already closed is read as a second part of it and reported (a *split*,
+//! named with its file and line in [`AuditTranscoder::warnings`]), never lost in silence.
+//! Complete events leave in the order they began, each as one ECS document ([`ecs::to_ecs`]),
+//! with parents filled from the [`proctable::ProcessTable`] the stream builds.
 //!
 //! Accounting: every input line is a record of an event or is skipped with `file:line` and why.
 //! Events still open at the end of a file are closed there (a log that rotated mid-event gives two
@@ -21,8 +29,19 @@ use crate::{pooled_buffer, Block, Converted, EventScreen, Skipped};
 use proctable::ProcessTable;
 use std::collections::VecDeque;
 
-/// Events open at once before the oldest is taken as complete.
-pub const REORDER_WINDOW: usize = 64;
+/// An open event is complete once a record of its node stamped this far from it arrives (auditd.conf's
+/// `end_of_event_timeout` default): the kernel writes all records of an event at the syscall's exit,
+/// so a record stamped 2 s later was made after all of them.
+pub const SETTLE_MS: i64 = 2_000;
+/// ...and once this many records were read since the event's newest record.
+pub const SETTLE_RECORDS: u64 = 64;
+/// Open events at once before the oldest is closed early (and a late record of it reported as a
+/// split): a memory bound, far above what interleaving on a real host needs.
+pub const MAX_OPEN_EVENTS: usize = 16_384;
+/// Bytes of records held by open events before the oldest is closed early.
+pub const MAX_OPEN_BYTES: usize = 16 << 20;
+/// Closed events whose keys are remembered, to recognise a late record of one.
+const CLOSED_REMEMBERED: usize = 4_096;
 /// Records one event may gather; past it the event is closed (a runaway serial reused forever).
 pub const MAX_RECORDS: usize = 4096;
 /// Processes the ancestry table remembers.
@@ -42,16 +61,35 @@ struct OpenEvent {
     /// no header read twice.
     text: String,
     records: usize,
+    /// The line of its newest record.
+    last_line: u64,
     complete: bool,
-    /// Began with a user-space message type.
-    standalone: bool,
 }
 
 /// Turns audit log text, block by block, into ECS NDJSON.
 pub struct AuditTranscoder {
     open: VecDeque<OpenEvent>,
-    /// Open events that began with a user-space message (most lines need not look for them).
-    standalone_open: usize,
+    /// Where each open event is in `open`, by [`EventKey::hash`]: `open_base` + its index. A hash
+    /// shared by two open events (the same serial on two nodes) points at the newer one; the other
+    /// is found by a scan.
+    open_index: std::collections::HashMap<u64, u64>,
+    /// The sequence number of `open[0]`.
+    open_base: u64,
+    /// Bytes of record text the open events hold.
+    open_bytes: usize,
+    /// The last [`CLOSED_REMEMBERED`] events closed, as (hash, sequence number), oldest first, and
+    /// by hash the sequence number and time of the newest of them: a record that arrives for one
+    /// of them is a split, not a new event.
+    closed: VecDeque<(u64, u64)>,
+    closed_index: std::collections::HashMap<u64, (u64, i64)>,
+    /// Events whose records came in two parts (a record after the event was closed).
+    pub splits: u64,
+    /// What was read but is worth a word (a split event), with file and line; drained into each
+    /// converted block's [`Converted::warnings`].
+    pub warnings: Vec<Skipped>,
+    /// Open events that began with a user-space message and are not complete yet, by sequence
+    /// number (most lines need not look for them, and never through the whole window).
+    standalone_waiting: Vec<u64>,
     table: ProcessTable,
     /// Lines seen so far in the current file.
     pub lines: u64,
@@ -84,6 +122,22 @@ impl EventKey {
     fn matches(&self, h: &record::Header<'_>) -> bool {
         // The serial first: cheaper than the text.
         self.serial == h.serial && self.id == h.id && self.node.as_deref() == h.node
+    }
+
+    /// The serial, mixed with the node's name when there is one (aggregated logs reuse serials).
+    fn hash_of(node: Option<&str>, serial: u64) -> u64 {
+        match node {
+            None => serial,
+            Some(n) => {
+                use std::hash::{BuildHasher, BuildHasherDefault};
+                let h = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+                serial ^ h.hash_one(n).rotate_left(17)
+            }
+        }
+    }
+
+    fn hash(&self) -> u64 {
+        EventKey::hash_of(self.node.as_deref(), self.serial)
     }
 }
 
@@ -212,7 +266,14 @@ impl AuditTranscoder {
     pub fn new() -> AuditTranscoder {
         AuditTranscoder {
             open: VecDeque::new(),
-            standalone_open: 0,
+            open_index: std::collections::HashMap::default(),
+            open_base: 0,
+            open_bytes: 0,
+            closed: VecDeque::new(),
+            closed_index: std::collections::HashMap::default(),
+            splits: 0,
+            warnings: Vec::new(),
+            standalone_waiting: Vec::new(),
             table: ProcessTable::new(PROCESS_TABLE),
             lines: 0,
             events: 0,
@@ -281,12 +342,15 @@ impl AuditTranscoder {
                 text.push_str(h.body);
                 text.push('\n');
             };
-            let at = match self.open.iter().rposition(|e| e.key.matches(&h)) {
+            let at = match self.find_open(&h) {
                 Some(i) => {
                     let ev = &mut self.open[i];
                     if !eoe {
+                        let before = ev.text.len();
                         push_record(&mut ev.text);
+                        self.open_bytes += ev.text.len() - before;
                         ev.records += 1;
+                        ev.last_line = self.lines;
                     }
                     if eoe || ev.records >= MAX_RECORDS {
                         ev.complete = true;
@@ -294,39 +358,90 @@ impl AuditTranscoder {
                     i
                 }
                 None => {
+                    let hash = EventKey::hash_of(h.node, h.serial);
+                    if self
+                        .closed_index
+                        .get(&hash)
+                        .is_some_and(|&(_, t)| t == h.time_ms)
+                    {
+                        self.splits += 1;
+                        // Kept until the block is made (a `watch` drains them as it goes); past
+                        // the report limit only counted.
+                        let keep = self.warnings.len() < crate::MAX_REPORTED;
+                        keep.then(|| {
+                            self.warnings.push(Skipped {
+                                file: file.to_string(),
+                                line: self.lines,
+                                reason: format!(
+                                "a {} record of audit event {} came after the event was closed \
+                                 (interleaved past the {MAX_OPEN_EVENTS}-event or {} MiB bound, or \
+                                 after its EOE): read as a second part of it",
+                                h.rtype,
+                                h.id,
+                                MAX_OPEN_BYTES >> 20
+                            ),
+                            })
+                        });
+                    }
                     let mut text = String::new();
                     if !eoe {
                         text.reserve(4 * line.len());
                         push_record(&mut text);
                     }
+                    self.open_bytes += text.len();
+                    let key = EventKey {
+                        node: h.node.map(str::to_string),
+                        id: h.id.to_string(),
+                        serial: h.serial,
+                        time_ms: h.time_ms,
+                    };
+                    self.open_index
+                        .insert(hash, self.open_base + self.open.len() as u64);
                     self.open.push_back(OpenEvent {
-                        key: EventKey {
-                            node: h.node.map(str::to_string),
-                            id: h.id.to_string(),
-                            serial: h.serial,
-                            time_ms: h.time_ms,
-                        },
+                        key,
                         text,
                         records: usize::from(!eoe),
+                        last_line: self.lines,
                         complete: eoe,
-                        standalone,
                     });
-                    self.standalone_open += usize::from(standalone);
+                    if standalone && !eoe {
+                        self.standalone_waiting
+                            .push(self.open_base + self.open.len() as u64 - 1);
+                    }
                     self.open.len() - 1
                 }
             };
             // A user-space message is complete once a record of another event follows it (the
             // kernel may add a SYSCALL record to it, right after).
-            if self.standalone_open > 0 {
-                for (j, ev) in self.open.iter_mut().enumerate() {
-                    if j != at && ev.standalone && !ev.complete {
+            if !self.standalone_waiting.is_empty() {
+                let current = self.open_base + at as u64;
+                let (open, base) = (&mut self.open, self.open_base);
+                self.standalone_waiting.retain(|&seq| {
+                    if seq == current {
+                        return true;
+                    }
+                    // (An event already gone, at the memory bound, needs nothing.)
+                    if let Some(ev) = seq.checked_sub(base).and_then(|i| open.get_mut(i as usize)) {
                         ev.complete = true;
                     }
-                }
+                    false
+                });
             }
-            while self.open.len() > REORDER_WINDOW || self.open.front().is_some_and(|e| e.complete)
-            {
-                let ev = self.open.pop_front().expect("non-empty");
+            // The oldest event is complete once a record of its node is stamped far from it
+            // (later, or earlier: a clock stepped back, or logs joined end to end) and it has
+            // had no record for a while.
+            while let Some(front) = self.open.front() {
+                let settled = front.complete
+                    || (front.key.node.as_deref() == h.node
+                        && (h.time_ms - front.key.time_ms).abs() > SETTLE_MS
+                        && self.lines - front.last_line >= SETTLE_RECORDS);
+                if !settled
+                    && self.open.len() <= MAX_OPEN_EVENTS
+                    && self.open_bytes <= MAX_OPEN_BYTES
+                {
+                    break;
+                }
+                let ev = self.pop_open();
                 self.emit(ev, out);
             }
         }
@@ -341,10 +456,12 @@ impl AuditTranscoder {
         let mut skipped = crate::oversized_skips(&raw, &mut self.lines, first_line);
         let mut fed = Vec::new();
         self.feed(&raw.data, &raw.file, &mut out, &mut fed);
-        skipped.extend(fed.into_iter().map(|mut s| {
+        let relative = |mut s: Skipped| {
             s.line -= first_line + 1;
             s
-        }));
+        };
+        skipped.extend(fed.into_iter().map(relative));
+        let warnings = self.warnings.drain(..).map(relative).collect();
         let lines = self.lines - first_line;
         let mut block = Block::from_converted(
             raw.file.clone(),
@@ -353,6 +470,7 @@ impl AuditTranscoder {
             Converted {
                 lines,
                 skipped,
+                warnings,
                 screened: std::mem::take(&mut self.screened),
             },
         );
@@ -387,13 +505,57 @@ impl AuditTranscoder {
 
     /// Closes every open event (end of input).
     pub fn flush(&mut self, out: &mut Vec<u8>) {
-        while let Some(ev) = self.open.pop_front() {
+        while !self.open.is_empty() {
+            let ev = self.pop_open();
             self.emit(ev, out);
         }
     }
 
+    /// Where the open event of this record's header is: the newest event first (most records
+    /// continue it), then by its hash.
+    fn find_open(&self, h: &record::Header<'_>) -> Option<usize> {
+        if self.open.back()?.key.matches(h) {
+            return Some(self.open.len() - 1);
+        }
+        let hash = EventKey::hash_of(h.node, h.serial);
+        let seq = *self.open_index.get(&hash)?;
+        let i = usize::try_from(seq.checked_sub(self.open_base)?).ok()?;
+        if self.open.get(i).is_some_and(|e| e.key.matches(h)) {
+            return Some(i);
+        }
+        // Two open events share the hash (the same serial on two nodes): look for it.
+        self.open.iter().rposition(|e| e.key.matches(h))
+    }
+
+    /// Takes the oldest open event out of the window, remembering its key (for a late record).
+    fn pop_open(&mut self) -> OpenEvent {
+        let ev = self.open.pop_front().expect("an open event");
+        let hash = ev.key.hash();
+        if self.open_index.get(&hash) == Some(&self.open_base) {
+            self.open_index.remove(&hash);
+        }
+        let seq = self.open_base;
+        self.open_base += 1;
+        self.open_bytes -= ev.text.len();
+        // Remembered by hash and time, not by the whole key: no allocation per event (the
+        // serial, node and millisecond together name an event; a false match needs a serial
+        // reused within the last few thousand events at the same millisecond).
+        self.closed_index.insert(hash, (seq, ev.key.time_ms));
+        self.closed.push_back((hash, seq));
+        if self.closed.len() > CLOSED_REMEMBERED {
+            let (old, old_seq) = self.closed.pop_front().expect("non-empty");
+            if self
+                .closed_index
+                .get(&old)
+                .is_some_and(|&(s, _)| s == old_seq)
+            {
+                self.closed_index.remove(&old);
+            }
+        }
+        ev
+    }
+
     fn emit(&mut self, ev: OpenEvent, out: &mut Vec<u8>) {
-        self.standalone_open -= usize::from(ev.standalone);
         // An EOE alone (its records were in a rotated file) carries nothing: it was counted as a
         // line of the event that ended there.
         if ev.records == 0 {
@@ -514,5 +676,77 @@ type=CWD msg=audit(1795806430.100:6392): cwd=\"/tmp\"
         assert!(at[0].1.contains("type="), "{at:?}");
         assert_eq!(at[1], (5, "blank line"));
         assert_eq!(at[2].0, 6);
+    }
+
+    /// The syscall records of one event (no EOE, as auditd writes its log) at a time and serial.
+    fn syscall(sec: u64, serial: u64) -> String {
+        format!("type=SYSCALL msg=audit({sec}.000:{serial}): arch=c000003e syscall=0 success=yes exit=0 items=0 ppid=1 pid={serial} uid=0 comm=\"cat\" exe=\"/usr/bin/cat\" key=(null)\n")
+    }
+
+    /// `n` records of the event `serial` at `sec` (one SYSCALL, then CWD records).
+    fn records(sec: u64, serial: u64, n: u64) -> String {
+        let mut text = syscall(sec, serial);
+        for _ in 1..n {
+            text.push_str(&format!(
+                "type=CWD msg=audit({sec}.000:{serial}): cwd=\"/\"\n"
+            ));
+        }
+        text
+    }
+
+    #[test]
+    fn an_event_settles_once_records_two_seconds_away_arrive() {
+        let mut t = AuditTranscoder::new();
+        let (mut out, mut skipped) = (Vec::new(), Vec::new());
+        let mut feed = |t: &mut AuditTranscoder, text: String| {
+            t.feed(text.as_bytes(), "a", &mut out, &mut skipped);
+            t.events
+        };
+        feed(&mut t, records(1000, 1, 1));
+        // One second later: the first event may still get records, however many arrive.
+        assert_eq!(feed(&mut t, records(1001, 2, 10)), 0);
+        // Two seconds after it: a few records are not enough (records may be a little out of
+        // order, and a long syscall's records come at its exit)...
+        assert_eq!(feed(&mut t, records(1003, 3, SETTLE_RECORDS - 11)), 0);
+        // ...but the 64th since its newest record is.
+        assert_eq!(feed(&mut t, records(1003, 3, 1)), 1);
+        // A clock stepped back (or two logs joined): the far-away events settle too.
+        assert_eq!(feed(&mut t, records(900, 4, SETTLE_RECORDS)), 3);
+        assert!(skipped.is_empty() && t.warnings.is_empty());
+    }
+
+    #[test]
+    fn open_events_are_bounded_and_a_late_record_is_a_reported_split() {
+        let mut t = AuditTranscoder::new();
+        let (mut out, mut skipped) = (Vec::new(), Vec::new());
+        let mut text = syscall(1000, 1);
+        for serial in 2..MAX_OPEN_EVENTS as u64 + 10 {
+            text.push_str(&syscall(1000, serial));
+        }
+        t.feed(text.as_bytes(), "a", &mut out, &mut skipped);
+        // The bound holds, oldest closed first.
+        assert_eq!(t.open.len(), MAX_OPEN_EVENTS);
+        assert_eq!(t.events, 9);
+        assert_eq!(t.open_index.len(), MAX_OPEN_EVENTS);
+        // A record of the first event, closed early, is a second part of it, said with its line.
+        let late = "type=CWD msg=audit(1000.000:1): cwd=\"/\"\n";
+        t.feed(late.as_bytes(), "a", &mut out, &mut skipped);
+        assert_eq!(t.splits, 1);
+        assert_eq!(t.warnings.len(), 1);
+        assert_eq!(t.warnings[0].line, MAX_OPEN_EVENTS as u64 + 10);
+        assert!(
+            t.warnings[0].reason.contains("1000.000:1"),
+            "{:?}",
+            t.warnings
+        );
+        // Records of open events are found, whichever event they belong to.
+        let mid = "type=CWD msg=audit(1000.000:5000): cwd=\"/\"\n";
+        t.feed(mid.as_bytes(), "a", &mut out, &mut skipped);
+        assert_eq!(t.splits, 1);
+        let i = t
+            .find_open(&record::parse_header(mid.trim_end()).unwrap())
+            .unwrap();
+        assert_eq!(t.open[i].records, 2);
+        assert!(skipped.is_empty());
     }
 }
