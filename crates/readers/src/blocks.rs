@@ -112,6 +112,22 @@ impl Block {
         }
     }
 
+    /// A block of whole lines from elsewhere than a [`BlockReader`] (lines a follower read, a
+    /// message's value), at `offset` of its input.
+    pub fn from_lines(file: Arc<str>, lines: &[u8], offset: u64) -> Block {
+        let mut data = pooled_buffer();
+        data.extend_from_slice(lines);
+        Block {
+            file,
+            data: BlockData(data),
+            line_starts: Vec::new(),
+            oversized: Vec::new(),
+            offset,
+            converted: None,
+            deferred: None,
+        }
+    }
+
     /// Writes the deferred events' ECS after the block's data.
     pub fn format_deferred(&mut self) {
         let Some(d) = self.deferred.take() else {

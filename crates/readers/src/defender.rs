@@ -255,6 +255,19 @@ pub fn json_row(row: &Json) -> Result<Doc, String> {
     to_ecs(&get)
 }
 
+impl crate::lines::LineConverter for DefenderConverter {
+    fn line(&mut self, line: &[u8]) -> Result<Option<Doc>, String> {
+        if self.json {
+            serde_json::from_slice::<Json>(line)
+                .map_err(|e| format!("malformed JSON at column {}: {e}", e.column()))
+                .and_then(|v| json_row(&v))
+                .map(Some)
+        } else {
+            self.csv.line(line)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,10 +328,7 @@ impl DefenderConverter {
     }
 
     pub fn convert(&mut self, raw: crate::Block) -> crate::Block {
-        let first = self.lines;
-        let mut out = crate::pooled_buffer();
-        let mut skipped = crate::oversized_skips(&raw, &mut self.lines, first);
-        if self.json && self.document.is_none() && first == 0 {
+        if self.json && self.document.is_none() && self.lines == 0 {
             let t = raw.data.trim_ascii_start();
             // An array, or a pretty-printed object: a document, read whole at the end.
             let pretty = t.starts_with(b"{")
@@ -333,58 +343,24 @@ impl DefenderConverter {
             }
         }
         if let Some(doc) = &mut self.document {
+            let first = self.lines;
+            let skipped = crate::oversized_skips(&raw, &mut self.lines, first);
             doc.extend_from_slice(&raw.data);
             self.document_lines += raw.data.split_inclusive(|&b| b == b'\n').count() as u64;
             return crate::Block::from_converted(
                 raw.file.clone(),
-                out,
+                crate::pooled_buffer(),
                 raw.offset,
                 crate::Converted {
-                    lines: 0,
                     skipped,
-                    warnings: Vec::new(),
-                    screened: 0,
+                    ..crate::Converted::default()
                 },
             );
         }
-        for line in raw.data.split_inclusive(|&b| b == b'\n') {
-            self.lines += 1;
-            let line = line.trim_ascii();
-            let result = if line.is_empty() {
-                Err("blank line".to_string())
-            } else if self.json {
-                serde_json::from_slice::<Json>(line)
-                    .map_err(|e| format!("malformed JSON at column {}: {e}", e.column()))
-                    .and_then(|v| json_row(&v))
-                    .map(Some)
-            } else {
-                self.csv.line(line)
-            };
-            match result {
-                Ok(Some(doc)) => {
-                    doc.write_json(&mut out);
-                    out.push(b'\n');
-                }
-                Ok(None) => {}
-                Err(reason) => skipped.push(crate::Skipped {
-                    file: raw.file.to_string(),
-                    line: self.lines - first - 1,
-                    reason,
-                }),
-            }
-        }
-        let lines = self.lines - first;
-        crate::Block::from_converted(
-            raw.file.clone(),
-            out,
-            raw.offset,
-            crate::Converted {
-                lines,
-                skipped,
-                warnings: Vec::new(),
-                screened: 0,
-            },
-        )
+        let mut lines = self.lines;
+        let block = crate::lines::convert_lines(self, &mut lines, &raw);
+        self.lines = lines;
+        block
     }
 
     pub fn finish_file(&mut self, file: std::sync::Arc<str>, offset: u64) -> crate::Block {

@@ -12,7 +12,7 @@ use crate::auditd::ecs::to_ecs;
 use crate::auditd::proctable::ProcessTable;
 use crate::auditd::record::{Field, Record};
 use crate::auditd::PROCESS_TABLE;
-use crate::{pooled_buffer, Block, Converted, Skipped};
+use crate::{pooled_buffer, Block, Converted};
 use serde_json::Value as Json;
 
 /// True when the text starts like LAUREL output: a JSON object whose first key is `ID`.
@@ -222,43 +222,10 @@ impl LaurelTranscoder {
 
     /// Converts a block of LAUREL lines into a block of ECS NDJSON.
     pub fn convert(&mut self, raw: Block) -> Block {
-        let first_line = self.lines;
-        let mut out = pooled_buffer();
-        let mut skipped = crate::oversized_skips(&raw, &mut self.lines, first_line);
-        let mut skip = |line: u64, reason: String| {
-            skipped.push(Skipped {
-                file: raw.file.to_string(),
-                line: line - first_line - 1,
-                reason,
-            })
-        };
-        for line in raw.data.split_inclusive(|&b| b == b'\n') {
-            self.lines += 1;
-            let line = line.trim_ascii();
-            if line.is_empty() {
-                skip(self.lines, "blank line".into());
-                continue;
-            }
-            match self.event(line) {
-                Ok(doc) => {
-                    doc.write_json(&mut out);
-                    out.push(b'\n');
-                }
-                Err(why) => skip(self.lines, why),
-            }
-        }
-        let lines = self.lines - first_line;
-        Block::from_converted(
-            raw.file.clone(),
-            out,
-            raw.offset,
-            Converted {
-                lines,
-                skipped,
-                warnings: Vec::new(),
-                screened: 0,
-            },
-        )
+        let mut lines = self.lines;
+        let block = crate::lines::convert_lines(self, &mut lines, &raw);
+        self.lines = lines;
+        block
     }
 
     /// End of a file: line numbers restart (the process table carries over). Every line is an
@@ -266,6 +233,12 @@ impl LaurelTranscoder {
     pub fn finish_file(&mut self, file: std::sync::Arc<str>, offset: u64) -> Block {
         self.lines = 0;
         Block::from_converted(file, pooled_buffer(), offset, Converted::default())
+    }
+}
+
+impl crate::lines::LineConverter for LaurelTranscoder {
+    fn line(&mut self, line: &[u8]) -> Result<Option<crate::doc::Doc>, String> {
+        self.event(line).map(Some)
     }
 }
 

@@ -2,6 +2,26 @@
 //!
 //! # Brief overview
 //!
+//! [`Input`] is an opened input whose [`Format`] is given or sniffed ([`format::sniff`]: past a
+//! byte order mark, blank and `#` comment lines); [`Input::next_ecs`] yields blocks of ECS NDJSON
+//! through the format's [`Converter`] (kept in [`Converters`], one per format across files), and
+//! [`read_input`] yields JSON documents. Every command reads through these.
+//!
+//! ```
+//! use unithunt_readers::{ConvertOptions, Converters, Format, Input};
+//! let log = b"type=SYSCALL msg=audit(1795806430.136:6399): arch=c000003e syscall=59 success=yes exit=0 ppid=1 pid=2 uid=0 comm=\"systemctl\" exe=\"/usr/bin/systemctl\"\n".to_vec();
+//! let mut input = Input::from_bytes("audit.log", log, None).unwrap();
+//! assert_eq!(input.format, Format::Auditd);
+//! let mut converters = Converters::new(ConvertOptions::default());
+//! let mut ecs = Vec::new();
+//! while let Some(block) = input.next_ecs(converters.get(input.format), 1 << 20).unwrap() {
+//!     ecs.extend_from_slice(&block.data);
+//! }
+//! let event: serde_json::Value = serde_json::from_slice(ecs.trim_ascii_end()).unwrap();
+//! assert_eq!(event["process"]["executable"], "/usr/bin/systemctl");
+//! ```
+//!
+//! Lower down:
 //! [`Source`] is an opened input (a file or standard input). [`read_events`] sniffs its shape and
 //! streams events to a callback:
 //! - NDJSON: one event per line (Elastic Defend/Auditbeat exports, `jq -c` output). Each raw line is
@@ -16,8 +36,14 @@ pub mod auditd;
 mod blocks;
 pub mod defender;
 pub mod doc;
+pub mod format;
+mod input;
 pub mod laurel;
+mod lines;
 pub mod sysmon;
+
+pub use format::{ConvertOptions, Format};
+pub use input::{expand_paths, read_input, Converters, Input};
 
 /// Skips for the lines too long to hold (longer than [`MAX_LINE`]) that precede a converted block's
 /// lines: each counted in `lines`, numbered from 0 at the block's first source line (`first` lines
@@ -57,6 +83,14 @@ impl Converter {
             Converter::Laurel(t) => t.convert(raw),
             Converter::Sysmon(t) => t.convert(raw),
             Converter::Defender(t) => t.convert(raw),
+        }
+    }
+
+    /// Closes the events still open (a pause in a followed input), as ECS NDJSON appended to
+    /// `out`; the file goes on (its lines are numbered on). Only audit logs hold events open.
+    pub fn flush_open(&mut self, out: &mut Vec<u8>) {
+        if let Converter::Auditd(t) = self {
+            t.flush(out);
         }
     }
 
@@ -101,7 +135,7 @@ pub const MAX_REPORTED: usize = 100;
 /// An opened input.
 pub struct Source {
     pub name: String,
-    reader: Box<dyn BufRead>,
+    pub(crate) reader: Box<dyn BufRead>,
 }
 
 impl Source {
@@ -153,7 +187,7 @@ pub struct ReadStats {
 }
 
 impl ReadStats {
-    fn skip(&mut self, file: &str, line: u64, reason: String) {
+    pub(crate) fn skip(&mut self, file: &str, line: u64, reason: String) {
         self.skipped += 1;
         if self.reported.len() < MAX_REPORTED {
             self.reported.push(Skipped {

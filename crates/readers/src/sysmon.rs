@@ -457,43 +457,22 @@ pub struct SysmonConverter {
 
 impl SysmonConverter {
     pub fn convert(&mut self, raw: crate::Block) -> crate::Block {
-        let first = self.lines;
-        let mut out = crate::pooled_buffer();
-        let mut skipped = crate::oversized_skips(&raw, &mut self.lines, first);
-        for line in raw.data.split_inclusive(|&b| b == b'\n') {
-            self.lines += 1;
-            let text = String::from_utf8_lossy(line);
-            let result = parse_line(text.trim_end()).map(|ev| {
-                let mut doc = to_ecs(&ev);
-                let names = self.tree.ancestry_names(&ev);
-                if !names.is_empty() {
-                    doc.set("process.Ext.ancestry_names", Val::List(names));
-                }
-                doc
-            });
-            match result {
-                Ok(doc) => {
-                    doc.write_json(&mut out);
-                    out.push(b'\n');
-                }
-                Err(reason) => skipped.push(crate::Skipped {
-                    file: raw.file.to_string(),
-                    line: self.lines - first - 1,
-                    reason,
-                }),
-            }
+        let mut lines = self.lines;
+        let block = crate::lines::convert_lines(self, &mut lines, &raw);
+        self.lines = lines;
+        block
+    }
+}
+
+impl crate::lines::LineConverter for SysmonConverter {
+    fn line(&mut self, line: &[u8]) -> Result<Option<Doc>, String> {
+        let text = String::from_utf8_lossy(line);
+        let ev = parse_line(&text)?;
+        let mut doc = to_ecs(&ev);
+        let names = self.tree.ancestry_names(&ev);
+        if !names.is_empty() {
+            doc.set("process.Ext.ancestry_names", Val::List(names));
         }
-        let lines = self.lines - first;
-        crate::Block::from_converted(
-            raw.file.clone(),
-            out,
-            raw.offset,
-            crate::Converted {
-                lines,
-                skipped,
-                warnings: Vec::new(),
-                screened: 0,
-            },
-        )
+        Ok(Some(doc))
     }
 }

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use unithunt_readers::{ConvertOptions, Format, Input};
 
 /// The real recording of the tests (see `examples/atomic/README.md`).
 const RECORDING: &str = include_str!("../../../examples/atomic/dev-enriched.log");
@@ -491,14 +492,14 @@ fn emit(t: &Atomic, format: EmitFormat) -> ExitCode {
             }
         },
         EmitFormat::Laurel => {
-            out.write_all(lines_in(LAUREL, None, Source::Laurel, window).as_bytes())
+            out.write_all(lines_in(LAUREL, None, Format::Laurel, window).as_bytes())
         }
         EmitFormat::Sysmon => {
-            out.write_all(lines_in(SYSMON, None, Source::Sysmon, window).as_bytes())
+            out.write_all(lines_in(SYSMON, None, Format::Sysmon, window).as_bytes())
         }
         EmitFormat::Mde => {
             let (header, rows) = MDE_CSV.split_once('\n').unwrap_or((MDE_CSV, ""));
-            out.write_all(lines_in(rows, Some(header), Source::MdeCsv, window).as_bytes())
+            out.write_all(lines_in(rows, Some(header), Format::DefenderCsv, window).as_bytes())
         }
     };
     match written {
@@ -508,49 +509,25 @@ fn emit(t: &Atomic, format: EmitFormat) -> ExitCode {
     }
 }
 
-/// The input formats the tests' telemetry exists in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Source {
-    Auditd,
-    Laurel,
-    Sysmon,
-    MdeCsv,
-    MdeJson,
-    /// Elastic Defend events (already ECS).
-    Defend,
-}
+/// The input formats the tests' telemetry exists in, in the order the coverage matrix shows them.
+const SOURCES: [Format; 6] = [
+    Format::Auditd,
+    Format::Laurel,
+    Format::Sysmon,
+    Format::DefenderCsv,
+    Format::DefenderJson,
+    Format::Ecs,
+];
 
-impl Source {
-    const ALL: [Source; 6] = [
-        Source::Auditd,
-        Source::Laurel,
-        Source::Sysmon,
-        Source::MdeCsv,
-        Source::MdeJson,
-        Source::Defend,
-    ];
-
-    fn label(self) -> &'static str {
-        match self {
-            Source::Auditd => "auditd (real recording)",
-            Source::Laurel => "LAUREL",
-            Source::Sysmon => "Sysmon for Linux",
-            Source::MdeCsv => "Defender CSV",
-            Source::MdeJson => "Defender JSON",
-            Source::Defend => "Elastic Defend (ECS)",
-        }
-    }
-
-    fn converter(self) -> Option<unithunt_readers::Converter> {
-        use unithunt_readers::{auditd, defender, laurel, sysmon, Converter};
-        Some(match self {
-            Source::Auditd => Converter::Auditd(Box::new(auditd::AuditTranscoder::new())),
-            Source::Laurel => Converter::Laurel(laurel::LaurelTranscoder::new()),
-            Source::Sysmon => Converter::Sysmon(sysmon::SysmonConverter::default()),
-            Source::MdeCsv => Converter::Defender(defender::DefenderConverter::new(false)),
-            Source::MdeJson => Converter::Defender(defender::DefenderConverter::new(true)),
-            Source::Defend => return None,
-        })
+/// How the coverage matrix names a format's column.
+fn label(format: Format) -> &'static str {
+    match format {
+        Format::Auditd => "auditd (real recording)",
+        Format::Laurel => "LAUREL",
+        Format::Sysmon => "Sysmon for Linux",
+        Format::DefenderCsv => "Defender CSV",
+        Format::DefenderJson => "Defender JSON",
+        Format::Ecs => "Elastic Defend (ECS)",
     }
 }
 
@@ -579,7 +556,7 @@ fn event_ms(e: &serde_json::Value) -> Option<i64> {
 
 /// The lines of a line-per-event rendering whose event falls in `window` (each line converted
 /// alone, after `header` for CSV, to read its time).
-fn lines_in(text: &str, header: Option<&str>, source: Source, window: (i64, i64)) -> String {
+fn lines_in(text: &str, header: Option<&str>, source: Format, window: (i64, i64)) -> String {
     let mut out = String::new();
     if let Some(h) = header {
         out.push_str(h);
@@ -603,11 +580,8 @@ fn lines_in(text: &str, header: Option<&str>, source: Source, window: (i64, i64)
 }
 
 /// Every ECS event of a rendering, through the converters `scan` uses.
-fn to_ecs(source: Source, raw: Vec<u8>) -> Vec<serde_json::Value> {
-    let text = match source.converter() {
-        None => raw,
-        Some(mut converter) => convert_with(&mut converter, raw).unwrap_or_default(),
-    };
+fn to_ecs(format: Format, raw: Vec<u8>) -> Vec<serde_json::Value> {
+    let text = convert(format, raw).unwrap_or_default();
     String::from_utf8_lossy(&text)
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
@@ -616,26 +590,20 @@ fn to_ecs(source: Source, raw: Vec<u8>) -> Vec<serde_json::Value> {
 
 /// Audit records to ECS NDJSON, through the converter `scan` and `convert` use.
 fn audit_to_ecs(raw: Vec<u8>) -> Result<Vec<u8>, String> {
-    let mut converter = Source::Auditd.converter().expect("a converter");
-    convert_with(&mut converter, raw)
+    convert(Format::Auditd, raw)
 }
 
-fn convert_with(
-    converter: &mut unithunt_readers::Converter,
-    raw: Vec<u8>,
-) -> Result<Vec<u8>, String> {
-    use unithunt_readers::BlockReader;
-    let mut reader = BlockReader::from_reader("recording", Box::new(std::io::Cursor::new(raw)))
-        .map_err(|e| e.to_string())?;
+/// A rendering in `format` to ECS NDJSON, read as `scan` reads a file.
+fn convert(format: Format, raw: Vec<u8>) -> Result<Vec<u8>, String> {
+    let mut input = Input::from_bytes("recording", raw, Some(format)).map_err(|e| e.to_string())?;
+    let mut converter = format.converter(&ConvertOptions::default());
     let mut out = Vec::new();
-    while let Some(block) = reader.next_block(1 << 20).map_err(|e| e.to_string())? {
-        out.extend_from_slice(&converter.convert(block).data);
+    while let Some(block) = input
+        .next_ecs(converter.as_mut(), 1 << 20)
+        .map_err(|e| e.to_string())?
+    {
+        out.extend_from_slice(&block.data);
     }
-    out.extend_from_slice(
-        &converter
-            .finish_file(reader.name().clone(), reader.bytes)
-            .data,
-    );
     Ok(out)
 }
 
@@ -643,7 +611,7 @@ fn convert_with(
 struct CoverageRow {
     test: String,
     malicious: bool,
-    source: Source,
+    source: Format,
     events: Vec<serde_json::Value>,
 }
 
@@ -651,17 +619,17 @@ fn coverage_rows() -> Vec<CoverageRow> {
     let mut rows = Vec::new();
     for t in TESTS {
         let window = window_of(t.recorded_as);
-        for source in Source::ALL {
+        for source in SOURCES {
             let events: Vec<serde_json::Value> = match source {
-                Source::Auditd => to_ecs(
+                Format::Auditd => to_ecs(
                     source,
                     recorded_lines(t.recorded_as).join("\n").into_bytes(),
                 ),
-                Source::Laurel => to_ecs(source, LAUREL.as_bytes().to_vec()),
-                Source::Sysmon => to_ecs(source, SYSMON.as_bytes().to_vec()),
-                Source::MdeCsv => to_ecs(source, MDE_CSV.as_bytes().to_vec()),
-                Source::MdeJson => to_ecs(source, MDE_JSON.as_bytes().to_vec()),
-                Source::Defend => {
+                Format::Laurel => to_ecs(source, LAUREL.as_bytes().to_vec()),
+                Format::Sysmon => to_ecs(source, SYSMON.as_bytes().to_vec()),
+                Format::DefenderCsv => to_ecs(source, MDE_CSV.as_bytes().to_vec()),
+                Format::DefenderJson => to_ecs(source, MDE_JSON.as_bytes().to_vec()),
+                Format::Ecs => {
                     let prefixes: Vec<String> = match t.id {
                         "B1" => [
                             "B-apt",
@@ -681,10 +649,12 @@ fn coverage_rows() -> Vec<CoverageRow> {
             };
             let events = match source {
                 // Whole renderings: the test's time span.
-                Source::Laurel | Source::Sysmon | Source::MdeCsv | Source::MdeJson => events
-                    .into_iter()
-                    .filter(|e| event_ms(e).is_some_and(|t| t >= window.0 && t < window.1))
-                    .collect(),
+                Format::Laurel | Format::Sysmon | Format::DefenderCsv | Format::DefenderJson => {
+                    events
+                        .into_iter()
+                        .filter(|e| event_ms(e).is_some_and(|t| t >= window.0 && t < window.1))
+                        .collect()
+                }
                 _ => events,
             };
             rows.push(CoverageRow {
@@ -704,7 +674,7 @@ fn coverage_rows() -> Vec<CoverageRow> {
         rows.push(CoverageRow {
             test: format!("B {name}"),
             malicious: false,
-            source: Source::Defend,
+            source: Format::Ecs,
             events: fixture_events(&[prefix]),
         });
     }
@@ -731,7 +701,7 @@ fn technique_lines(id: &str) -> Vec<&'static str> {
 }
 
 /// One technique's events in one format, as unithunt reads them.
-fn technique_events(id: &str, source: Source) -> Vec<serde_json::Value> {
+fn technique_events(id: &str, source: Format) -> Vec<serde_json::Value> {
     // The renderings' record ids (LAUREL's `ID`, Sysmon's `EventRecordID`, Defender's
     // `ReportId`) are the audit serials: the technique's events lie between its marker's serial
     // and the next marker's (the audit clock is too coarse to split them by time).
@@ -747,12 +717,12 @@ fn technique_events(id: &str, source: Source) -> Vec<serde_json::Value> {
             .collect()
     };
     match source {
-        Source::Auditd => to_ecs(source, technique_lines(id).join("\n").into_bytes()),
-        Source::Laurel => whole(TECH_LAUREL),
-        Source::Sysmon => whole(TECH_SYSMON),
-        Source::MdeCsv => whole(TECH_MDE_CSV),
-        Source::MdeJson => whole(TECH_MDE_JSON),
-        Source::Defend => TECH_DEFEND
+        Format::Auditd => to_ecs(source, technique_lines(id).join("\n").into_bytes()),
+        Format::Laurel => whole(TECH_LAUREL),
+        Format::Sysmon => whole(TECH_SYSMON),
+        Format::DefenderCsv => whole(TECH_MDE_CSV),
+        Format::DefenderJson => whole(TECH_MDE_JSON),
+        Format::Ecs => TECH_DEFEND
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .filter(|e| e["labels"]["fixture_id"] == id)
@@ -772,20 +742,21 @@ fn record_serial(e: &serde_json::Value) -> Option<u64> {
 /// Why a format cannot show a technique (None: it can, and the technique's rule must alert on
 /// it). Each reason is the format's documented event types; the coverage test checks that
 /// the rule indeed stays quiet there, so a reader improving on this is noticed.
-fn unobservable(id: &str, source: Source) -> Option<&'static str> {
+fn unobservable(id: &str, source: Format) -> Option<&'static str> {
     const SYSMON_WRITES: &str =
         "Sysmon for Linux raises FileCreate (EventID 11) on creation only: \
                                  no event for a rename, a link or a write to an existing file";
     const NO_LINK_EVENT: &str = "no documented file event for a hard or symbolic link";
     match (source, id) {
         (
-            Source::Sysmon,
+            Format::Sysmon,
             "rename-into-place" | "in-place-edit" | "append" | "hard-link" | "symbolic-link",
         ) => Some(SYSMON_WRITES),
-        (Source::MdeCsv | Source::MdeJson | Source::Defend, "hard-link" | "symbolic-link") => {
-            Some(NO_LINK_EVENT)
-        }
-        (Source::Defend, "ancestry") => Some(
+        (
+            Format::DefenderCsv | Format::DefenderJson | Format::Ecs,
+            "hard-link" | "symbolic-link",
+        ) => Some(NO_LINK_EVENT),
+        (Format::Ecs, "ancestry") => Some(
             "an Elastic Defend event names only the direct parent (`process.parent.*`); the \
              ancestors are entity ids (`process.Ext.ancestry`), which unithunt does not join on \
              ECS input (it does for auditd, LAUREL and Sysmon, from their own process events; \
@@ -815,7 +786,7 @@ fn technique_markdown(rules: &[&unithunt_rules::Rule]) -> String {
     }
     md.push('\n');
     for (id, what, must) in TECHNIQUES {
-        let events = to_ecs(Source::Auditd, technique_lines(id).join("\n").into_bytes());
+        let events = to_ecs(Format::Auditd, technique_lines(id).join("\n").into_bytes());
         let must_col = rules
             .iter()
             .position(|r| r.meta.name == *must)
@@ -845,9 +816,9 @@ fn technique_markdown(rules: &[&unithunt_rules::Rule]) -> String {
          **MISSED** it does not though it could.\n\n\
          | technique | must |",
     );
-    let formats = Source::ALL;
+    let formats = SOURCES;
     for f in formats {
-        md.push_str(&format!(" {} |", f.label()));
+        md.push_str(&format!(" {} |", label(f)));
     }
     md.push_str("\n|---|---|");
     for _ in formats {
@@ -945,7 +916,7 @@ pub fn coverage_markdown(rules: &[unithunt_rules::Rule]) -> String {
             "| {}{} | {} | {} |",
             row.test,
             if row.malicious { "" } else { " (benign)" },
-            row.source.label(),
+            label(row.source),
             row.events.len()
         ));
         let mut pack = false;
@@ -1437,7 +1408,7 @@ mod tests {
         use unithunt_rules::examples::{alerts_on, Expect, RuleExample};
         let pack = unithunt_rules::RulePack::builtin();
         for (id, _, must) in TECHNIQUES {
-            let events = to_ecs(Source::Auditd, technique_lines(id).join("\n").into_bytes());
+            let events = to_ecs(Format::Auditd, technique_lines(id).join("\n").into_bytes());
             assert!(events.len() >= 2, "{id}: the marker and the technique");
             let rule = pack.rules.iter().find(|r| r.meta.name == *must).unwrap();
             let example = RuleExample {
@@ -1457,7 +1428,7 @@ mod tests {
         let pack = unithunt_rules::RulePack::builtin();
         for (id, _, must) in TECHNIQUES {
             let rule = pack.rules.iter().find(|r| r.meta.name == *must).unwrap();
-            for source in Source::ALL {
+            for source in SOURCES {
                 let events = technique_events(id, source);
                 let example = RuleExample {
                     expect: Expect::Alert,
@@ -1466,9 +1437,9 @@ mod tests {
                 };
                 let fired = alerts_on(rule, &example) == Some(true);
                 match unobservable(id, source) {
-                    None => assert!(fired, "{id} in {}: {must}", source.label()),
+                    None => assert!(fired, "{id} in {}: {must}", label(source)),
                     // The reason given is true: the rule cannot alert there.
-                    Some(why) => assert!(!fired, "{id} in {}: said `{why}`", source.label()),
+                    Some(why) => assert!(!fired, "{id} in {}: said `{why}`", label(source)),
                 }
             }
         }
@@ -1478,12 +1449,12 @@ mod tests {
     fn each_technique_rendering_holds_only_its_own_events() {
         // The serial windows split the renderings: the look-alike unit's file event is in its
         // technique only, in every format that has it.
-        for source in Source::ALL {
+        for source in SOURCES {
             for (id, _, _) in TECHNIQUES {
                 let has = technique_events(id, source)
                     .iter()
                     .any(|e| e["file"]["name"] == "sys1og.service");
-                assert_eq!(has, *id == "lookalike-digit", "{id} in {}", source.label());
+                assert_eq!(has, *id == "lookalike-digit", "{id} in {}", label(source));
             }
         }
     }

@@ -3,90 +3,67 @@
 //! What `scan` evaluates, made visible: to check a mapping, to write rules against real fields, or
 //! to ship auditd telemetry to Elasticsearch in the shape its rules expect.
 
+use crate::input_args::InputFormat;
 use crate::term::escape;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use unithunt_readers::{auditd, defender, laurel, sysmon, BlockReader, Converter};
+use unithunt_readers::{expand_paths, ConvertOptions, Converters, Format, Input};
 
 #[derive(Args)]
 pub struct ConvertArgs {
     /// Audit logs (RAW or ENRICHED), LAUREL, Sysmon for Linux syslog, Defender exports (CSV or
-    /// JSON); plain or gzip/zstd; `-` is standard input. The format is sniffed per file. Files of
-    /// one format are one stream, in the order given (rotated logs: oldest first).
+    /// JSON), or directories of them; plain or gzip/zstd; `-` is standard input. Files of one
+    /// format are one stream, in the order given (rotated logs: oldest first).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
+    /// Input format; `auto` sniffs each file.
+    #[arg(long, default_value = "auto", value_parser = InputFormat::parser())]
+    input_format: InputFormat,
 }
 
 pub fn run(args: ConvertArgs) -> ExitCode {
-    let mut converters = [
-        Converter::Auditd(Box::new(auditd::AuditTranscoder::new())),
-        Converter::Laurel(laurel::LaurelTranscoder::new()),
-        Converter::Sysmon(sysmon::SysmonConverter::default()),
-        Converter::Defender(defender::DefenderConverter::new(false)),
-        Converter::Defender(defender::DefenderConverter::new(true)),
-    ];
+    let mut converters = Converters::new(ConvertOptions::default());
     let mut events = 0u64;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut failed = false;
     let mut skipped_total = 0u64;
-    for path in &args.paths {
+    let (paths, errors) = expand_paths(&args.paths);
+    for (p, e) in errors {
+        eprintln!("error: {}: {e}", escape(&p.to_string_lossy()));
+        failed = true;
+    }
+    for path in &paths {
         let shown = escape(&path.to_string_lossy());
-        let mut reader = match BlockReader::open_path(path) {
-            Ok(r) => r,
+        let mut input = match Input::open(path, args.input_format.0, 1 << 20) {
+            Ok(i) => i,
             Err(e) => {
                 eprintln!("error: {shown}: {e}");
                 failed = true;
                 continue;
             }
         };
+        if input.format == Format::Ecs {
+            eprintln!(
+                "error: {shown}: not audit, LAUREL, Sysmon or Defender data (ECS needs no conversion)"
+            );
+            failed = true;
+            continue;
+        }
         let mut line_base = 0u64;
-        let mut first = match reader.next_block(1 << 20) {
-            Ok(b) => b,
-            Err(e) => {
-                eprintln!("error: {shown}: {e}");
-                failed = true;
-                continue;
-            }
-        };
-        let which = match first.as_ref().map(|b| &b.data[..]) {
-            Some(d) if auditd::sniff(d) => 0,
-            Some(d) if laurel::sniff(d) => 1,
-            Some(d) if sysmon::sniff(d) => 2,
-            Some(d) if defender::sniff_csv(d) => 3,
-            Some(d) if defender::sniff_json(d) => 4,
-            _ => {
-                eprintln!(
-                    "error: {shown}: not audit, LAUREL, Sysmon or Defender data (ECS needs no conversion)"
-                );
-                failed = true;
-                continue;
-            }
-        };
-        let converter = &mut converters[which];
         loop {
-            let next = match first.take() {
-                Some(b) => Ok(Some(b)),
-                None => reader.next_block(1 << 20),
-            };
-            let (block, last) = match next {
-                Ok(Some(b)) => (converter.convert(b), false),
-                Ok(None) => (
-                    converter.finish_file(reader.name().clone(), reader.bytes),
-                    true,
-                ),
+            let block = match input.next_ecs(converters.get(input.format), 1 << 20) {
+                Ok(Some(b)) => b,
+                Ok(None) => break,
                 Err(e) => {
                     eprintln!(
                         "error: {shown}: read error at byte {}: {e}",
-                        reader.raw_offset()
+                        input.reader().raw_offset()
                     );
                     failed = true;
-                    (
-                        converter.finish_file(reader.name().clone(), reader.bytes),
-                        true,
-                    )
+                    continue;
                 }
             };
             if let Some(c) = &block.converted {
@@ -111,9 +88,6 @@ pub fn run(args: ConvertArgs) -> ExitCode {
             if out.write_all(&block.data).is_err() {
                 // A closed pipe (`| head`): stop quietly.
                 return ExitCode::SUCCESS;
-            }
-            if last {
-                break;
             }
         }
     }

@@ -1,5 +1,6 @@
 //! `unithunt eql QUERY [PATH...]`: the hunting shell, with `_eql/search` parameters as flags.
 
+use crate::input_args::InputFormat;
 use crate::term::escape;
 use crate::window::{Reorder, SortKey, Take, Window, REORDER_BUDGET};
 use clap::{Args, ValueEnum};
@@ -11,7 +12,7 @@ use std::time::Instant;
 use unithunt_engine::{Output, Pipe, Prefilter, QueryKind, RunOptions, Runner};
 use unithunt_eql::{compile, Dialect, EqlOptions};
 use unithunt_event::{lookup_one, neutral, parse_timestamp, FieldPath, TimestampFormat};
-use unithunt_readers::{read_events, ReadStats, Source};
+use unithunt_readers::{read_input, ConvertOptions, Converters, Input, ReadStats};
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum DialectArg {
@@ -32,9 +33,13 @@ pub struct EqlArgs {
     /// The EQL query (use `-f FILE` to read it from a file instead).
     #[arg(required_unless_present = "query_file")]
     query: Option<String>,
-    /// Input files: ECS NDJSON, a JSON array, or an Elasticsearch search response; `-` (or none)
-    /// is stdin.
+    /// Input files or directories: ECS NDJSON, a JSON array, an Elasticsearch search response, or
+    /// any format `scan` reads (audit logs, LAUREL, Sysmon, Defender; plain, gzip or zstd); `-`
+    /// (or none) is stdin.
     paths: Vec<String>,
+    /// Input format; `auto` sniffs each file.
+    #[arg(long, default_value = "auto", value_parser = InputFormat::parser())]
+    input_format: InputFormat,
     /// Read the query from a file; every positional argument is then an input.
     #[arg(short = 'f', long = "query-file")]
     query_file: Option<String>,
@@ -161,16 +166,24 @@ pub fn run(mut args: EqlArgs) -> ExitCode {
     let mut candidates: Reorder<()> = Reorder::default();
     let mut ordinal = 0u64;
     let mut io_error = false;
-    for path in &args.paths {
-        let src = match Source::open(path) {
-            Ok(s) => s,
+    let mut converters = Converters::new(ConvertOptions::default());
+    let named: Vec<std::path::PathBuf> = args.paths.iter().map(Into::into).collect();
+    let (paths, errors) = unithunt_readers::expand_paths(&named);
+    for (p, e) in errors {
+        eprintln!("error: {}: {e}", escape(&p.to_string_lossy()));
+        io_error = true;
+    }
+    for path in &paths {
+        let input = match Input::open(path, args.input_format.0, 1 << 20) {
+            Ok(i) => i,
             Err(e) => {
-                eprintln!("error: {}: {e}", escape(path));
+                eprintln!("error: {}: {e}", escape(&path.to_string_lossy()));
                 io_error = true;
                 continue;
             }
         };
-        let name = src.name.clone();
+        let name = input.name().to_string();
+        let converter = converters.get(input.format);
         let mut keep = |raw: &[u8]| prefilter.as_ref().is_none_or(|p| p.any(raw));
         let mut sink = |doc: Json, line: u64| {
             ordinal += 1;
@@ -209,7 +222,7 @@ pub fn run(mut args: EqlArgs) -> ExitCode {
                 }
             }
         };
-        if let Err(e) = read_events(src, &mut keep, &mut sink, &mut stats) {
+        if let Err(e) = read_input(input, converter, &mut keep, &mut sink, &mut stats) {
             eprintln!(
                 "error: {}: read failed after {} bytes: {e}",
                 escape(&name),

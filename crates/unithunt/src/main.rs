@@ -7,6 +7,7 @@ mod csv_out;
 mod eql_cmd;
 mod host;
 mod hunt_cmd;
+mod input_args;
 mod output;
 mod progress;
 mod rule_args;

@@ -6,6 +6,7 @@
 //! sequence and sample rules keep only the events that match one of their stages, which are ordered
 //! by time at the end, as Elasticsearch orders hits.
 
+use crate::input_args::InputFormat;
 use crate::output::{render, AlertSink, OutputFormat, Rendered};
 use crate::term::escape;
 use crate::window::{Reorder, SortKey};
@@ -14,7 +15,7 @@ use rayon::prelude::*;
 use serde_json::Value as Json;
 use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,8 +24,8 @@ use unithunt_event::{
     lookup_one, parse_projected, parse_timestamp, FieldPath, Projection, TimestampFormat,
 };
 use unithunt_readers::{
-    auditd, collect_document, defender, is_response, laurel, sysmon, Block, BlockReader, Converter,
-    EventScreen, ReadStats, Skipped,
+    collect_document, is_response, Block, ConvertOptions, Converters, EventScreen, Format, Input,
+    ReadStats, Skipped,
 };
 use unithunt_rules::alert::{event_alert, sequence_alerts, AlertTemplate, EventOrigin};
 use unithunt_rules::RuleSet;
@@ -63,44 +64,12 @@ pub struct ScanArgs {
     max_pending: usize,
     /// Input format; `auto` sniffs each file (audit logs start with `type=` or `node=`) and the
     /// summary says what it chose for files that are not ECS.
-    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+    #[arg(long, default_value = "auto", value_parser = InputFormat::parser())]
     input_format: InputFormat,
     /// The audit logs are this host's own: parents that started before the log and still run are
     /// looked up in /proc (only when they provably started before the event that names them).
     #[arg(long)]
     this_host: bool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum InputFormat {
-    /// Sniff each file.
-    Auto,
-    /// ECS NDJSON or JSON documents (Elastic Defend, Auditbeat, `_search` responses).
-    Ecs,
-    /// Raw auditd logs (RAW or ENRICHED), converted to ECS with process ancestry.
-    Auditd,
-    /// LAUREL JSON lines (one audit event per line), converted like raw audit logs.
-    Laurel,
-    /// Sysmon for Linux events in syslog lines (other syslog lines are skipped).
-    Sysmon,
-    /// Defender for Endpoint Advanced Hunting CSV export (DeviceProcessEvents, DeviceFileEvents).
-    DefenderCsv,
-    /// Defender for Endpoint Advanced Hunting JSON rows (lines, an array, or an API response).
-    DefenderJson,
-}
-
-impl InputFormat {
-    fn name(self) -> &'static str {
-        match self {
-            InputFormat::Auto => "auto",
-            InputFormat::Ecs => "ecs",
-            InputFormat::Auditd => "auditd",
-            InputFormat::Laurel => "laurel",
-            InputFormat::Sysmon => "sysmon",
-            InputFormat::DefenderCsv => "defender-csv",
-            InputFormat::DefenderJson => "defender-json",
-        }
-    }
 }
 
 /// Per-input-line accounting, merged across blocks.
@@ -601,70 +570,6 @@ fn scan_ndjson_block(cx: &Ctx<'_>, block: &mut Block) -> BlockResult {
     out
 }
 
-/// Inside directories, only files that look like exported telemetry are read (named files are
-/// always read): `*.json`, `*.ndjson`, `*.jsonl`, `*.log`, files without an extension, each possibly
-/// compressed (`.gz`, `.zst`). A README or a rule file next to the exports is not an input.
-fn looks_like_telemetry(p: &Path) -> bool {
-    let name = p
-        .file_name()
-        .map(|n| n.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    let base = name
-        .strip_suffix(".gz")
-        .or_else(|| name.strip_suffix(".zst"))
-        .unwrap_or(&name);
-    // Rotated logs: `audit.log.1`, `messages.2.gz`.
-    let base = match base.rsplit_once('.') {
-        Some((stem, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => stem,
-        _ => base,
-    };
-    match base.rsplit_once('.') {
-        None => true,
-        Some((_, ext)) => matches!(ext, "json" | "ndjson" | "jsonl" | "log"),
-    }
-}
-
-/// Expands directories (recursively, sorted) into files. Paths stay `PathBuf`s: file names need
-/// not be UTF-8, and are shown escaped and lossily only in messages.
-fn expand(paths: &[PathBuf], errors: &mut Vec<String>) -> Vec<PathBuf> {
-    let shown = |p: &Path| escape(&p.to_string_lossy());
-    let mut out = Vec::new();
-    for p in paths {
-        if p.as_os_str() == "-" {
-            out.push(p.clone());
-            continue;
-        }
-        match std::fs::metadata(p) {
-            Ok(m) if m.is_dir() => {
-                let mut files = Vec::new();
-                let mut stack = vec![p.clone()];
-                while let Some(dir) = stack.pop() {
-                    match std::fs::read_dir(&dir) {
-                        Ok(rd) => {
-                            for e in rd.flatten() {
-                                let ep = e.path();
-                                match e.file_type() {
-                                    Ok(t) if t.is_dir() => stack.push(ep),
-                                    Ok(t) if t.is_file() && looks_like_telemetry(&ep) => {
-                                        files.push(ep)
-                                    }
-                                    _ => {}
-                                }
-                            }
-                        }
-                        Err(e) => errors.push(format!("{}: {e}", shown(&dir))),
-                    }
-                }
-                files.sort();
-                out.extend(files);
-            }
-            Ok(_) => out.push(p.clone()),
-            Err(e) => errors.push(format!("{}: {e}", shown(p))),
-        }
-    }
-    out
-}
-
 /// The state of one sequence/sample rule. Events matching its stages are buffered and fed to its
 /// runner in time order. The buffer is flushed (sorted, then fed) whenever all rules together hold
 /// [`SEQUENCE_BUDGET`] events, so memory stays bounded; an event older than what its rule's runner
@@ -764,7 +669,13 @@ pub fn run(args: ScanArgs) -> ExitCode {
         }
         vec![PathBuf::from("-")]
     } else {
-        expand(&args.paths, &mut io_errors)
+        let (files, errors) = unithunt_readers::expand_paths(&args.paths);
+        io_errors.extend(
+            errors
+                .into_iter()
+                .map(|(p, e)| format!("{}: {e}", escape(&p.to_string_lossy()))),
+        );
+        files
     };
     let ts_field = FieldPath::parse(&args.timestamp_field);
     let sink = AlertSink::new(args.output);
@@ -836,96 +747,60 @@ pub fn run(args: ScanArgs) -> ExitCode {
     };
     // One converter per format for all files: rotated logs continue one another (process table).
     // Audit records are kept in the events only when a rule reads them.
-    let raw_records = rules_read_raw_records(&set);
-    let mut audit = if args.this_host {
-        auditd::AuditTranscoder::for_this_host()
-    } else {
-        auditd::AuditTranscoder::new()
-    };
-    audit.raw_records = raw_records;
-    audit.screen = event_screen(&set);
-    // With several threads, events are formatted where their block is scanned (only grouping and
-    // the process table stay sequential); with one, deferring would only read records twice.
-    audit.defer_format = rayon::current_num_threads() > 1;
-    let mut laurel_reader = laurel::LaurelTranscoder::new();
-    laurel_reader.raw_records = raw_records;
-    let converters = [
-        std::sync::Mutex::new(Converter::Auditd(Box::new(audit))),
-        std::sync::Mutex::new(Converter::Laurel(laurel_reader)),
-        std::sync::Mutex::new(Converter::Sysmon(sysmon::SysmonConverter::default())),
-        std::sync::Mutex::new(Converter::Defender(defender::DefenderConverter::new(false))),
-        std::sync::Mutex::new(Converter::Defender(defender::DefenderConverter::new(true))),
-    ];
+    let mut converters = Converters::new(ConvertOptions {
+        raw_records: rules_read_raw_records(&set),
+        screen: event_screen(&set),
+        // With several threads, events are formatted where their block is scanned (only grouping
+        // and the process table stay sequential); with one, deferring would only read records
+        // twice.
+        defer_format: rayon::current_num_threads() > 1,
+        this_host: args.this_host,
+    });
     for path in &paths {
-        let mut reader = match BlockReader::open_path(path) {
-            Ok(r) => r,
+        let mut input = match Input::open(path, args.input_format.0, BLOCK) {
+            Ok(i) => i,
             Err(e) => {
                 io_errors.push(format!("{}: {e}", escape(&path.to_string_lossy())));
                 continue;
             }
         };
         m.counts.stats.files += 1;
-        let name = reader.name().clone();
+        let name = input.name().clone();
         // Lines of this file merged so far: block-relative line numbers start from here.
         let mut file_lines = 0u64;
         let read_error = std::sync::Mutex::new(None::<String>);
-        let note_error = |reader: &BlockReader, e: std::io::Error| {
+        let note_error = |input: &Input, e: std::io::Error| {
             let msg = format!(
                 "{}: read error at byte {} of the file ({} bytes decoded): {e}",
                 escape(&name),
-                reader.raw_offset(),
-                reader.bytes
+                input.reader().raw_offset(),
+                input.reader().bytes
             );
             if let Ok(mut slot) = read_error.lock() {
                 slot.get_or_insert(msg);
             }
         };
-        let first = match reader.next_block(BLOCK) {
-            Ok(b) => b,
-            Err(e) => {
-                note_error(&reader, e);
-                None
-            }
-        };
-        let mut first = first;
-        if let Some(b) = first.as_mut() {
-            b.index_lines();
+        let format = input.format;
+        if format != Format::Ecs {
+            m.formats.push((name.to_string(), format, input.sniffed));
         }
-        let format = match args.input_format {
-            InputFormat::Auto => match first.as_ref().map(|b| &b.data[..]) {
-                Some(d) if auditd::sniff(d) => InputFormat::Auditd,
-                Some(d) if laurel::sniff(d) => InputFormat::Laurel,
-                Some(d) if sysmon::sniff(d) => InputFormat::Sysmon,
-                Some(d) if defender::sniff_csv(d) => InputFormat::DefenderCsv,
-                Some(d) if defender::sniff_json(d) => InputFormat::DefenderJson,
-                _ => InputFormat::Ecs,
-            },
-            f => f,
-        };
-        if format != InputFormat::Ecs {
-            m.formats.push((
-                name.to_string(),
-                format,
-                args.input_format == InputFormat::Auto,
-            ));
-        }
-        let transcoder = match format {
-            InputFormat::Auditd => Some(&converters[0]),
-            InputFormat::Laurel => Some(&converters[1]),
-            InputFormat::Sysmon => Some(&converters[2]),
-            InputFormat::DefenderCsv => Some(&converters[3]),
-            InputFormat::DefenderJson => Some(&converters[4]),
-            InputFormat::Auto | InputFormat::Ecs => None,
-        };
-        if transcoder.is_none() && first.as_ref().is_some_and(looks_like_document) {
+        // The file's converter, shared with the thread that reads (put back after the file).
+        let shared = converters.take(format).map(std::sync::Mutex::new);
+        let transcoder = shared.as_ref();
+        let document = format == Format::Ecs
+            && input.first_block().is_some_and(|b| {
+                b.index_lines();
+                looks_like_document(b)
+            });
+        if document {
             // A JSON array or a pretty-printed response: one document, parsed whole.
-            let mut all: Vec<u8> = first.take().map(|b| b.data.to_vec()).unwrap_or_default();
+            let mut all: Vec<u8> = Vec::new();
             loop {
-                match reader.next_block(BLOCK) {
+                match input.next_raw(BLOCK) {
                     Ok(Some(b)) => all.extend_from_slice(&b.data),
                     Ok(None) => break,
                     Err(e) => {
-                        note_error(&reader, e);
+                        note_error(&input, e);
                         break;
                     }
                 }
@@ -943,56 +818,39 @@ pub fn run(args: ScanArgs) -> ExitCode {
             let raw_offset = std::sync::atomic::AtomicU64::new(0);
             std::thread::scope(|scope| {
                 let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, BlockResult)>(in_flight_cap);
-                let (cx, gate_ref, raw_offset_ref, reader_ref) =
-                    (&cx, &gate, &raw_offset, &mut reader);
+                let (cx, raw_offset_ref, input_ref) = (&cx, &raw_offset, &mut input);
                 let note_error = &note_error;
-                gate.acquire();
-                let file_name = name.clone();
-                // Converted formats go through their (sequential) converter as they are read.
-                let convert = move |b: Block| match transcoder {
-                    Some(t) => t.lock().unwrap_or_else(|e| e.into_inner()).convert(b),
-                    None => b,
-                };
-                let first = first.map(convert);
+                let gate_ref = &gate;
                 let producer = scope.spawn(move || {
                     let mut finished = false;
-                    let rest = std::iter::from_fn(move || {
-                        if finished {
-                            return None;
-                        }
-                        if !gate_ref.acquire() {
+                    // Converted formats go through their (sequential) converter as they are read;
+                    // at the end, what it still holds (events open at the end of the file).
+                    let blocks = std::iter::from_fn(move || {
+                        if finished || !gate_ref.acquire() {
                             finished = true;
                             return None;
                         }
-                        let next = reader_ref.next_block(BLOCK);
-                        raw_offset_ref.store(
-                            reader_ref.raw_offset(),
-                            std::sync::atomic::Ordering::Relaxed,
-                        );
-                        let raw = match next {
-                            Ok(b) => b,
-                            Err(e) => {
-                                note_error(reader_ref, e);
-                                None
-                            }
-                        };
-                        match (raw, transcoder) {
-                            (Some(b), _) => Some(convert(b)),
-                            (None, Some(t)) => {
-                                // Events still open at the end of the file.
-                                finished = true;
-                                let mut t = t.lock().unwrap_or_else(|e| e.into_inner());
-                                Some(t.finish_file(file_name.clone(), reader_ref.bytes))
-                            }
-                            (None, None) => {
-                                finished = true;
-                                None
+                        loop {
+                            let mut converter =
+                                transcoder.map(|t| t.lock().unwrap_or_else(|e| e.into_inner()));
+                            let next = input_ref.next_ecs(converter.as_deref_mut(), BLOCK);
+                            drop(converter);
+                            raw_offset_ref.store(
+                                input_ref.reader().raw_offset(),
+                                std::sync::atomic::Ordering::Relaxed,
+                            );
+                            match next {
+                                Ok(Some(b)) => return Some(b),
+                                Ok(None) => {
+                                    finished = true;
+                                    return None;
+                                }
+                                // The next call gives the converter's last block.
+                                Err(e) => note_error(input_ref, e),
                             }
                         }
                     });
-                    first
-                        .into_iter()
-                        .chain(rest)
+                    blocks
                         .enumerate()
                         .par_bridge()
                         .for_each_with(tx, |tx, (i, mut block)| {
@@ -1022,7 +880,10 @@ pub fn run(args: ScanArgs) -> ExitCode {
         if let Some(e) = read_error.into_inner().ok().flatten() {
             io_errors.push(e);
         }
-        m.counts.stats.bytes += reader.bytes;
+        m.counts.stats.bytes += input.reader().bytes;
+        if let Some(t) = shared {
+            converters.put(format, t.into_inner().unwrap_or_else(|e| e.into_inner()));
+        }
         progress.next_file(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
     }
     progress.finish();
@@ -1178,7 +1039,7 @@ struct Merged<'q> {
     correlator: crate::correlate::Correlator,
     counts: Counts,
     /// Files read in a format other than ECS: (file, format, sniffed?).
-    formats: Vec<(String, InputFormat, bool)>,
+    formats: Vec<(String, Format, bool)>,
     sink: AlertSink,
     alerts_by_rule: HashMap<usize, u64>,
     buffered: Vec<Buffered<'q>>,
@@ -1289,7 +1150,7 @@ impl Merged<'_> {
 fn summary(
     set: &RuleSet,
     c: &Counts,
-    formats: &[(String, InputFormat, bool)],
+    formats: &[(String, Format, bool)],
     by_rule: &HashMap<usize, u64>,
     correlations: &[(String, u64)],
     io_errors: &[String],
@@ -1382,6 +1243,7 @@ fn summary(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
     use unithunt_rules::RulePack;
 
     /// The projected parse must decide exactly as the whole parse does: for the built-in pack and
@@ -1431,24 +1293,5 @@ mod tests {
             }
         }
         assert_eq!(compared, expected, "every pack has a projection");
-    }
-
-    #[test]
-    fn directories_yield_telemetry_files_only() {
-        for yes in [
-            "a.ndjson",
-            "b.json.gz",
-            "c.JSONL.zst",
-            "audit.log",
-            "export",
-            "x.log.gz",
-            "audit.log.1",
-            "audit.log.12.gz",
-        ] {
-            assert!(looks_like_telemetry(Path::new(yes)), "{yes}");
-        }
-        for no in ["README.md", "rule.toml", "x.csv", "y.md.gz"] {
-            assert!(!looks_like_telemetry(Path::new(no)), "{no}");
-        }
     }
 }

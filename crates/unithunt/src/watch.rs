@@ -17,6 +17,7 @@
 //!   Elasticsearch `_bulk` `create` actions with the alert id as `_id`: a batch re-sent after a crash
 //!   is refused as a conflict (409), not indexed twice.
 
+use crate::input_args::InputFormat;
 use crate::term::escape;
 use clap::Args;
 use serde_json::{json, Value as Json};
@@ -30,6 +31,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use unithunt_engine::{Output, QueryKind, RunOptions, Runner};
 use unithunt_event::{lookup_one, neutral, parse_timestamp, FieldPath, TimestampFormat};
+use unithunt_readers::format::sniff_decided;
+use unithunt_readers::{Block, ConvertOptions, Converter, Format};
 use unithunt_rules::alert::{event_alert, sequence_alerts, EventOrigin};
 use unithunt_rules::RuleSet;
 
@@ -116,18 +119,6 @@ pub(crate) fn read_state(path: &Path) -> Result<Option<Vec<u8>>, String> {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum WatchFormat {
-    /// Raw audit records (a log, or a dispatcher's `string` format).
-    Auditd,
-    /// LAUREL JSON lines.
-    Laurel,
-    /// Sysmon for Linux syslog lines.
-    Sysmon,
-    /// ECS NDJSON.
-    Ecs,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum WatchOutput {
     /// One line per alert for people (escaped).
     Table,
@@ -144,8 +135,8 @@ pub struct WatchArgs {
     #[arg(default_value = "/var/log/audit/audit.log")]
     path: PathBuf,
     /// The input's format.
-    #[arg(long, value_enum, default_value_t = WatchFormat::Auditd)]
-    input_format: WatchFormat,
+    #[arg(long, default_value = "auto", value_parser = InputFormat::parser())]
+    input_format: InputFormat,
     /// Rules and tuning, as for `scan`; reloaded on SIGHUP.
     #[command(flatten)]
     rule_args: crate::rule_args::RuleArgs,
@@ -732,69 +723,86 @@ struct Stats {
 }
 
 /// Turns input bytes into ECS events.
-enum Convert {
-    Audit(Box<unithunt_readers::auditd::AuditTranscoder>),
-    Other(Box<unithunt_readers::Converter>),
-    Ecs,
+/// Lines of the followed input to ECS NDJSON: in the format given, or (`auto`) the one sniffed
+/// from the first line that says something.
+struct Convert {
+    format: Option<Format>,
+    options: ConvertOptions,
+    /// The format's converter (none for ECS), once the format is known.
+    converter: Option<Converter>,
+    /// The file being read, and its lines fed so far (converters number lines per block).
+    file: String,
+    lines: u64,
 }
 
 impl Convert {
-    fn new(format: WatchFormat, this_host: bool) -> Convert {
-        use unithunt_readers::{auditd, laurel, sysmon, Converter};
-        match format {
-            WatchFormat::Auditd => Convert::Audit(Box::new(if this_host {
-                auditd::AuditTranscoder::for_this_host()
-            } else {
-                auditd::AuditTranscoder::new()
-            })),
-            WatchFormat::Laurel => {
-                Convert::Other(Box::new(Converter::Laurel(laurel::LaurelTranscoder::new())))
-            }
-            WatchFormat::Sysmon => Convert::Other(Box::new(Converter::Sysmon(
-                sysmon::SysmonConverter::default(),
-            ))),
-            WatchFormat::Ecs => Convert::Ecs,
+    fn new(format: Option<Format>, this_host: bool) -> Convert {
+        let options = ConvertOptions {
+            this_host,
+            ..ConvertOptions::default()
+        };
+        Convert {
+            converter: format.and_then(|f| f.converter(&options)),
+            format,
+            options,
+            file: String::new(),
+            lines: 0,
         }
     }
 
     /// Whole lines in, ECS NDJSON out (events complete so far).
     fn feed(&mut self, lines: &[u8], file: &str, out: &mut Vec<u8>, skipped: &mut u64) {
-        match self {
-            Convert::Audit(t) => {
-                let mut s = Vec::new();
-                t.feed(lines, file, out, &mut s);
-                *skipped += s.len() as u64;
-                // An event whose records came in two parts: said, with its file and line.
-                for w in t.warnings.drain(..) {
-                    eprintln!(
-                        "warning: {}:{}: {}",
-                        escape(&w.file),
-                        w.line,
-                        escape(&w.reason)
-                    );
-                }
-            }
-            Convert::Other(c) => {
-                use unithunt_readers::BlockReader;
-                let Ok(mut r) =
-                    BlockReader::from_reader(file, Box::new(std::io::Cursor::new(lines.to_vec())))
-                else {
-                    return;
-                };
-                while let Ok(Some(block)) = r.next_block(1 << 20) {
-                    let b = c.convert(block);
-                    *skipped += b.converted.as_ref().map_or(0, |c| c.skipped.len() as u64);
-                    out.extend_from_slice(&b.data);
-                }
-            }
-            Convert::Ecs => out.extend_from_slice(lines),
+        if self.file != file {
+            self.file = file.to_string();
+            self.lines = 0;
         }
+        let base = self.lines;
+        self.lines += lines.iter().filter(|&&b| b == b'\n').count() as u64;
+        let format = match self.format {
+            Some(f) => f,
+            None => match sniff_decided(lines) {
+                Some(f) => {
+                    eprintln!(
+                        "unithunt watch: {} read as {} (sniffed)",
+                        escape(file),
+                        f.name()
+                    );
+                    self.format = Some(f);
+                    self.converter = f.converter(&self.options);
+                    f
+                }
+                // Blank and comment lines only, so far: skipped in any format.
+                None => {
+                    *skipped += self.lines - base;
+                    return;
+                }
+            },
+        };
+        let Some(c) = self.converter.as_mut() else {
+            debug_assert_eq!(format, Format::Ecs);
+            out.extend_from_slice(lines);
+            return;
+        };
+        let b = c.convert(Block::from_lines(file.into(), lines, 0));
+        if let Some(c) = &b.converted {
+            *skipped += c.skipped.len() as u64;
+            // An event whose records came in two parts: said, with its file and line.
+            for w in &c.warnings {
+                eprintln!(
+                    "warning: {}:{}: {}",
+                    escape(&w.file),
+                    base + w.line + 1,
+                    escape(&w.reason)
+                );
+            }
+        }
+        out.extend_from_slice(&b.data);
     }
 
     /// Closes what is open (a pause in the input, the end of a file).
     fn flush(&mut self, out: &mut Vec<u8>) {
-        if let Convert::Audit(t) = self {
-            t.flush(out);
+        if let Some(c) = self.converter.as_mut() {
+            c.flush_open(out);
         }
     }
 }
@@ -1174,7 +1182,7 @@ pub fn run(args: WatchArgs) -> ExitCode {
     let mut w = Watch {
         args_output: args.output,
         engine: Engine::new(set, None),
-        convert: Convert::new(args.input_format, this_host),
+        convert: Convert::new(args.input_format.0, this_host),
         journal,
         stats: Stats::default(),
         last_event_id: String::new(),

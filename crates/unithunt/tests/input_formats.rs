@@ -121,3 +121,141 @@ fn every_format_alerts_in_every_malicious_scenario_and_no_benign_one() {
         assert_eq!(scenarios, ["D1", "D2", "D3", "D4"], "{format}: {pack:?}");
     }
 }
+
+/// A fresh directory per test, removed on drop.
+struct Tmp(std::path::PathBuf);
+
+impl Tmp {
+    fn new(test: &str) -> Tmp {
+        let d =
+            std::env::temp_dir().join(format!("unithunt-formats-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Tmp(d)
+    }
+    fn file(&self, name: &str, bytes: impl AsRef<[u8]>) -> String {
+        let p = self.0.join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&p, bytes).unwrap();
+        p.to_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `unithunt eql` with the query, over `input` (no --input-format): its results and summary.
+fn eql(query: &str, input: &str) -> (String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_unithunt"))
+        .args(["eql", query, "--size", "1000", input])
+        .current_dir(WORKSPACE)
+        .output()
+        .expect("binary runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// Issue 16: `eql` reads what `scan` reads. A gzip'd raw audit log and a LAUREL file give the
+/// results `eql` gives on the ECS `convert` makes of them.
+#[test]
+fn eql_reads_a_gzipped_audit_log_and_a_laurel_file() {
+    let t = Tmp::new("eql");
+    let query = r#"file where file.path : "/etc/systemd/system/*""#;
+    let recording = std::fs::read(std::path::Path::new(WORKSPACE).join(RECORDING)).unwrap();
+    let gz = {
+        use std::io::Write;
+        let mut child = Command::new("gzip")
+            .arg("-c")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("gzip is installed");
+        child.stdin.take().unwrap().write_all(&recording).unwrap();
+        child.wait_with_output().unwrap().stdout
+    };
+    let laurel = "tests/fixtures/laurel/adversary-tests.json";
+    for (name, source) in [
+        ("audit.log.gz", t.file("audit.log.gz", gz)),
+        ("laurel.json", format!("{WORKSPACE}/{laurel}")),
+    ] {
+        let (ecs, _) = run(&["convert", &source]);
+        let ecs = t.file(&format!("{name}.ndjson"), ecs);
+        let (want, _) = eql(query, &ecs);
+        assert!(want.lines().count() > 2, "{name}: {want}");
+        let (got, summary) = eql(query, &source);
+        assert_eq!(got, want, "{name}: {summary}");
+    }
+}
+
+/// Issue 16: `convert` takes `--input-format` and directories (their files read in name order,
+/// one stream per format, as `scan` reads them).
+#[test]
+fn convert_reads_a_directory_with_a_given_format() {
+    let t = Tmp::new("convert-dir");
+    let text = std::fs::read_to_string(std::path::Path::new(WORKSPACE).join(RECORDING)).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let half = lines.len() / 2;
+    // Two parts of one log in a directory, named so that they sort in order, and a README.
+    t.file("logs/a.log", lines[..half].join("\n") + "\n");
+    t.file("logs/b.log", lines[half..].join("\n") + "\n");
+    t.file("logs/README.md", "not telemetry\n");
+    let dir = t.0.join("logs");
+    let (whole, _) = run(&["convert", RECORDING]);
+    let (from_dir, summary) = run(&["convert", "--input-format", "auditd", dir.to_str().unwrap()]);
+    // The event cut at the boundary is two partial events; every other event is the same.
+    let ids = |s: &str| -> Vec<String> {
+        s.lines()
+            .map(|l| serde_json::from_str::<Json>(l).unwrap()["event"]["id"].to_string())
+            .collect()
+    };
+    let (a, b) = (ids(&whole), ids(&from_dir));
+    assert!(b.len() >= a.len() && b.len() <= a.len() + 1, "{summary}");
+    assert!(a.iter().all(|id| b.contains(id)), "{summary}");
+    assert!(summary.contains("0 line(s) skipped"), "{summary}");
+    // The format given is used even where sniffing would say otherwise: ECS lines are not audit.
+    let ecs = t.file("ecs/x.ndjson", "{\"a\":1}\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_unithunt"))
+        .args(["convert", "--input-format", "auditd", &ecs])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("x.ndjson:1: "), "{err}");
+    assert!(err.contains("1 line(s) skipped"), "{err}");
+}
+
+/// Issue 16: a log that opens with `#` comment lines (LAUREL's and auditd's test data do) is
+/// sniffed as what follows them, and the comments are skipped as such, each with its line.
+#[test]
+fn an_audit_log_starting_with_comment_lines_is_read_as_audit() {
+    let t = Tmp::new("comments");
+    let text = std::fs::read_to_string(std::path::Path::new(WORKSPACE).join(RECORDING)).unwrap();
+    let commented = t.file(
+        "commented.log",
+        format!("# recorded by the live test\n#\n\n{text}"),
+    );
+    let (out, summary) = run(&["scan", "-o", "ndjson", &commented]);
+    assert!(summary.contains("read as auditd (sniffed)"), "{summary}");
+    for line in 1..=2 {
+        assert!(
+            summary.contains(&format!("commented.log:{line}: comment line")),
+            "{summary}"
+        );
+    }
+    assert!(summary.contains("commented.log:3: blank line"), "{summary}");
+    let (plain, _) = run(&["scan", "-o", "ndjson", RECORDING]);
+    let count = |s: &str| s.lines().count();
+    assert_eq!(count(&out), count(&plain), "{summary}");
+}

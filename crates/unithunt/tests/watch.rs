@@ -557,3 +557,49 @@ fn laurel_and_sysmon_streams_alert_like_a_scan() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// Issue 16: `watch` decides the format as `scan` does (sniffed, no `--input-format`), for every
+/// format: a LAUREL file and a Defender CSV export followed from the start raise the alerts an
+/// offline scan of the same file raises.
+#[test]
+fn watch_sniffs_the_format_of_a_file_as_scan_does() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+    for (format, file) in [
+        ("laurel", "laurel/adversary-tests.json"),
+        ("defender-csv", "defender/adversary-tests.csv"),
+    ] {
+        let dir = std::env::temp_dir().join(format!(
+            "unithunt-watch-sniff-{format}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("input.log");
+        std::fs::copy(fixtures.join(file), &log).unwrap();
+        let out = Command::new(bin())
+            .args([
+                "watch",
+                "--from-start",
+                "--exit-at-eof",
+                "-o",
+                "ndjson",
+                "--checkpoint",
+            ])
+            .arg(dir.join("cp"))
+            .arg(&log)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{format}: {stderr}");
+        assert!(
+            stderr.contains(&format!("read as {format} (sniffed)")),
+            "{format}: {stderr}"
+        );
+        let mut raised = alert_ids(&String::from_utf8_lossy(&out.stdout));
+        raised.sort();
+        let expected = offline_ids(&log);
+        assert!(!expected.is_empty(), "{format}");
+        assert_eq!(raised, expected, "{format}: {stderr}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -315,11 +315,16 @@ impl AuditTranscoder {
                     continue;
                 }
             };
-            if line.trim().is_empty() {
+            if line.trim().is_empty() || crate::format::is_comment(line.as_bytes()) {
+                let reason = if line.trim().is_empty() {
+                    "blank line"
+                } else {
+                    crate::format::COMMENT
+                };
                 skipped.push(Skipped {
                     file: file.to_string(),
                     line: self.lines,
-                    reason: "blank line".into(),
+                    reason: reason.into(),
                 });
                 continue;
             }
