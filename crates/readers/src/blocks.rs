@@ -102,13 +102,8 @@ impl Block {
         converted: Converted,
     ) -> Block {
         Block {
-            file,
-            data: BlockData(data),
-            line_starts: Vec::new(),
-            oversized: Vec::new(),
-            offset,
             converted: Some(converted),
-            deferred: None,
+            ..Block::new(file, data, offset)
         }
     }
 
@@ -117,6 +112,10 @@ impl Block {
     pub fn from_lines(file: Arc<str>, lines: &[u8], offset: u64) -> Block {
         let mut data = pooled_buffer();
         data.extend_from_slice(lines);
+        Block::new(file, data, offset)
+    }
+
+    fn new(file: Arc<str>, data: Vec<u8>, offset: u64) -> Block {
         Block {
             file,
             data: BlockData(data),
@@ -403,13 +402,8 @@ impl BlockReader {
             .bytes
             .saturating_sub(self.carry.len() as u64 + data.len() as u64);
         Ok(Some(Block {
-            file: self.name.clone(),
-            data: BlockData(data),
-            line_starts: Vec::new(),
-            converted: None,
-            deferred: None,
             oversized,
-            offset,
+            ..Block::new(self.name.clone(), data, offset)
         }))
     }
 }

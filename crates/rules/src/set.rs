@@ -26,6 +26,8 @@ pub struct RuleSet {
     /// A document's candidates then test a shared conjunct once.
     shared_conjuncts: Vec<Option<Vec<Option<u32>>>>,
     shared_count: usize,
+    /// `0..stages.len()`.
+    all_stages: Vec<usize>,
 }
 
 /// Numbers the top-level conjuncts that two or more predicates have in common. Conjuncts are
@@ -119,6 +121,7 @@ impl RuleSet {
         let prefilter = Prefilter::new(&exprs);
         let always = prefilter.always();
         let (shared_conjuncts, shared_count) = share_conjuncts(&exprs);
+        let stages_len = stages.len();
         RuleSet {
             rules,
             unsupported,
@@ -128,6 +131,7 @@ impl RuleSet {
             always,
             shared_conjuncts,
             shared_count,
+            all_stages: (0..stages_len).collect(),
         }
     }
 
@@ -183,6 +187,47 @@ impl RuleSet {
     /// The predicate of stage `i` (an index into [`RuleSet::stages`]).
     pub fn stage_expr(&self, i: usize) -> Option<&Expr> {
         self.expr(*self.stages.get(i)?)
+    }
+
+    /// Whether some rule reads the raw audit records (`auditd.*`), or may (a rule whose fields are
+    /// not all known): converters keep the records in the events only then.
+    pub fn reads_raw_records(&self) -> bool {
+        (0..self.stages.len()).any(|i| {
+            self.stage_expr(i)
+                .is_some_and(|e| match e.referenced_fields() {
+                    Some(fields) => fields.iter().any(|f| f.as_str().starts_with("auditd")),
+                    None => true,
+                })
+        })
+    }
+
+    /// The projection of every field the stage predicates read: an event parsed to these only
+    /// decides every predicate as the whole event would. `None` when some predicate's fields are
+    /// not all known (the rules then need whole events).
+    pub fn projection(&self) -> Option<unithunt_event::Projection> {
+        let mut fields: Vec<&unithunt_event::FieldPath> = Vec::new();
+        for i in 0..self.stages.len() {
+            if let Some(expr) = self.stage_expr(i) {
+                if !expr.for_each_field(&mut |f| fields.push(f)) {
+                    return None;
+                }
+            }
+        }
+        let mut p = unithunt_event::Projection::new(fields)?;
+        // Wrapped documents (`_search` hits, responses) are recognised by these; keep them whole.
+        p.keep_whole("_source");
+        p.keep_whole("hits");
+        Some(p)
+    }
+
+    /// Whether some stage of some rule holds on `doc`.
+    pub fn may_match(&self, doc: &Json) -> bool {
+        !self.evaluate(doc, &self.all_stages).is_empty()
+    }
+
+    /// Every stage, as candidates for [`RuleSet::evaluate`] (an event no prefilter has seen).
+    pub fn all_stages(&self) -> &[usize] {
+        &self.all_stages
     }
 
     fn expr(&self, sr: StageRef) -> Option<&Expr> {

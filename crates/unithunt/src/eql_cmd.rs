@@ -2,13 +2,13 @@
 
 use crate::input_args::InputFormat;
 use crate::term::escape;
-use crate::window::{Reorder, SortKey, Take, Window, REORDER_BUDGET};
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value as Json};
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
+use unithunt_detect::window::{Reorder, SortKey, Take, Window, REORDER_BUDGET};
 use unithunt_engine::{Output, Pipe, Prefilter, QueryKind, RunOptions, Runner};
 use unithunt_eql::{compile, Dialect, EqlOptions};
 use unithunt_event::{lookup_one, neutral, parse_timestamp, FieldPath, TimestampFormat};

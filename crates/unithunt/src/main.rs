@@ -2,7 +2,6 @@
 
 mod atomic;
 mod convert;
-mod correlate;
 mod csv_out;
 mod eql_cmd;
 mod host;
@@ -19,7 +18,6 @@ mod watch;
 mod watch_http;
 mod watch_sink;
 mod watch_syslog;
-mod window;
 
 use clap::{Parser, Subcommand};
 

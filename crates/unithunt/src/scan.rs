@@ -9,7 +9,6 @@
 use crate::input_args::InputFormat;
 use crate::output::{render, AlertSink, OutputFormat, Rendered};
 use crate::term::escape;
-use crate::window::{Reorder, SortKey};
 use clap::Args;
 use rayon::prelude::*;
 use serde_json::Value as Json;
@@ -19,7 +18,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
-use unithunt_engine::{Output, QueryKind, RunOptions, Runner, StageMask};
+use unithunt_detect::alerts::output_alerts;
+use unithunt_detect::window::{Reorder, SortKey};
+use unithunt_engine::{QueryKind, RunOptions, Runner, StageMask};
 use unithunt_event::{
     lookup_one, parse_projected, parse_timestamp, FieldPath, Projection, TimestampFormat,
 };
@@ -27,7 +28,7 @@ use unithunt_readers::{
     collect_document, is_response, Block, ConvertOptions, Converters, EventScreen, Format, Input,
     ReadStats, Skipped,
 };
-use unithunt_rules::alert::{event_alert, sequence_alerts, AlertTemplate, EventOrigin};
+use unithunt_rules::alert::{event_alert, AlertTemplate, EventOrigin};
 use unithunt_rules::RuleSet;
 
 const BLOCK: usize = 1 << 20;
@@ -60,7 +61,7 @@ pub struct ScanArgs {
     /// Cap on pending partial sequences per sequence rule, on open sample keys, and on open groups
     /// per Sigma correlation; past it the oldest are evicted (and reported). Bounds memory on long
     /// inputs.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = unithunt_detect::DEFAULT_MAX_PENDING)]
     max_pending: usize,
     /// Input format; `auto` sniffs each file (audit logs start with `type=` or `node=`) and the
     /// summary says what it chose for files that are not ECS.
@@ -229,46 +230,15 @@ struct Ctx<'a> {
     projection: Option<Projection>,
 }
 
-/// Whether some rule reads the raw audit records (`auditd.*`), or may (a rule whose fields are not
-/// all known).
-fn rules_read_raw_records(set: &RuleSet) -> bool {
-    (0..set.stages().len()).any(|i| {
-        set.stage_expr(i)
-            .is_some_and(|e| match e.referenced_fields() {
-                Some(fields) => fields.iter().any(|f| f.as_str().starts_with("auditd")),
-                None => true,
-            })
-    })
-}
-
-/// The projection of every field the rule set's predicates read (see [`Ctx::projection`]).
-fn projection_of(set: &RuleSet) -> Option<Projection> {
-    let mut fields: Vec<&unithunt_event::FieldPath> = Vec::new();
-    for i in 0..set.stages().len() {
-        if let Some(expr) = set.stage_expr(i) {
-            if !expr.for_each_field(&mut |f| fields.push(f)) {
-                return None;
-            }
-        }
-    }
-    let mut p = Projection::new(fields)?;
-    // Wrapped documents (`_search` hits, responses) are recognised by these; keep them whole.
-    p.keep_whole("_source");
-    p.keep_whole("hits");
-    Some(p)
-}
-
 /// The audit converter's screen: an event is written (and then scanned) only if some stage
 /// predicate holds on the members the rules read, decided as [`scan_line`] decides on a projected
 /// line. `None` when the rules have no projection (they then see every event).
 fn event_screen(set: &Arc<RuleSet>) -> Option<EventScreen> {
-    let projection = projection_of(set)?;
+    let projection = Arc::new(set.projection()?);
     let set = Arc::clone(set);
-    let all: Vec<usize> = (0..set.stages().len()).collect();
-    let projection = Arc::new(projection);
     Some(EventScreen {
         reads: unithunt_readers::doc::PathSet::new(move |path: &str| projection.keeps(path)),
-        may_match: Arc::new(move |event: &Json| !set.evaluate(event, &all).is_empty()),
+        may_match: Arc::new(move |event: &Json| set.may_match(event)),
     })
 }
 
@@ -283,10 +253,9 @@ fn evaluate_doc(
     if is_response(&doc) || doc.get("_source").is_some() {
         let mut events = Vec::new();
         collect_document(doc, &mut events);
-        let all: Vec<usize> = (0..cx.set.stages().len()).collect();
         let mut matched = false;
         for e in events {
-            matched |= evaluate_one(cx, e, &all, &origin, out);
+            matched |= evaluate_one(cx, e, cx.set.all_stages(), &origin, out);
         }
         return matched;
     }
@@ -583,7 +552,7 @@ struct Buffered<'q> {
 }
 
 /// Events buffered for sequence rules, over all rules, before a flush.
-const SEQUENCE_BUDGET: usize = crate::window::REORDER_BUDGET;
+const SEQUENCE_BUDGET: usize = unithunt_detect::window::REORDER_BUDGET;
 
 impl Buffered<'_> {
     fn flush(&mut self) {
@@ -679,7 +648,8 @@ pub fn run(args: ScanArgs) -> ExitCode {
     };
     let ts_field = FieldPath::parse(&args.timestamp_field);
     let sink = AlertSink::new(args.output);
-    let (correlator, warnings) = crate::correlate::Correlator::new(&set, args.max_pending);
+    let (correlator, warnings) =
+        unithunt_detect::correlate::Correlator::new(&set, args.max_pending);
     if !args.quiet {
         for w in &warnings {
             eprintln!("warning: {}", escape(w));
@@ -743,12 +713,12 @@ pub fn run(args: ScanArgs) -> ExitCode {
         format: args.output,
         streaming: &streaming,
         templates: &templates,
-        projection: projection_of(&set),
+        projection: set.projection(),
     };
     // One converter per format for all files: rotated logs continue one another (process table).
     // Audit records are kept in the events only when a rule reads them.
     let mut converters = Converters::new(ConvertOptions {
-        raw_records: rules_read_raw_records(&set),
+        raw_records: set.reads_raw_records(),
         screen: event_screen(&set),
         // With several threads, events are formatted where their block is scanned (only grouping
         // and the process table stay sequential); with one, deferring would only read records
@@ -905,17 +875,7 @@ pub fn run(args: ScanArgs) -> ExitCode {
             );
         }
         for out in result.outputs {
-            let alerts = match out {
-                Output::Event(doc) => vec![event_alert(&rule.meta, &doc, &b.origin_of(&doc))],
-                Output::Sequence { events, .. } => {
-                    let present: Vec<(Json, EventOrigin)> = events
-                        .iter()
-                        .flatten()
-                        .map(|d| ((**d).clone(), b.origin_of(d)))
-                        .collect();
-                    sequence_alerts(&rule.meta, &present)
-                }
-            };
+            let alerts = output_alerts(&rule.meta, &out, |d| b.origin_of(d));
             *m.alerts_by_rule.entry(b.rule).or_default() += 1;
             for a in alerts {
                 m.sink.alert(&a);
@@ -1008,14 +968,14 @@ fn scan_document(cx: &Ctx<'_>, bytes: &[u8], file: &str, lines: u64) -> BlockRes
                     "JSON document holds no events".into(),
                 );
             }
-            let all: Vec<usize> = (0..cx.set.stages().len()).collect();
+            let all = cx.set.all_stages();
             for (n, e) in events.into_iter().enumerate() {
                 // Events of one document are told apart by their position in it.
                 let origin = EventOrigin {
                     file: format!("{file}#{n}"),
                     offset: 0,
                 };
-                evaluate_one(cx, e, &all, &origin, &mut out);
+                evaluate_one(cx, e, all, &origin, &mut out);
             }
         }
         Err(e) => {
@@ -1036,7 +996,7 @@ fn scan_document(cx: &Ctx<'_>, bytes: &[u8], file: &str, lines: u64) -> BlockRes
 /// What the ordered merge of block results accumulates.
 struct Merged<'q> {
     set: &'q RuleSet,
-    correlator: crate::correlate::Correlator,
+    correlator: unithunt_detect::correlate::Correlator,
     counts: Counts,
     /// Files read in a format other than ECS: (file, format, sniffed?).
     formats: Vec<(String, Format, bool)>,
@@ -1146,6 +1106,21 @@ impl Merged<'_> {
     }
 }
 
+/// The first lines reported with their place (`  KIND FILE:LINE: REASON`), then how many more.
+fn reported(kind: &str, first: &[Skipped], total: u64, more: &str) {
+    for sk in first {
+        eprintln!(
+            "  {kind} {}:{}: {}",
+            escape(&sk.file),
+            sk.line,
+            escape(&sk.reason)
+        );
+    }
+    if total as usize > first.len() {
+        eprintln!("  ... and {} more {more}", total as usize - first.len());
+    }
+}
+
 #[allow(clippy::too_many_arguments)] // one line of accounting per argument; a struct would only rename them
 fn summary(
     set: &RuleSet,
@@ -1201,34 +1176,8 @@ fn summary(
     for (name, n) in correlations.iter().filter(|(_, n)| *n > 0) {
         eprintln!("  {n:>8}  {} (correlation)", escape(name));
     }
-    for sk in &s.reported {
-        eprintln!(
-            "  skipped {}:{}: {}",
-            escape(&sk.file),
-            sk.line,
-            escape(&sk.reason)
-        );
-    }
-    if s.skipped as usize > s.reported.len() {
-        eprintln!(
-            "  ... and {} more skipped lines",
-            s.skipped as usize - s.reported.len()
-        );
-    }
-    for w in &c.warnings {
-        eprintln!(
-            "  warning {}:{}: {}",
-            escape(&w.file),
-            w.line,
-            escape(&w.reason)
-        );
-    }
-    if c.warned as usize > c.warnings.len() {
-        eprintln!(
-            "  ... and {} more warnings",
-            c.warned as usize - c.warnings.len()
-        );
-    }
+    reported("skipped", &s.reported, s.skipped, "skipped lines");
+    reported("warning", &c.warnings, c.warned, "warnings");
     if c.no_time > 0 {
         eprintln!(
             "  {} event(s) matched a sequence stage but had no readable timestamp",
@@ -1277,7 +1226,7 @@ mod tests {
         let expected = lines.len() * packs.len();
         for pack in packs {
             let set = RuleSet::new(pack);
-            let Some(projection) = projection_of(&set) else {
+            let Some(projection) = set.projection() else {
                 continue;
             };
             let all: Vec<usize> = (0..set.stages().len()).collect();

@@ -27,13 +27,12 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-use unithunt_engine::{Output, QueryKind, RunOptions, Runner};
-use unithunt_event::{lookup_one, neutral, parse_timestamp, FieldPath, TimestampFormat};
+use unithunt_detect::LiveDetector;
+use unithunt_event::{neutral, parse_timestamp, TimestampFormat};
 use unithunt_readers::format::sniff_decided;
 use unithunt_readers::{Block, ConvertOptions, Converter, Format};
-use unithunt_rules::alert::{event_alert, sequence_alerts, EventOrigin};
+use unithunt_rules::alert::EventOrigin;
 use unithunt_rules::RuleSet;
 
 /// At restart, at most this many bytes of the log are replayed to rebuild state.
@@ -609,90 +608,15 @@ pub fn syslog_message(alert: &Json, host: &str) -> String {
     )
 }
 
-/// The rules and the state of their sequence runners.
-struct Engine {
-    set: &'static RuleSet,
-    runners: Vec<Option<Runner<'static>>>,
-    ts_field: FieldPath,
-    all: Vec<usize>,
-}
-
-impl Engine {
-    fn new(set: &'static RuleSet, previous: Option<Engine>) -> Engine {
-        let mut old = previous.map(|e| (e.set, e.runners));
-        let runners = set
-            .rules
-            .iter()
-            .map(|r| {
-                let q = r.query.as_ref()?;
-                if matches!(q.kind, QueryKind::Events(_)) && q.pipes.is_empty() {
-                    return None;
-                }
-                // A rule unchanged by a reload keeps its pending sequences.
-                if let Some((old_set, runners)) = old.as_mut() {
-                    if let Some(i) = old_set.rules.iter().position(|o| {
-                        o.meta.rule_id == r.meta.rule_id && o.query_text == r.query_text
-                    }) {
-                        if let Some(runner) = runners[i].take() {
-                            return Some(runner);
-                        }
-                    }
-                }
-                // As `scan` (its --max-pending default), so that a live run and an offline scan
-                // of the same log decide the same.
-                Some(Runner::new(
-                    q,
-                    RunOptions {
-                        max_pending: 10_000,
-                        ..RunOptions::default()
-                    },
-                ))
-            })
-            .collect();
-        Engine {
-            set,
-            runners,
-            ts_field: FieldPath::parse("@timestamp"),
-            all: (0..set.stages().len()).collect(),
-        }
+/// The detector of `set` (keeping the pending sequences of unchanged rules from `previous`),
+/// saying which correlations do not resolve.
+fn new_detector(set: &'static RuleSet, previous: Option<LiveDetector>) -> LiveDetector {
+    let (detector, warnings) =
+        LiveDetector::new(set, previous, unithunt_detect::DEFAULT_MAX_PENDING);
+    for w in warnings {
+        eprintln!("warning: {}", escape(&w));
     }
-
-    /// The alerts one event raises (at once for event rules; for sequences, the ones it
-    /// completes).
-    fn event(&mut self, doc: Json, origin: &EventOrigin) -> Vec<Json> {
-        let hits = self.set.evaluate(&doc, &self.all);
-        let mut out = Vec::new();
-        let mut shared: Option<Arc<Json>> = None;
-        for (rule, mask) in hits {
-            let meta = &self.set.rules[rule].meta;
-            match self.runners[rule].as_mut() {
-                None => out.push(event_alert(meta, &doc, origin)),
-                Some(runner) => {
-                    let Some(ts) = lookup_one(&doc, &self.ts_field)
-                        .and_then(|t| parse_timestamp(t, TimestampFormat::Auto))
-                    else {
-                        continue;
-                    };
-                    let d = shared.get_or_insert_with(|| Arc::new(doc.clone())).clone();
-                    runner.advance(d, ts, mask);
-                    for o in runner.take_completed() {
-                        match o {
-                            Output::Event(d) => out.push(event_alert(meta, &d, origin)),
-                            Output::Sequence { events, .. } => {
-                                let present: Vec<(Json, EventOrigin)> = events
-                                    .iter()
-                                    .flatten()
-                                    .map(|d| ((**d).clone(), origin.clone()))
-                                    .collect();
-                                out.extend(sequence_alerts(meta, &present));
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        out
-    }
+    detector
 }
 
 fn load_rules(args: &WatchArgs) -> Result<&'static RuleSet, String> {
@@ -810,7 +734,7 @@ impl Convert {
 /// Everything one watch holds.
 struct Watch {
     args_output: WatchOutput,
-    engine: Engine,
+    engine: LiveDetector,
     convert: Convert,
     journal: Journal,
     stats: Stats,
@@ -1181,7 +1105,7 @@ pub fn run(args: WatchArgs) -> ExitCode {
     }
     let mut w = Watch {
         args_output: args.output,
-        engine: Engine::new(set, None),
+        engine: new_detector(set, None),
         convert: Convert::new(args.input_format.0, this_host),
         journal,
         stats: Stats::default(),
@@ -1288,8 +1212,8 @@ fn service_signals(args: &WatchArgs, w: &mut Watch, started: Instant, last_stats
     if RELOAD.swap(false, Ordering::SeqCst) {
         match load_rules(args) {
             Ok(set) => {
-                let old = std::mem::replace(&mut w.engine, Engine::new(set, None));
-                w.engine = Engine::new(set, Some(old));
+                let old = std::mem::replace(&mut w.engine, new_detector(set, None));
+                w.engine = new_detector(set, Some(old));
                 eprintln!("unithunt watch: rules reloaded ({} rules)", set.rules.len());
             }
             Err(e) => eprintln!("error: rules not reloaded, the previous ones stay:\n{e}"),

@@ -2,6 +2,7 @@
 //! rule alerts on, from every input format; SigmaHQ's auditd rule, evaluated per raw record, finds
 //! the unit files of the real recording.
 
+mod common;
 use serde_json::Value as Json;
 use std::process::Command;
 
@@ -141,42 +142,7 @@ fn correlations_count_and_order_matches_per_group() {
     let dir = std::env::temp_dir().join(format!("unithunt-corr-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("corr.yml");
-    std::fs::write(
-        &file,
-        r#"title: Unit file written
-name: unit_written
-logsource: {product: linux, category: file_event}
-detection:
-    s: {TargetFilename|endswith: .service}
-    condition: s
----
-title: systemctl from a shell
-name: shell_systemctl
-logsource: {product: linux, category: process_creation}
-detection:
-    s: {Image|endswith: /systemctl, ParentImage|endswith: /bash}
-    condition: s
----
-title: Three systemctl runs from shells on one host within 5 minutes
-id: 22222222-2222-4222-8222-222222222222
-correlation:
-    type: event_count
-    rules: [shell_systemctl]
-    group-by: [host.name]
-    timespan: 5m
-    condition: {gte: 3}
-level: high
----
-title: A unit written, then systemctl from a shell, by one user on one host
-correlation:
-    type: temporal_ordered
-    rules: [unit_written, shell_systemctl]
-    group-by: [host.name, user.name]
-    timespan: 1m
-level: critical
-"#,
-    )
-    .unwrap();
+    std::fs::write(&file, common::CORRELATIONS).unwrap();
     let alerts = scan(&[
         "--no-builtin",
         "--rules",

@@ -4,6 +4,7 @@
 //! HTTP sink: alerts raised while the endpoint refuses connections are delivered once it is back,
 //! each exactly once.
 
+mod common;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -602,4 +603,67 @@ fn watch_sniffs_the_format_of_a_file_as_scan_does() {
         assert_eq!(raised, expected, "{format}: {stderr}");
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// Issue 16: Sigma correlations run in `watch` as in `scan`: the same correlation alerts (an
+/// event count per host, and an ordered pair per host and user) over the same log.
+#[test]
+fn sigma_correlations_alert_in_watch_exactly_as_in_scan() {
+    let dir = std::env::temp_dir().join(format!("unithunt-watch-corr-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("corr.yml");
+    std::fs::write(&rules, common::CORRELATIONS).unwrap();
+    let log = dir.join("events.ndjson");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+    std::fs::copy(fixtures.join("ecs/adversary-tests.ndjson"), &log).unwrap();
+    let rule_args = ["--no-builtin", "--rules", rules.to_str().unwrap()];
+    let watch = Command::new(bin())
+        .args(["watch", "--from-start", "--exit-at-eof", "-o", "ndjson"])
+        .args(rule_args)
+        .arg("--checkpoint")
+        .arg(dir.join("cp"))
+        .arg(&log)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&watch.stderr);
+    assert!(watch.status.success(), "{stderr}");
+    let scan = Command::new(bin())
+        .args(["scan", "-o", "ndjson", "-q"])
+        .args(rule_args)
+        .arg(&log)
+        .output()
+        .unwrap();
+    let correlation_alerts = |out: &[u8]| -> Vec<String> {
+        let mut v: Vec<String> = String::from_utf8_lossy(out)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|a| a["kibana.alert.rule.type"] == "sigma_correlation")
+            .map(|a| {
+                format!(
+                    "{} {} {}",
+                    a["kibana.alert.uuid"],
+                    a["kibana.alert.rule.name"],
+                    a["kibana.alert.correlation.value"]
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let expected = correlation_alerts(&scan.stdout);
+    assert!(
+        expected.len() >= 2,
+        "both correlations fire in scan: {expected:?}"
+    );
+    assert_eq!(correlation_alerts(&watch.stdout), expected, "{stderr}");
+    let mut all_watch = alert_ids(&String::from_utf8_lossy(&watch.stdout));
+    let mut all_scan = alert_ids(&String::from_utf8_lossy(&scan.stdout));
+    all_watch.sort();
+    all_scan.sort();
+    assert_eq!(
+        all_watch, all_scan,
+        "every alert, not only the correlations"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -190,6 +190,10 @@ impl<T> Reorder<T> {
         self.events.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
     /// Sorts what is held and hands it to `feed` in order, counting late events.
     pub fn flush(&mut self, mut feed: impl FnMut(SortKey, Arc<Json>, u64, T)) {
         self.events.sort_by(|x, y| x.0.cmp_key(&y.0));
