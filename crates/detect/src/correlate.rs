@@ -22,6 +22,14 @@ enum Source {
     Correlation(usize),
 }
 
+/// Where [`Correlator::route`] sent a match.
+pub enum Routed {
+    /// No correlation names the rule: it alerts on its own.
+    Alone,
+    /// Correlations took it: the rule's own alert (`generate`), and the correlations that fired.
+    Correlated { own: Option<Json>, fired: Vec<Json> },
+}
+
 pub struct Correlator {
     states: Vec<CorrelationState>,
     /// Per base rule: the (correlation, position in its `rules`) it feeds.
@@ -109,6 +117,28 @@ impl Correlator {
     /// Per correlation, the groups dropped at the group cap.
     pub fn evicted_groups(&self) -> impl Iterator<Item = u64> + '_ {
         self.states.iter().map(|s| s.evicted_groups)
+    }
+
+    /// Where a match of `rule` (at `ts` ns) goes: nowhere here when no correlation names the rule
+    /// (it alerts on its own); otherwise into the correlations that name it, giving the rule's own
+    /// alert only when they say `generate`, and the correlation alerts the match makes fire.
+    pub fn route(
+        &mut self,
+        set: &RuleSet,
+        rule: usize,
+        doc: &Json,
+        ts: i64,
+        origin: &EventOrigin,
+    ) -> Routed {
+        if !self.referenced.contains(&rule) {
+            return Routed::Alone;
+        }
+        let own = self
+            .generate
+            .contains(&rule)
+            .then(|| event_alert(&set.rules[rule].meta, doc, origin));
+        let fired = self.on_match(set, rule, doc, ts.div_euclid(1_000_000), origin);
+        Routed::Correlated { own, fired }
     }
 
     /// A match of base rule `rule` on `doc` at `ts_ms`: the correlation alerts it completes.

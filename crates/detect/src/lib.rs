@@ -6,6 +6,8 @@
 //! - [`LiveDetector`]: every rule of a [`unithunt_rules::RuleSet`] on one event at a time; event
 //!   rules alert at once, sequences and samples when an event completes them, Sigma correlations
 //!   when the matches of the rules they name make them fire.
+//! - [`BatchDetector`]: the stateful rules over a batch's matches in input order (`scan`):
+//!   sequences time-ordered within a bound, correlations as matches come, results at the end.
 //! - [`alerts::output_alerts`]: a runner's result (an event, a sequence, a sample) as alerts: the
 //!   one place that happens.
 //! - [`correlate::Correlator`]: Sigma correlations over the matches of the rules they name, in
@@ -32,10 +34,12 @@
 //! ```
 
 pub mod alerts;
+mod batch;
 pub mod correlate;
 mod live;
 pub mod window;
 
+pub use batch::{alerts_alone, BatchDetector, BatchReport, Emit, SEQUENCE_BUDGET};
 pub use live::LiveDetector;
 
 /// Pending sequences per rule, and correlation groups per correlation, held by default by `scan`

@@ -4,7 +4,7 @@
 //! run over the same events in the same order.
 
 use crate::alerts::output_alerts;
-use crate::correlate::Correlator;
+use crate::correlate::{Correlator, Routed};
 use serde_json::Value as Json;
 use std::sync::Arc;
 use unithunt_engine::{QueryKind, RunOptions, Runner};
@@ -77,26 +77,27 @@ impl LiveDetector {
         let hits = self.set.evaluate(&doc, self.set.all_stages());
         let mut out = Vec::new();
         let mut shared: Option<Arc<Json>> = None;
-        let ts = || {
-            lookup_one(&doc, &self.ts_field).and_then(|t| parse_timestamp(t, TimestampFormat::Auto))
-        };
+        let ts = lookup_one(&doc, &self.ts_field)
+            .and_then(|t| parse_timestamp(t, TimestampFormat::Auto));
         for (rule, mask) in hits {
             let meta = &self.set.rules[rule].meta;
+            // A rule a correlation names alerts only through it (and on its own only when it
+            // says `generate`); as in a batch, a match without a time goes nowhere.
             if self.correlator.referenced.contains(&rule) {
-                // A rule a correlation names alerts only through it (unless it says `generate`).
-                if self.correlator.generate.contains(&rule) {
-                    out.push(event_alert(meta, &doc, origin));
-                }
-                if let Some(ns) = ts() {
-                    let ms = ns.div_euclid(1_000_000);
-                    out.extend(self.correlator.on_match(self.set, rule, &doc, ms, origin));
+                if let Some(ts) = ts {
+                    if let Routed::Correlated { own, fired } =
+                        self.correlator.route(self.set, rule, &doc, ts, origin)
+                    {
+                        out.extend(own);
+                        out.extend(fired);
+                    }
                 }
                 continue;
             }
             match self.runners[rule].as_mut() {
                 None => out.push(event_alert(meta, &doc, origin)),
                 Some(runner) => {
-                    let Some(ts) = ts() else {
+                    let Some(ts) = ts else {
                         continue;
                     };
                     let d = shared.get_or_insert_with(|| Arc::new(doc.clone())).clone();

@@ -18,9 +18,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
-use unithunt_detect::alerts::output_alerts;
-use unithunt_detect::window::{Reorder, SortKey};
-use unithunt_engine::{QueryKind, RunOptions, Runner, StageMask};
+use unithunt_detect::BatchDetector;
+use unithunt_engine::StageMask;
 use unithunt_event::{
     lookup_one, parse_projected, parse_timestamp, FieldPath, Projection, TimestampFormat,
 };
@@ -539,45 +538,6 @@ fn scan_ndjson_block(cx: &Ctx<'_>, block: &mut Block) -> BlockResult {
     out
 }
 
-/// The state of one sequence/sample rule. Events matching its stages are buffered and fed to its
-/// runner in time order. The buffer is flushed (sorted, then fed) whenever all rules together hold
-/// [`SEQUENCE_BUDGET`] events, so memory stays bounded; an event older than what its rule's runner
-/// has already seen is still fed, and counted as late (time-ordered input never has any).
-struct Buffered<'q> {
-    rule: usize,
-    events: Reorder<EventOrigin>,
-    runner: Option<Runner<'q>>,
-    /// Where each fed event came from, for its alert; entries die with the event.
-    origins: HashMap<usize, (std::sync::Weak<Json>, EventOrigin)>,
-}
-
-/// Events buffered for sequence rules, over all rules, before a flush.
-const SEQUENCE_BUDGET: usize = unithunt_detect::window::REORDER_BUDGET;
-
-impl Buffered<'_> {
-    fn flush(&mut self) {
-        let Some(runner) = self.runner.as_mut() else {
-            return;
-        };
-        let origins = &mut self.origins;
-        self.events.flush(|key, doc, mask, origin| {
-            origins.insert(Arc::as_ptr(&doc) as usize, (Arc::downgrade(&doc), origin));
-            runner.advance(doc, key.ts, mask);
-        });
-        self.origins.retain(|_, (w, _)| w.strong_count() > 0);
-    }
-
-    fn origin_of(&self, doc: &Arc<Json>) -> EventOrigin {
-        match self.origins.get(&(Arc::as_ptr(doc) as usize)) {
-            Some((w, o)) if w.upgrade().is_some_and(|d| Arc::ptr_eq(&d, doc)) => o.clone(),
-            _ => EventOrigin {
-                file: String::new(),
-                offset: 0,
-            },
-        }
-    }
-}
-
 pub fn run(args: ScanArgs) -> ExitCode {
     let started = Instant::now();
     let (pack, usage_error) = match args.rule_args.load() {
@@ -648,43 +608,18 @@ pub fn run(args: ScanArgs) -> ExitCode {
     };
     let ts_field = FieldPath::parse(&args.timestamp_field);
     let sink = AlertSink::new(args.output);
-    let (correlator, warnings) =
-        unithunt_detect::correlate::Correlator::new(&set, args.max_pending);
+    let (detector, warnings) = BatchDetector::new(&set, args.max_pending);
     if !args.quiet {
         for w in &warnings {
             eprintln!("warning: {}", escape(w));
         }
     }
-    let buffered: Vec<Buffered<'_>> = set
-        .rules
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| !is_streaming(r))
-        .map(|(i, r)| Buffered {
-            rule: i,
-            events: Reorder::default(),
-            runner: r.query.as_ref().map(|q| {
-                Runner::new(
-                    q,
-                    RunOptions {
-                        max_pending: args.max_pending,
-                        ..RunOptions::default()
-                    },
-                )
-            }),
-            origins: HashMap::new(),
-        })
-        .collect();
     let mut m = Merged {
-        set: &set,
-        correlator,
+        detector,
         counts: Counts::default(),
         formats: Vec::new(),
         sink,
         alerts_by_rule: HashMap::new(),
-        buffered,
-        held: 0,
-        ordinal: 0,
     };
     let total_bytes: u64 = paths
         .iter()
@@ -701,7 +636,7 @@ pub fn run(args: ScanArgs) -> ExitCode {
         .rules
         .iter()
         .enumerate()
-        .map(|(i, r)| is_streaming(r) && !m.correlator.referenced.contains(&i))
+        .map(|(i, _)| !m.detector.takes(i))
         .collect();
     let templates: Vec<AlertTemplate> = set
         .rules
@@ -858,55 +793,57 @@ pub fn run(args: ScanArgs) -> ExitCode {
     }
     progress.finish();
     // Sequence and sample rules: feed what is still buffered, then close their windows.
-    let mut late = 0u64;
-    for b in m.buffered.iter_mut() {
-        b.flush();
-        late += b.events.late;
-        let rule = &set.rules[b.rule];
-        let Some(runner) = b.runner.take() else {
-            continue;
-        };
-        let result = runner.finish();
-        if result.stats.evicted > 0 && !args.quiet {
+    let Merged {
+        detector,
+        mut sink,
+        mut alerts_by_rule,
+        mut counts,
+        formats,
+        ..
+    } = m;
+    let report = detector.finish(&mut |rule, alerts| {
+        if let Some(r) = rule {
+            *alerts_by_rule.entry(r).or_default() += 1;
+        }
+        for a in &alerts {
+            sink.alert(a);
+        }
+    });
+    counts.no_time = report.no_time;
+    if !args.quiet {
+        for &(rule, n) in &report.evicted {
             eprintln!(
-                "warning: rule {}: {} pending sequences evicted at the cap",
-                escape(&rule.meta.name),
-                result.stats.evicted
+                "warning: rule {}: {n} pending sequences evicted at the cap",
+                escape(&set.rules[rule].meta.name),
             );
         }
-        for out in result.outputs {
-            let alerts = output_alerts(&rule.meta, &out, |d| b.origin_of(d));
-            *m.alerts_by_rule.entry(b.rule).or_default() += 1;
-            for a in alerts {
-                m.sink.alert(&a);
-            }
-        }
     }
-    if late > 0 && !args.quiet {
+    if report.late > 0 && !args.quiet {
         eprintln!(
-            "note: {late} event(s) matching sequence stages came after later events had been sequenced \
-             (input not in time order); sequence results for them may differ from a fully sorted run"
+            "note: {} event(s) matching sequence stages came after later events had been sequenced \
+             (input not in time order); sequence results for them may differ from a fully sorted run",
+            report.late
         );
     }
-    let total_alerts = m.sink.finish();
+    let total_alerts = sink.finish();
     if !args.quiet {
         let fired: Vec<(String, u64)> = set
             .correlations
             .iter()
-            .zip(&m.correlator.fired)
-            .map(|(r, n)| (r.meta.name.clone(), *n))
+            .zip(&report.correlations)
+            .map(|(r, (n, _))| (r.meta.name.clone(), *n))
             .collect();
         summary(
             &set,
-            &m.counts,
-            &m.formats,
-            &m.alerts_by_rule,
+            &counts,
+            &formats,
+            &alerts_by_rule,
             &fired,
             &io_errors,
             started.elapsed().as_secs_f64(),
             total_alerts,
         );
-        for (r, n) in set.correlations.iter().zip(m.correlator.evicted_groups()) {
+        for (r, &(_, n)) in set.correlations.iter().zip(&report.correlations) {
             if n > 0 {
                 eprintln!(
                     "warning: correlation {}: {n} group(s) evicted, with their matches, at the --max-pending cap of {} groups; alerts of those groups may be missing",
@@ -927,11 +864,6 @@ pub fn run(args: ScanArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
-}
-
-/// Event rules without pipes alert as events stream by; others need time order.
-fn is_streaming(rule: &unithunt_rules::Rule) -> bool {
-    matches!(&rule.query, Some(q) if matches!(q.kind, QueryKind::Events(_)) && q.pipes.is_empty())
 }
 
 fn looks_like_document(b: &Block) -> bool {
@@ -992,20 +924,14 @@ fn scan_document(cx: &Ctx<'_>, bytes: &[u8], file: &str, lines: u64) -> BlockRes
     out
 }
 
-#[allow(clippy::too_many_arguments)]
 /// What the ordered merge of block results accumulates.
 struct Merged<'q> {
-    set: &'q RuleSet,
-    correlator: unithunt_detect::correlate::Correlator,
+    detector: BatchDetector<'q>,
     counts: Counts,
     /// Files read in a format other than ECS: (file, format, sniffed?).
     formats: Vec<(String, Format, bool)>,
     sink: AlertSink,
     alerts_by_rule: HashMap<usize, u64>,
-    buffered: Vec<Buffered<'q>>,
-    /// Events held in `buffered`, over all rules.
-    held: usize,
-    ordinal: u64,
 }
 
 impl Merged<'_> {
@@ -1019,15 +945,11 @@ impl Merged<'_> {
         file_lines: &mut u64,
     ) {
         let Merged {
-            set,
-            correlator,
+            detector,
             counts,
             formats: _,
             sink,
             alerts_by_rule,
-            buffered,
-            held,
-            ordinal,
         } = self;
         let base = *file_lines + 1;
         *file_lines += r.lines;
@@ -1062,46 +984,20 @@ impl Merged<'_> {
         sink.emit_ndjson_block(&r.json_lines, r.json_rules.len() as u64);
         give_buffer(r.json_lines);
         for (offset, rule, mask, doc) in r.matches {
-            *ordinal += 1;
             let origin = EventOrigin {
                 file: file.to_string(),
                 offset,
             };
-            let Some(ts) =
-                lookup_one(&doc, ts_field).and_then(|t| parse_timestamp(t, TimestampFormat::Auto))
-            else {
-                counts.no_time += 1;
-                continue;
-            };
-            if correlator.referenced.contains(&rule) {
-                if correlator.generate.contains(&rule) {
-                    *alerts_by_rule.entry(rule).or_default() += 1;
-                    sink.alert(&event_alert(&set.rules[rule].meta, &doc, &origin));
+            let ts =
+                lookup_one(&doc, ts_field).and_then(|t| parse_timestamp(t, TimestampFormat::Auto));
+            detector.on_match(rule, mask, doc, ts, origin, &mut |rule, alerts| {
+                if let Some(r) = rule {
+                    *alerts_by_rule.entry(r).or_default() += 1;
                 }
-                for a in correlator.on_match(set, rule, &doc, ts.div_euclid(1_000_000), &origin) {
-                    sink.alert(&a);
+                for a in &alerts {
+                    sink.alert(a);
                 }
-                continue;
-            }
-            if let Some(b) = buffered.iter_mut().find(|b| b.rule == rule) {
-                b.events.push(
-                    SortKey {
-                        ts,
-                        tiebreaker: None,
-                        ordinal: *ordinal,
-                    },
-                    doc,
-                    mask,
-                    origin,
-                );
-                *held += 1;
-            }
-        }
-        if *held >= SEQUENCE_BUDGET {
-            for b in buffered.iter_mut() {
-                b.flush();
-            }
-            *held = 0;
+            });
         }
     }
 }
