@@ -94,6 +94,21 @@ impl Converter {
         }
     }
 
+    /// A follower's clock, before it feeds lines (see [`auditd::AuditTranscoder::clock_ms`]).
+    pub fn set_clock(&mut self, now_ms: u64) {
+        if let Converter::Auditd(t) = self {
+            t.clock_ms = now_ms;
+        }
+    }
+
+    /// For a follower: closes the open events quiet for `age_ms` (see
+    /// [`auditd::AuditTranscoder::close_settled`]), as ECS NDJSON appended to `out`.
+    pub fn close_settled(&mut self, now_ms: u64, age_ms: u64, out: &mut Vec<u8>) {
+        if let Converter::Auditd(t) = self {
+            t.close_settled(now_ms, age_ms, out);
+        }
+    }
+
     /// What is left at the end of a file (events still open), as a last block.
     pub fn finish_file(&mut self, file: std::sync::Arc<str>, offset: u64) -> Block {
         match self {

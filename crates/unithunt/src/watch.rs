@@ -657,6 +657,8 @@ struct Convert {
     /// The file being read, and its lines fed so far (converters number lines per block).
     file: String,
     lines: u64,
+    /// The clock of open events' deadlines.
+    started: Instant,
 }
 
 impl Convert {
@@ -671,6 +673,7 @@ impl Convert {
             options,
             file: String::new(),
             lines: 0,
+            started: Instant::now(),
         }
     }
 
@@ -707,6 +710,8 @@ impl Convert {
             out.extend_from_slice(lines);
             return;
         };
+        let now = self.started.elapsed().as_millis() as u64;
+        c.set_clock(now);
         let b = c.convert(Block::from_lines(file.into(), lines, 0));
         if let Some(c) = &b.converted {
             *skipped += c.skipped.len() as u64;
@@ -721,6 +726,16 @@ impl Convert {
             }
         }
         out.extend_from_slice(&b.data);
+        c.close_settled(now, IDLE_FLUSH.as_millis() as u64, out);
+    }
+
+    /// Closes the open events whose newest record is [`IDLE_FLUSH`] old, whatever else keeps
+    /// arriving (a log that is never idle still alerts within that).
+    fn settle(&mut self, out: &mut Vec<u8>) {
+        let now = self.started.elapsed().as_millis() as u64;
+        if let Some(c) = self.converter.as_mut() {
+            c.close_settled(now, IDLE_FLUSH.as_millis() as u64, out);
+        }
     }
 
     /// Closes what is open (a pause in the input, the end of a file).
@@ -769,6 +784,15 @@ impl Watch {
         let mut ecs = Vec::new();
         self.convert.flush(&mut ecs);
         self.events(&ecs, file, offset);
+    }
+
+    /// Closes the events quiet for [`IDLE_FLUSH`] (see [`Convert::settle`]).
+    fn settle(&mut self, file: &str, offset: u64) {
+        let mut ecs = Vec::new();
+        self.convert.settle(&mut ecs);
+        if !ecs.is_empty() {
+            self.events(&ecs, file, offset);
+        }
     }
 
     fn events(&mut self, ecs: &[u8], file: &str, offset: u64) {
@@ -1188,6 +1212,8 @@ fn watch_stdin(args: &WatchArgs, w: &mut Watch, started: Instant) -> ExitCode {
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                 if last_input.elapsed() >= IDLE_FLUSH {
                     w.flush("-", offset);
+                } else {
+                    w.settle("-", offset);
                 }
             }
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
@@ -1425,6 +1451,8 @@ fn watch_file(
                 } else if args.exit_at_eof && !follower.more {
                     w.flush(&shown, at);
                     break;
+                } else if open_events {
+                    w.settle(&shown, at);
                 }
             }
             Polled::Rotated(lines, at) => {

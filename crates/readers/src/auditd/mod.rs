@@ -63,6 +63,8 @@ struct OpenEvent {
     records: usize,
     /// The line of its newest record.
     last_line: u64,
+    /// [`AuditTranscoder::clock_ms`] when its newest record was read.
+    touched_ms: u64,
     complete: bool,
 }
 
@@ -95,6 +97,9 @@ pub struct AuditTranscoder {
     pub lines: u64,
     /// Events written so far.
     pub events: u64,
+    /// A follower's clock (milliseconds, monotonic), set before it feeds lines: each open event
+    /// notes when its newest record came, for [`AuditTranscoder::close_settled`].
+    pub clock_ms: u64,
     /// Keep each event's records under `auditd.records` (on by default).
     pub raw_records: bool,
     /// Leave the formatting of events to whoever scans the block ([`Block::format_deferred`]):
@@ -277,6 +282,7 @@ impl AuditTranscoder {
             table: ProcessTable::new(PROCESS_TABLE),
             lines: 0,
             events: 0,
+            clock_ms: 0,
             raw_records: true,
             defer_format: false,
             screen: None,
@@ -356,6 +362,7 @@ impl AuditTranscoder {
                         self.open_bytes += ev.text.len() - before;
                         ev.records += 1;
                         ev.last_line = self.lines;
+                        ev.touched_ms = self.clock_ms;
                     }
                     if eoe || ev.records >= MAX_RECORDS {
                         ev.complete = true;
@@ -407,6 +414,7 @@ impl AuditTranscoder {
                         text,
                         records: usize::from(!eoe),
                         last_line: self.lines,
+                        touched_ms: self.clock_ms,
                         complete: eoe,
                     });
                     if standalone && !eoe {
@@ -511,6 +519,21 @@ impl AuditTranscoder {
     /// Closes every open event (end of input).
     pub fn flush(&mut self, out: &mut Vec<u8>) {
         while !self.open.is_empty() {
+            let ev = self.pop_open();
+            self.emit(ev, out);
+        }
+    }
+
+    /// For a follower: closes, oldest first, the events whose newest record came `age_ms` or more
+    /// before `now_ms` (a live log: the kernel writes an event's records together, so one quiet
+    /// that long is complete), whatever else keeps arriving. Stops at the first one still young,
+    /// as events leave in the order they began.
+    pub fn close_settled(&mut self, now_ms: u64, age_ms: u64, out: &mut Vec<u8>) {
+        while self
+            .open
+            .front()
+            .is_some_and(|e| e.complete || now_ms.saturating_sub(e.touched_ms) >= age_ms)
+        {
             let ev = self.pop_open();
             self.emit(ev, out);
         }
@@ -753,5 +776,29 @@ type=CWD msg=audit(1795806430.100:6392): cwd=\"/tmp\"
             .unwrap();
         assert_eq!(t.open[i].records, 2);
         assert!(skipped.is_empty());
+    }
+
+    #[test]
+    fn a_follower_closes_events_quiet_for_a_while_whatever_else_arrives() {
+        let mut t = AuditTranscoder::new();
+        let (mut out, mut skipped) = (Vec::new(), Vec::new());
+        t.clock_ms = 1_000;
+        t.feed(records(1000, 1, 3).as_bytes(), "a", &mut out, &mut skipped);
+        // 100 ms later another event arrives: the first is not quiet long enough yet.
+        t.clock_ms = 1_100;
+        t.feed(records(1000, 2, 1).as_bytes(), "a", &mut out, &mut skipped);
+        t.close_settled(1_100, 250, &mut out);
+        assert_eq!(t.events, 0);
+        // 250 ms after its newest record the first is complete; the second (150 ms) is not.
+        t.close_settled(1_250, 250, &mut out);
+        assert_eq!(t.events, 1);
+        // A record of the second event makes it young again.
+        t.clock_ms = 1_300;
+        t.feed(records(1000, 2, 1).as_bytes(), "a", &mut out, &mut skipped);
+        t.close_settled(1_400, 250, &mut out);
+        assert_eq!(t.events, 1);
+        t.close_settled(1_550, 250, &mut out);
+        assert_eq!(t.events, 2);
+        assert!(skipped.is_empty() && t.warnings.is_empty());
     }
 }
