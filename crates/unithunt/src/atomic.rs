@@ -292,23 +292,23 @@ pub enum EmitFormat {
     Mde,
 }
 
-/// The other formats' renderings of the recording (`tests/fixtures/README.md`: derived from it,
+/// The other formats' renderings of the recording (`examples/atomic/RENDERINGS.md`: derived from it,
 /// same times, each format's own fields).
-const LAUREL: &str = include_str!("../../../tests/fixtures/laurel/adversary-tests.json");
-const SYSMON: &str = include_str!("../../../tests/fixtures/sysmon/adversary-tests.syslog");
-const MDE_CSV: &str = include_str!("../../../tests/fixtures/defender/adversary-tests.csv");
-const MDE_JSON: &str = include_str!("../../../tests/fixtures/defender/adversary-tests.json");
-/// The technique recording rendered in each format (`tests/fixtures/README.md`), the Elastic
+const LAUREL: &str = include_str!("../../../examples/atomic/laurel/adversary-tests.json");
+const SYSMON: &str = include_str!("../../../examples/atomic/sysmon/adversary-tests.syslog");
+const MDE_CSV: &str = include_str!("../../../examples/atomic/defender/adversary-tests.csv");
+const MDE_JSON: &str = include_str!("../../../examples/atomic/defender/adversary-tests.json");
+/// The technique recording rendered in each format (`examples/atomic/RENDERINGS.md`), the Elastic
 /// Defend one labelled by technique.
-const TECH_LAUREL: &str = include_str!("../../../tests/fixtures/laurel/techniques.json");
-const TECH_SYSMON: &str = include_str!("../../../tests/fixtures/sysmon/techniques.syslog");
-const TECH_MDE_CSV: &str = include_str!("../../../tests/fixtures/defender/techniques.csv");
-const TECH_MDE_JSON: &str = include_str!("../../../tests/fixtures/defender/techniques.json");
-const TECH_DEFEND: &str = include_str!("../../../tests/fixtures/ecs/techniques.ndjson");
+const TECH_LAUREL: &str = include_str!("../../../examples/atomic/laurel/techniques.json");
+const TECH_SYSMON: &str = include_str!("../../../examples/atomic/sysmon/techniques.syslog");
+const TECH_MDE_CSV: &str = include_str!("../../../examples/atomic/defender/techniques.csv");
+const TECH_MDE_JSON: &str = include_str!("../../../examples/atomic/defender/techniques.json");
+const TECH_DEFEND: &str = include_str!("../../../examples/atomic/ecs/techniques.ndjson");
 /// Elastic Defend shaped events of the tests and benign twins (hand-built after the recording's
 /// process trees; `labels.fixture_id` names each event's test).
-const DEFEND_TESTS: &str = include_str!("../../../tests/fixtures/ecs/adversary-tests.ndjson");
-const DEFEND_BENIGN: &str = include_str!("../../../tests/fixtures/ecs/benign-twins.ndjson");
+const DEFEND_TESTS: &str = include_str!("../../../examples/atomic/ecs/adversary-tests.ndjson");
+const DEFEND_BENIGN: &str = include_str!("../../../examples/atomic/ecs/benign-twins.ndjson");
 
 #[derive(clap::Subcommand)]
 pub enum AtomicCommand {
@@ -808,8 +808,8 @@ fn technique_markdown(rules: &[&unithunt_rules::Rule]) -> String {
     }
     md.push_str(
         "\n### Every technique in every format\n\n\
-         The same recording rendered in each product's format (`tests/fixtures/*/techniques.*`, \
-         derived by `tests/fixtures/derive-from-recording.py`: every value one the kernel reported, \
+         The same recording rendered in each product's format (`examples/atomic/*/techniques.*`, \
+         derived by `examples/atomic/derive-from-recording.py`: every value one the kernel reported, \
          each format holding only the event types it documents). A cell says whether the \
          technique's rule (*must*) alerts on that rendering: **A** it does, `n/a` the format has no \
          event for the technique (the reason below; the rule is checked to stay quiet there), \
@@ -885,7 +885,7 @@ pub fn coverage_markdown(rules: &[unithunt_rules::Rule]) -> String {
          a false positive. The telemetry: the real auditd recording of the tests \
          (`examples/atomic/dev-enriched.log`, scenarios D1–D4, B1, B2; test 3 there is \
          `rsyslogd.service`), its LAUREL, Sysmon for Linux and Defender renderings \
-         (`tests/fixtures/`, same times), and Elastic Defend shaped events (`tests/fixtures/ecs/`, \
+         (`examples/atomic/`, same times), and Elastic Defend shaped events (`examples/atomic/ecs/`, \
          hand-built after the recording's process trees, with more benign twins).\n\n",
     );
     md.push_str("Rules (columns):\n\n");

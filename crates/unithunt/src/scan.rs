@@ -1097,8 +1097,8 @@ mod tests {
     fn projected_documents_match_exactly_what_whole_ones_match() {
         let mut lines: Vec<String> = Vec::new();
         for f in [
-            "../../tests/fixtures/ecs/adversary-tests.ndjson",
-            "../../tests/fixtures/ecs/benign-twins.ndjson",
+            "../../examples/atomic/ecs/adversary-tests.ndjson",
+            "../../examples/atomic/ecs/benign-twins.ndjson",
             "../../examples/atomic-tests.ecs.ndjson",
         ] {
             let text = std::fs::read_to_string(f).unwrap();

@@ -552,7 +552,7 @@ fn a_byte_order_mark_changes_neither_format_nor_alerts() {
     const BOM: &[u8] = b"\xEF\xBB\xBF";
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     let recording = format!("{root}/../shared/samples/auditd/dev-enriched.log");
-    let fixtures = format!("{root}/tests/fixtures");
+    let fixtures = format!("{root}/examples/atomic");
     let cases = [
         (
             "ecs.ndjson",

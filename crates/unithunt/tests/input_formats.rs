@@ -1,6 +1,6 @@
 //! The seed's adversary tests in every input format unithunt reads: the real auditd recording,
 //! and the LAUREL, Sysmon for Linux and Defender for Endpoint fixtures derived from it
-//! (tests/fixtures/README.md). Alerts are assigned to scenarios by time, from the recording's
+//! (examples/atomic/RENDERINGS.md). Alerts are assigned to scenarios by time, from the recording's
 //! `UNITHUNT-SCENARIO` markers; every malicious scenario alerts, no benign one does.
 
 use serde_json::Value as Json;
@@ -88,22 +88,22 @@ fn every_format_alerts_in_every_malicious_scenario_and_no_benign_one() {
     for (file, format, expected) in [
         (RECORDING, "auditd", &full),
         (
-            "tests/fixtures/laurel/adversary-tests.json",
+            "examples/atomic/laurel/adversary-tests.json",
             "laurel",
             &full,
         ),
         (
-            "tests/fixtures/defender/adversary-tests.csv",
+            "examples/atomic/defender/adversary-tests.csv",
             "defender-csv",
             &full,
         ),
         (
-            "tests/fixtures/defender/adversary-tests.json",
+            "examples/atomic/defender/adversary-tests.json",
             "defender-json",
             &full,
         ),
         (
-            "tests/fixtures/sysmon/adversary-tests.syslog",
+            "examples/atomic/sysmon/adversary-tests.syslog",
             "sysmon",
             &sysmon,
         ),
@@ -186,7 +186,7 @@ fn eql_reads_a_gzipped_audit_log_and_a_laurel_file() {
         child.stdin.take().unwrap().write_all(&recording).unwrap();
         child.wait_with_output().unwrap().stdout
     };
-    let laurel = "tests/fixtures/laurel/adversary-tests.json";
+    let laurel = "examples/atomic/laurel/adversary-tests.json";
     for (name, source) in [
         ("audit.log.gz", t.file("audit.log.gz", gz)),
         ("laurel.json", format!("{WORKSPACE}/{laurel}")),

@@ -1,16 +1,16 @@
 //! The seed rule (crates/eql/tests/seed_rule.eql) over the hand-built Elastic Defend fixtures in
-//! tests/fixtures/ecs/: exactly the events the fixture README's verdict table says alert, alert.
+//! examples/atomic/ecs/: exactly the events the fixture README's verdict table says alert, alert.
 //!
 //! The expected set below is the spec; it is derived by reading the rule with Elasticsearch EQL
-//! semantics, event by event, in tests/fixtures/ecs/README.md. Change both together.
+//! semantics, event by event, in examples/atomic/ecs/README.md. Change both together.
 
 use std::process::{Command, Output, Stdio};
 
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 const RULE: &str = "crates/eql/tests/seed_rule.eql";
 const FIXTURES: [&str; 2] = [
-    "tests/fixtures/ecs/adversary-tests.ndjson",
-    "tests/fixtures/ecs/benign-twins.ndjson",
+    "examples/atomic/ecs/adversary-tests.ndjson",
+    "examples/atomic/ecs/benign-twins.ndjson",
 ];
 
 /// fixture_id of every event the seed rule alerts on (README verdict "alert").

@@ -48,13 +48,13 @@ fn alerted_events(alerts: &[Json]) -> Vec<String> {
 #[test]
 fn the_sigma_twin_alerts_on_exactly_the_events_the_eql_seed_rule_alerts_on() {
     let inputs = [
-        "tests/fixtures/ecs/adversary-tests.ndjson",
-        "tests/fixtures/ecs/benign-twins.ndjson",
+        "examples/atomic/ecs/adversary-tests.ndjson",
+        "examples/atomic/ecs/benign-twins.ndjson",
         "examples/atomic-tests.ecs.ndjson",
-        "tests/fixtures/laurel/adversary-tests.json",
-        "tests/fixtures/sysmon/adversary-tests.syslog",
-        "tests/fixtures/defender/adversary-tests.csv",
-        "tests/fixtures/defender/adversary-tests.json",
+        "examples/atomic/laurel/adversary-tests.json",
+        "examples/atomic/sysmon/adversary-tests.syslog",
+        "examples/atomic/defender/adversary-tests.csv",
+        "examples/atomic/defender/adversary-tests.json",
         RECORDING,
     ];
     for input in inputs {
@@ -147,7 +147,7 @@ fn correlations_count_and_order_matches_per_group() {
         "--no-builtin",
         "--rules",
         file.to_str().unwrap(),
-        "tests/fixtures/ecs/adversary-tests.ndjson",
+        "examples/atomic/ecs/adversary-tests.ndjson",
     ]);
     let by_name = |n: &str| {
         alerts

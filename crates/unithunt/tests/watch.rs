@@ -511,7 +511,7 @@ fn the_packaged_service_is_hardened() {
 /// alerts an offline scan of the same lines raises.
 #[test]
 fn laurel_and_sysmon_streams_alert_like_a_scan() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/atomic");
     for (format, file) in [
         ("laurel", "laurel/techniques.json"),
         ("sysmon", "sysmon/techniques.syslog"),
@@ -564,7 +564,7 @@ fn laurel_and_sysmon_streams_alert_like_a_scan() {
 /// offline scan of the same file raises.
 #[test]
 fn watch_sniffs_the_format_of_a_file_as_scan_does() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/atomic");
     for (format, file) in [
         ("laurel", "laurel/adversary-tests.json"),
         ("defender-csv", "defender/adversary-tests.csv"),
@@ -615,7 +615,7 @@ fn sigma_correlations_alert_in_watch_exactly_as_in_scan() {
     let rules = dir.join("corr.yml");
     std::fs::write(&rules, common::CORRELATIONS).unwrap();
     let log = dir.join("events.ndjson");
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/atomic");
     std::fs::copy(fixtures.join("ecs/adversary-tests.ndjson"), &log).unwrap();
     let rule_args = ["--no-builtin", "--rules", rules.to_str().unwrap()];
     let watch = Command::new(bin())
