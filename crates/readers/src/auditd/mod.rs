@@ -345,118 +345,127 @@ impl AuditTranscoder {
                     continue;
                 }
             };
-            let eoe = h.rtype == "EOE";
-            let standalone = is_standalone(h.rtype);
-            let push_record = |text: &mut String| {
-                text.push_str(h.rtype);
-                text.push(' ');
-                text.push_str(h.body);
-                text.push('\n');
-            };
-            let at = match self.find_open(&h) {
-                Some(i) => {
-                    let ev = &mut self.open[i];
-                    if !eoe {
-                        let before = ev.text.len();
-                        push_record(&mut ev.text);
-                        self.open_bytes += ev.text.len() - before;
-                        ev.records += 1;
-                        ev.last_line = self.lines;
-                        ev.touched_ms = self.clock_ms;
-                    }
-                    if eoe || ev.records >= MAX_RECORDS {
-                        ev.complete = true;
-                    }
-                    i
-                }
-                None => {
-                    let hash = EventKey::hash_of(h.node, h.serial);
-                    if self
-                        .closed_index
-                        .get(&hash)
-                        .is_some_and(|&(_, t)| t == h.time_ms)
-                    {
-                        self.splits += 1;
-                        // Kept until the block is made (a `watch` drains them as it goes); past
-                        // the report limit only counted.
-                        let keep = self.warnings.len() < crate::MAX_REPORTED;
-                        keep.then(|| {
-                            self.warnings.push(Skipped {
-                                file: file.to_string(),
-                                line: self.lines,
-                                reason: format!(
-                                "a {} record of audit event {} came after the event was closed \
-                                 (interleaved past the {MAX_OPEN_EVENTS}-event or {} MiB bound, or \
-                                 after its EOE): read as a second part of it",
-                                h.rtype,
-                                h.id,
-                                MAX_OPEN_BYTES >> 20
-                            ),
-                            })
-                        });
-                    }
-                    let mut text = String::new();
-                    if !eoe {
-                        text.reserve(4 * line.len());
-                        push_record(&mut text);
-                    }
-                    self.open_bytes += text.len();
-                    let key = EventKey {
-                        node: h.node.map(str::to_string),
-                        id: h.id.to_string(),
-                        serial: h.serial,
-                        time_ms: h.time_ms,
-                    };
-                    self.open_index
-                        .insert(hash, self.open_base + self.open.len() as u64);
-                    self.open.push_back(OpenEvent {
-                        key,
-                        text,
-                        records: usize::from(!eoe),
-                        last_line: self.lines,
-                        touched_ms: self.clock_ms,
-                        complete: eoe,
-                    });
-                    if standalone && !eoe {
-                        self.standalone_waiting
-                            .push(self.open_base + self.open.len() as u64 - 1);
-                    }
-                    self.open.len() - 1
-                }
-            };
-            // A user-space message is complete once a record of another event follows it (the
-            // kernel may add a SYSCALL record to it, right after).
-            if !self.standalone_waiting.is_empty() {
-                let current = self.open_base + at as u64;
-                let (open, base) = (&mut self.open, self.open_base);
-                self.standalone_waiting.retain(|&seq| {
-                    if seq == current {
-                        return true;
-                    }
-                    // (An event already gone, at the memory bound, needs nothing.)
-                    if let Some(ev) = seq.checked_sub(base).and_then(|i| open.get_mut(i as usize)) {
-                        ev.complete = true;
-                    }
-                    false
-                });
+            let at = self.place(&h, line, file);
+            self.complete_standalone(at);
+            self.emit_settled(&h, out);
+        }
+    }
+
+    /// Adds a record to its open event, or opens one (noting a split when the event was closed
+    /// already); returns the event's index in the window.
+    fn place(&mut self, h: &record::Header<'_>, line: &str, file: &str) -> usize {
+        let eoe = h.rtype == "EOE";
+        let push_record = |text: &mut String| {
+            text.push_str(h.rtype);
+            text.push(' ');
+            text.push_str(h.body);
+            text.push('\n');
+        };
+        if let Some(i) = self.find_open(h) {
+            let ev = &mut self.open[i];
+            if !eoe {
+                let before = ev.text.len();
+                push_record(&mut ev.text);
+                self.open_bytes += ev.text.len() - before;
+                ev.records += 1;
+                ev.last_line = self.lines;
+                ev.touched_ms = self.clock_ms;
             }
-            // The oldest event is complete once a record of its node is stamped far from it
-            // (later, or earlier: a clock stepped back, or logs joined end to end) and it has
-            // had no record for a while.
-            while let Some(front) = self.open.front() {
-                let settled = front.complete
-                    || (front.key.node.as_deref() == h.node
-                        && (h.time_ms - front.key.time_ms).abs() > SETTLE_MS
-                        && self.lines - front.last_line >= SETTLE_RECORDS);
-                if !settled
-                    && self.open.len() <= MAX_OPEN_EVENTS
-                    && self.open_bytes <= MAX_OPEN_BYTES
-                {
-                    break;
-                }
-                let ev = self.pop_open();
-                self.emit(ev, out);
+            if eoe || ev.records >= MAX_RECORDS {
+                ev.complete = true;
             }
+            return i;
+        }
+        let hash = EventKey::hash_of(h.node, h.serial);
+        if self
+            .closed_index
+            .get(&hash)
+            .is_some_and(|&(_, t)| t == h.time_ms)
+        {
+            self.note_split(h, file);
+        }
+        let mut text = String::new();
+        if !eoe {
+            text.reserve(4 * line.len());
+            push_record(&mut text);
+        }
+        self.open_bytes += text.len();
+        let key = EventKey {
+            node: h.node.map(str::to_string),
+            id: h.id.to_string(),
+            serial: h.serial,
+            time_ms: h.time_ms,
+        };
+        let seq = self.open_base + self.open.len() as u64;
+        self.open_index.insert(hash, seq);
+        self.open.push_back(OpenEvent {
+            key,
+            text,
+            records: usize::from(!eoe),
+            last_line: self.lines,
+            touched_ms: self.clock_ms,
+            complete: eoe,
+        });
+        if is_standalone(h.rtype) && !eoe {
+            self.standalone_waiting.push(seq);
+        }
+        self.open.len() - 1
+    }
+
+    /// A record of an event already closed: counted, and said with its line (kept until the
+    /// block is made, a `watch` drains them as it goes; past the report limit only counted).
+    fn note_split(&mut self, h: &record::Header<'_>, file: &str) {
+        self.splits += 1;
+        if self.warnings.len() < crate::MAX_REPORTED {
+            self.warnings.push(Skipped {
+                file: file.to_string(),
+                line: self.lines,
+                reason: format!(
+                    "a {} record of audit event {} came after the event was closed (interleaved \
+                     past the {MAX_OPEN_EVENTS}-event or {} MiB bound, or after its EOE): read as a \
+                     second part of it",
+                    h.rtype,
+                    h.id,
+                    MAX_OPEN_BYTES >> 20
+                ),
+            });
+        }
+    }
+
+    /// A user-space message is complete once a record of another event follows it (the kernel
+    /// may add a SYSCALL record to it, right after): `at` is the event that record went to.
+    fn complete_standalone(&mut self, at: usize) {
+        if self.standalone_waiting.is_empty() {
+            return;
+        }
+        let current = self.open_base + at as u64;
+        let (open, base) = (&mut self.open, self.open_base);
+        self.standalone_waiting.retain(|&seq| {
+            if seq == current {
+                return true;
+            }
+            // (An event already gone, at the memory bound, needs nothing.)
+            if let Some(ev) = seq.checked_sub(base).and_then(|i| open.get_mut(i as usize)) {
+                ev.complete = true;
+            }
+            false
+        });
+    }
+
+    /// Emits the oldest events while they are complete: at EOE, or once a record of their node
+    /// is stamped far from them (later, or earlier: a clock stepped back, or logs joined end to
+    /// end) and they have had no record for a while; or past the memory bound.
+    fn emit_settled(&mut self, h: &record::Header<'_>, out: &mut Vec<u8>) {
+        while let Some(front) = self.open.front() {
+            let settled = front.complete
+                || (front.key.node.as_deref() == h.node
+                    && (h.time_ms - front.key.time_ms).abs() > SETTLE_MS
+                    && self.lines - front.last_line >= SETTLE_RECORDS);
+            if !settled && self.open.len() <= MAX_OPEN_EVENTS && self.open_bytes <= MAX_OPEN_BYTES {
+                break;
+            }
+            let ev = self.pop_open();
+            self.emit(ev, out);
         }
     }
 
