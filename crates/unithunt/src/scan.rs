@@ -558,27 +558,7 @@ pub fn run(args: ScanArgs) -> ExitCode {
     };
     let set = Arc::new(RuleSet::new(pack));
     if args.list_rules {
-        let correlations = set.correlations.iter().map(|r| (r, "; Sigma correlation"));
-        for (r, kind) in set.rules.iter().map(|r| (r, "")).chain(correlations) {
-            println!(
-                "{}  {:<8} {:>3}  {}  ({}{kind})",
-                r.meta.rule_id,
-                r.meta.severity,
-                r.meta.risk_score,
-                escape(&r.meta.name),
-                escape(&r.meta.origin)
-            );
-        }
-        for r in &set.unsupported {
-            println!(
-                "# not run: {} ({}): {}",
-                escape(&r.meta.name),
-                escape(&r.meta.origin),
-                r.unsupported.as_deref().unwrap_or("")
-            );
-        }
-        // What loaded is listed, but a rule that did not load is still an error for scripts.
-        return ExitCode::from(if usage_error { 2 } else { 0 });
+        return list_rules(&set, usage_error);
     }
     if usage_error {
         return ExitCode::from(2);
@@ -662,136 +642,32 @@ pub fn run(args: ScanArgs) -> ExitCode {
         this_host: args.this_host,
     });
     for path in &paths {
-        let mut input = match Input::open(path, args.input_format.0, BLOCK) {
-            Ok(i) => i,
-            Err(e) => {
-                io_errors.push(format!("{}: {e}", escape(&path.to_string_lossy())));
-                continue;
+        match Input::open(path, args.input_format.0, BLOCK) {
+            Ok(input) => {
+                let io = FileIo {
+                    in_flight_cap,
+                    progress: &progress,
+                    io_errors: &mut io_errors,
+                };
+                scan_file(input, &mut converters, &cx, &mut m, &ts_field, io);
             }
-        };
-        m.counts.stats.files += 1;
-        let name = input.name().clone();
-        // Lines of this file merged so far: block-relative line numbers start from here.
-        let mut file_lines = 0u64;
-        let read_error = std::sync::Mutex::new(None::<String>);
-        let note_error = |input: &Input, e: std::io::Error| {
-            let msg = format!(
-                "{}: read error at byte {} of the file ({} bytes decoded): {e}",
-                escape(&name),
-                input.reader().raw_offset(),
-                input.reader().bytes
-            );
-            if let Ok(mut slot) = read_error.lock() {
-                slot.get_or_insert(msg);
-            }
-        };
-        let format = input.format;
-        if format != Format::Ecs {
-            m.formats.push((name.to_string(), format, input.sniffed));
-        }
-        // The file's converter, shared with the thread that reads (put back after the file).
-        let shared = converters.take(format).map(std::sync::Mutex::new);
-        let transcoder = shared.as_ref();
-        let document = format == Format::Ecs
-            && input.first_block().is_some_and(|b| {
-                b.index_lines();
-                looks_like_document(b)
-            });
-        if document {
-            // A JSON array or a pretty-printed response: one document, parsed whole.
-            let mut all: Vec<u8> = Vec::new();
-            loop {
-                match input.next_raw(BLOCK) {
-                    Ok(Some(b)) => all.extend_from_slice(&b.data),
-                    Ok(None) => break,
-                    Err(e) => {
-                        note_error(&input, e);
-                        break;
-                    }
-                }
-            }
-            let lines =
-                memchr::memchr_iter(b'\n', &all).count() as u64 + u64::from(!all.ends_with(b"\n"));
-            let result = scan_document(&cx, &all, &name, lines);
-            m.merge(result, &name, &ts_field, &mut file_lines);
-        } else {
-            // A pipeline without barriers: workers take the next block as soon as they are free
-            // (reading it under rayon's bridge lock, so decompression overlaps scanning) and this
-            // thread merges results in input order. At most `in_flight_cap` blocks are read but
-            // not yet merged, which bounds memory however slow one block is.
-            let gate = Gate::new(in_flight_cap);
-            let raw_offset = std::sync::atomic::AtomicU64::new(0);
-            std::thread::scope(|scope| {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, BlockResult)>(in_flight_cap);
-                let (cx, raw_offset_ref, input_ref) = (&cx, &raw_offset, &mut input);
-                let note_error = &note_error;
-                let gate_ref = &gate;
-                let producer = scope.spawn(move || {
-                    let mut finished = false;
-                    // Converted formats go through their (sequential) converter as they are read;
-                    // at the end, what it still holds (events open at the end of the file).
-                    let blocks = std::iter::from_fn(move || {
-                        if finished || !gate_ref.acquire() {
-                            finished = true;
-                            return None;
-                        }
-                        loop {
-                            let mut converter =
-                                transcoder.map(|t| t.lock().unwrap_or_else(|e| e.into_inner()));
-                            let next = input_ref.next_ecs(converter.as_deref_mut(), BLOCK);
-                            drop(converter);
-                            raw_offset_ref.store(
-                                input_ref.reader().raw_offset(),
-                                std::sync::atomic::Ordering::Relaxed,
-                            );
-                            match next {
-                                Ok(Some(b)) => return Some(b),
-                                Ok(None) => {
-                                    finished = true;
-                                    return None;
-                                }
-                                // The next call gives the converter's last block.
-                                Err(e) => note_error(input_ref, e),
-                            }
-                        }
-                    });
-                    blocks
-                        .enumerate()
-                        .par_bridge()
-                        .for_each_with(tx, |tx, (i, mut block)| {
-                            let result = scan_block(cx, &mut block);
-                            drop(block);
-                            let _ = tx.send((i, result));
-                        });
-                });
-                let _close = CloseOnDrop(&gate);
-                let mut waiting: std::collections::BTreeMap<usize, BlockResult> =
-                    Default::default();
-                let mut next = 0;
-                for (i, result) in rx {
-                    waiting.insert(i, result);
-                    while let Some(result) = waiting.remove(&next) {
-                        m.merge(result, &name, &ts_field, &mut file_lines);
-                        next += 1;
-                        gate.release();
-                    }
-                    progress.set(raw_offset.load(std::sync::atomic::Ordering::Relaxed));
-                }
-                if producer.join().is_err() {
-                    io_errors.push(format!("{}: a scanning thread failed", escape(&name)));
-                }
-            });
-        }
-        if let Some(e) = read_error.into_inner().ok().flatten() {
-            io_errors.push(e);
-        }
-        m.counts.stats.bytes += input.reader().bytes;
-        if let Some(t) = shared {
-            converters.put(format, t.into_inner().unwrap_or_else(|e| e.into_inner()));
+            Err(e) => io_errors.push(format!("{}: {e}", escape(&path.to_string_lossy()))),
         }
         progress.next_file(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
     }
     progress.finish();
+    finish(&args, &set, m, io_errors, started)
+}
+
+/// The end of a scan: sequence and sample rules close their windows, the output ends, the summary
+/// and warnings go to stderr; the exit status.
+fn finish(
+    args: &ScanArgs,
+    set: &RuleSet,
+    m: Merged<'_>,
+    io_errors: Vec<String>,
+    started: Instant,
+) -> ExitCode {
     // Sequence and sample rules: feed what is still buffered, then close their windows.
     let Merged {
         detector,
@@ -834,7 +710,7 @@ pub fn run(args: ScanArgs) -> ExitCode {
             .map(|(r, (n, _))| (r.meta.name.clone(), *n))
             .collect();
         summary(
-            &set,
+            set,
             &counts,
             &formats,
             &alerts_by_rule,
@@ -864,6 +740,31 @@ pub fn run(args: ScanArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// `scan --list-rules`: what runs (and what was loaded but cannot run, and why).
+fn list_rules(set: &RuleSet, usage_error: bool) -> ExitCode {
+    let correlations = set.correlations.iter().map(|r| (r, "; Sigma correlation"));
+    for (r, kind) in set.rules.iter().map(|r| (r, "")).chain(correlations) {
+        println!(
+            "{}  {:<8} {:>3}  {}  ({}{kind})",
+            r.meta.rule_id,
+            r.meta.severity,
+            r.meta.risk_score,
+            escape(&r.meta.name),
+            escape(&r.meta.origin)
+        );
+    }
+    for r in &set.unsupported {
+        println!(
+            "# not run: {} ({}): {}",
+            escape(&r.meta.name),
+            escape(&r.meta.origin),
+            r.unsupported.as_deref().unwrap_or("")
+        );
+    }
+    // What loaded is listed, but a rule that did not load is still an error for scripts.
+    ExitCode::from(if usage_error { 2 } else { 0 })
 }
 
 fn looks_like_document(b: &Block) -> bool {
@@ -922,6 +823,150 @@ fn scan_document(cx: &Ctx<'_>, bytes: &[u8], file: &str, lines: u64) -> BlockRes
         }
     }
     out
+}
+
+/// What scanning a file needs besides the rules and the merge.
+struct FileIo<'a> {
+    /// Blocks read but not merged, at most.
+    in_flight_cap: usize,
+    progress: &'a crate::progress::Progress,
+    io_errors: &'a mut Vec<String>,
+}
+
+/// Scans one input into the merge: one JSON document parsed whole, or blocks through the
+/// format's converter to the workers and back in order. Read errors go to `io.io_errors`.
+fn scan_file(
+    mut input: Input,
+    converters: &mut Converters,
+    cx: &Ctx<'_>,
+    m: &mut Merged<'_>,
+    ts_field: &FieldPath,
+    io: FileIo<'_>,
+) {
+    let FileIo {
+        in_flight_cap,
+        progress,
+        io_errors,
+    } = io;
+    m.counts.stats.files += 1;
+    let name = input.name().clone();
+    // Lines of this file merged so far: block-relative line numbers start from here.
+    let mut file_lines = 0u64;
+    let read_error = std::sync::Mutex::new(None::<String>);
+    let note_error = |input: &Input, e: std::io::Error| {
+        let msg = format!(
+            "{}: read error at byte {} of the file ({} bytes decoded): {e}",
+            escape(&name),
+            input.reader().raw_offset(),
+            input.reader().bytes
+        );
+        if let Ok(mut slot) = read_error.lock() {
+            slot.get_or_insert(msg);
+        }
+    };
+    let format = input.format;
+    if format != Format::Ecs {
+        m.formats.push((name.to_string(), format, input.sniffed));
+    }
+    // The file's converter, shared with the thread that reads (put back after the file).
+    let shared = converters.take(format).map(std::sync::Mutex::new);
+    let transcoder = shared.as_ref();
+    let document = format == Format::Ecs
+        && input.first_block().is_some_and(|b| {
+            b.index_lines();
+            looks_like_document(b)
+        });
+    if document {
+        // A JSON array or a pretty-printed response: one document, parsed whole.
+        let mut all: Vec<u8> = Vec::new();
+        loop {
+            match input.next_raw(BLOCK) {
+                Ok(Some(b)) => all.extend_from_slice(&b.data),
+                Ok(None) => break,
+                Err(e) => {
+                    note_error(&input, e);
+                    break;
+                }
+            }
+        }
+        let lines =
+            memchr::memchr_iter(b'\n', &all).count() as u64 + u64::from(!all.ends_with(b"\n"));
+        let result = scan_document(cx, &all, &name, lines);
+        m.merge(result, &name, ts_field, &mut file_lines);
+    } else {
+        // A pipeline without barriers: workers take the next block as soon as they are free
+        // (reading it under rayon's bridge lock, so decompression overlaps scanning) and this
+        // thread merges results in input order. At most `in_flight_cap` blocks are read but
+        // not yet merged, which bounds memory however slow one block is.
+        let gate = Gate::new(in_flight_cap);
+        let raw_offset = std::sync::atomic::AtomicU64::new(0);
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, BlockResult)>(in_flight_cap);
+            let (raw_offset_ref, input_ref) = (&raw_offset, &mut input);
+            let note_error = &note_error;
+            let gate_ref = &gate;
+            let producer = scope.spawn(move || {
+                let mut finished = false;
+                // Converted formats go through their (sequential) converter as they are read;
+                // at the end, what it still holds (events open at the end of the file).
+                let blocks = std::iter::from_fn(move || {
+                    if finished || !gate_ref.acquire() {
+                        finished = true;
+                        return None;
+                    }
+                    loop {
+                        let mut converter =
+                            transcoder.map(|t| t.lock().unwrap_or_else(|e| e.into_inner()));
+                        let next = input_ref.next_ecs(converter.as_deref_mut(), BLOCK);
+                        drop(converter);
+                        raw_offset_ref.store(
+                            input_ref.reader().raw_offset(),
+                            std::sync::atomic::Ordering::Relaxed,
+                        );
+                        match next {
+                            Ok(Some(b)) => return Some(b),
+                            Ok(None) => {
+                                finished = true;
+                                return None;
+                            }
+                            // The next call gives the converter's last block.
+                            Err(e) => note_error(input_ref, e),
+                        }
+                    }
+                });
+                blocks
+                    .enumerate()
+                    .par_bridge()
+                    .for_each_with(tx, |tx, (i, mut block)| {
+                        let result = scan_block(cx, &mut block);
+                        drop(block);
+                        let _ = tx.send((i, result));
+                    });
+            });
+            let _close = CloseOnDrop(&gate);
+            let mut waiting: std::collections::BTreeMap<usize, BlockResult> = Default::default();
+            let mut next = 0;
+            for (i, result) in rx {
+                waiting.insert(i, result);
+                while let Some(result) = waiting.remove(&next) {
+                    m.merge(result, &name, ts_field, &mut file_lines);
+                    next += 1;
+                    gate.release();
+                }
+                progress.set(raw_offset.load(std::sync::atomic::Ordering::Relaxed));
+            }
+            if producer.join().is_err() {
+                io_errors.push(format!("{}: a scanning thread failed", escape(&name)));
+            }
+        });
+    }
+    if let Some(e) = read_error.into_inner().ok().flatten() {
+        io_errors.push(e);
+    }
+    m.counts.stats.bytes += input.reader().bytes;
+    if let Some(t) = shared {
+        converters.put(format, t.into_inner().unwrap_or_else(|e| e.into_inner()));
+    }
 }
 
 /// What the ordered merge of block results accumulates.
