@@ -2,22 +2,22 @@
 
 mod atomic;
 mod convert;
-mod csv_out;
 mod eql_cmd;
 mod host;
 mod hunt_cmd;
 mod input_args;
-mod output;
 mod progress;
 mod rule_args;
 mod rules_cmd;
 mod scan;
 mod selfcheck;
-mod term;
 mod watch;
 mod watch_http;
 mod watch_sink;
 mod watch_syslog;
+
+// The neutralisers and printers live in `unithunt-output`; these names keep `crate::term::escape`.
+use unithunt_output::{csv_out, term};
 
 use clap::{Parser, Subcommand};
 

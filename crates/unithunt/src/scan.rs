@@ -7,7 +7,6 @@
 //! by time at the end, as Elasticsearch orders hits.
 
 use crate::input_args::InputFormat;
-use crate::output::{render, AlertSink, OutputFormat, Rendered};
 use crate::term::escape;
 use clap::Args;
 use rayon::prelude::*;
@@ -23,6 +22,7 @@ use unithunt_engine::StageMask;
 use unithunt_event::{
     lookup_one, parse_projected, parse_timestamp, FieldPath, Projection, TimestampFormat,
 };
+use unithunt_output::{render, AlertSink, OutputFormat, Printer, Rendered};
 use unithunt_readers::{
     collect_document, is_response, Block, ConvertOptions, Converters, EventScreen, Format, Input,
     ReadStats, Skipped,
@@ -40,7 +40,7 @@ pub struct ScanArgs {
     #[command(flatten)]
     rule_args: crate::rule_args::RuleArgs,
     /// How to print alerts.
-    #[arg(long, short = 'o', value_enum, default_value = "table")]
+    #[arg(long, short = 'o', default_value = "table", value_parser = crate::input_args::output_format_parser())]
     output: OutputFormat,
     /// Worker threads (default: all cores).
     #[arg(long, short = 'j')]
@@ -587,7 +587,7 @@ pub fn run(args: ScanArgs) -> ExitCode {
         files
     };
     let ts_field = FieldPath::parse(&args.timestamp_field);
-    let sink = AlertSink::new(args.output);
+    let sink = Printer::new(args.output);
     let (detector, warnings) = BatchDetector::new(&set, args.max_pending);
     if !args.quiet {
         for w in &warnings {
@@ -682,7 +682,7 @@ fn finish(
             *alerts_by_rule.entry(r).or_default() += 1;
         }
         for a in &alerts {
-            sink.alert(a);
+            let _ = sink.alert(a); // (a printer never fails: see `finish`)
         }
     });
     counts.no_time = report.no_time;
@@ -701,7 +701,8 @@ fn finish(
             report.late
         );
     }
-    let total_alerts = sink.finish();
+    // (A printer never fails: stdout going away only stops the writing.)
+    let total_alerts = sink.finish().unwrap_or_default();
     if !args.quiet {
         let fired: Vec<(String, u64)> = set
             .correlations
@@ -975,7 +976,7 @@ struct Merged<'q> {
     counts: Counts,
     /// Files read in a format other than ECS: (file, format, sniffed?).
     formats: Vec<(String, Format, bool)>,
-    sink: AlertSink,
+    sink: Printer,
     alerts_by_rule: HashMap<usize, u64>,
 }
 
@@ -1040,7 +1041,7 @@ impl Merged<'_> {
                     *alerts_by_rule.entry(r).or_default() += 1;
                 }
                 for a in &alerts {
-                    sink.alert(a);
+                    let _ = sink.alert(a); // (a printer never fails)
                 }
             });
         }

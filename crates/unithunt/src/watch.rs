@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 use unithunt_detect::LiveDetector;
 use unithunt_event::{neutral, parse_timestamp, TimestampFormat};
+use unithunt_output::{AlertSink, LineFormat, LinePrinter};
 use unithunt_readers::format::sniff_decided;
 use unithunt_readers::{Block, ConvertOptions, Converter, Format};
 use unithunt_rules::alert::EventOrigin;
@@ -748,7 +749,8 @@ impl Convert {
 
 /// Everything one watch holds.
 struct Watch {
-    args_output: WatchOutput,
+    /// Alerts on stdout as they are raised (none with `-o none`).
+    printer: Option<LinePrinter<std::io::Stdout>>,
     engine: LiveDetector,
     convert: Convert,
     journal: Journal,
@@ -849,27 +851,10 @@ impl Watch {
         }
         self.stats.alerts += 1;
         if !self.quiet_stdout {
-            let mut out = std::io::stdout().lock();
-            let _ = match self.args_output {
-                WatchOutput::Ndjson => out.write_all(&line).and_then(|_| out.write_all(b"\n")),
-                WatchOutput::Table => {
-                    let f = |k: &str| alert[k].as_str().unwrap_or("").to_string();
-                    let what = alert["file"]["path"]
-                        .as_str()
-                        .or(alert["process"]["command_line"].as_str())
-                        .unwrap_or("");
-                    writeln!(
-                        out,
-                        "{}  {:<8}  {}  {}",
-                        escape(alert["@timestamp"].as_str().unwrap_or("")),
-                        escape(&f("kibana.alert.severity")),
-                        escape(&f("kibana.alert.rule.name")),
-                        escape(what)
-                    )
-                }
-                WatchOutput::None => Ok(()),
+            if let Some(p) = self.printer.as_mut() {
+                // Stdout going away (`| head`) does not stop detection: the journal has it.
+                let _ = p.alert(&alert);
             }
-            .and_then(|_| out.flush());
         }
     }
 
@@ -1128,7 +1113,12 @@ pub fn run(args: WatchArgs) -> ExitCode {
         ));
     }
     let mut w = Watch {
-        args_output: args.output,
+        printer: match args.output {
+            WatchOutput::Table => Some(LineFormat::Table),
+            WatchOutput::Ndjson => Some(LineFormat::Ndjson),
+            WatchOutput::None => None,
+        }
+        .map(|f| LinePrinter::new(f, std::io::stdout())),
         engine: new_detector(set, None),
         convert: Convert::new(args.input_format.0, this_host),
         journal,

@@ -1,13 +1,13 @@
-//! Alert output: NDJSON, one JSON array, CSV, or a compact table for humans.
+//! The printers: alerts as NDJSON, one JSON array, CSV, or a compact table for humans.
 
 use crate::csv_out::CsvOut;
 use crate::term::escape;
-use clap::ValueEnum;
+use crate::AlertSink;
 use serde_json::Value as Json;
 use std::io::{self, BufWriter, Write};
 use unithunt_event::{lookup_one, neutral, FieldPath};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputFormat {
     /// A compact table (time, host, user, rule, severity, what happened).
     Table,
@@ -19,7 +19,49 @@ pub enum OutputFormat {
     Csv,
 }
 
-pub struct AlertSink {
+impl OutputFormat {
+    pub const ALL: [OutputFormat; 4] = [
+        OutputFormat::Table,
+        OutputFormat::Ndjson,
+        OutputFormat::Json,
+        OutputFormat::Csv,
+    ];
+
+    /// The name `-o` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Table => "table",
+            OutputFormat::Ndjson => "ndjson",
+            OutputFormat::Json => "json",
+            OutputFormat::Csv => "csv",
+        }
+    }
+
+    /// One line on the format (for `--help`).
+    pub fn about(self) -> &'static str {
+        match self {
+            OutputFormat::Table => {
+                "a compact table (time, host, user, rule, severity, what happened)"
+            }
+            OutputFormat::Ndjson => "one alert document per line, as Elastic Security stores them",
+            OutputFormat::Json => "all alerts as one JSON array",
+            OutputFormat::Csv => "one row per alert",
+        }
+    }
+}
+
+impl std::str::FromStr for OutputFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<OutputFormat, String> {
+        OutputFormat::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| format!("unknown output format `{s}`"))
+    }
+}
+
+/// Prints alerts on standard output in an [`OutputFormat`].
+pub struct Printer {
     format: OutputFormat,
     out: BufWriter<io::Stdout>,
     rows: Vec<[String; 6]>,
@@ -124,9 +166,9 @@ pub const CSV_HEADER: [&str; 11] = [
     "alert_id",
 ];
 
-impl AlertSink {
-    pub fn new(format: OutputFormat) -> AlertSink {
-        let mut sink = AlertSink {
+impl Printer {
+    pub fn new(format: OutputFormat) -> Printer {
+        let mut sink = Printer {
             format,
             out: BufWriter::new(io::stdout()),
             rows: Vec::new(),
@@ -152,11 +194,6 @@ impl AlertSink {
         if !self.closed && self.out.write_all(bytes).is_err() {
             self.closed = true;
         }
-    }
-
-    pub fn alert(&mut self, a: &Json) {
-        let r = render(self.format, a);
-        self.emit(r);
     }
 
     /// Writes `n` alerts given as NDJSON text (one per line, each ending in a newline).
@@ -207,9 +244,7 @@ impl AlertSink {
         }
     }
 
-    /// Ends the output; returns the number of alerts (shells and events, not building blocks, for
-    /// the table).
-    pub fn finish(mut self) -> u64 {
+    fn end(&mut self) -> u64 {
         match self.format {
             OutputFormat::Json => {
                 let end: &[u8] = if self.count == 0 { b"]\n" } else { b"\n]\n" };
@@ -238,6 +273,20 @@ impl AlertSink {
         }
         let _ = self.out.flush();
         self.count
+    }
+}
+
+impl AlertSink for Printer {
+    fn alert(&mut self, a: &Json) -> io::Result<()> {
+        let r = render(self.format, a);
+        self.emit(r);
+        Ok(())
+    }
+
+    /// Ends the output; the number of alerts (shells and events, not building blocks, for the
+    /// table). Stdout going away (`| head`) is not an error: alerts are still counted.
+    fn finish(&mut self) -> io::Result<u64> {
+        Ok(self.end())
     }
 }
 

@@ -1,0 +1,45 @@
+//! Where alerts go, and the one neutraliser per medium on the way.
+//!
+//! # Brief overview
+//!
+//! - [`AlertSink`]: takes alerts one at a time, in order, and says how many it took at the end.
+//!   Implemented by [`Printer`] (`scan`'s table, NDJSON, JSON array and CSV; workers render alerts
+//!   in parallel with [`render`] and the printer writes them in order) and [`LinePrinter`]
+//!   (`watch`'s line per alert as it is raised). `watch`'s journal and the transports that ship it
+//!   (HTTP `_bulk`, syslog) sit behind the journal.
+//! - Neutralisers: [`term::escape`] for every text a terminal shows, [`csv_out::csv_cell`] (through
+//!   [`csv_out::CsvOut`]) for every spreadsheet cell; JSON goes through `unithunt_event::neutral`.
+//!
+//! ```
+//! use unithunt_output::{AlertSink, LineFormat, LinePrinter};
+//! let mut out = Vec::new();
+//! let mut printer = LinePrinter::new(LineFormat::Table, &mut out);
+//! let alert = serde_json::json!({
+//!     "@timestamp": "2026-11-27T10:00:00Z", "kibana.alert.severity": "high",
+//!     "kibana.alert.rule.name": "Detect Systemd Service",
+//!     "file": {"path": "/etc/systemd/system/\u{1b}[31mx.service"},
+//! });
+//! printer.alert(&alert).unwrap();
+//! assert_eq!(printer.finish().unwrap(), 1);
+//! drop(printer);
+//! let line = String::from_utf8(out).unwrap();
+//! assert!(line.contains("Detect Systemd Service") && line.contains("\\u{1b}[31mx.service"));
+//! ```
+
+pub mod csv_out;
+mod live;
+mod printer;
+pub mod term;
+
+pub use live::{LineFormat, LinePrinter};
+pub use printer::{render, OutputFormat, Printer, Rendered, CSV_HEADER};
+
+use serde_json::Value as Json;
+
+/// Where alerts go, one at a time, in the order they were raised.
+pub trait AlertSink {
+    /// Takes one alert. An error means the sink cannot take more (its medium is gone).
+    fn alert(&mut self, alert: &Json) -> std::io::Result<()>;
+    /// Ends the output; how many alerts it showed.
+    fn finish(&mut self) -> std::io::Result<u64>;
+}
