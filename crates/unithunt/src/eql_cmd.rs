@@ -81,23 +81,15 @@ pub struct EqlArgs {
     quiet: bool,
 }
 
-pub fn run(mut args: EqlArgs) -> ExitCode {
-    let started = Instant::now();
-    if args.query_file.is_some() {
-        // With -f, the first positional argument is an input, not a query.
-        if let Some(first) = args.query.take() {
-            args.paths.insert(0, first);
-        }
-    }
-    if args.paths.is_empty() {
-        args.paths.push("-".into());
-    }
+/// The query (from the command line or `-f FILE`) compiled with the options the flags give; an
+/// error is printed with its place, and is the exit status.
+fn load_query(args: &EqlArgs) -> Result<(EqlOptions, unithunt_engine::Query), ExitCode> {
     let (text, origin) = match (&args.query, &args.query_file) {
         (_, Some(f)) => match std::fs::read_to_string(f) {
             Ok(t) => (t, f.clone()),
             Err(e) => {
                 eprintln!("error: cannot read query file {}: {e}", escape(f));
-                return ExitCode::from(2);
+                return Err(ExitCode::from(2));
             }
         },
         (Some(q), None) => (q.clone(), "query".to_string()),
@@ -117,12 +109,96 @@ pub fn run(mut args: EqlArgs) -> ExitCode {
     if let Some(f) = &args.ppid_field {
         opts.ppid_field = f.clone();
     }
-    let query = match compile(&text, &opts) {
-        Ok(q) => q,
+    match compile(&text, &opts) {
+        Ok(q) => Ok((opts, q)),
         Err(e) => {
             eprint!("{}", e.render(&text, &escape(&origin)));
-            return ExitCode::from(2);
+            Err(ExitCode::from(2))
         }
+    }
+}
+
+/// What a run found, for its summary.
+struct Tally {
+    total: usize,
+    shown: usize,
+    no_time: u64,
+    no_time_example: Option<(String, u64)>,
+    evicted: u64,
+    late: u64,
+}
+
+/// The summary on stderr: what was read, what was found, and what was cut or late.
+fn print_summary(args: &EqlArgs, stats: &ReadStats, t: &Tally, started: Instant) {
+    let secs = started.elapsed().as_secs_f64();
+    let mut err = io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "unithunt eql: {} file(s), {} bytes, {} lines: {} events evaluated, {} skipped by the literal prefilter, {} malformed or blank; {} result(s){}; {:.3}s ({:.0} lines/s)",
+        stats.files,
+        stats.bytes,
+        stats.lines,
+        stats.events,
+        stats.filtered,
+        stats.skipped,
+        t.total,
+        if t.shown < t.total { format!(", {} shown (--size)", t.shown) } else { String::new() },
+        secs,
+        stats.lines as f64 / secs.max(1e-9),
+    );
+    for s in &stats.reported {
+        let _ = writeln!(
+            err,
+            "  skipped {}:{}: {}",
+            escape(&s.file),
+            s.line,
+            escape(&s.reason)
+        );
+    }
+    if stats.skipped as usize > stats.reported.len() {
+        let _ = writeln!(
+            err,
+            "  ... and {} more skipped lines",
+            stats.skipped as usize - stats.reported.len()
+        );
+    }
+    if t.no_time > 0 {
+        let (f, l) = t.no_time_example.clone().unwrap_or_default();
+        let _ = writeln!(err, "  {} event(s) without a readable {} were not evaluated (first: {}:{l}); see --timestamp-field", t.no_time, escape(&args.timestamp_field), escape(&f));
+    }
+    if t.evicted > 0 {
+        let _ = writeln!(
+            err,
+            "  warning: {} pending sequence(s) evicted at the --max-pending cap of {}",
+            t.evicted, args.max_pending
+        );
+    }
+    if t.late > 0 {
+        let _ = writeln!(
+            err,
+            "  note: {} event(s) matching a stage came more than {REORDER_BUDGET} candidates out of time order and were sequenced late; sort the input by time for Elasticsearch's exact answer",
+            t.late
+        );
+    }
+    if std::io::stderr().is_terminal() && t.total == 0 {
+        let _ = writeln!(err, "  no match");
+    }
+}
+
+pub fn run(mut args: EqlArgs) -> ExitCode {
+    let started = Instant::now();
+    if args.query_file.is_some() {
+        // With -f, the first positional argument is an input, not a query.
+        if let Some(first) = args.query.take() {
+            args.paths.insert(0, first);
+        }
+    }
+    if args.paths.is_empty() {
+        args.paths.push("-".into());
+    }
+    let (opts, query) = match load_query(&args) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
     let legacy = opts.dialect == Dialect::Legacy;
     let ts_field = FieldPath::parse(&args.timestamp_field);
@@ -275,59 +351,15 @@ pub fn run(mut args: EqlArgs) -> ExitCode {
     }
     let _ = out.flush();
     if !args.quiet {
-        let secs = started.elapsed().as_secs_f64();
-        let mut err = io::stderr().lock();
-        let _ = writeln!(
-            err,
-            "unithunt eql: {} file(s), {} bytes, {} lines: {} events evaluated, {} skipped by the literal prefilter, {} malformed or blank; {} result(s){}; {:.3}s ({:.0} lines/s)",
-            stats.files,
-            stats.bytes,
-            stats.lines,
-            stats.events,
-            stats.filtered,
-            stats.skipped,
+        let tally = Tally {
             total,
-            if shown.len() < total { format!(", {} shown (--size)", shown.len()) } else { String::new() },
-            secs,
-            stats.lines as f64 / secs.max(1e-9),
-        );
-        for s in &stats.reported {
-            let _ = writeln!(
-                err,
-                "  skipped {}:{}: {}",
-                escape(&s.file),
-                s.line,
-                escape(&s.reason)
-            );
-        }
-        if stats.skipped as usize > stats.reported.len() {
-            let _ = writeln!(
-                err,
-                "  ... and {} more skipped lines",
-                stats.skipped as usize - stats.reported.len()
-            );
-        }
-        if no_time > 0 {
-            let (f, l) = no_time_example.unwrap_or_default();
-            let _ = writeln!(err, "  {no_time} event(s) without a readable {} were not evaluated (first: {}:{l}); see --timestamp-field", escape(&args.timestamp_field), escape(&f));
-        }
-        if evicted > 0 {
-            let _ = writeln!(
-                err,
-                "  warning: {} pending sequence(s) evicted at the --max-pending cap of {}",
-                evicted, args.max_pending
-            );
-        }
-        if candidates.late > 0 {
-            let _ = writeln!(
-                err,
-                "  note: {} event(s) matching a stage came more than {REORDER_BUDGET} candidates out of time order and were sequenced late; sort the input by time for Elasticsearch's exact answer",
-                candidates.late
-            );
-        }
-        if std::io::stderr().is_terminal() && total == 0 {
-            let _ = writeln!(err, "  no match");
-        }
+            shown: shown.len(),
+            no_time,
+            no_time_example,
+            evicted,
+            late: candidates.late,
+        };
+        print_summary(&args, &stats, &tally, started);
     }
     if io_error {
         ExitCode::from(2)
