@@ -75,6 +75,109 @@ fn reasons_text(f: &Finding) -> String {
         .join("; ")
 }
 
+/// A finding as a JSON document (NDJSON and JSON output), with its baseline status if any.
+fn finding_doc(f: &Finding, status: &str) -> serde_json::Value {
+    let mut doc = serde_json::json!({
+        "manager": f.manager,
+        "unit": f.unit,
+        "fragment": f.fragment,
+        "dropins": f.dropins,
+        "wanted_by": f.wanted_by,
+        "owner": f.owner,
+        "score": f.score(),
+        "severity": f.severity(),
+        "reasons": f.reasons.iter().map(|r| serde_json::json!({"weight": r.weight, "reason": r.text})).collect::<Vec<_>>(),
+        "exec": f.exec,
+        "fingerprint": f.fingerprint,
+    });
+    if !status.is_empty() {
+        doc["baseline"] = status.into();
+    }
+    doc
+}
+
+/// The findings shown, in the format asked for (terminal and CSV text neutralised).
+fn print_findings(
+    args: &HuntArgs,
+    shown: &[&Finding],
+    status_of: &dyn Fn(&Finding) -> &'static str,
+) {
+    match args.output {
+        HuntOutput::Ndjson => {
+            for f in shown {
+                println!(
+                    "{}",
+                    neutral::to_string(&finding_doc(f, status_of(f))).unwrap_or_default()
+                );
+            }
+        }
+        HuntOutput::Json => {
+            let all: Vec<serde_json::Value> =
+                shown.iter().map(|f| finding_doc(f, status_of(f))).collect();
+            println!("{}", neutral::to_string(&all).unwrap_or_default());
+        }
+        HuntOutput::Csv => {
+            let mut w = CsvOut::new(std::io::stdout());
+            let _ = w.write_row([
+                "severity",
+                "score",
+                "baseline",
+                "manager",
+                "unit",
+                "owner",
+                "enabled_by",
+                "fragment",
+                "dropins",
+                "reasons",
+                "exec",
+            ]);
+            for f in shown {
+                let _ = w.write_row([
+                    f.severity().to_string(),
+                    f.score().to_string(),
+                    status_of(f).to_string(),
+                    f.manager.clone(),
+                    f.unit.clone(),
+                    f.owner.clone(),
+                    f.wanted_by.join(" "),
+                    f.fragment.clone(),
+                    f.dropins.join(" "),
+                    reasons_text(f),
+                    f.exec.join(" | "),
+                ]);
+            }
+            let _ = w.flush();
+        }
+        HuntOutput::Table => {
+            let mut table = comfy_table::Table::new();
+            table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+            let mut header = vec!["severity", "score"];
+            if args.baseline.is_some() {
+                header.push("baseline");
+            }
+            header.extend(["manager", "unit", "owner", "enabled by", "reasons"]);
+            table.set_header(header);
+            for f in shown {
+                let mut row = vec![f.severity().to_string(), f.score().to_string()];
+                if args.baseline.is_some() {
+                    row.push(status_of(f).to_string());
+                }
+                row.extend([
+                    escape(&f.manager),
+                    escape(&f.unit),
+                    escape(&f.owner),
+                    escape(&f.wanted_by.join(", ")),
+                    escape(&reasons_text(f)),
+                ]);
+                table.add_row(row);
+            }
+            if !shown.is_empty() {
+                println!("{table}");
+            }
+        }
+    }
+}
+
 pub fn run(args: HuntArgs) -> ExitCode {
     let started = std::time::Instant::now();
     if !args.root.is_dir() {
@@ -110,7 +213,7 @@ pub fn run(args: HuntArgs) -> ExitCode {
         }
     }
     // With a baseline: only what is new or changed since, each marked so.
-    let mut status: HashMap<String, &str> = HashMap::new();
+    let mut status: HashMap<String, &'static str> = HashMap::new();
     if let Some(path) = &args.baseline {
         let base = match read_baseline(path) {
             Ok(b) => b,
@@ -132,101 +235,14 @@ pub fn run(args: HuntArgs) -> ExitCode {
         }
         findings.retain(|f| status.contains_key(&baseline_key(f)));
     }
-    let status_of = |f: &Finding| status.get(&baseline_key(f)).copied().unwrap_or("");
+    let status_of =
+        |f: &Finding| -> &'static str { status.get(&baseline_key(f)).copied().unwrap_or("") };
     let min = rank(&args.min_severity);
     let shown: Vec<&Finding> = findings
         .iter()
         .filter(|f| rank(f.severity()) >= min)
         .collect();
-    let doc_of = |f: &Finding| {
-        let mut doc = serde_json::json!({
-            "manager": f.manager,
-            "unit": f.unit,
-            "fragment": f.fragment,
-            "dropins": f.dropins,
-            "wanted_by": f.wanted_by,
-            "owner": f.owner,
-            "score": f.score(),
-            "severity": f.severity(),
-            "reasons": f.reasons.iter().map(|r| serde_json::json!({"weight": r.weight, "reason": r.text})).collect::<Vec<_>>(),
-            "exec": f.exec,
-            "fingerprint": f.fingerprint,
-        });
-        if !status_of(f).is_empty() {
-            doc["baseline"] = status_of(f).into();
-        }
-        doc
-    };
-    match args.output {
-        HuntOutput::Ndjson => {
-            for f in &shown {
-                println!("{}", neutral::to_string(&doc_of(f)).unwrap_or_default());
-            }
-        }
-        HuntOutput::Json => {
-            let all: Vec<serde_json::Value> = shown.iter().map(|f| doc_of(f)).collect();
-            println!("{}", neutral::to_string(&all).unwrap_or_default());
-        }
-        HuntOutput::Csv => {
-            let mut w = CsvOut::new(std::io::stdout());
-            let _ = w.write_row([
-                "severity",
-                "score",
-                "baseline",
-                "manager",
-                "unit",
-                "owner",
-                "enabled_by",
-                "fragment",
-                "dropins",
-                "reasons",
-                "exec",
-            ]);
-            for f in &shown {
-                let _ = w.write_row([
-                    f.severity().to_string(),
-                    f.score().to_string(),
-                    status_of(f).to_string(),
-                    f.manager.clone(),
-                    f.unit.clone(),
-                    f.owner.clone(),
-                    f.wanted_by.join(" "),
-                    f.fragment.clone(),
-                    f.dropins.join(" "),
-                    reasons_text(f),
-                    f.exec.join(" | "),
-                ]);
-            }
-            let _ = w.flush();
-        }
-        HuntOutput::Table => {
-            let mut table = comfy_table::Table::new();
-            table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
-            let mut header = vec!["severity", "score"];
-            if args.baseline.is_some() {
-                header.push("baseline");
-            }
-            header.extend(["manager", "unit", "owner", "enabled by", "reasons"]);
-            table.set_header(header);
-            for f in &shown {
-                let mut row = vec![f.severity().to_string(), f.score().to_string()];
-                if args.baseline.is_some() {
-                    row.push(status_of(f).to_string());
-                }
-                row.extend([
-                    escape(&f.manager),
-                    escape(&f.unit),
-                    escape(&f.owner),
-                    escape(&f.wanted_by.join(", ")),
-                    escape(&reasons_text(f)),
-                ]);
-                table.add_row(row);
-            }
-            if !shown.is_empty() {
-                println!("{table}");
-            }
-        }
-    }
+    print_findings(&args, &shown, &status_of);
     let count = |s: &str| findings.iter().filter(|f| f.severity() == s).count();
     let scope = if args.baseline.is_some() {
         format!("{} new or changed since the baseline, ", findings.len())
