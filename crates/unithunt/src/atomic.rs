@@ -1182,6 +1182,89 @@ fn iso_ms(ms: i64) -> String {
     unithunt_event::format_iso_ms(ms)
 }
 
+/// An auditd receiving records: the one running, or one started here (true then, so that the
+/// session stops it at the end).
+fn start_auditd() -> Result<bool, ExitCode> {
+    // An auditd that is shutting down still has a pid for a moment but receives nothing: wait
+    // for it to go before deciding whether to start one (seen right after another test stopped
+    // its auditd).
+    let settle = Instant::now() + Duration::from_secs(3);
+    while !auditd_registered() && sh("pidof auditd").0 && Instant::now() < settle {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let started = if auditd_registered() {
+        false
+    } else {
+        let (ok, out) = sh("mkdir -p /var/log/audit && /usr/sbin/auditd");
+        if !ok {
+            eprintln!(
+                "error: starting auditd: {}",
+                crate::term::escape_lines(out.trim())
+            );
+            return Err(ExitCode::from(2));
+        }
+        true
+    };
+    // Records reach the log only once auditd has registered with the kernel (`auditctl -s`
+    // shows its pid); before that they go to the kernel log. A freshly started auditd takes a
+    // moment: tests played before then lose their records (seen in CI).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !auditd_registered() {
+        if Instant::now() > deadline {
+            eprintln!("error: auditd is not receiving audit records (auditctl -s shows no pid)");
+            return Err(ExitCode::from(2));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(started)
+}
+
+/// Each test's verdict (the rules it must raise within its window, or none for a benign one),
+/// printed; true when all pass.
+fn print_verdicts(windows: &[(&Atomic, String, String)], alerts: &[serde_json::Value]) -> bool {
+    let mut all_pass = true;
+    for (t, from, to) in windows {
+        let fired: std::collections::BTreeSet<&str> = alerts
+            .iter()
+            .filter(|a| {
+                a["@timestamp"]
+                    .as_str()
+                    .is_some_and(|ts| ts >= from.as_str() && ts <= to.as_str())
+            })
+            .filter_map(|a| a["kibana.alert.rule.name"].as_str())
+            .collect();
+        let pass = if t.malicious {
+            t.rules.iter().all(|r| fired.contains(r))
+        } else {
+            fired.is_empty()
+        };
+        all_pass &= pass;
+        println!(
+            "{}  test {}: {}",
+            if pass { "PASS" } else { "FAIL" },
+            t.id,
+            t.name
+        );
+        for r in t.rules {
+            println!(
+                "      {}  {r}",
+                if fired.contains(r) {
+                    "alert  "
+                } else {
+                    "MISSING"
+                }
+            );
+        }
+        for r in fired.iter().filter(|r| !t.rules.contains(r)) {
+            println!(
+                "      {}  {r}",
+                if t.malicious { "alert  " } else { "UNWANTED" }
+            );
+        }
+    }
+    all_pass
+}
+
 fn verify(yes: bool, log: &Path) -> ExitCode {
     if !yes {
         eprintln!(
@@ -1193,37 +1276,10 @@ fn verify(yes: bool, log: &Path) -> ExitCode {
         eprintln!("error: {why}");
         return ExitCode::from(2);
     }
-    // An auditd that is shutting down still has a pid for a moment but receives nothing: wait
-    // for it to go before deciding whether to start one (seen right after another test stopped
-    // its auditd).
-    let settle = Instant::now() + Duration::from_secs(3);
-    while !auditd_registered() && sh("pidof auditd").0 && Instant::now() < settle {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let started_auditd = if auditd_registered() {
-        false
-    } else {
-        let (ok, out) = sh("mkdir -p /var/log/audit && /usr/sbin/auditd");
-        if !ok {
-            eprintln!(
-                "error: starting auditd: {}",
-                crate::term::escape_lines(out.trim())
-            );
-            return ExitCode::from(2);
-        }
-        true
+    let started_auditd = match start_auditd() {
+        Ok(started) => started,
+        Err(code) => return code,
     };
-    // Records reach the log only once auditd has registered with the kernel (`auditctl -s`
-    // shows its pid); before that they go to the kernel log. A freshly started auditd takes a
-    // moment: tests played before then lose their records (seen in CI).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !auditd_registered() {
-        if Instant::now() > deadline {
-            eprintln!("error: auditd is not receiving audit records (auditctl -s shows no pid)");
-            return ExitCode::from(2);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
     let _session = AuditSession { started_auditd };
     let _ = sh("auditctl -e 1");
     let mut missing_rules = Vec::new();
@@ -1295,46 +1351,7 @@ fn verify(yes: bool, log: &Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut all_pass = true;
-    for (t, from, to) in &windows {
-        let fired: std::collections::BTreeSet<&str> = alerts
-            .iter()
-            .filter(|a| {
-                a["@timestamp"]
-                    .as_str()
-                    .is_some_and(|ts| ts >= from.as_str() && ts <= to.as_str())
-            })
-            .filter_map(|a| a["kibana.alert.rule.name"].as_str())
-            .collect();
-        let pass = if t.malicious {
-            t.rules.iter().all(|r| fired.contains(r))
-        } else {
-            fired.is_empty()
-        };
-        all_pass &= pass;
-        println!(
-            "{}  test {}: {}",
-            if pass { "PASS" } else { "FAIL" },
-            t.id,
-            t.name
-        );
-        for r in t.rules {
-            println!(
-                "      {}  {r}",
-                if fired.contains(r) {
-                    "alert  "
-                } else {
-                    "MISSING"
-                }
-            );
-        }
-        for r in fired.iter().filter(|r| !t.rules.contains(r)) {
-            println!(
-                "      {}  {r}",
-                if t.malicious { "alert  " } else { "UNWANTED" }
-            );
-        }
-    }
+    let all_pass = print_verdicts(&windows, &alerts);
     if !all_pass {
         if !missing_rules.is_empty() {
             println!("hint: these audit rules could not be loaded, so the records they give are missing:");
