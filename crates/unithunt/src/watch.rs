@@ -1318,6 +1318,76 @@ fn replay_file(
     }
 }
 
+/// Why a log is refused, as the exit status.
+fn refused(e: &str) -> ExitCode {
+    eprintln!(
+        "error: {e} (watch follows a regular log file; `-` reads standard input, a pipe included)"
+    );
+    ExitCode::from(2)
+}
+
+/// A restart: the state is rebuilt by replaying what the checkpoint's chain still holds, plus what
+/// was rotated since (the journal keeps alerts raised before from being raised again); the
+/// follower goes on where the replay ended. `Err` is the exit status when it stopped meanwhile.
+fn resume(
+    args: &WatchArgs,
+    w: &mut Watch,
+    cp: &Checkpoint,
+    chain: &mut Vec<FileId>,
+    first_from: &mut u64,
+) -> Result<Follower, ExitCode> {
+    let plan = replay_plan(&args.path, cp);
+    let count = plan.len();
+    let mut resumed = None;
+    for (i, mut r) in plan.into_iter().enumerate() {
+        let name = r.path.to_string_lossy().into_owned();
+        let Some((rest, fed)) = replay_file(w, &mut r.file, &name, r.from) else {
+            // Stopped during the replay: the checkpoint stays as it was.
+            return Err(if w.failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            });
+        };
+        if chain.is_empty() {
+            *first_from = r.from;
+        }
+        chain.push(r.id);
+        let end = r.from + fed + rest.len() as u64;
+        if i + 1 == count && r.is_log {
+            // Go on following this very file (even if it is rotated meanwhile).
+            resumed = Some(Follower {
+                path: args.path.clone(),
+                file: Some(r.file),
+                id: Some(r.id),
+                offset: end,
+                partial: rest,
+                more: false,
+                dropping: false,
+                oversized: 0,
+                problem: None,
+            });
+        } else {
+            if !rest.is_empty() {
+                // The torn last line of a rotated file is complete.
+                let mut line = rest;
+                line.push(b'\n');
+                w.feed(&line, &name, r.from + fed);
+            }
+            w.flush(&name, end);
+        }
+    }
+    eprintln!(
+            "unithunt watch: resumed from {} after replaying {count} file(s) ({} alert(s) already raised, not repeated)",
+            escape(&args.checkpoint.to_string_lossy()),
+            w.stats.duplicates
+        );
+    match resumed {
+        Some(f) => Ok(f),
+        None => Follower::open(&args.path, Some(0)).map_err(|e| refused(&e)),
+    }
+}
+
 fn watch_file(
     args: &WatchArgs,
     w: &mut Watch,
@@ -1325,12 +1395,6 @@ fn watch_file(
     started: Instant,
 ) -> ExitCode {
     let shown = args.path.to_string_lossy().into_owned();
-    let refused = |e: &str| {
-        eprintln!(
-            "error: {e} (watch follows a regular log file; `-` reads standard input, a pipe included)"
-        );
-        ExitCode::from(2)
-    };
     // The log itself is checked first: a FIFO or a device is refused before anything is read.
     if let Err(e) = open_regular(&args.path) {
         return refused(&e);
@@ -1339,63 +1403,10 @@ fn watch_file(
     let mut chain: Vec<FileId> = Vec::new();
     let mut first_from = 0u64;
     let mut follower = match &checkpoint {
-        Some(cp) => {
-            // Rebuild the state by replaying what the checkpoint's chain still holds, plus what was
-            // rotated since; the journal keeps alerts raised before from being raised again.
-            let plan = replay_plan(&args.path, cp);
-            let count = plan.len();
-            let mut resumed = None;
-            for (i, mut r) in plan.into_iter().enumerate() {
-                let name = r.path.to_string_lossy().into_owned();
-                let Some((rest, fed)) = replay_file(w, &mut r.file, &name, r.from) else {
-                    // Stopped during the replay: the checkpoint stays as it was.
-                    return if w.failed {
-                        ExitCode::from(1)
-                    } else {
-                        ExitCode::SUCCESS
-                    };
-                };
-                if chain.is_empty() {
-                    first_from = r.from;
-                }
-                chain.push(r.id);
-                let end = r.from + fed + rest.len() as u64;
-                if i + 1 == count && r.is_log {
-                    // Go on following this very file (even if it is rotated meanwhile).
-                    resumed = Some(Follower {
-                        path: args.path.clone(),
-                        file: Some(r.file),
-                        id: Some(r.id),
-                        offset: end,
-                        partial: rest,
-                        more: false,
-                        dropping: false,
-                        oversized: 0,
-                        problem: None,
-                    });
-                } else {
-                    if !rest.is_empty() {
-                        // The torn last line of a rotated file is complete.
-                        let mut line = rest;
-                        line.push(b'\n');
-                        w.feed(&line, &name, r.from + fed);
-                    }
-                    w.flush(&name, end);
-                }
-            }
-            eprintln!(
-                "unithunt watch: resumed from {} after replaying {count} file(s) ({} alert(s) already raised, not repeated)",
-                escape(&args.checkpoint.to_string_lossy()),
-                w.stats.duplicates
-            );
-            match resumed {
-                Some(f) => f,
-                None => match Follower::open(&args.path, Some(0)) {
-                    Ok(f) => f,
-                    Err(e) => return refused(&e),
-                },
-            }
-        }
+        Some(cp) => match resume(args, w, cp, &mut chain, &mut first_from) {
+            Ok(f) => f,
+            Err(code) => return code,
+        },
         None => match Follower::open(&args.path, if args.from_start { Some(0) } else { None }) {
             Ok(f) => {
                 first_from = f.offset;
