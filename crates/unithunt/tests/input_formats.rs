@@ -3,6 +3,7 @@
 //! (examples/atomic/RENDERINGS.md). Alerts are assigned to scenarios by time, from the recording's
 //! `UNITHUNT-SCENARIO` markers; every malicious scenario alerts, no benign one does.
 
+mod common;
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -122,31 +123,8 @@ fn every_format_alerts_in_every_malicious_scenario_and_no_benign_one() {
     }
 }
 
-/// A fresh directory per test, removed on drop.
-struct Tmp(std::path::PathBuf);
-
-impl Tmp {
-    fn new(test: &str) -> Tmp {
-        let d =
-            std::env::temp_dir().join(format!("unithunt-formats-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Tmp(d)
-    }
-    fn file(&self, name: &str, bytes: impl AsRef<[u8]>) -> String {
-        let p = self.0.join(name);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).unwrap();
-        }
-        std::fs::write(&p, bytes).unwrap();
-        p.to_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+fn tmp(test: &str) -> common::Tmp {
+    common::Tmp::new("formats", test)
 }
 
 /// `unithunt eql` with the query, over `input` (no --input-format): its results and summary.
@@ -172,7 +150,7 @@ fn eql(query: &str, input: &str) -> (String, String) {
 /// results `eql` gives on the ECS `convert` makes of them.
 #[test]
 fn eql_reads_a_gzipped_audit_log_and_a_laurel_file() {
-    let t = Tmp::new("eql");
+    let t = tmp("eql");
     let query = r#"file where file.path : "/etc/systemd/system/*""#;
     let recording = std::fs::read(std::path::Path::new(WORKSPACE).join(RECORDING)).unwrap();
     let gz = {
@@ -204,7 +182,7 @@ fn eql_reads_a_gzipped_audit_log_and_a_laurel_file() {
 /// one stream per format, as `scan` reads them).
 #[test]
 fn convert_reads_a_directory_with_a_given_format() {
-    let t = Tmp::new("convert-dir");
+    let t = tmp("convert-dir");
     let text = std::fs::read_to_string(std::path::Path::new(WORKSPACE).join(RECORDING)).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let half = lines.len() / 2;
@@ -240,7 +218,7 @@ fn convert_reads_a_directory_with_a_given_format() {
 /// sniffed as what follows them, and the comments are skipped as such, each with its line.
 #[test]
 fn an_audit_log_starting_with_comment_lines_is_read_as_audit() {
-    let t = Tmp::new("comments");
+    let t = tmp("comments");
     let text = std::fs::read_to_string(std::path::Path::new(WORKSPACE).join(RECORDING)).unwrap();
     let commented = t.file(
         "commented.log",

@@ -3,6 +3,43 @@
 
 #![allow(dead_code)] // each test crate uses a part
 
+use std::path::PathBuf;
+
+/// A fresh directory per test (`unithunt-KIND-NAME-PID` under the temporary directory), removed
+/// on drop.
+pub struct Tmp(pub PathBuf);
+
+impl Tmp {
+    pub fn new(kind: &str, test: &str) -> Tmp {
+        let name = format!("unithunt-{kind}-{test}-{}", std::process::id());
+        let d = std::env::temp_dir().join(name);
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Tmp(d)
+    }
+
+    /// The path of `name` inside, as text.
+    pub fn path(&self, name: &str) -> String {
+        self.0.join(name).to_str().unwrap().to_string()
+    }
+
+    /// Writes `bytes` to `name` inside (making its folders); its path.
+    pub fn file(&self, name: &str, bytes: impl AsRef<[u8]>) -> String {
+        let p = self.0.join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&p, bytes).unwrap();
+        self.path(name)
+    }
+}
+
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Two Sigma base rules and two correlations over them (an event count per host within 5 min,
 /// and an ordered pair per host and user within 1 min), which fire on the seed's adversary tests.
 pub const CORRELATIONS: &str = r#"title: Unit file written
