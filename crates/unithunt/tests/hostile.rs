@@ -2,41 +2,16 @@
 //! input must never panic, must keep the line accounting exact (lines == parsed + ruled out +
 //! skipped), and must say what went wrong and where.
 
+mod common;
+use common::Tmp;
 use serde_json::Value;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 const GOOD: &str = r#"{"@timestamp":"2026-11-27T10:00:00Z","event":{"category":["file"],"type":["creation"]},"process":{"name":"bash"},"file":{"path":"/etc/systemd/system/x.service","extension":"service"},"host":{"name":"h"},"user":{"name":"root"}}"#;
 const ENABLE: &str = r#"{"@timestamp":"2026-11-27T10:00:01Z","event":{"category":["process"],"type":["start"]},"process":{"name":"systemctl","args":["systemctl","enable","x"],"command_line":"systemctl enable x","parent":{"name":"bash"}},"host":{"name":"h"},"user":{"name":"root"}}"#;
 /// Makes the prefilter keep a line, so that it goes through the JSON parser.
 const LITERAL: &str = r#"{"file":{"path":"/etc/systemd/system/"},"a":"#;
-
-/// A fresh directory per test (name + pid), removed on drop.
-struct Tmp(PathBuf);
-
-impl Tmp {
-    fn new(test: &str) -> Tmp {
-        let d =
-            std::env::temp_dir().join(format!("unithunt-hostile-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Tmp(d)
-    }
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).to_str().unwrap().to_string()
-    }
-    fn file(&self, name: &str, bytes: impl AsRef<[u8]>) -> String {
-        std::fs::write(self.0.join(name), bytes).unwrap();
-        self.path(name)
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 struct Run {
     code: i32,

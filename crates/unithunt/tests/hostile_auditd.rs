@@ -2,34 +2,13 @@
 //! cut-off records, interleaved events, bogus hex, a 1 MB argument, a log rotated mid-event. No
 //! panic, every line accounted for, clear reasons.
 
+mod common;
+use common::Tmp;
 use serde_json::Value as Json;
-use std::path::PathBuf;
 use std::process::Command;
 
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 const RECORDING: &str = "../shared/samples/auditd/dev-enriched.log";
-
-struct Tmp(PathBuf);
-
-impl Tmp {
-    fn new(name: &str) -> Tmp {
-        let p = std::env::temp_dir().join(format!("unithunt-audit-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Tmp(p)
-    }
-    fn file(&self, name: &str, text: &str) -> String {
-        let p = self.0.join(name);
-        std::fs::write(&p, text).unwrap();
-        p.to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn recording() -> Vec<String> {
     std::fs::read_to_string(std::path::Path::new(WORKSPACE).join(RECORDING))
@@ -269,7 +248,7 @@ fn an_event_interleaved_with_thousands_of_others_is_whole() {
     assert!(want > 0, "the creation alerts on its own: {}", plain.stderr);
     // 64 was the old bound (an event interleaved with more was cut in two, its alert lost).
     for n in [64, 1_000, 10_000] {
-        let f = t.file(&format!("mixed-{n}.log"), &interleaved(n));
+        let f = t.file(&format!("mixed-{n}.log"), interleaved(n));
         let r = run(&["scan", "-o", "ndjson", &f]);
         assert_eq!(r.code, 0, "{}", r.stderr);
         assert_eq!(

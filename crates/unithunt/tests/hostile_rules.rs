@@ -4,8 +4,10 @@
 //! SIGHUP reload); long *flat* `and`/`or` chains, which generated rule sets do write, must still
 //! compile and match.
 
+mod common;
+use common::Tmp;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -13,32 +15,6 @@ const EVENT: &str = r#"{"@timestamp":"2026-11-27T10:00:00Z","event":{"category":
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_unithunt")
-}
-
-/// A fresh directory per test (name + pid), removed on drop.
-struct Tmp(PathBuf);
-
-impl Tmp {
-    fn new(test: &str) -> Tmp {
-        let d = std::env::temp_dir().join(format!("unithunt-hrules-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Tmp(d)
-    }
-    fn file(&self, name: &str, text: &str) -> String {
-        let p = self.0.join(name);
-        if let Some(dir) = p.parent() {
-            std::fs::create_dir_all(dir).unwrap();
-        }
-        std::fs::write(&p, text).unwrap();
-        p.to_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Runs the binary; a death by signal (the stack overflow this is about) fails the test.
@@ -107,7 +83,7 @@ fn deep_eql_queries() -> Vec<(&'static str, String)> {
 #[test]
 fn deeply_nested_eql_is_refused_with_file_line_and_column() {
     let t = Tmp::new("eql");
-    let events = t.file("events.ndjson", &format!("{EVENT}\n"));
+    let events = t.file("events.ndjson", format!("{EVENT}\n"));
     for (shape, query) in deep_eql_queries() {
         // The `eql` command, the query from a file.
         let qfile = t.file(&format!("{shape}.eql"), &query);
@@ -122,7 +98,7 @@ fn deeply_nested_eql_is_refused_with_file_line_and_column() {
         let dir = t.0.join(format!("rules-{}", shape.replace(' ', "-")));
         let rule = t.file(
             &format!("rules-{}/r.toml", shape.replace(' ', "-")),
-            &toml_rule(&query),
+            toml_rule(&query),
         );
         let dir = dir.to_str().unwrap();
         for args in [
@@ -140,7 +116,7 @@ fn deeply_nested_eql_is_refused_with_file_line_and_column() {
 #[test]
 fn deeply_nested_sigma_conditions_are_refused_with_file_and_line() {
     let t = Tmp::new("sigma");
-    let events = t.file("events.ndjson", &format!("{EVENT}\n"));
+    let events = t.file("events.ndjson", format!("{EVENT}\n"));
     for (shape, condition) in [
         (
             "parentheses",
@@ -148,7 +124,7 @@ fn deeply_nested_sigma_conditions_are_refused_with_file_and_line() {
         ),
         ("not", format!("{}sel", "not ".repeat(10_000))),
     ] {
-        let rule = t.file(&format!("{shape}/r.yml"), &sigma_rule(&condition));
+        let rule = t.file(&format!("{shape}/r.yml"), sigma_rule(&condition));
         let dir = Path::new(&rule)
             .parent()
             .unwrap()
@@ -171,7 +147,7 @@ fn deeply_nested_sigma_conditions_are_refused_with_file_and_line() {
 #[test]
 fn nesting_within_the_limit_still_matches() {
     let t = Tmp::new("within");
-    let events = t.file("events.ndjson", &format!("{EVENT}\n"));
+    let events = t.file("events.ndjson", format!("{EVENT}\n"));
     let query = format!(
         "process where {}process.name == \"needle\"{}",
         "(".repeat(60),
@@ -182,7 +158,7 @@ fn nesting_within_the_limit_still_matches() {
     assert_eq!(out.lines().count(), 1, "{out}");
     let condition = format!("{}sel{}", "not not (".repeat(20), ")".repeat(20));
     let dir = t.0.join("sigma");
-    t.file("sigma/r.yml", &sigma_rule(&condition));
+    t.file("sigma/r.yml", sigma_rule(&condition));
     let (code, out, err) = run(&[
         "scan",
         "--no-builtin",
@@ -199,25 +175,25 @@ fn nesting_within_the_limit_still_matches() {
 #[test]
 fn flat_chains_of_100k_terms_compile_and_match() {
     let t = Tmp::new("flat");
-    let events = t.file("events.ndjson", &format!("{EVENT}\n"));
+    let events = t.file("events.ndjson", format!("{EVENT}\n"));
     // `or`: only the last of 100,000 terms matches.
     let mut terms: Vec<String> = (0..99_999)
         .map(|i| format!("process.name == \"n{i}\""))
         .collect();
     terms.push("process.name == \"needle\"".into());
-    let or = t.file("or.eql", &format!("process where {}", terms.join(" or ")));
+    let or = t.file("or.eql", format!("process where {}", terms.join(" or ")));
     // `and`: 100,000 terms that all hold (the event's pid is 7).
     let and_terms: Vec<String> = (10..100_010)
         .map(|i| format!("process.pid != {i}"))
         .collect();
     let and = t.file(
         "and.eql",
-        &format!("process where {}", and_terms.join(" and ")),
+        format!("process where {}", and_terms.join(" and ")),
     );
     // The same `and` with one failing term at the end.
     let and_false = t.file(
         "and-false.eql",
-        &format!(
+        format!(
             "process where {} and process.pid != 7",
             and_terms.join(" and ")
         ),
@@ -230,7 +206,7 @@ fn flat_chains_of_100k_terms_compile_and_match() {
     // A rule file with the flat `or` chain, through scan.
     let query = std::fs::read_to_string(&or).unwrap();
     let dir = t.0.join("rules");
-    t.file("rules/r.toml", &toml_rule(&query));
+    t.file("rules/r.toml", toml_rule(&query));
     let (code, out, err) = run(&[
         "scan",
         "--no-builtin",
@@ -246,7 +222,7 @@ fn flat_chains_of_100k_terms_compile_and_match() {
     let mut chain = vec!["other"; 19_999];
     chain.push("sel");
     let sdir = t.0.join("sigma");
-    t.file("sigma/r.yml", &sigma_rule(&chain.join(" or ")));
+    t.file("sigma/r.yml", sigma_rule(&chain.join(" or ")));
     let (code, out, err) = run(&[
         "scan",
         "--no-builtin",
@@ -268,7 +244,7 @@ fn watch_survives_reloading_a_deeply_nested_rule() {
     let rules = t.0.join("rules");
     let rule = t.file(
         "rules/r.toml",
-        &toml_rule("process where process.name == \"needle\""),
+        toml_rule("process where process.name == \"needle\""),
     );
     let log = t.file("events.ndjson", "");
     let mut child = Command::new(bin())
@@ -397,7 +373,7 @@ fn large_sigma_rules_compile_in_linear_work() {
         .collect();
     let events = t.file(
         "events.ndjson",
-        &[
+        [
             event(&encoded, "/bin/none"),
             event(&values[19_999], "/bin/none"),
             event("nothing", "/bin/x7999"),
@@ -426,7 +402,7 @@ fn large_sigma_rules_compile_in_linear_work() {
         ),
     ] {
         let dir = t.0.join(name);
-        t.file(&format!("{name}/r.yml"), &rule(name, det, cond));
+        t.file(&format!("{name}/r.yml"), rule(name, det, cond));
         let started = std::time::Instant::now();
         let (code, out, err) = run_or_hang(
             &[

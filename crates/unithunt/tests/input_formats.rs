@@ -4,6 +4,7 @@
 //! `UNITHUNT-SCENARIO` markers; every malicious scenario alerts, no benign one does.
 
 mod common;
+use common::Tmp;
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -123,10 +124,6 @@ fn every_format_alerts_in_every_malicious_scenario_and_no_benign_one() {
     }
 }
 
-fn tmp(test: &str) -> common::Tmp {
-    common::Tmp::new("formats", test)
-}
-
 /// `unithunt eql` with the query, over `input` (no --input-format): its results and summary.
 fn eql(query: &str, input: &str) -> (String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_unithunt"))
@@ -150,7 +147,7 @@ fn eql(query: &str, input: &str) -> (String, String) {
 /// results `eql` gives on the ECS `convert` makes of them.
 #[test]
 fn eql_reads_a_gzipped_audit_log_and_a_laurel_file() {
-    let t = tmp("eql");
+    let t = Tmp::new("eql");
     let query = r#"file where file.path : "/etc/systemd/system/*""#;
     let recording = std::fs::read(std::path::Path::new(WORKSPACE).join(RECORDING)).unwrap();
     let gz = {
@@ -182,7 +179,7 @@ fn eql_reads_a_gzipped_audit_log_and_a_laurel_file() {
 /// one stream per format, as `scan` reads them).
 #[test]
 fn convert_reads_a_directory_with_a_given_format() {
-    let t = tmp("convert-dir");
+    let t = Tmp::new("convert-dir");
     let text = std::fs::read_to_string(std::path::Path::new(WORKSPACE).join(RECORDING)).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let half = lines.len() / 2;
@@ -218,7 +215,7 @@ fn convert_reads_a_directory_with_a_given_format() {
 /// sniffed as what follows them, and the comments are skipped as such, each with its line.
 #[test]
 fn an_audit_log_starting_with_comment_lines_is_read_as_audit() {
-    let t = tmp("comments");
+    let t = Tmp::new("comments");
     let text = std::fs::read_to_string(std::path::Path::new(WORKSPACE).join(RECORDING)).unwrap();
     let commented = t.file(
         "commented.log",

@@ -5,13 +5,14 @@
 
 use std::path::PathBuf;
 
-/// A fresh directory per test (`unithunt-KIND-NAME-PID` under the temporary directory), removed
-/// on drop.
+/// A fresh directory per test (`unithunt-CRATE-TEST-PID` under the temporary directory: the test
+/// file, the test, the process), removed on drop.
 pub struct Tmp(pub PathBuf);
 
 impl Tmp {
-    pub fn new(kind: &str, test: &str) -> Tmp {
-        let name = format!("unithunt-{kind}-{test}-{}", std::process::id());
+    pub fn new(test: &str) -> Tmp {
+        let crate_name = env!("CARGO_CRATE_NAME");
+        let name = format!("unithunt-{crate_name}-{test}-{}", std::process::id());
         let d = std::env::temp_dir().join(name);
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
