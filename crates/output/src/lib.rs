@@ -5,8 +5,11 @@
 //! - [`AlertSink`]: takes alerts one at a time, in order, and says how many it took at the end.
 //!   Implemented by [`Printer`] (`scan`'s table, NDJSON, JSON array and CSV; workers render alerts
 //!   in parallel with [`render`] and the printer writes them in order) and [`LinePrinter`]
-//!   (`watch`'s line per alert as it is raised). `watch`'s journal and the transports that ship it
-//!   (HTTP `_bulk`, syslog) sit behind the journal.
+//!   (`watch`'s line per alert as it is raised); `watch`'s journal (in `unithunt-pipeline`); and
+//!   any [`transport::Transport`] through [`transport::Delivering`].
+//! - Remote media: [`transport::Transport`] (whole alert lines delivered, or how many were),
+//!   implemented by [`http::Http`] (Elasticsearch `_bulk`, idempotent by alert id) and
+//!   [`syslog::Syslog`] (RFC 5424 over UDP, TCP or a local socket).
 //! - Neutralisers: [`term::escape`] for every text a terminal shows, [`csv_out::csv_cell`] (through
 //!   [`csv_out::CsvOut`]) for every spreadsheet cell; JSON goes through `unithunt_event::neutral`.
 //!
@@ -27,9 +30,12 @@
 //! ```
 
 pub mod csv_out;
+pub mod http;
 mod live;
 mod printer;
+pub mod syslog;
 pub mod term;
+pub mod transport;
 
 pub use live::{LineFormat, LinePrinter};
 pub use printer::{render, OutputFormat, Printer, Rendered, CSV_HEADER};

@@ -12,9 +12,6 @@ mod rules_cmd;
 mod scan;
 mod selfcheck;
 mod watch;
-mod watch_http;
-mod watch_sink;
-mod watch_syslog;
 
 // The neutralisers and printers live in `unithunt-output`; these names keep `crate::term::escape`.
 use unithunt_output::{csv_out, term};

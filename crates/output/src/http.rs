@@ -1,5 +1,5 @@
 //! The HTTP sink of `watch`: ships the alert journal to an Elasticsearch `_bulk` endpoint,
-//! through the one shipping mechanism of `watch_sink` (position, back-off, budget, warnings).
+//! through the one shipping mechanism of `unithunt_pipeline::live::ship` (position, back-off, budget, warnings).
 //! Each alert is a `create` action whose `_id` is the alert's id, so a batch sent again (after a
 //! crash, or after a reply that never arrived) is refused as a conflict (409) rather than indexed
 //! twice.
@@ -27,7 +27,7 @@ impl Http {
     }
 }
 
-impl crate::watch_sink::Transport for Http {
+impl crate::transport::Transport for Http {
     /// All or nothing: a batch is one request.
     fn deliver(&mut self, lines: &[u8]) -> Result<(), (usize, String)> {
         post(self, &bulk_body(lines, &self.index)).map_err(|e| (0, e))

@@ -29,12 +29,8 @@ pub const FINAL_TIME: Duration = Duration::from_secs(30);
 /// failing gets no further attempt.
 pub const SIGNAL_GRACE: Duration = Duration::from_secs(2);
 
-/// A sink's way of delivering journal lines.
-pub trait Transport: Send + 'static {
-    /// Delivers whole journal lines (alerts, NDJSON). On failure: how many leading bytes of
-    /// `lines` (whole lines) were delivered anyway, and why the rest was not.
-    fn deliver(&mut self, lines: &[u8]) -> Result<(), (usize, String)>;
-}
+/// A sink's way of delivering journal lines (defined with the media in `unithunt-output`).
+pub use unithunt_output::transport::Transport;
 
 /// How long a sink may go on once watch ends.
 #[derive(Clone, Copy)]
@@ -133,7 +129,7 @@ impl Shipper {
             .lock()
             .map(|s| (s.failing, s.last_error.clone(), s.final_attempts));
         let (failing, last_error, attempts) = state.unwrap_or((false, String::new(), 0));
-        let journal = crate::term::escape(&self.journal.to_string_lossy());
+        let journal = unithunt_output::term::escape(&self.journal.to_string_lossy());
         if undelivered == 0 {
             return false;
         }
@@ -150,7 +146,7 @@ impl Shipper {
             eprintln!(
                 "error: {}: {why} (last error: {}); {undelivered} alert(s) stay in the journal {journal} and are shipped by the next run",
                 self.name,
-                crate::term::escape(&last_error),
+                unithunt_output::term::escape(&last_error),
             );
         } else {
             eprintln!(
@@ -204,17 +200,17 @@ pub fn end_all(
 
 /// (inode of the journal file being shipped, offset in it).
 fn load_position(path: &Path) -> Option<(u64, u64)> {
-    let bytes = crate::watch::read_state(path).ok()??;
+    let bytes = super::state::read_state(path).ok()??;
     let j: Json = serde_json::from_slice(&bytes).ok()?;
     Some((j["ino"].as_u64()?, j["offset"].as_u64()?))
 }
 
 fn save_position(name: &str, path: &Path, ino: u64, offset: u64) {
     let doc = serde_json::json!({"ino": ino, "offset": offset});
-    if let Err(e) = crate::watch::write_atomic(path, format!("{doc}\n").as_bytes()) {
+    if let Err(e) = super::state::write_atomic(path, format!("{doc}\n").as_bytes()) {
         eprintln!(
             "error: {name}: position {}: {e}",
-            crate::term::escape(&path.to_string_lossy())
+            unithunt_output::term::escape(&path.to_string_lossy())
         );
     }
 }
@@ -228,7 +224,7 @@ fn ino_of(path: &Path) -> Option<u64> {
 
 /// Whole lines of `path` from `offset`, at most about [`BATCH_BYTES`].
 fn read_lines(path: &Path, offset: u64) -> Vec<u8> {
-    let Ok(Some((mut f, _))) = crate::watch::open_regular(path) else {
+    let Ok(Some((mut f, _))) = super::state::open_regular(path) else {
         return Vec::new();
     };
     if f.seek(SeekFrom::Start(offset)).is_err() {
@@ -242,7 +238,7 @@ fn read_lines(path: &Path, offset: u64) -> Vec<u8> {
 }
 
 fn lines_from(path: &Path, offset: u64) -> u64 {
-    let Ok(Some((mut f, _))) = crate::watch::open_regular(path) else {
+    let Ok(Some((mut f, _))) = super::state::open_regular(path) else {
         return 0;
     };
     if f.seek(SeekFrom::Start(offset)).is_err() {
@@ -261,7 +257,7 @@ fn lines_from(path: &Path, offset: u64) -> u64 {
 
 /// Alerts in the journal (and its rotated predecessor) after the shipped position.
 pub fn pending(journal: &Path, position: &Path) -> u64 {
-    let rotated = crate::watch::rotated_path(journal);
+    let rotated = super::journal::rotated_path(journal);
     let (ino, offset) = load_position(position).unwrap_or((0, 0));
     if Some(ino) == ino_of(journal) {
         lines_from(journal, offset)
@@ -279,7 +275,7 @@ fn ship(
     position: &Path,
     shared: &Shared,
 ) {
-    let rotated = crate::watch::rotated_path(journal);
+    let rotated = super::journal::rotated_path(journal);
     let (mut ino, mut offset) = load_position(position).unwrap_or((0, 0));
     let mut backoff = BACKOFF_MIN;
     let mut failing = false;
@@ -382,7 +378,7 @@ fn ship(
                     // escaped like any other untrusted text.
                     eprintln!(
                         "warning: {name}: {}; alerts are kept in the journal and retried ({} alert(s) waiting)",
-                        crate::term::escape(&e),
+                        unithunt_output::term::escape(&e),
                         pending(journal, position)
                     );
                 }

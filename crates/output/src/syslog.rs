@@ -1,6 +1,6 @@
 //! The syslog sink of `watch`: RFC 5424 messages over UDP, TCP (octet counting, RFC 6587) or a
 //! local datagram socket, shipped from the alert journal through the one mechanism of
-//! `watch_sink` (position, back-off, retry budget, warnings), as the HTTP sink is. A refused or
+//! `unithunt_pipeline::live::ship` (position, back-off, retry budget, warnings), as the HTTP sink is. A refused or
 //! unreachable target keeps the alerts in the journal; they are sent once it answers.
 //!
 //! What "delivered" means depends on the transport: over TCP and a local socket, accepted by the
@@ -9,13 +9,15 @@
 //! shipping. Syslog has no acknowledgement, so a message may arrive twice after a reconnection;
 //! its structured data carries the alert id (`id="…"`) to recognise it.
 
-use crate::watch::syslog_message;
+use crate::transport::Transport;
+use serde_json::json;
 use serde_json::Value as Json;
 use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::time::Duration;
+use unithunt_event::neutral;
 
 /// Connecting and each write give up after this long (a collector that stops reading).
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -129,7 +131,7 @@ fn resolve(a: &str) -> std::io::Result<std::net::SocketAddr> {
     })
 }
 
-impl crate::watch_sink::Transport for Syslog {
+impl Transport for Syslog {
     /// One message per alert; on failure, the alerts sent before it count as delivered.
     fn deliver(&mut self, lines: &[u8]) -> Result<(), (usize, String)> {
         self.drop_if_closed();
@@ -144,5 +146,93 @@ impl crate::watch_sink::Transport for Syslog {
             done += line.len();
         }
         Ok(())
+    }
+}
+
+/// One RFC 5424 message: facility 13 (log audit), severity from the alert's, the rule and alert
+/// id as structured data, and the fields an analyst reads first as compact JSON in the message
+/// (the whole alert is in the journal): kept under 2 kB, the size every receiver accepts over UDP
+/// (RFC 5426), long values cut.
+pub fn syslog_message(alert: &Json, host: &str) -> String {
+    let severity = match alert["kibana.alert.severity"].as_str().unwrap_or("") {
+        "critical" => 2,
+        "high" => 3,
+        "medium" => 4,
+        _ => 5,
+    };
+    let pri = 13 * 8 + severity;
+    let time = unithunt_event::format_iso_ms(now_ms());
+    let name = alert["kibana.alert.rule.name"].as_str().unwrap_or("");
+    // PARAM-VALUE escapes: `"`, `\` and `]`.
+    let sd_escape = |s: &str| {
+        s.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace(']', "\\]")
+    };
+    let cut = |v: &Json| -> Json {
+        match v.as_str() {
+            Some(s) if s.chars().count() > 400 => {
+                Json::String(s.chars().take(400).collect::<String>() + "…")
+            }
+            _ => v.clone(),
+        }
+    };
+    let summary = json!({
+        "@timestamp": alert["@timestamp"],
+        "rule_id": alert["kibana.alert.rule.rule_id"],
+        "severity": alert["kibana.alert.severity"],
+        "risk_score": alert["kibana.alert.risk_score"],
+        "reason": cut(&alert["kibana.alert.reason"]),
+        "host": alert["host"]["name"],
+        "user": alert["user"]["name"],
+        "process": cut(&alert["process"]["command_line"]),
+        "parent": cut(&alert["process"]["parent"]["command_line"]),
+        "file": cut(&alert["file"]["path"]),
+        "event_id": alert["event"]["id"],
+    });
+    format!(
+        "<{pri}>1 {time} {host} unithunt {} alert [unithunt@32473 rule=\"{}\" id=\"{}\"] {}",
+        std::process::id(),
+        sd_escape(name),
+        sd_escape(alert["kibana.alert.uuid"].as_str().unwrap_or("")),
+        neutral::to_string(&summary).unwrap_or_default(),
+    )
+}
+
+/// This machine's name (for syslog's HOSTNAME), `-` when unknown (RFC 5424's nil value).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syslog_messages_follow_rfc5424() {
+        let alert = json!({
+            "kibana.alert.severity": "high",
+            "kibana.alert.rule.name": "Rule \"x\" [y]",
+            "kibana.alert.uuid": "u-1",
+        });
+        let m = syslog_message(&alert, "web01");
+        assert!(m.starts_with("<107>1 "), "{m}");
+        assert!(m.contains(" web01 unithunt "), "{m}");
+        assert!(
+            m.contains("[unithunt@32473 rule=\"Rule \\\"x\\\" [y\\]\" id=\"u-1\"]"),
+            "{m}"
+        );
+        let long = json!({"process": {"command_line": "x".repeat(100_000)}});
+        assert!(syslog_message(&long, "h").len() < 2048);
     }
 }
