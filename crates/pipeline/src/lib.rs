@@ -22,4 +22,5 @@
 //! std::fs::remove_dir_all(&dir).unwrap();
 //! ```
 
+pub mod batch;
 pub mod live;
