@@ -89,7 +89,7 @@ pub fn run(cmd: RulesCommand) -> ExitCode {
         RulesCommand::Test { source } => test(&source),
         RulesCommand::Coverage { source } => match source.load() {
             Ok(rules) => {
-                print!("{}", crate::atomic::coverage_markdown(&rules));
+                print!("{}", unithunt_atomic::coverage_markdown(&rules));
                 ExitCode::SUCCESS
             }
             Err(code) => code,
