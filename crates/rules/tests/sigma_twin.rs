@@ -157,6 +157,12 @@ fn converted_eql_compiles_and_decides_the_same() {
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/peer/sigma/rules/linux");
+    // Peer data is required: a missing ../shared fails here, loudly, rather than converting nothing.
+    assert!(
+        root.is_dir(),
+        "{} is missing: ../shared must sit beside the repository",
+        root.display()
+    );
     let mut files = Vec::new();
     let mut stack = vec![root];
     while let Some(d) = stack.pop() {

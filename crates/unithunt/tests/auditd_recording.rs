@@ -5,12 +5,17 @@
 //! `/bin/echo UNITHUNT-SCENARIO <id> ...`, so an event belongs to the last marker before it (by
 //! audit serial).
 
+mod common;
+
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::process::Command;
 
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-const RECORDING: &str = "../shared/samples/auditd/dev-enriched.log";
+/// The real auditd recording of the adversary tests (peer data: tests/common `shared`).
+fn recording() -> &'static str {
+    common::shared("samples/auditd/dev-enriched.log")
+}
 const SEED_RULE: &str = "rules/elastic/persistence_systemd_service_seed.toml";
 
 fn run(args: &[&str]) -> (String, String, i32) {
@@ -56,10 +61,7 @@ fn scenario_of(marks: &[(u64, String)], serial: u64) -> String {
 
 #[test]
 fn the_seed_rule_alerts_in_every_malicious_scenario_and_in_no_benign_one() {
-    if !std::path::Path::new(WORKSPACE).join(RECORDING).exists() {
-        panic!("{RECORDING} is missing: the shared samples must sit next to the repository");
-    }
-    let (converted, _, code) = run(&["convert", RECORDING]);
+    let (converted, _, code) = run(&["convert", recording()]);
     assert_eq!(code, 0);
     let events = ndjson(&converted);
     let marks = scenarios(&events);
@@ -73,7 +75,7 @@ fn the_seed_rule_alerts_in_every_malicious_scenario_and_in_no_benign_one() {
         "--no-builtin",
         "--rules",
         SEED_RULE,
-        RECORDING,
+        recording(),
     ]);
     assert_eq!(code, 0, "{summary}");
     let mut by_scenario: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -126,7 +128,7 @@ fn the_seed_rule_alerts_in_every_malicious_scenario_and_in_no_benign_one() {
     assert_eq!(by_scenario, expected);
 
     // Every line accounted for: the 1,397 records all belong to events, none skipped.
-    let lines = std::fs::read_to_string(std::path::Path::new(WORKSPACE).join(RECORDING))
+    let lines = std::fs::read_to_string(std::path::Path::new(WORKSPACE).join(recording()))
         .unwrap()
         .lines()
         .count();
@@ -146,7 +148,7 @@ fn the_seed_rule_alerts_in_every_malicious_scenario_and_in_no_benign_one() {
 
 #[test]
 fn ancestry_reaches_past_the_direct_parent() {
-    let (converted, _, _) = run(&["convert", RECORDING]);
+    let (converted, _, _) = run(&["convert", recording()]);
     let events = ndjson(&converted);
     // D2: the user's `systemctl --user enable` ran from bash, which runuser started.
     let enable = events
@@ -201,11 +203,11 @@ fn screening_events_before_writing_them_changes_no_alert() {
     let dir = std::env::temp_dir().join(format!("unithunt-screen-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let ecs = dir.join("recording.ecs.ndjson");
-    let (converted, _, code) = run(&["convert", RECORDING]);
+    let (converted, _, code) = run(&["convert", recording()]);
     assert_eq!(code, 0);
     std::fs::write(&ecs, &converted).unwrap();
     let events = converted.lines().count();
-    let elastic = "../shared/peer/elastic-detection-rules/rules/linux";
+    let elastic = common::shared("peer/elastic-detection-rules/rules/linux");
     let packs: Vec<Vec<&str>> = vec![vec![], vec!["--no-builtin", "--rules", elastic]];
     let key = |a: &Json| {
         format!(
@@ -224,7 +226,7 @@ fn screening_events_before_writing_them_changes_no_alert() {
             keys.sort();
             (keys, summary)
         };
-        let (screened, summary) = scan(RECORDING);
+        let (screened, summary) = scan(recording());
         let (whole, _) = scan(ecs.to_str().unwrap());
         assert_eq!(screened, whole, "{pack:?}");
         assert!(
@@ -244,10 +246,10 @@ fn screening_events_before_writing_them_changes_no_alert() {
 /// reading state with systemctl) raises anything.
 #[test]
 fn the_default_pack_alerts_in_d1_to_d4_and_never_in_b1_or_b2() {
-    let (converted, _, code) = run(&["convert", RECORDING]);
+    let (converted, _, code) = run(&["convert", recording()]);
     assert_eq!(code, 0);
     let marks = scenarios(&ndjson(&converted));
-    let (alerts, summary, code) = run(&["scan", "-o", "ndjson", RECORDING]);
+    let (alerts, summary, code) = run(&["scan", "-o", "ndjson", recording()]);
     assert_eq!(code, 0, "{summary}");
     let mut rules_by_scenario: BTreeMap<String, std::collections::BTreeSet<String>> =
         BTreeMap::new();

@@ -526,7 +526,10 @@ fn json_arrays_and_search_responses_are_scanned() {
 fn a_byte_order_mark_changes_neither_format_nor_alerts() {
     const BOM: &[u8] = b"\xEF\xBB\xBF";
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    let recording = format!("{root}/../shared/samples/auditd/dev-enriched.log");
+    let recording = format!(
+        "{root}/{}",
+        common::shared("samples/auditd/dev-enriched.log")
+    );
     let fixtures = format!("{root}/examples/atomic");
     let cases = [
         (

@@ -8,10 +8,13 @@ use serde_json::Value as Json;
 use std::process::Command;
 
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-const RECORDING: &str = "../shared/samples/auditd/dev-enriched.log";
+/// The real auditd recording of the adversary tests (peer data: tests/common `shared`).
+fn recording_path() -> &'static str {
+    common::shared("samples/auditd/dev-enriched.log")
+}
 
 fn recording() -> Vec<String> {
-    std::fs::read_to_string(std::path::Path::new(WORKSPACE).join(RECORDING))
+    std::fs::read_to_string(std::path::Path::new(WORKSPACE).join(recording_path()))
         .expect("the shared recording sits next to the repository")
         .lines()
         .map(str::to_string)
@@ -190,7 +193,7 @@ fn a_log_rotated_mid_event_gives_two_partial_events_and_loses_no_line() {
     // The seed rule alone, whose alert on the cut event is known (the pack's other rules alert on
     // it too, and have their own tests).
     let seed = ["--no-builtin", "--rules", SEED_RULE];
-    let whole = run(&[&["scan", "-o", "ndjson"][..], &seed, &[RECORDING]].concat());
+    let whole = run(&[&["scan", "-o", "ndjson"][..], &seed, &[recording_path()]].concat());
     let split = run(&[&["scan", "-o", "ndjson"][..], &seed, &[&older, &newer]].concat());
     assert_eq!(split.code, 0, "{}", split.stderr);
     let (l1, s1, r1, e1) = accounting(&whole);
@@ -243,7 +246,7 @@ fn unit_written_alerts(r: &Run) -> usize {
 #[test]
 fn an_event_interleaved_with_thousands_of_others_is_whole() {
     let t = Tmp::new("interleave-many");
-    let plain = run(&["scan", "-o", "ndjson", RECORDING]);
+    let plain = run(&["scan", "-o", "ndjson", recording_path()]);
     let want = unit_written_alerts(&plain);
     assert!(want > 0, "the creation alerts on its own: {}", plain.stderr);
     // 64 was the old bound (an event interleaved with more was cut in two, its alert lost).

@@ -8,6 +8,9 @@
 //! killed and fails the test as a hang, and every run has an address-space limit so that a
 //! regression eats a few GiB, not the machine. Times are never asserted.
 
+mod common;
+
+use common::mkfifo;
 use rusqlite::Connection;
 use serde_json::Value;
 use std::fs::File;
@@ -25,19 +28,15 @@ const ADDRESS_SPACE: u64 = 4 << 30;
 
 /// A fresh directory per test: `root/` is the image, `host/` stands for the analyst's machine
 /// (outside the root), `tmp/` is the run's `TMPDIR`. Removed on drop.
-struct Tmp(PathBuf);
+struct Image(common::Tmp);
 
-impl Tmp {
-    fn new(test: &str) -> Tmp {
-        let d = std::env::temp_dir().join(format!(
-            "unithunt-hostile-hunt-{test}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&d);
+impl Image {
+    fn new(test: &str) -> Image {
+        let t = common::Tmp::new(test);
         for sub in ["root", "host", "tmp"] {
-            std::fs::create_dir_all(d.join(sub)).unwrap();
+            std::fs::create_dir_all(t.join(sub)).unwrap();
         }
-        Tmp(d)
+        Image(t)
     }
     fn root(&self) -> PathBuf {
         self.0.join("root")
@@ -65,18 +64,6 @@ impl Tmp {
         std::fs::write(&p, bytes).unwrap();
         p
     }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn mkfifo(p: &Path) {
-    let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
-    // SAFETY: mkfifo(3) on a path we own.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "{p:?}");
 }
 
 /// A character device (`/dev/zero`'s numbers) at `p`; false when this process may not make one.
@@ -119,7 +106,7 @@ impl Run {
 
 /// `unithunt hunt --root <root> -o ndjson --min-severity info`, output to files, `TMPDIR` the
 /// test's own; reaped with `wait4` for its peak RSS, killed past `deadline`.
-fn hunt(t: &Tmp, deadline: Duration) -> Run {
+fn hunt(t: &Image, deadline: Duration) -> Run {
     let (out_path, err_path) = (t.0.join("stdout"), t.0.join("stderr"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_unithunt"));
     cmd.args(["hunt", "--root", t.root().to_str().unwrap()])
@@ -213,7 +200,7 @@ const PLANTED_TEXT: &str =
 
 /// A dpkg database with one package whose unit was edited (its `.md5sums` says so), and a
 /// planted unit.
-fn dpkg_image(t: &Tmp) {
+fn dpkg_image(t: &Image) {
     t.put(PLANTED, PLANTED_TEXT);
     let unit = t.put(
         "/usr/lib/systemd/system/pkgd.service",
@@ -242,7 +229,7 @@ fn dpkg_image(t: &Tmp) {
 /// the links, and a warning names each link.
 #[test]
 fn dpkg_info_files_linked_to_the_host_do_not_change_the_verdict() {
-    let t = Tmp::new("dpkg-links");
+    let t = Image::new("dpkg-links");
     dpkg_image(&t);
     let clean = hunt(&t, DEADLINE);
     assert_eq!(clean.code, 0, "{}", clean.err);
@@ -292,7 +279,7 @@ fn dpkg_info_files_linked_to_the_host_do_not_change_the_verdict() {
 /// names is not hunted. (Already so before the fix: they were resolved inside the root.)
 #[test]
 fn units_dropins_and_passwd_linked_to_the_host_are_read_in_the_root() {
-    let t = Tmp::new("other-links");
+    let t = Image::new("other-links");
     let marker = format!("HOST-SECRET-{}", std::process::id());
     let secret = t.host(
         "secret.service",
@@ -390,7 +377,7 @@ fn insert(c: &Connection, blob: &[u8]) {
 }
 
 /// The package owning the image's `rootpkg.service`.
-fn rootpkg(t: &Tmp) -> Vec<u8> {
+fn rootpkg(t: &Image) -> Vec<u8> {
     t.put(
         "/usr/lib/systemd/system/rootpkg.service",
         "[Service]\nExecStart=/usr/bin/true\n",
@@ -409,7 +396,7 @@ fn rootpkg(t: &Tmp) -> Vec<u8> {
 /// so, and nothing of the host file is copied into the temporary directory.
 #[test]
 fn an_rpm_write_ahead_log_linked_to_the_host_is_not_read() {
-    let t = Tmp::new("rpm-wal");
+    let t = Image::new("rpm-wal");
     t.put(PLANTED, PLANTED_TEXT);
     let marker = format!("HOSTPKG{}", std::process::id());
     // A database in WAL mode with the image's package, checkpointed: that is the image's file.
@@ -522,7 +509,7 @@ fn an_rpm_write_ahead_log_linked_to_the_host_is_not_read() {
 /// the hunt goes on without the database (the planted unit is still found, RPM files unowned).
 #[test]
 fn an_rpm_database_whose_packages_is_a_recursive_view_is_refused() {
-    let t = Tmp::new("rpm-view");
+    let t = Image::new("rpm-view");
     t.put(PLANTED, PLANTED_TEXT);
     rootpkg(&t);
     let c = Connection::open(t.at("/var/lib/rpm/rpmdb.sqlite")).unwrap();
@@ -581,7 +568,7 @@ fn an_rpm_database_whose_packages_is_a_recursive_view_is_refused() {
 /// with a warning naming the budget, memory stays small, and the hunt goes on.
 #[test]
 fn an_rpm_header_with_a_huge_join_is_refused_within_bounded_memory() {
-    let t = Tmp::new("rpm-join");
+    let t = Image::new("rpm-join");
     t.put(PLANTED, PLANTED_TEXT);
     let c = Connection::open(t.at("/var/lib/rpm/rpmdb.sqlite")).unwrap();
     c.execute_batch(RPM_SCHEMA).unwrap();
@@ -616,7 +603,7 @@ fn an_rpm_header_with_a_huge_join_is_refused_within_bounded_memory() {
 /// warning for each, and the rest of the database is used.
 #[test]
 fn dpkg_files_that_are_fifos_do_not_hang_hunt() {
-    let t = Tmp::new("dpkg-fifo");
+    let t = Image::new("dpkg-fifo");
     dpkg_image(&t);
     std::fs::remove_file(t.at("/var/lib/dpkg/status")).unwrap();
     mkfifo(&t.at("/var/lib/dpkg/status"));
@@ -650,7 +637,7 @@ fn dpkg_files_that_are_fifos_do_not_hang_hunt() {
 /// refused before it is read (it was read whole). The rest of the database is used.
 #[test]
 fn dpkg_status_linked_to_dev_zero_and_over_cap_lists_are_refused() {
-    let t = Tmp::new("dpkg-zero");
+    let t = Image::new("dpkg-zero");
     dpkg_image(&t);
     t.link("/var/lib/dpkg/status", "/dev/zero");
     // Sparse: a 64 MiB + 1 list costs nothing on disk.
@@ -685,7 +672,7 @@ fn dpkg_status_linked_to_dev_zero_and_over_cap_lists_are_refused() {
 /// Both are refused without being opened, with a warning each.
 #[test]
 fn dpkg_files_that_are_device_nodes_are_not_read() {
-    let t = Tmp::new("dpkg-device");
+    let t = Image::new("dpkg-device");
     dpkg_image(&t);
     t.link("/var/lib/dpkg/status", "/dev/zero");
     if !mkzero(&t.at("/dev/zero")) || !mkzero(&t.at("/var/lib/dpkg/info/zero.list")) {
@@ -717,7 +704,7 @@ fn dpkg_files_that_are_device_nodes_are_not_read() {
 fn units_swapped_for_links_to_the_host_never_leak_it() {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::Arc;
-    let t = Tmp::new("race");
+    let t = Image::new("race");
     let marker = format!("HOST-SECRET-{}", std::process::id());
     let secret = t.host(
         "secret.service",

@@ -2,9 +2,11 @@
 //! must not act on it. Formula cells get a leading `'` (OWASP), JSON carries C1 and bidi
 //! controls as `\uXXXX`, and the terminal never sees a raw ESC or BEL.
 
+mod common;
+
+use common::Tmp;
 use serde_json::Value;
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,33 +21,6 @@ const ENABLE: &str = r#"{"@timestamp":"2026-11-27T10:00:01Z","event":{"category"
 /// 8-bit CSI and a right-to-left override, as JSON escapes (the input file stays ASCII).
 const C1_BIDI_JSON: &str = r"x\u009b2J\u202ecod.exe";
 const C1_BIDI: &str = "x\u{9b}2J\u{202e}cod.exe";
-
-/// A fresh directory per test (name + pid), removed on drop.
-struct Tmp(PathBuf);
-
-impl Tmp {
-    fn new(test: &str) -> Tmp {
-        let d = std::env::temp_dir().join(format!("unithunt-output-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Tmp(d)
-    }
-    fn file(&self, name: &str, bytes: impl AsRef<[u8]>) -> String {
-        let path = self.0.join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, bytes).unwrap();
-        path.to_str().unwrap().to_string()
-    }
-    fn path(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn unithunt(args: &[&str]) -> Output {
     let o = Command::new(env!("CARGO_BIN_EXE_unithunt"))
@@ -160,7 +135,7 @@ fn hunt_csv_reasons_and_names_never_start_a_formula() {
     let o = unithunt(&[
         "hunt",
         "--root",
-        t.path(),
+        t.dir(),
         "-o",
         "csv",
         "--min-severity",
@@ -195,7 +170,7 @@ fn hunt_json_carries_c1_and_bidi_controls_escaped() {
     let o = unithunt(&[
         "hunt",
         "--root",
-        t.path(),
+        t.dir(),
         "-o",
         "ndjson",
         "--min-severity",
@@ -221,7 +196,7 @@ fn hunt_json_carries_c1_and_bidi_controls_escaped() {
     let o = unithunt(&[
         "hunt",
         "--root",
-        t.path(),
+        t.dir(),
         "-o",
         "json",
         "--min-severity",

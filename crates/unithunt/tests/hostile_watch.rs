@@ -4,9 +4,12 @@
 //! and stderr are drained by threads, and its address space is capped so that code reading a
 //! device without end dies instead of filling the machine's memory.
 
+mod common;
+
+use common::{mkfifo, Tmp};
 use std::io::{BufRead, Read, Write};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,36 +25,6 @@ fn enable_event(n: usize) -> String {
         r#"{{"@timestamp":"2026-11-27T10:00:{:02}Z","event":{{"id":"e{n}","category":["process"],"type":["start"]}},"process":{{"name":"systemctl","args":["systemctl","enable","x{n}"],"command_line":"systemctl enable x{n}","parent":{{"name":"bash"}}}},"host":{{"name":"h"}},"user":{{"name":"root"}}}}"#,
         n % 60
     ) + "\n"
-}
-
-/// A fresh directory per test (name + pid), removed on drop.
-struct Tmp(PathBuf);
-
-impl Tmp {
-    fn new(test: &str) -> Tmp {
-        let d = std::env::temp_dir().join(format!("unithunt-hwatch-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Tmp(d)
-    }
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-    fn s(&self, name: &str) -> String {
-        self.join(name).to_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn mkfifo(path: &Path) {
-    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-    // SAFETY: mkfifo(3) with a valid C string.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
 }
 
 /// A running `unithunt watch`, its output drained as it comes.
@@ -180,10 +153,10 @@ fn a_log_that_is_a_device_or_a_fifo_is_refused_at_start() {
     for (log, kind) in [("zero.log", "a character device"), ("fifo.log", "a FIFO")] {
         let r = run(
             &[
-                &t.s(log),
+                &t.path(log),
                 "--from-start",
                 "--checkpoint",
-                &t.s(&format!("{log}.state/cp")),
+                &t.path(&format!("{log}.state/cp")),
                 "-o",
                 "none",
             ],
@@ -213,13 +186,13 @@ fn a_checkpoint_that_is_a_fifo_or_a_device_is_refused() {
     ] {
         let r = run(
             &[
-                &t.s("audit.log"),
+                &t.path("audit.log"),
                 "--input-format",
                 "ecs",
                 "--checkpoint",
-                &t.s(cp),
+                &t.path(cp),
                 "--alerts",
-                &t.s(&format!("{cp}.alerts")),
+                &t.path(&format!("{cp}.alerts")),
                 "--exit-at-eof",
                 "-o",
                 "none",
@@ -228,7 +201,8 @@ fn a_checkpoint_that_is_a_fifo_or_a_device_is_refused() {
         );
         assert_eq!(r.code, Some(2), "{cp}: {}", r.stderr);
         assert!(
-            r.stderr.contains(&format!("checkpoint {} {what}", t.s(cp))),
+            r.stderr
+                .contains(&format!("checkpoint {} {what}", t.path(cp))),
             "{}",
             r.stderr
         );
@@ -241,14 +215,14 @@ fn a_journal_that_cannot_be_written_stops_watch_with_status_1() {
     std::fs::write(t.join("audit.log"), enable_event(1)).unwrap();
     let r = run(
         &[
-            &t.s("audit.log"),
+            &t.path("audit.log"),
             "--input-format",
             "ecs",
             "--rules",
             SEED_RULE,
             "--from-start",
             "--checkpoint",
-            &t.s("state/cp"),
+            &t.path("state/cp"),
             "--alerts",
             "/dev/full",
             "--exit-at-eof",
@@ -271,11 +245,11 @@ fn a_journal_that_cannot_be_written_stops_watch_with_status_1() {
     mkfifo(&t.join("alerts.fifo"));
     let r = run(
         &[
-            &t.s("audit.log"),
+            &t.path("audit.log"),
             "--checkpoint",
-            &t.s("state2/cp"),
+            &t.path("state2/cp"),
             "--alerts",
-            &t.s("alerts.fifo"),
+            &t.path("alerts.fifo"),
             "--exit-at-eof",
         ],
         Duration::from_secs(20),
@@ -295,14 +269,14 @@ fn a_log_swapped_for_a_device_mid_run_is_reported_and_sigint_is_honoured() {
     let log = t.join("audit.log");
     std::fs::write(&log, enable_event(1)).unwrap();
     let w = Watch::spawn(&[
-        &t.s("audit.log"),
+        &t.path("audit.log"),
         "--input-format",
         "ecs",
         "--rules",
         SEED_RULE,
         "--from-start",
         "--checkpoint",
-        &t.s("state/cp"),
+        &t.path("state/cp"),
         "--poll-ms",
         "20",
         "-o",
@@ -340,10 +314,10 @@ fn a_huge_sparse_log_is_read_in_bounded_chunks_and_sigint_stops_it() {
     f.set_len(64 << 30).unwrap();
     drop(f);
     let w = Watch::spawn(&[
-        &t.s("audit.log"),
+        &t.path("audit.log"),
         "--from-start",
         "--checkpoint",
-        &t.s("state/cp"),
+        &t.path("state/cp"),
         "-o",
         "none",
     ]);
@@ -367,7 +341,7 @@ fn a_huge_sparse_log_is_read_in_bounded_chunks_and_sigint_stops_it() {
 fn alerting_log(t: &Tmp, n: usize) -> String {
     let text: String = (0..n).map(enable_event).collect();
     std::fs::write(t.join("audit.log"), text).unwrap();
-    t.s("audit.log")
+    t.path("audit.log")
 }
 
 /// A local port nothing listens on (bound, then released).
@@ -447,7 +421,7 @@ fn syslog_alerts_raised_while_the_tcp_collector_is_down_arrive_once_it_is_up() {
         SEED_RULE,
         "--from-start",
         "--checkpoint",
-        &t.s("state/cp"),
+        &t.path("state/cp"),
         "--poll-ms",
         "20",
         "-o",
@@ -504,7 +478,7 @@ fn a_refused_syslog_target_is_a_warning_and_status_1_at_the_end() {
     let t = Tmp::new("syslog-refused");
     let log = alerting_log(&t, 3);
     let tcp = format!("tcp://127.0.0.1:{}", free_port());
-    let unix = format!("unix:{}", t.s("no-such.sock"));
+    let unix = format!("unix:{}", t.path("no-such.sock"));
     for (target, error) in [
         (tcp.as_str(), "Connection refused (os error 111)"),
         (unix.as_str(), "No such file or directory (os error 2)"),
@@ -519,7 +493,7 @@ fn a_refused_syslog_target_is_a_warning_and_status_1_at_the_end() {
                 SEED_RULE,
                 "--from-start",
                 "--checkpoint",
-                &t.s(&format!("{state}/cp")),
+                &t.path(&format!("{state}/cp")),
                 "--exit-at-eof",
                 "-o",
                 "none",
@@ -618,7 +592,7 @@ fn an_http_endpoint_answering_500_forever_is_given_up_with_status_1() {
             SEED_RULE,
             "--from-start",
             "--checkpoint",
-            &t.s("state/cp"),
+            &t.path("state/cp"),
             "--exit-at-eof",
             "-o",
             "none",
@@ -673,7 +647,7 @@ fn sigterm_during_http_retries_ends_watch_promptly() {
         SEED_RULE,
         "--from-start",
         "--checkpoint",
-        &t.s("state/cp"),
+        &t.path("state/cp"),
         "--exit-at-eof",
         "-o",
         "none",
@@ -721,7 +695,7 @@ fn sigterm_while_following_with_a_refused_sink_ends_at_once_and_keeps_the_journa
         SEED_RULE,
         "--from-start",
         "--checkpoint",
-        &t.s("state/cp"),
+        &t.path("state/cp"),
         "-o",
         "none",
         "--http",

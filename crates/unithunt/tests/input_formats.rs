@@ -10,7 +10,10 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-const RECORDING: &str = "../shared/samples/auditd/dev-enriched.log";
+/// The real auditd recording of the adversary tests (peer data: tests/common `shared`).
+fn recording() -> &'static str {
+    common::shared("samples/auditd/dev-enriched.log")
+}
 const SEED_RULE: &str = "rules/elastic/persistence_systemd_service_seed.toml";
 
 fn run(args: &[&str]) -> (String, String) {
@@ -32,7 +35,7 @@ fn run(args: &[&str]) -> (String, String) {
 
 /// (start time, scenario) of each scenario, from the recording's marker execs.
 fn scenarios() -> Vec<(String, String)> {
-    let (ecs, _) = run(&["convert", RECORDING]);
+    let (ecs, _) = run(&["convert", recording()]);
     ecs.lines()
         .map(|l| serde_json::from_str::<Json>(l).unwrap())
         .filter(|e| e["process"]["args"][1] == "UNITHUNT-SCENARIO")
@@ -88,7 +91,7 @@ fn every_format_alerts_in_every_malicious_scenario_and_no_benign_one() {
         .map(|(k, v)| (k.to_string(), *v))
         .collect();
     for (file, format, expected) in [
-        (RECORDING, "auditd", &full),
+        (recording(), "auditd", &full),
         (
             "examples/atomic/laurel/adversary-tests.json",
             "laurel",
@@ -149,7 +152,7 @@ fn eql(query: &str, input: &str) -> (String, String) {
 fn eql_reads_a_gzipped_audit_log_and_a_laurel_file() {
     let t = Tmp::new("eql");
     let query = r#"file where file.path : "/etc/systemd/system/*""#;
-    let recording = std::fs::read(std::path::Path::new(WORKSPACE).join(RECORDING)).unwrap();
+    let recording = std::fs::read(std::path::Path::new(WORKSPACE).join(recording())).unwrap();
     let gz = {
         use std::io::Write;
         let mut child = Command::new("gzip")
@@ -180,7 +183,7 @@ fn eql_reads_a_gzipped_audit_log_and_a_laurel_file() {
 #[test]
 fn convert_reads_a_directory_with_a_given_format() {
     let t = Tmp::new("convert-dir");
-    let text = std::fs::read_to_string(std::path::Path::new(WORKSPACE).join(RECORDING)).unwrap();
+    let text = std::fs::read_to_string(std::path::Path::new(WORKSPACE).join(recording())).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let half = lines.len() / 2;
     // Two parts of one log in a directory, named so that they sort in order, and a README.
@@ -188,7 +191,7 @@ fn convert_reads_a_directory_with_a_given_format() {
     t.file("logs/b.log", lines[half..].join("\n") + "\n");
     t.file("logs/README.md", "not telemetry\n");
     let dir = t.0.join("logs");
-    let (whole, _) = run(&["convert", RECORDING]);
+    let (whole, _) = run(&["convert", recording()]);
     let (from_dir, summary) = run(&["convert", "--input-format", "auditd", dir.to_str().unwrap()]);
     // The event cut at the boundary is two partial events; every other event is the same.
     let ids = |s: &str| -> Vec<String> {
@@ -216,7 +219,7 @@ fn convert_reads_a_directory_with_a_given_format() {
 #[test]
 fn an_audit_log_starting_with_comment_lines_is_read_as_audit() {
     let t = Tmp::new("comments");
-    let text = std::fs::read_to_string(std::path::Path::new(WORKSPACE).join(RECORDING)).unwrap();
+    let text = std::fs::read_to_string(std::path::Path::new(WORKSPACE).join(recording())).unwrap();
     let commented = t.file(
         "commented.log",
         format!("# recorded by the live test\n#\n\n{text}"),
@@ -230,7 +233,14 @@ fn an_audit_log_starting_with_comment_lines_is_read_as_audit() {
         );
     }
     assert!(summary.contains("commented.log:3: blank line"), "{summary}");
-    let (plain, _) = run(&["scan", "-o", "ndjson", RECORDING]);
+    let (plain, _) = run(&["scan", "-o", "ndjson", recording()]);
     let count = |s: &str| s.lines().count();
     assert_eq!(count(&out), count(&plain), "{summary}");
+}
+
+/// Peer data missing is a failure that says so, never a skipped test (tests/common `shared`).
+#[test]
+#[should_panic(expected = "is missing: unithunt's tests read the shared samples")]
+fn missing_peer_data_fails_loudly() {
+    common::shared("samples/no-such-recording.log");
 }

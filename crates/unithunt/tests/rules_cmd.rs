@@ -1,5 +1,7 @@
 //! `unithunt rules list|show|test`, end to end.
 
+mod common;
+
 use std::process::{Command, Output};
 
 fn unithunt(args: &[&str]) -> Output {
@@ -123,7 +125,7 @@ fn a_tuning_file_silences_what_it_names_and_a_bad_one_stops_the_scan() {
         )
         .unwrap();
     };
-    let recording = "../shared/samples/auditd/dev-enriched.log";
+    let recording = common::shared("samples/auditd/dev-enriched.log");
     let written = "Systemd Unit or Drop-in Written Outside Package Management";
     let count = |o: &Output, rule: &str| {
         text(o)

@@ -7,7 +7,10 @@ use serde_json::Value as Json;
 use std::process::Command;
 
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-const RECORDING: &str = "../shared/samples/auditd/dev-enriched.log";
+/// The real auditd recording of the adversary tests (peer data: tests/common `shared`).
+fn recording() -> &'static str {
+    common::shared("samples/auditd/dev-enriched.log")
+}
 const TWIN: &str = "rules/sigma/persistence_systemd_service_seed.yml";
 const SEED: &str = "rules/elastic/persistence_systemd_service_seed.toml";
 
@@ -55,7 +58,7 @@ fn the_sigma_twin_alerts_on_exactly_the_events_the_eql_seed_rule_alerts_on() {
         "examples/atomic/sysmon/adversary-tests.syslog",
         "examples/atomic/defender/adversary-tests.csv",
         "examples/atomic/defender/adversary-tests.json",
-        RECORDING,
+        recording(),
     ];
     for input in inputs {
         let eql = scan(&["--no-builtin", "--rules", SEED, input]);
@@ -80,7 +83,7 @@ fn the_sigma_twin_alerts_on_exactly_the_events_the_eql_seed_rule_alerts_on() {
 /// The scenario of each serial, from the recording's marker execs.
 fn scenarios() -> Vec<(u64, String)> {
     let out = Command::new(env!("CARGO_BIN_EXE_unithunt"))
-        .args(["convert", RECORDING])
+        .args(["convert", recording()])
         .current_dir(WORKSPACE)
         .output()
         .unwrap();
@@ -100,9 +103,10 @@ fn scenarios() -> Vec<(u64, String)> {
 
 #[test]
 fn sigmahq_auditd_service_creation_finds_the_recorded_units_per_record() {
-    let rule =
-        "../shared/peer/sigma/rules/linux/auditd/path/lnx_auditd_systemd_service_creation.yml";
-    let alerts = scan(&["--no-builtin", "--rules", rule, RECORDING]);
+    let rule = common::shared(
+        "peer/sigma/rules/linux/auditd/path/lnx_auditd_systemd_service_creation.yml",
+    );
+    let alerts = scan(&["--no-builtin", "--rules", rule, recording()]);
     let marks = scenarios();
     let mut found: Vec<(String, String)> = alerts
         .iter()

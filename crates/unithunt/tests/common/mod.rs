@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each test crate uses a part
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A fresh directory per test (`unithunt-CRATE-TEST-PID` under the temporary directory: the test
 /// file, the test, the process), removed on drop.
@@ -17,6 +17,16 @@ impl Tmp {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         Tmp(d)
+    }
+
+    /// The directory itself, as text.
+    pub fn dir(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+
+    /// The path of `name` inside.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
     }
 
     /// The path of `name` inside, as text.
@@ -39,6 +49,29 @@ impl Drop for Tmp {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A FIFO at `path` (mkfifo(3)).
+pub fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) with a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "{path:?}");
+}
+
+/// The one convention for peer data and samples: `../shared/REL` beside the repository, as a
+/// path relative to the workspace (where the tests run unithunt). Missing, the test fails
+/// loudly, saying what is missing; no test skips for want of it.
+pub fn shared(rel: &str) -> &'static str {
+    let path = format!("../shared/{rel}");
+    let abs = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(&path);
+    assert!(
+        abs.exists(),
+        "{} is missing: unithunt's tests read the shared samples and peer data from ../shared, beside the repository (README: Tests)",
+        abs.display()
+    );
+    Box::leak(path.into_boxed_str())
 }
 
 /// Two Sigma base rules and two correlations over them (an event count per host within 5 min,
