@@ -6,7 +6,7 @@ mod common;
 
 use common::Tmp;
 use serde_json::Value;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -314,25 +314,8 @@ fn serve_errors(
 ) {
     for stream in listener.incoming() {
         let Ok(mut s) = stream else { continue };
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            match s.read(&mut byte) {
-                Ok(1) => head.push(byte[0]),
-                _ => break,
-            }
-        }
-        let head = String::from_utf8_lossy(&head).to_string();
-        let len: usize = head
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("content-length")
-                    .then(|| v.trim().parse().ok())?
-            })
-            .unwrap_or(0);
-        let mut body = vec![0u8; len];
-        let _ = s.read_exact(&mut body);
+        // The request is read (whole or not) before the error goes back.
+        let _ = common::read_http_request(&mut s);
         let reply = "boom\x1b[2J\x1b]0;pwned\x07\u{9b}31m";
         let _ = s.write_all(
             format!(

@@ -533,25 +533,7 @@ fn serve_500(listener: std::net::TcpListener, requests: Arc<Mutex<usize>>) {
         let Ok(mut s) = stream else { continue };
         let requests = requests.clone();
         std::thread::spawn(move || loop {
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") {
-                match s.read(&mut byte) {
-                    Ok(1) => head.push(byte[0]),
-                    _ => return,
-                }
-            }
-            let head = String::from_utf8_lossy(&head).to_string();
-            let len: usize = head
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse().ok())?
-                })
-                .unwrap_or(0);
-            let mut body = vec![0u8; len];
-            if s.read_exact(&mut body).is_err() {
+            if common::read_http_request(&mut s).is_none() {
                 return;
             }
             *requests.lock().unwrap() += 1;

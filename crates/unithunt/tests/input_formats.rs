@@ -17,20 +17,7 @@ fn recording() -> &'static str {
 const SEED_RULE: &str = "rules/elastic/persistence_systemd_service_seed.toml";
 
 fn run(args: &[&str]) -> (String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_unithunt"))
-        .args(args)
-        .current_dir(WORKSPACE)
-        .output()
-        .expect("binary runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    common::unithunt_ok(args)
 }
 
 /// (start time, scenario) of each scenario, from the recording's marker execs.

@@ -15,20 +15,8 @@ const TWIN: &str = "rules/sigma/persistence_systemd_service_seed.yml";
 const SEED: &str = "rules/elastic/persistence_systemd_service_seed.toml";
 
 fn scan(args: &[&str]) -> Vec<Json> {
-    let out = Command::new(env!("CARGO_BIN_EXE_unithunt"))
-        .arg("scan")
-        .args(["-q", "-o", "ndjson"])
-        .args(args)
-        .current_dir(WORKSPACE)
-        .output()
-        .expect("binary runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
+    let (stdout, _) = common::unithunt_ok(&[&["scan", "-q", "-o", "ndjson"][..], args].concat());
+    stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()

@@ -254,27 +254,9 @@ fn serve_bulk(listener: std::net::TcpListener, ids: std::sync::Arc<std::sync::Mu
         let Ok(mut s) = stream else { continue };
         let ids = ids.clone();
         std::thread::spawn(move || loop {
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") {
-                match s.read(&mut byte) {
-                    Ok(1) => head.push(byte[0]),
-                    _ => return,
-                }
-            }
-            let head = String::from_utf8_lossy(&head).to_string();
-            let len: usize = head
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse().ok())?
-                })
-                .unwrap_or(0);
-            let mut body = vec![0u8; len];
-            if s.read_exact(&mut body).is_err() {
+            let Some(body) = common::read_http_request(&mut s) else {
                 return;
-            }
+            };
             let mut items = Vec::new();
             let text = String::from_utf8_lossy(&body).to_string();
             let mut lines = text.lines();

@@ -51,6 +51,53 @@ impl Drop for Tmp {
     }
 }
 
+/// Reads one HTTP/1.1 request from `s` (the head up to its blank line, then `content-length`
+/// bytes of body), for the test servers standing in for Elasticsearch; its body, or `None` when
+/// the connection ends first.
+pub fn read_http_request(s: &mut impl std::io::Read) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match s.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8_lossy(&head).to_string();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).ok()?;
+    Some(body)
+}
+
+/// The workspace, where tests run unithunt (paths in arguments are relative to it).
+pub const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+/// Runs unithunt with `args` in the workspace; it must succeed. (stdout, stderr).
+pub fn unithunt_ok(args: &[&str]) -> (String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_unithunt"))
+        .args(args)
+        .current_dir(WORKSPACE)
+        .output()
+        .expect("binary runs");
+    assert!(
+        out.status.success(),
+        "unithunt {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
 /// A FIFO at `path` (mkfifo(3)).
 pub fn mkfifo(path: &Path) {
     let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
