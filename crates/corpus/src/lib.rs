@@ -691,50 +691,205 @@ fn resident(
     });
 }
 
-fn make_host(rng: &mut Rng, index: usize, boot_ms: i64) -> Host {
-    let (role, prefix, subnet) = ROLES[index % ROLES.len()];
-    let name = format!("{prefix}{:02}", index / ROLES.len() + 1);
-    let os = &OSES[match role {
-        Role::Db | Role::Bastion => rng.below(OSES.len() as u64) as usize,
-        _ => rng.below(3) as usize,
-    }];
-    let agent_id = uuid(rng);
-    let host_id = hex(rng, 32);
-    let agent_version = *rng.pick(&["8.15.2", "8.15.3", "8.16.1", "8.17.0"]);
-    let ip = format!("10.20.{subnet}.{}", 10 + index / ROLES.len());
-    let m = rng.next_u64();
-    let mac = format!(
-        "02-42-{:02X}-{:02X}-{:02X}-{:02X}",
-        m & 255,
-        (m >> 8) & 255,
-        (m >> 16) & 255,
-        (m >> 24) & 255
-    );
+/// A long-running process that every host of a role starts at boot.
+struct ResidentSpec {
+    key: &'static str,
+    name: &'static str,
+    exe: &'static str,
+    args: &'static [&'static str],
+    user: &'static User,
+    /// A fixed PID (PID 1 for systemd); `None` allocates the next one.
+    pid: Option<u32>,
+}
 
+/// Residents of every host, in start order (the order fixes the PIDs they get).
+const BASE_RESIDENTS: &[ResidentSpec] = &[
+    ResidentSpec {
+        key: "systemd",
+        name: "systemd",
+        exe: "/usr/lib/systemd/systemd",
+        args: &["/sbin/init"],
+        user: ROOT,
+        pid: Some(1),
+    },
+    ResidentSpec {
+        key: "systemd-journald",
+        name: "systemd-journald",
+        exe: "/usr/lib/systemd/systemd-journald",
+        args: &["/lib/systemd/systemd-journald"],
+        user: ROOT,
+        pid: None,
+    },
+    ResidentSpec {
+        key: "systemd-resolved",
+        name: "systemd-resolved",
+        exe: "/usr/lib/systemd/systemd-resolved",
+        args: &["/lib/systemd/systemd-resolved"],
+        user: ROOT,
+        pid: None,
+    },
+    ResidentSpec {
+        key: "rsyslogd",
+        name: "rsyslogd",
+        exe: "/usr/sbin/rsyslogd",
+        args: &["/usr/sbin/rsyslogd", "-n", "-iNONE"],
+        user: ROOT,
+        pid: None,
+    },
+    ResidentSpec {
+        key: "cron",
+        name: "cron",
+        exe: "/usr/sbin/cron",
+        args: &["/usr/sbin/cron", "-f", "-P"],
+        user: ROOT,
+        pid: None,
+    },
+    ResidentSpec {
+        key: "sshd",
+        name: "sshd",
+        exe: "/usr/sbin/sshd",
+        args: &["sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups"],
+        user: ROOT,
+        pid: None,
+    },
+];
+
+const WEB_RESIDENTS: &[ResidentSpec] = &[
+    ResidentSpec {
+        key: "nginx",
+        name: "nginx",
+        exe: "/usr/sbin/nginx",
+        args: &["nginx: master process /usr/sbin/nginx -g daemon on; master_process on;"],
+        user: ROOT,
+        pid: None,
+    },
+    ResidentSpec {
+        key: "nginx-worker",
+        name: "nginx",
+        exe: "/usr/sbin/nginx",
+        args: &["nginx: worker process"],
+        user: WWW,
+        pid: None,
+    },
+    ResidentSpec {
+        key: "gunicorn",
+        name: "python3",
+        exe: "/usr/bin/python3.12",
+        args: &[
+            "/srv/app/venv/bin/python3",
+            "/srv/app/venv/bin/gunicorn",
+            "--workers",
+            "4",
+            "--bind",
+            "127.0.0.1:8000",
+            "app.wsgi:application",
+        ],
+        user: WWW,
+        pid: None,
+    },
+];
+
+const DB_RESIDENTS: &[ResidentSpec] = &[ResidentSpec {
+    key: "postgres",
+    name: "postgres",
+    exe: "/usr/lib/postgresql/15/bin/postgres",
+    args: &[
+        "/usr/lib/postgresql/15/bin/postgres",
+        "-D",
+        "/var/lib/postgresql/15/main",
+        "-c",
+        "config_file=/etc/postgresql/15/main/postgresql.conf",
+    ],
+    user: POSTGRES,
+    pid: None,
+}];
+
+const CONTAINERD: ResidentSpec = ResidentSpec {
+    key: "containerd",
+    name: "containerd",
+    exe: "/usr/bin/containerd",
+    args: &["/usr/bin/containerd"],
+    user: ROOT,
+    pid: None,
+};
+
+const DOCKER_RESIDENTS: &[ResidentSpec] = &[
+    CONTAINERD,
+    ResidentSpec {
+        key: "dockerd",
+        name: "dockerd",
+        exe: "/usr/bin/dockerd",
+        args: &[
+            "/usr/bin/dockerd",
+            "-H",
+            "fd://",
+            "--containerd=/run/containerd/containerd.sock",
+        ],
+        user: ROOT,
+        pid: None,
+    },
+];
+
+const K8S_RESIDENTS: &[ResidentSpec] = &[
+    CONTAINERD,
+    ResidentSpec {
+        key: "kubelet",
+        name: "kubelet",
+        exe: "/usr/bin/kubelet",
+        args: &[
+            "/usr/bin/kubelet",
+            "--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf",
+            "--kubeconfig=/etc/kubernetes/kubelet.conf",
+            "--config=/var/lib/kubelet/config.yaml",
+        ],
+        user: ROOT,
+        pid: None,
+    },
+];
+
+/// Residents a role adds on top of [`BASE_RESIDENTS`], in start order.
+fn role_residents(role: Role) -> &'static [ResidentSpec] {
+    match role {
+        Role::Web => WEB_RESIDENTS,
+        Role::Db => DB_RESIDENTS,
+        Role::Docker => DOCKER_RESIDENTS,
+        Role::K8s => K8S_RESIDENTS,
+        Role::Bastion => &[],
+    }
+}
+
+/// Pre-render `"agent":{...}`.
+fn render_agent_json(agent_id: &str, agent_version: &str) -> String {
     let mut b = String::new();
     jobj(&mut b, "agent");
-    jstr(&mut b, "id", &agent_id);
+    jstr(&mut b, "id", agent_id);
     jstr(&mut b, "type", "endpoint");
     jstr(&mut b, "version", agent_version);
     jend(&mut b);
-    let agent_json = b;
+    b
+}
 
+/// Pre-render `"elastic":{...}`.
+fn render_elastic_json(agent_id: &str) -> String {
     let mut b = String::new();
     jobj(&mut b, "elastic");
     jobj(&mut b, "agent");
-    jstr(&mut b, "id", &agent_id);
+    jstr(&mut b, "id", agent_id);
     jend(&mut b);
     jend(&mut b);
-    let elastic_json = b;
+    b
+}
 
+/// Pre-render `"host":{...}`.
+fn render_host_json(name: &str, host_id: &str, ip: &str, mac: &str, os: &Os) -> String {
     let mut b = String::new();
     jobj(&mut b, "host");
     jstr(&mut b, "architecture", "x86_64");
-    jstr(&mut b, "hostname", &name);
-    jstr(&mut b, "id", &host_id);
-    jarr(&mut b, "ip", &[ip.as_str()]);
-    jarr(&mut b, "mac", &[mac.as_str()]);
-    jstr(&mut b, "name", &name);
+    jstr(&mut b, "hostname", name);
+    jstr(&mut b, "id", host_id);
+    jarr(&mut b, "ip", &[ip]);
+    jarr(&mut b, "mac", &[mac]);
+    jstr(&mut b, "name", name);
     jobj(&mut b, "os");
     jstr(&mut b, "family", os.family);
     jstr(&mut b, "kernel", os.kernel);
@@ -744,9 +899,24 @@ fn make_host(rng: &mut Rng, index: usize, boot_ms: i64) -> Host {
     jstr(&mut b, "version", os.version);
     jend(&mut b);
     jend(&mut b);
-    let host_json = b;
+    b
+}
 
-    let placeholder = Rc::new(Proc {
+/// A locally administered MAC address (`02-42-..`, like Docker's) from four random bytes.
+fn random_mac(rng: &mut Rng) -> String {
+    let m = rng.next_u64();
+    format!(
+        "02-42-{:02X}-{:02X}-{:02X}-{:02X}",
+        m & 255,
+        (m >> 8) & 255,
+        (m >> 16) & 255,
+        (m >> 24) & 255
+    )
+}
+
+/// Stand-in for the root shell until [`open_sessions`] spawns the real one.
+fn placeholder_proc() -> Rc<Proc> {
+    Rc::new(Proc {
         pid: 0,
         entity_id: String::new(),
         name: String::new(),
@@ -755,204 +925,18 @@ fn make_host(rng: &mut Rng, index: usize, boot_ms: i64) -> Host {
         cwd: String::new(),
         user: ROOT,
         parent: None,
-    });
-    let mut h = Host {
-        agent_json,
-        host_json,
-        elastic_json,
-        agent_id,
-        machine_id: host_id,
-        ip,
-        os,
-        seq: 10_000 + rng.below(5_000_000),
-        next_pid: 300 + rng.below(200) as u32,
-        residents: Vec::new(),
-        shells: Vec::new(),
-        root_shell: placeholder,
-        recent: Vec::with_capacity(RECENT_CAP),
-        recent_pos: 0,
-    };
-    let t = boot_ms;
-    resident(
-        &mut h,
-        rng,
-        t,
-        "systemd",
-        "systemd",
-        "/usr/lib/systemd/systemd",
-        &["/sbin/init"],
-        ROOT,
-        Some(1),
-    );
-    resident(
-        &mut h,
-        rng,
-        t,
-        "systemd-journald",
-        "systemd-journald",
-        "/usr/lib/systemd/systemd-journald",
-        &["/lib/systemd/systemd-journald"],
-        ROOT,
-        None,
-    );
-    resident(
-        &mut h,
-        rng,
-        t,
-        "systemd-resolved",
-        "systemd-resolved",
-        "/usr/lib/systemd/systemd-resolved",
-        &["/lib/systemd/systemd-resolved"],
-        ROOT,
-        None,
-    );
-    resident(
-        &mut h,
-        rng,
-        t,
-        "rsyslogd",
-        "rsyslogd",
-        "/usr/sbin/rsyslogd",
-        &["/usr/sbin/rsyslogd", "-n", "-iNONE"],
-        ROOT,
-        None,
-    );
-    resident(
-        &mut h,
-        rng,
-        t,
-        "cron",
-        "cron",
-        "/usr/sbin/cron",
-        &["/usr/sbin/cron", "-f", "-P"],
-        ROOT,
-        None,
-    );
-    resident(
-        &mut h,
-        rng,
-        t,
-        "sshd",
-        "sshd",
-        "/usr/sbin/sshd",
-        &["sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups"],
-        ROOT,
-        None,
-    );
-    match role {
-        Role::Web => {
-            resident(
-                &mut h,
-                rng,
-                t,
-                "nginx",
-                "nginx",
-                "/usr/sbin/nginx",
-                &["nginx: master process /usr/sbin/nginx -g daemon on; master_process on;"],
-                ROOT,
-                None,
-            );
-            resident(
-                &mut h,
-                rng,
-                t,
-                "nginx-worker",
-                "nginx",
-                "/usr/sbin/nginx",
-                &["nginx: worker process"],
-                WWW,
-                None,
-            );
-            resident(
-                &mut h,
-                rng,
-                t,
-                "gunicorn",
-                "python3",
-                "/usr/bin/python3.12",
-                &[
-                    "/srv/app/venv/bin/python3",
-                    "/srv/app/venv/bin/gunicorn",
-                    "--workers",
-                    "4",
-                    "--bind",
-                    "127.0.0.1:8000",
-                    "app.wsgi:application",
-                ],
-                WWW,
-                None,
-            );
-        }
-        Role::Db => {
-            resident(
-                &mut h,
-                rng,
-                t,
-                "postgres",
-                "postgres",
-                "/usr/lib/postgresql/15/bin/postgres",
-                &[
-                    "/usr/lib/postgresql/15/bin/postgres",
-                    "-D",
-                    "/var/lib/postgresql/15/main",
-                    "-c",
-                    "config_file=/etc/postgresql/15/main/postgresql.conf",
-                ],
-                POSTGRES,
-                None,
-            );
-        }
-        Role::Docker | Role::K8s => {
-            resident(
-                &mut h,
-                rng,
-                t,
-                "containerd",
-                "containerd",
-                "/usr/bin/containerd",
-                &["/usr/bin/containerd"],
-                ROOT,
-                None,
-            );
-            if role == Role::Docker {
-                resident(
-                    &mut h,
-                    rng,
-                    t,
-                    "dockerd",
-                    "dockerd",
-                    "/usr/bin/dockerd",
-                    &[
-                        "/usr/bin/dockerd",
-                        "-H",
-                        "fd://",
-                        "--containerd=/run/containerd/containerd.sock",
-                    ],
-                    ROOT,
-                    None,
-                );
-            } else {
-                resident(
-                    &mut h,
-                    rng,
-                    t,
-                    "kubelet",
-                    "kubelet",
-                    "/usr/bin/kubelet",
-                    &[
-                        "/usr/bin/kubelet",
-                        "--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf",
-                        "--kubeconfig=/etc/kubernetes/kubelet.conf",
-                        "--config=/var/lib/kubelet/config.yaml",
-                    ],
-                    ROOT,
-                    None,
-                );
-            }
-        }
-        Role::Bastion => {}
+    })
+}
+
+/// Start the base residents, then those of `role`, at boot time `t`.
+fn start_residents(h: &mut Host, rng: &mut Rng, t: i64, role: Role) {
+    for r in BASE_RESIDENTS.iter().chain(role_residents(role)) {
+        resident(h, rng, t, r.key, r.name, r.exe, r.args, r.user, r.pid);
     }
-    // Interactive sessions: two human users and one root shell (sudo -i).
+}
+
+/// Interactive sessions: two human users and one root shell (sudo -i).
+fn open_sessions(h: &mut Host, rng: &mut Rng, index: usize, t: i64) {
     let sshd = h.resident("sshd").cloned();
     let first = rng.below(HUMANS.len() as u64) as usize;
     for k in 0..2 {
@@ -980,6 +964,39 @@ fn make_host(rng: &mut Rng, index: usize, boot_ms: i64) -> Host {
         None,
     );
     h.root_shell = Rc::new(p);
+}
+
+fn make_host(rng: &mut Rng, index: usize, boot_ms: i64) -> Host {
+    let (role, prefix, subnet) = ROLES[index % ROLES.len()];
+    let name = format!("{prefix}{:02}", index / ROLES.len() + 1);
+    let os = &OSES[match role {
+        Role::Db | Role::Bastion => rng.below(OSES.len() as u64) as usize,
+        _ => rng.below(3) as usize,
+    }];
+    let agent_id = uuid(rng);
+    let host_id = hex(rng, 32);
+    let agent_version = *rng.pick(&["8.15.2", "8.15.3", "8.16.1", "8.17.0"]);
+    let ip = format!("10.20.{subnet}.{}", 10 + index / ROLES.len());
+    let mac = random_mac(rng);
+
+    let mut h = Host {
+        agent_json: render_agent_json(&agent_id, agent_version),
+        host_json: render_host_json(&name, &host_id, &ip, &mac, os),
+        elastic_json: render_elastic_json(&agent_id),
+        agent_id,
+        machine_id: host_id,
+        ip,
+        os,
+        seq: 10_000 + rng.below(5_000_000),
+        next_pid: 300 + rng.below(200) as u32,
+        residents: Vec::new(),
+        shells: Vec::new(),
+        root_shell: placeholder_proc(),
+        recent: Vec::with_capacity(RECENT_CAP),
+        recent_pos: 0,
+    };
+    start_residents(&mut h, rng, boot_ms, role);
+    open_sessions(&mut h, rng, index, boot_ms);
     h
 }
 

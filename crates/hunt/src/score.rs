@@ -435,32 +435,8 @@ fn ownership_reason(
 
 fn judge_unit(root: &Root, db: &Packages, u: &FoundUnit) -> Finding {
     let mut reasons = Vec::new();
-    let (fragment, owner) = match &u.fragment {
-        Fragment::File(p) => {
-            let own = db.check(root, p);
-            let owner = match &own {
-                Ownership::Unowned => "unowned".to_string(),
-                Ownership::Unmodified(p) | Ownership::NoChecksum(p) => p.join(", "),
-                Ownership::Modified { packages, .. } => {
-                    format!("{} (modified)", packages.join(", "))
-                }
-            };
-            reasons.extend(ownership_reason("unit file", p, &own, 30));
-            (p.clone(), owner)
-        }
-        Fragment::Masked(p) => (format!("{p} (masked)"), "-".into()),
-        Fragment::Alias { link, target } => (format!("{link} -> {target}"), "-".into()),
-        Fragment::Broken { path, why } => (format!("{path} ({why})"), "-".into()),
-    };
-    let stem = u.name.rsplit_once('.').map_or(u.name.as_str(), |(s, _)| s);
-    if let Some(k) = KNOWN.iter().find(|k| edit_distance_is_one(stem, k)) {
-        if !KNOWN.contains(&stem) && owner == "unowned" {
-            reasons.push(Reason {
-                weight: 30,
-                text: format!("the name {stem} is one character away from {k}"),
-            });
-        }
-    }
+    let (fragment, owner) = fragment_and_owner(root, db, &u.fragment, &mut reasons);
+    reasons.extend(lookalike_name(&u.name, &owner));
     let mut exec = Vec::new();
     let mut triggers = None;
     let mut changed = None;
@@ -474,29 +450,7 @@ fn judge_unit(root: &Root, db: &Packages, u: &FoundUnit) -> Finding {
             .chain(u.dropins.iter())
             .filter_map(|f| changed_at(root, f))
             .max();
-        let mut files = Vec::new();
-        for path in std::iter::once(p).chain(u.dropins.iter()) {
-            match root.read_file(path, MAX_UNIT_BYTES) {
-                Ok(bytes) => {
-                    printed.push(path.as_bytes().to_vec());
-                    let file = parse(&String::from_utf8_lossy(&bytes));
-                    if file.refused {
-                        // systemd loads nothing from it; what hides in it is not run either.
-                        let why = file.problems.last().map(|p| p.to_string());
-                        reasons.push(Reason {
-                            weight: 10,
-                            text: format!("systemd refuses {path}: {}", why.unwrap_or_default()),
-                        });
-                    }
-                    files.push(file);
-                    printed.push(bytes);
-                }
-                Err(e) => reasons.push(Reason {
-                    weight: 10,
-                    text: format!("unreadable: {e}"),
-                }),
-            }
-        }
+        let files = read_unit_files(root, p, &u.dropins, &mut reasons, &mut printed);
         for d in &u.dropins {
             let own = db.check(root, d);
             reasons.extend(ownership_reason("drop-in", d, &own, 25));
@@ -505,81 +459,8 @@ fn judge_unit(root: &Root, db: &Packages, u: &FoundUnit) -> Finding {
             let rest: Vec<&crate::unit::UnitFile> = rest.iter().collect();
             let unit = Unit::new(first, &rest);
             triggers = trigger_target(&u.name, &unit);
-            for key in EXEC_KEYS {
-                for e in unit.list("Service", key) {
-                    exec.push(format!("{key}={}", e.value));
-                    match parse_exec(&e.value) {
-                        Ok(commands) => {
-                            for c in &commands {
-                                judge_command(key, c, &mut reasons);
-                                if c.path.starts_with('/') && risky_place(&c.path).is_none() {
-                                    if root.resolve(&c.path).is_err() {
-                                        // A missing executable runs nothing (and with `-` its
-                                        // failure is ignored): worth a mention, not an alarm.
-                                        if !c.prefixes.ignore_failure {
-                                            reasons.push(Reason {
-                                                weight: 5,
-                                                text: format!(
-                                                    "{key} names {}, which does not exist",
-                                                    c.path
-                                                ),
-                                            });
-                                        }
-                                        continue;
-                                    }
-                                    let own = db.check(root, &c.path);
-                                    if let Some(r) =
-                                        ownership_reason("executable", &c.path, &own, 25)
-                                    {
-                                        reasons.push(r);
-                                    }
-                                    if let Some(r) = world_writable(root, "executable", &c.path) {
-                                        if !reasons.contains(&r) {
-                                            reasons.push(r);
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                        Err(why) => reasons.push(Reason {
-                            weight: 10,
-                            text: format!("{key} that systemd refuses: {why}"),
-                        }),
-                    }
-                }
-            }
-            if let Some(wd) = unit.get("Service", "WorkingDirectory") {
-                if let Some(place) = risky_place(wd.value.trim_start_matches('-')) {
-                    reasons.push(Reason {
-                        weight: 20,
-                        text: format!("works in {} ({place})", wd.value),
-                    });
-                }
-            }
-            let restart_always = unit
-                .get("Service", "Restart")
-                .is_some_and(|r| r.value == "always");
-            let short = unit.get("Service", "RestartSec").is_some_and(|r| {
-                r.value
-                    .trim_end_matches('s')
-                    .parse::<u32>()
-                    .is_ok_and(|s| s <= 10)
-            });
-            if restart_always && short {
-                reasons.push(Reason {
-                    weight: 10,
-                    text: "restarts always, within 10 s".into(),
-                });
-            }
-            for cal in unit.list("Timer", "OnCalendar") {
-                let v = cal.value.to_ascii_lowercase();
-                if v == "minutely" || v.starts_with("*:*") || v.contains("*-*-* *:*:") {
-                    reasons.push(Reason {
-                        weight: 20,
-                        text: format!("fires every minute (OnCalendar={})", cal.value),
-                    });
-                }
-            }
+            judge_exec_lines(root, db, &unit, &mut exec, &mut reasons);
+            judge_service_settings(&unit, &mut reasons);
         }
     }
     let parts: Vec<&[u8]> = printed.iter().map(Vec::as_slice).collect();
@@ -595,6 +476,183 @@ fn judge_unit(root: &Root, db: &Packages, u: &FoundUnit) -> Finding {
         reasons,
         triggers,
         changed,
+    }
+}
+
+/// What decides the unit, as shown (the fragment's path, or what the entry is: masked, alias,
+/// broken), and who owns it (a package, `unowned`, or `-`). A fragment file no package owns,
+/// or that differs from its package, is a reason.
+fn fragment_and_owner(
+    root: &Root,
+    db: &Packages,
+    fragment: &Fragment,
+    reasons: &mut Vec<Reason>,
+) -> (String, String) {
+    match fragment {
+        Fragment::File(p) => {
+            let own = db.check(root, p);
+            let owner = match &own {
+                Ownership::Unowned => "unowned".to_string(),
+                Ownership::Unmodified(p) | Ownership::NoChecksum(p) => p.join(", "),
+                Ownership::Modified { packages, .. } => {
+                    format!("{} (modified)", packages.join(", "))
+                }
+            };
+            reasons.extend(ownership_reason("unit file", p, &own, 30));
+            (p.clone(), owner)
+        }
+        Fragment::Masked(p) => (format!("{p} (masked)"), "-".into()),
+        Fragment::Alias { link, target } => (format!("{link} -> {target}"), "-".into()),
+        Fragment::Broken { path, why } => (format!("{path} ({why})"), "-".into()),
+    }
+}
+
+/// An unowned unit whose name is one character away from a well-known one (`crond` for
+/// `cron` is itself known, so is not flagged).
+fn lookalike_name(name: &str, owner: &str) -> Option<Reason> {
+    let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+    let k = KNOWN.iter().find(|k| edit_distance_is_one(stem, k))?;
+    if KNOWN.contains(&stem) || owner != "unowned" {
+        return None;
+    }
+    Some(Reason {
+        weight: 30,
+        text: format!("the name {stem} is one character away from {k}"),
+    })
+}
+
+/// Reads and parses the fragment and its drop-ins, in order. Each file read adds its path and
+/// bytes to `printed` (for the fingerprint); files that cannot be read, or that systemd
+/// refuses, are reasons.
+fn read_unit_files(
+    root: &Root,
+    fragment: &str,
+    dropins: &[String],
+    reasons: &mut Vec<Reason>,
+    printed: &mut Vec<Vec<u8>>,
+) -> Vec<crate::unit::UnitFile> {
+    let mut files = Vec::new();
+    for path in std::iter::once(fragment).chain(dropins.iter().map(String::as_str)) {
+        match root.read_file(path, MAX_UNIT_BYTES) {
+            Ok(bytes) => {
+                printed.push(path.as_bytes().to_vec());
+                let file = parse(&String::from_utf8_lossy(&bytes));
+                if file.refused {
+                    // systemd loads nothing from it; what hides in it is not run either.
+                    let why = file.problems.last().map(|p| p.to_string());
+                    reasons.push(Reason {
+                        weight: 10,
+                        text: format!("systemd refuses {path}: {}", why.unwrap_or_default()),
+                    });
+                }
+                files.push(file);
+                printed.push(bytes);
+            }
+            Err(e) => reasons.push(Reason {
+                weight: 10,
+                text: format!("unreadable: {e}"),
+            }),
+        }
+    }
+    files
+}
+
+/// Every `Exec*=` line of the service: recorded in `exec` as `Key=value`, and each command it
+/// runs judged.
+fn judge_exec_lines(
+    root: &Root,
+    db: &Packages,
+    unit: &Unit,
+    exec: &mut Vec<String>,
+    reasons: &mut Vec<Reason>,
+) {
+    for key in EXEC_KEYS {
+        for e in unit.list("Service", key) {
+            exec.push(format!("{key}={}", e.value));
+            match parse_exec(&e.value) {
+                Ok(commands) => {
+                    for c in &commands {
+                        judge_command(key, c, reasons);
+                        judge_executable(root, db, key, c, reasons);
+                    }
+                }
+                Err(why) => reasons.push(Reason {
+                    weight: 10,
+                    text: format!("{key} that systemd refuses: {why}"),
+                }),
+            }
+        }
+    }
+}
+
+/// The executable of an absolute command outside risky places (those are judged by
+/// [`judge_command`]): whether it exists, who owns it, and whether anyone can write to it.
+fn judge_executable(
+    root: &Root,
+    db: &Packages,
+    key: &str,
+    c: &ExecCommand,
+    reasons: &mut Vec<Reason>,
+) {
+    if !c.path.starts_with('/') || risky_place(&c.path).is_some() {
+        return;
+    }
+    if root.resolve(&c.path).is_err() {
+        // A missing executable runs nothing (and with `-` its failure is ignored): worth a
+        // mention, not an alarm.
+        if !c.prefixes.ignore_failure {
+            reasons.push(Reason {
+                weight: 5,
+                text: format!("{key} names {}, which does not exist", c.path),
+            });
+        }
+        return;
+    }
+    let own = db.check(root, &c.path);
+    if let Some(r) = ownership_reason("executable", &c.path, &own, 25) {
+        reasons.push(r);
+    }
+    if let Some(r) = world_writable(root, "executable", &c.path) {
+        if !reasons.contains(&r) {
+            reasons.push(r);
+        }
+    }
+}
+
+/// Settings beside the commands: a working directory in a risky place, a restart loop that
+/// brings a killed process straight back, a timer that fires every minute.
+fn judge_service_settings(unit: &Unit, reasons: &mut Vec<Reason>) {
+    if let Some(wd) = unit.get("Service", "WorkingDirectory") {
+        if let Some(place) = risky_place(wd.value.trim_start_matches('-')) {
+            reasons.push(Reason {
+                weight: 20,
+                text: format!("works in {} ({place})", wd.value),
+            });
+        }
+    }
+    let restart_always = unit
+        .get("Service", "Restart")
+        .is_some_and(|r| r.value == "always");
+    let short = unit.get("Service", "RestartSec").is_some_and(|r| {
+        r.value
+            .trim_end_matches('s')
+            .parse::<u32>()
+            .is_ok_and(|s| s <= 10)
+    });
+    if restart_always && short {
+        reasons.push(Reason {
+            weight: 10,
+            text: "restarts always, within 10 s".into(),
+        });
+    }
+    for cal in unit.list("Timer", "OnCalendar") {
+        let v = cal.value.to_ascii_lowercase();
+        if v == "minutely" || v.starts_with("*:*") || v.contains("*-*-* *:*:") {
+            reasons.push(Reason {
+                weight: 20,
+                text: format!("fires every minute (OnCalendar={})", cal.value),
+            });
+        }
     }
 }
 

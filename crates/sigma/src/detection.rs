@@ -453,192 +453,19 @@ fn field_item(scope: &Scope, field: &str, mods: &[&str], value: &Json) -> Result
     } else {
         Fold::Insensitive
     };
-    let mut items = Vec::new();
-    if m.fieldref {
-        for v in &values {
-            let other = scope.subject(&scalar_text(v));
-            let (Subject::Field(a), Subject::Field(b)) = (&subject, &other) else {
-                return Err("`fieldref` in per-record rules".into());
-            };
-            let f = if m.contains {
-                Some(Func::StringContains)
-            } else if m.startswith {
-                Some(Func::StartsWith)
-            } else if m.endswith {
-                Some(Func::EndsWith)
-            } else {
-                None
-            };
-            let pred = match f {
-                Some(func) => Expr::Call {
-                    func,
-                    args: vec![Expr::Slot(0), Expr::Slot(1)],
-                    fold,
-                },
-                None => Expr::cmp(CmpOp::Eq, Expr::Slot(0), Expr::Slot(1), fold),
-            };
-            items.push(Expr::any_of(vec![a.clone(), b.clone()], pred));
-        }
+    let mut items = if m.fieldref {
+        fieldref_items(scope, &subject, &m, &values, fold)?
     } else if let Some(flags) = &m.re {
-        let mut pats = Vec::new();
-        for v in &values {
-            let Json::String(re) = v else {
-                return Err("`re` takes strings".into());
-            };
-            let mut p = String::new();
-            if !flags.is_empty() {
-                p.push_str(&format!("(?{flags})"));
-            }
-            if !flags.contains('s') {
-                p.push_str("(?-s)");
-            }
-            p.push_str(re);
-            pats.push(p);
-        }
-        let fold = if flags.contains('i') {
-            Fold::Insensitive
-        } else {
-            Fold::Sensitive
-        };
-        if m.all {
-            for p in pats {
-                let mm = matcher(PatternKind::Regex, &[p], fold)?;
-                items.push(leaf(&subject, |s| Expr::Match {
-                    subject: Box::new(s),
-                    matcher: mm,
-                }));
-            }
-        } else {
-            let mm = matcher(PatternKind::Regex, &pats, fold)?;
-            items.push(leaf(&subject, |s| Expr::Match {
-                subject: Box::new(s),
-                matcher: mm,
-            }));
-        }
+        regex_items(&subject, flags, m.all, &values)?
     } else if m.cidr {
-        for v in &values {
-            let c = scalar_text(v);
-            items.push(leaf(&subject, |s| Expr::Call {
-                func: Func::CidrMatch,
-                args: vec![s, Expr::lit(Value::Str(c.into()))],
-                fold: Fold::Sensitive,
-            }));
-        }
+        cidr_items(&subject, &values)
     } else if let Some(part) = m.time_part {
-        // The part (UTC) compared with the number: equal, or per `lt`/`lte`/`gt`/`gte`.
-        let op = m.cmp.unwrap_or(CmpOp::Eq);
-        for v in &values {
-            let Json::Number(n) = v else {
-                return Err(format!("`{part}` takes numbers"));
-            };
-            let lit = num_lit(n);
-            items.push(leaf(&subject, |s| {
-                let extracted = Expr::Call {
-                    func: Func::TimePart,
-                    args: vec![s, Expr::lit(Value::str(part))],
-                    fold: Fold::Sensitive,
-                };
-                Expr::cmp(op, extracted, lit, Fold::Sensitive)
-            }));
-        }
+        time_part_items(&subject, part, m.cmp.unwrap_or(CmpOp::Eq), &values)?
     } else if let Some(op) = m.cmp {
-        for v in &values {
-            let Json::Number(n) = v else {
-                return Err("`lt`/`lte`/`gt`/`gte` take numbers".into());
-            };
-            let lit = num_lit(n);
-            items.push(leaf(&subject, |s| Expr::cmp(op, s, lit, Fold::Sensitive)));
-        }
+        comparison_items(&subject, op, &values)?
     } else {
-        // Values through the transformations, then matched as strings (or numbers, or null).
-        let mut vals: Vec<Vec<V>> = Vec::new();
-        for v in &values {
-            let start = match v {
-                Json::String(s) => V::Str(parse_wildcards(s)),
-                Json::Number(n) => V::Num(n.clone()),
-                Json::Bool(b) => V::Str(vec![Part::Lit(b.to_string())]),
-                Json::Null => V::Null,
-                _ => return Err("a value must be a string, number, boolean or null".into()),
-            };
-            let mut alts = vec![start];
-            for t in &m.transforms {
-                let mut next = Vec::new();
-                for a in alts {
-                    next.extend(apply_transform(scope, t, a)?);
-                }
-                alts = next;
-            }
-            vals.push(alts);
-        }
-        // Without `all`, every string pattern of every value goes into one matcher (one pass, and
-        // one set of literals for the prefilter); with `all`, each value is its own conjunct.
-        let mut shared: Vec<Vec<Part>> = Vec::new();
-        for alts in vals {
-            let mut pats: Vec<Vec<Part>> = Vec::new();
-            let mut others = Vec::new();
-            for a in alts {
-                match a {
-                    V::Null => {
-                        if values.len() > 1 {
-                            return Err(
-                                "`null` cannot be one of several values: give it its own search"
-                                    .into(),
-                            );
-                        }
-                        others.push(Expr::MustNot(Box::new(exists(&subject))));
-                    }
-                    V::Num(n) if !(m.contains || m.startswith || m.endswith) => {
-                        // A number matches a numeric field equal to it, or the same text.
-                        let text = n.to_string();
-                        let lit = num_lit(&n);
-                        let mm = matcher(PatternKind::Wildcard, &[text], fold)?;
-                        others.push(leaf(&subject, |s| {
-                            Expr::Or(vec![
-                                Expr::cmp(CmpOp::Eq, s.clone(), lit, Fold::Sensitive),
-                                Expr::Match {
-                                    subject: Box::new(s),
-                                    matcher: mm,
-                                },
-                            ])
-                        }));
-                    }
-                    V::Num(n) => pats.push(vec![Part::Lit(n.to_string())]),
-                    V::Bytes(_) => {
-                        return Err(
-                            "an encoded value (utf16) must then be base64-encoded to match text"
-                                .into(),
-                        )
-                    }
-                    V::Str(mut p) => {
-                        if (m.contains || m.endswith) && p.first() != Some(&Part::Star) {
-                            p.insert(0, Part::Star);
-                        }
-                        if (m.contains || m.startswith) && p.last() != Some(&Part::Star) {
-                            p.push(Part::Star);
-                        }
-                        pats.push(p);
-                    }
-                }
-            }
-            if m.all {
-                // The alternatives one value expands into (windash, base64offset) are ORed.
-                if !pats.is_empty() {
-                    others.push(string_patterns(&subject, &pats, fold, false)?);
-                }
-                items.push(if others.len() == 1 {
-                    others.pop().expect("one")
-                } else {
-                    Expr::Or(others)
-                });
-            } else {
-                shared.extend(pats);
-                items.extend(others);
-            }
-        }
-        if !shared.is_empty() {
-            items.push(string_patterns(&subject, &shared, fold, false)?);
-        }
-    }
+        value_items(scope, &subject, &m, &values, fold)?
+    };
     let joined = if m.all {
         Expr::And(items)
     } else if items.len() == 1 {
@@ -651,6 +478,269 @@ fn field_item(scope: &Scope, field: &str, mods: &[&str], value: &Json) -> Result
     } else {
         joined
     })
+}
+
+/// `fieldref`: each value names another field the subject is compared with (equal, or per
+/// `contains`/`startswith`/`endswith`).
+fn fieldref_items(
+    scope: &Scope,
+    subject: &Subject,
+    m: &Mods,
+    values: &[&Json],
+    fold: Fold,
+) -> Result<Vec<Expr>, String> {
+    let mut items = Vec::new();
+    for v in values {
+        let other = scope.subject(&scalar_text(v));
+        let (Subject::Field(a), Subject::Field(b)) = (subject, &other) else {
+            return Err("`fieldref` in per-record rules".into());
+        };
+        let f = if m.contains {
+            Some(Func::StringContains)
+        } else if m.startswith {
+            Some(Func::StartsWith)
+        } else if m.endswith {
+            Some(Func::EndsWith)
+        } else {
+            None
+        };
+        let pred = match f {
+            Some(func) => Expr::Call {
+                func,
+                args: vec![Expr::Slot(0), Expr::Slot(1)],
+                fold,
+            },
+            None => Expr::cmp(CmpOp::Eq, Expr::Slot(0), Expr::Slot(1), fold),
+        };
+        items.push(Expr::any_of(vec![a.clone(), b.clone()], pred));
+    }
+    Ok(items)
+}
+
+/// `re` (with its `i`/`m`/`s` flags): one matcher for all values, or one per value with `all`.
+fn regex_items(
+    subject: &Subject,
+    flags: &str,
+    all: bool,
+    values: &[&Json],
+) -> Result<Vec<Expr>, String> {
+    let mut pats = Vec::new();
+    for v in values {
+        let Json::String(re) = v else {
+            return Err("`re` takes strings".into());
+        };
+        let mut p = String::new();
+        if !flags.is_empty() {
+            p.push_str(&format!("(?{flags})"));
+        }
+        if !flags.contains('s') {
+            p.push_str("(?-s)");
+        }
+        p.push_str(re);
+        pats.push(p);
+    }
+    let fold = if flags.contains('i') {
+        Fold::Insensitive
+    } else {
+        Fold::Sensitive
+    };
+    let mut items = Vec::new();
+    if all {
+        for p in pats {
+            let mm = matcher(PatternKind::Regex, &[p], fold)?;
+            items.push(leaf(subject, |s| Expr::Match {
+                subject: Box::new(s),
+                matcher: mm,
+            }));
+        }
+    } else {
+        let mm = matcher(PatternKind::Regex, &pats, fold)?;
+        items.push(leaf(subject, |s| Expr::Match {
+            subject: Box::new(s),
+            matcher: mm,
+        }));
+    }
+    Ok(items)
+}
+
+/// `cidr`: one network membership test per value.
+fn cidr_items(subject: &Subject, values: &[&Json]) -> Vec<Expr> {
+    values
+        .iter()
+        .map(|v| {
+            let c = scalar_text(v);
+            leaf(subject, |s| Expr::Call {
+                func: Func::CidrMatch,
+                args: vec![s, Expr::lit(Value::Str(c.into()))],
+                fold: Fold::Sensitive,
+            })
+        })
+        .collect()
+}
+
+/// `minute`, `hour`, ...: the part (UTC) compared with the number: equal, or per
+/// `lt`/`lte`/`gt`/`gte`.
+fn time_part_items(
+    subject: &Subject,
+    part: &'static str,
+    op: CmpOp,
+    values: &[&Json],
+) -> Result<Vec<Expr>, String> {
+    let mut items = Vec::new();
+    for v in values {
+        let Json::Number(n) = v else {
+            return Err(format!("`{part}` takes numbers"));
+        };
+        let lit = num_lit(n);
+        items.push(leaf(subject, |s| {
+            let extracted = Expr::Call {
+                func: Func::TimePart,
+                args: vec![s, Expr::lit(Value::str(part))],
+                fold: Fold::Sensitive,
+            };
+            Expr::cmp(op, extracted, lit, Fold::Sensitive)
+        }));
+    }
+    Ok(items)
+}
+
+/// `lt`/`lte`/`gt`/`gte`: one numeric comparison per value.
+fn comparison_items(subject: &Subject, op: CmpOp, values: &[&Json]) -> Result<Vec<Expr>, String> {
+    let mut items = Vec::new();
+    for v in values {
+        let Json::Number(n) = v else {
+            return Err("`lt`/`lte`/`gt`/`gte` take numbers".into());
+        };
+        let lit = num_lit(n);
+        items.push(leaf(subject, |s| Expr::cmp(op, s, lit, Fold::Sensitive)));
+    }
+    Ok(items)
+}
+
+/// Plain values (no `re`, `cidr`, `fieldref`, comparison or time part): through the
+/// transformations, then matched as strings (or numbers, or null).
+fn value_items(
+    scope: &Scope,
+    subject: &Subject,
+    m: &Mods,
+    values: &[&Json],
+    fold: Fold,
+) -> Result<Vec<Expr>, String> {
+    // Every value is transformed before any is matched, so a transformation error comes first.
+    let mut vals: Vec<Vec<V>> = Vec::new();
+    for v in values {
+        vals.push(transformed_alternatives(scope, &m.transforms, v)?);
+    }
+    // Without `all`, every string pattern of every value goes into one matcher (one pass, and
+    // one set of literals for the prefilter); with `all`, each value is its own conjunct.
+    let mut items = Vec::new();
+    let mut shared: Vec<Vec<Part>> = Vec::new();
+    for alts in vals {
+        let (pats, mut others) = split_alternatives(subject, m, alts, fold, values.len() > 1)?;
+        if m.all {
+            // The alternatives one value expands into (windash, base64offset) are ORed.
+            if !pats.is_empty() {
+                others.push(string_patterns(subject, &pats, fold, false)?);
+            }
+            items.push(if others.len() == 1 {
+                others.pop().expect("one")
+            } else {
+                Expr::Or(others)
+            });
+        } else {
+            shared.extend(pats);
+            items.extend(others);
+        }
+    }
+    if !shared.is_empty() {
+        items.push(string_patterns(subject, &shared, fold, false)?);
+    }
+    Ok(items)
+}
+
+/// The alternatives one value expands into through the transformations, in order.
+fn transformed_alternatives(
+    scope: &Scope,
+    transforms: &[String],
+    v: &Json,
+) -> Result<Vec<V>, String> {
+    let start = match v {
+        Json::String(s) => V::Str(parse_wildcards(s)),
+        Json::Number(n) => V::Num(n.clone()),
+        Json::Bool(b) => V::Str(vec![Part::Lit(b.to_string())]),
+        Json::Null => V::Null,
+        _ => return Err("a value must be a string, number, boolean or null".into()),
+    };
+    let mut alts = vec![start];
+    for t in transforms {
+        let mut next = Vec::new();
+        for a in alts {
+            next.extend(apply_transform(scope, t, a)?);
+        }
+        alts = next;
+    }
+    Ok(alts)
+}
+
+/// Split one value's alternatives into string patterns (with the `contains`/`startswith`/
+/// `endswith` stars added), which can share a matcher, and other predicates (null, numbers).
+/// `several_values`: the item has more than one value, where `null` is refused.
+fn split_alternatives(
+    subject: &Subject,
+    m: &Mods,
+    alts: Vec<V>,
+    fold: Fold,
+    several_values: bool,
+) -> Result<(Vec<Vec<Part>>, Vec<Expr>), String> {
+    let mut pats: Vec<Vec<Part>> = Vec::new();
+    let mut others = Vec::new();
+    for a in alts {
+        match a {
+            V::Null => {
+                if several_values {
+                    return Err(
+                        "`null` cannot be one of several values: give it its own search".into(),
+                    );
+                }
+                others.push(Expr::MustNot(Box::new(exists(subject))));
+            }
+            V::Num(n) if !(m.contains || m.startswith || m.endswith) => {
+                others.push(number_equals(subject, &n, fold)?);
+            }
+            V::Num(n) => pats.push(vec![Part::Lit(n.to_string())]),
+            V::Bytes(_) => {
+                return Err(
+                    "an encoded value (utf16) must then be base64-encoded to match text".into(),
+                )
+            }
+            V::Str(mut p) => {
+                if (m.contains || m.endswith) && p.first() != Some(&Part::Star) {
+                    p.insert(0, Part::Star);
+                }
+                if (m.contains || m.startswith) && p.last() != Some(&Part::Star) {
+                    p.push(Part::Star);
+                }
+                pats.push(p);
+            }
+        }
+    }
+    Ok((pats, others))
+}
+
+/// A number matches a numeric field equal to it, or the same text.
+fn number_equals(subject: &Subject, n: &serde_json::Number, fold: Fold) -> Result<Expr, String> {
+    let text = n.to_string();
+    let lit = num_lit(n);
+    let mm = matcher(PatternKind::Wildcard, &[text], fold)?;
+    Ok(leaf(subject, |s| {
+        Expr::Or(vec![
+            Expr::cmp(CmpOp::Eq, s.clone(), lit, Fold::Sensitive),
+            Expr::Match {
+                subject: Box::new(s),
+                matcher: mm,
+            },
+        ])
+    }))
 }
 
 /// Field-less keywords: each is searched (as a substring, case-insensitively) in the scope's
