@@ -13,6 +13,22 @@
 //!
 //! Everything derives from one seed through a small SplitMix64 generator: the same
 //! [`Config`] always yields the same bytes.
+//!
+//! ```
+//! use unithunt_corpus::{Config, Generator, FORBIDDEN_IN_BENIGN};
+//! let config = Config { relevant_rate: 0.01, ..Config::default() };
+//! let (mut a, mut b) = (Generator::new(&config), Generator::new(&config));
+//! for _ in 0..1000 {
+//!     let (line, relevant) = a.next_event();
+//!     let line = line.to_string();
+//!     assert_eq!(b.next_event().0, line, "one seed, the same bytes");
+//!     let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+//!     assert!(event["@timestamp"].is_string() && event["host"]["name"].is_string());
+//!     if !relevant {
+//!         assert!(FORBIDDEN_IN_BENIGN.iter().all(|s| !line.contains(s)), "{line}");
+//!     }
+//! }
+//! ```
 
 use std::fmt::Write as _;
 use std::rc::Rc;
