@@ -46,142 +46,34 @@ pub fn lex(src: &str) -> Result<Vec<Token>, EqlError> {
             glued = false;
             continue;
         }
-        if src[i..].starts_with("//") {
-            while i < bytes.len() && bytes[i] != b'\n' {
-                i += 1;
-            }
-            glued = false;
-            continue;
-        }
-        if src[i..].starts_with("/*") {
-            match src[i + 2..].find("*/") {
-                Some(end) => i += 2 + end + 2,
-                None => {
-                    return Err(EqlError::new(
-                        "unterminated comment: expected `*/`",
-                        Span::new(i, src.len()),
-                    ))
-                }
-            }
+        if let Some(next) = skip_comment(src, i)? {
+            i = next;
             glued = false;
             continue;
         }
         let start = i;
-        let tok = if c == b'"' || c == b'\'' {
+        let (tok, next) = if c == b'"' || c == b'\'' {
             let (value, next) = lex_string(src, i, false)?;
-            i = next;
-            Tok::Str {
-                value,
-                single: c == b'\'',
-            }
+            let single = c == b'\'';
+            (Tok::Str { value, single }, next)
         } else if c == b'?' && matches!(bytes.get(i + 1), Some(b'"') | Some(b'\'')) {
             // Legacy raw string: ?"..." or ?'...' (no escapes).
             let (value, next) = lex_string(src, i + 1, true)?;
-            i = next;
-            Tok::Str {
-                value,
-                single: bytes[start + 1] == b'\'',
-            }
+            let single = bytes[start + 1] == b'\'';
+            (Tok::Str { value, single }, next)
         } else if c == b'`' {
-            let mut value = String::new();
-            let mut j = i + 1;
-            loop {
-                match src[j..].find('`') {
-                    Some(k) => {
-                        value.push_str(&src[j..j + k]);
-                        j += k + 1;
-                        if bytes.get(j) == Some(&b'`') {
-                            value.push('`');
-                            j += 1;
-                        } else {
-                            break;
-                        }
-                    }
-                    None => {
-                        return Err(EqlError::new(
-                            "unterminated backtick-quoted field name",
-                            Span::new(i, src.len()),
-                        ))
-                    }
-                }
-            }
-            i = j;
-            Tok::Quoted(value)
-        } else if c.is_ascii_digit()
-            || (c == b'.'
-                && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
-                && !out.last().is_some_and(|t| {
-                    glued && matches!(t.tok, Tok::Ident(_) | Tok::Quoted(_) | Tok::Op("]"))
-                }))
-        {
-            let mut j = i;
-            let mut float = false;
-            while j < bytes.len() && bytes[j].is_ascii_digit() {
-                j += 1;
-            }
-            if j < bytes.len()
-                && bytes[j] == b'.'
-                && bytes.get(j + 1).is_some_and(u8::is_ascii_digit)
-            {
-                float = true;
-                j += 1;
-                while j < bytes.len() && bytes[j].is_ascii_digit() {
-                    j += 1;
-                }
-            }
-            if j < bytes.len() && (bytes[j] == b'e' || bytes[j] == b'E') {
-                let mut k = j + 1;
-                if k < bytes.len() && (bytes[k] == b'+' || bytes[k] == b'-') {
-                    k += 1;
-                }
-                if k < bytes.len() && bytes[k].is_ascii_digit() {
-                    float = true;
-                    j = k;
-                    while j < bytes.len() && bytes[j].is_ascii_digit() {
-                        j += 1;
-                    }
-                }
-            }
-            let text = &src[i..j];
-            i = j;
-            if float {
-                Tok::Float(
-                    text.parse()
-                        .map_err(|_| EqlError::new("invalid number", Span::new(start, j)))?,
-                )
-            } else {
-                match text.parse::<i64>() {
-                    Ok(n) => Tok::Int(n),
-                    Err(_) => Tok::Float(
-                        text.parse()
-                            .map_err(|_| EqlError::new("invalid number", Span::new(start, j)))?,
-                    ),
-                }
-            }
-        } else if c.is_ascii_alphabetic() || c == b'_' || c == b'@' || c >= 0x80 {
-            let mut j = i;
-            while j < bytes.len()
-                && (bytes[j].is_ascii_alphanumeric()
-                    || bytes[j] == b'_'
-                    || bytes[j] == b'@'
-                    || bytes[j] >= 0x80)
-            {
-                j += 1;
-            }
-            let text = &src[i..j];
-            i = j;
-            Tok::Ident(text.to_string())
+            let (value, next) = lex_backtick_ident(src, i)?;
+            (Tok::Quoted(value), next)
+        } else if starts_number(bytes, i, out.last(), glued) {
+            lex_number(src, i)?
+        } else if is_ident_start(c) {
+            let end = ident_end(bytes, i);
+            (Tok::Ident(src[i..end].to_string()), end)
         } else {
-            let Some(op) = OPS.iter().find(|op| src[i..].starts_with(**op)) else {
-                let ch = src[i..].chars().next().unwrap_or('?');
-                return Err(EqlError::new(
-                    format!("unexpected character {ch:?}"),
-                    Span::new(i, i + ch.len_utf8()),
-                ));
-            };
-            i += op.len();
-            Tok::Op(op)
+            let op = lex_op(src, i)?;
+            (Tok::Op(op), i + op.len())
         };
+        i = next;
         out.push(Token {
             tok,
             span: Span::new(start, i),
@@ -195,6 +87,137 @@ pub fn lex(src: &str) -> Result<Vec<Token>, EqlError> {
         glued: false,
     });
     Ok(out)
+}
+
+/// When a `//` line comment or a `/* */` block comment starts at `i`, returns the index after it.
+fn skip_comment(src: &str, i: usize) -> Result<Option<usize>, EqlError> {
+    if src[i..].starts_with("//") {
+        return Ok(Some(src[i..].find('\n').map_or(src.len(), |k| i + k)));
+    }
+    if src[i..].starts_with("/*") {
+        return match src[i + 2..].find("*/") {
+            Some(end) => Ok(Some(i + 2 + end + 2)),
+            None => Err(EqlError::new(
+                "unterminated comment: expected `*/`",
+                Span::new(i, src.len()),
+            )),
+        };
+    }
+    Ok(None)
+}
+
+/// Lexes a backtick-quoted field name starting at the backtick at `at` (a doubled backtick
+/// stands for one). Returns the name and the index after the closing backtick.
+fn lex_backtick_ident(src: &str, at: usize) -> Result<(String, usize), EqlError> {
+    let bytes = src.as_bytes();
+    let mut value = String::new();
+    let mut j = at + 1;
+    loop {
+        match src[j..].find('`') {
+            Some(k) => {
+                value.push_str(&src[j..j + k]);
+                j += k + 1;
+                if bytes.get(j) == Some(&b'`') {
+                    value.push('`');
+                    j += 1;
+                } else {
+                    return Ok((value, j));
+                }
+            }
+            None => {
+                return Err(EqlError::new(
+                    "unterminated backtick-quoted field name",
+                    Span::new(at, src.len()),
+                ))
+            }
+        }
+    }
+}
+
+/// Whether a number literal starts at `i`: a digit, or `.` and a digit unless the `.` is glued to
+/// a preceding field name or `]` (then it is a field path separator, as in `a.0`).
+fn starts_number(bytes: &[u8], i: usize, prev: Option<&Token>, glued: bool) -> bool {
+    let c = bytes[i];
+    c.is_ascii_digit()
+        || (c == b'.'
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
+            && !prev.is_some_and(|t| {
+                glued && matches!(t.tok, Tok::Ident(_) | Tok::Quoted(_) | Tok::Op("]"))
+            }))
+}
+
+/// Lexes a number literal starting at `start`: an integer, or a float when it has a fraction or
+/// an exponent or does not fit in an `i64`. Returns the token and the index after it.
+fn lex_number(src: &str, start: usize) -> Result<(Tok, usize), EqlError> {
+    let bytes = src.as_bytes();
+    let mut j = start;
+    let mut float = false;
+    while j < bytes.len() && bytes[j].is_ascii_digit() {
+        j += 1;
+    }
+    if j < bytes.len() && bytes[j] == b'.' && bytes.get(j + 1).is_some_and(u8::is_ascii_digit) {
+        float = true;
+        j += 1;
+        while j < bytes.len() && bytes[j].is_ascii_digit() {
+            j += 1;
+        }
+    }
+    if j < bytes.len() && (bytes[j] == b'e' || bytes[j] == b'E') {
+        let mut k = j + 1;
+        if k < bytes.len() && (bytes[k] == b'+' || bytes[k] == b'-') {
+            k += 1;
+        }
+        if k < bytes.len() && bytes[k].is_ascii_digit() {
+            float = true;
+            j = k;
+            while j < bytes.len() && bytes[j].is_ascii_digit() {
+                j += 1;
+            }
+        }
+    }
+    let text = &src[start..j];
+    let invalid = |_| EqlError::new("invalid number", Span::new(start, j));
+    let tok = if float {
+        Tok::Float(text.parse().map_err(invalid)?)
+    } else {
+        match text.parse::<i64>() {
+            Ok(n) => Tok::Int(n),
+            Err(_) => Tok::Float(text.parse().map_err(invalid)?),
+        }
+    };
+    Ok((tok, j))
+}
+
+fn is_ident_start(c: u8) -> bool {
+    c.is_ascii_alphabetic() || c == b'_' || c == b'@' || c >= 0x80
+}
+
+/// The index after the identifier starting at `i`.
+fn ident_end(bytes: &[u8], i: usize) -> usize {
+    let mut j = i;
+    while j < bytes.len()
+        && (bytes[j].is_ascii_alphanumeric()
+            || bytes[j] == b'_'
+            || bytes[j] == b'@'
+            || bytes[j] >= 0x80)
+    {
+        j += 1;
+    }
+    j
+}
+
+/// The operator or punctuation starting at `i` (the longest first, as `OPS` lists them).
+fn lex_op(src: &str, i: usize) -> Result<&'static str, EqlError> {
+    match OPS.iter().find(|op| src[i..].starts_with(**op)) {
+        Some(op) => Ok(op),
+        None => {
+            let ch = src[i..].chars().next().unwrap_or('?');
+            Err(EqlError::new(
+                format!("unexpected character {ch:?}"),
+                Span::new(i, i + ch.len_utf8()),
+            ))
+        }
+    }
 }
 
 /// Lexes a string starting at the quote at `at`. Returns the value and the index after it.

@@ -101,6 +101,84 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// The signature of the function called `name`, or an error naming the nearest known function
+/// (Elasticsearch EQL knows fewer functions than the legacy dialect).
+fn lookup_function(name: &str, name_span: Span, es: bool) -> R<&'static FuncSig> {
+    match FuncSig::lookup(name) {
+        Some(s) if s.elasticsearch || !es => Ok(s),
+        _ => {
+            let known: Vec<&str> = unithunt_engine::FUNCTION_NAMES
+                .iter()
+                .copied()
+                .filter(|f| !es || FuncSig::lookup(f).is_some_and(|s| s.elasticsearch))
+                .collect();
+            let near = known
+                .iter()
+                .min_by_key(|k| edit_distance(&k.to_ascii_lowercase(), &name.to_ascii_lowercase()));
+            let hint = match near {
+                Some(k)
+                    if edit_distance(&k.to_ascii_lowercase(), &name.to_ascii_lowercase()) <= 3 =>
+                {
+                    format!("; did you mean `{k}`?")
+                }
+                _ => String::new(),
+            };
+            err(format!("unknown function `{name}`{hint}"), name_span)
+        }
+    }
+}
+
+/// Checks the number of arguments of a call against the function's signature.
+fn check_arity(sig: &FuncSig, name_span: Span, args: &[Node]) -> R<()> {
+    let arity_ok = args.len() >= sig.min_args && sig.max_args.is_none_or(|m| args.len() <= m);
+    if !arity_ok {
+        let expected = match sig.max_args {
+            Some(m) if m == sig.min_args => format!("exactly {m}"),
+            Some(m) => format!("{} to {m}", sig.min_args),
+            None => format!("at least {}", sig.min_args),
+        };
+        let span = args
+            .first()
+            .map(|a| a.span.to(args[args.len() - 1].span))
+            .unwrap_or(name_span);
+        return err(
+            format!(
+                "`{}` takes {expected} argument{}, found {}",
+                sig.name,
+                if expected.ends_with('1') && !expected.contains("least") {
+                    ""
+                } else {
+                    "s"
+                },
+                args.len()
+            ),
+            span,
+        );
+    }
+    Ok(())
+}
+
+/// Checks that literal arguments have the types the function's signature asks for.
+fn check_literal_args(sig: &FuncSig, args: &[Node]) -> R<()> {
+    for (i, a) in args.iter().enumerate() {
+        let bad = match &a.kind {
+            NodeKind::Lit(Value::Null) => None,
+            NodeKind::Lit(Value::Str(_)) if sig.number_args.contains(&i) => Some("a number"),
+            NodeKind::Lit(v) if sig.string_args.contains(&i) && !matches!(v, Value::Str(_)) => {
+                Some("a string")
+            }
+            _ => None,
+        };
+        if let Some(want) = bad {
+            return err(
+                format!("argument {} of `{}` must be {want}", i + 1, sig.name),
+                a.span,
+            );
+        }
+    }
+    Ok(())
+}
+
 impl<'o> Lower<'o> {
     pub fn new(opts: &'o EqlOptions) -> Lower<'o> {
         Lower {
@@ -294,85 +372,13 @@ impl<'o> Lower<'o> {
             NodeKind::Not(inner) => Ok(Expr::MustNot(Box::new(self.pred(inner)?))),
             NodeKind::Lit(Value::Bool(b)) => Ok(Expr::Lit(Value::Bool(*b))),
             NodeKind::Lit(_) => err("expected a condition, found a constant", n.span),
-            NodeKind::Cmp { op, lhs, rhs } => {
-                if has_field(lhs) && has_field(rhs) {
-                    return err("comparisons between fields are not supported in Elasticsearch EQL (compare a field with a value, or use --dialect legacy)", n.span);
-                }
-                let null_side = |x: &Node| matches!(x.kind, NodeKind::Lit(Value::Null));
-                let bare = |x: &Node| match &x.kind {
-                    NodeKind::Field { path, .. } => Some(FieldPath::parse(path)),
-                    _ => None,
-                };
-                let exists = match (bare(lhs), bare(rhs)) {
-                    (Some(f), None) if null_side(rhs) => Some(f),
-                    (None, Some(f)) if null_side(lhs) => Some(f),
-                    _ => None,
-                };
-                if let Some(f) = exists {
-                    return match op {
-                        CmpKind::Eq | CmpKind::Assign => {
-                            Ok(Expr::MustNot(Box::new(Expr::Exists(f))))
-                        }
-                        CmpKind::Ne => Ok(Expr::Exists(f)),
-                        _ => Ok(Expr::Lit(Value::Bool(false))),
-                    };
-                }
-                // Elasticsearch converts a term's value to the field's type: `event.code == 4624`
-                // matches the keyword "4624" and `process.pid == "42"` the long 42. Without mappings,
-                // a field compared with a number (or a numeric string) accepts both spellings.
-                let coerced = match (bare(lhs), bare(rhs)) {
-                    (Some(_), None) => both_spellings(rhs).map(|alts| (lhs, alts)),
-                    (None, Some(_)) => both_spellings(lhs).map(|alts| (rhs, alts)),
-                    _ => None,
-                };
-                let positive = match coerced {
-                    Some((field, items)) if matches!(op, CmpKind::Eq | CmpKind::Ne) => Node {
-                        kind: NodeKind::In {
-                            needle: field.clone(),
-                            items,
-                            insensitive: false,
-                            negated: false,
-                        },
-                        span: n.span,
-                    },
-                    _ => Node {
-                        kind: NodeKind::Cmp {
-                            op: if *op == CmpKind::Ne { CmpKind::Eq } else { *op },
-                            lhs: lhs.clone(),
-                            rhs: rhs.clone(),
-                        },
-                        span: n.span,
-                    },
-                };
-                Ok(must_not_if(*op == CmpKind::Ne, self.leaf(&positive)?))
-            }
+            NodeKind::Cmp { op, lhs, rhs } => self.es_cmp(n, *op, lhs, rhs),
             NodeKind::In {
                 needle,
                 items,
                 insensitive,
                 negated,
-            } => {
-                if let Some(bad) = items.iter().find(|i| has_field(i)) {
-                    return err(
-                        "the list of `in` must hold values, not fields, in Elasticsearch EQL",
-                        bad.span,
-                    );
-                }
-                let items: Vec<Node> = items
-                    .iter()
-                    .flat_map(|i| both_spellings(i).unwrap_or_else(|| vec![i.clone()]))
-                    .collect();
-                let positive = Node {
-                    kind: NodeKind::In {
-                        needle: needle.clone(),
-                        items,
-                        insensitive: *insensitive,
-                        negated: false,
-                    },
-                    span: n.span,
-                };
-                Ok(must_not_if(*negated, self.leaf(&positive)?))
-            }
+            } => self.es_in(n, needle, items, *insensitive, *negated),
             NodeKind::Pattern {
                 op,
                 subject,
@@ -393,22 +399,7 @@ impl<'o> Lower<'o> {
                 Ok(must_not_if(*negated, self.leaf(&positive)?))
             }
             NodeKind::Call { .. } => self.leaf(n),
-            NodeKind::Field { .. } => {
-                // A bare field as a condition: the field is true.
-                let t = Node {
-                    kind: NodeKind::Lit(Value::Bool(true)),
-                    span: n.span,
-                };
-                let eq = Node {
-                    kind: NodeKind::Cmp {
-                        op: CmpKind::Eq,
-                        lhs: Box::new(n.clone()),
-                        rhs: Box::new(t),
-                    },
-                    span: n.span,
-                };
-                self.leaf(&eq)
-            }
+            NodeKind::Field { .. } => self.es_bare_field(n),
             NodeKind::Arith { .. } | NodeKind::Neg(_) => {
                 err("expected a condition, found arithmetic", n.span)
             }
@@ -416,6 +407,107 @@ impl<'o> Lower<'o> {
                 err("lineage operators are only in the legacy dialect", n.span)
             }
         }
+    }
+
+    /// An Elasticsearch comparison: `field == null` tests existence, a field compared with a
+    /// number accepts both spellings, and `!=` is the positive comparison under `must_not`.
+    fn es_cmp(&mut self, n: &Node, op: CmpKind, lhs: &Node, rhs: &Node) -> R<Expr> {
+        if has_field(lhs) && has_field(rhs) {
+            return err("comparisons between fields are not supported in Elasticsearch EQL (compare a field with a value, or use --dialect legacy)", n.span);
+        }
+        let null_side = |x: &Node| matches!(x.kind, NodeKind::Lit(Value::Null));
+        let bare = |x: &Node| match &x.kind {
+            NodeKind::Field { path, .. } => Some(FieldPath::parse(path)),
+            _ => None,
+        };
+        let exists = match (bare(lhs), bare(rhs)) {
+            (Some(f), None) if null_side(rhs) => Some(f),
+            (None, Some(f)) if null_side(lhs) => Some(f),
+            _ => None,
+        };
+        if let Some(f) = exists {
+            return match op {
+                CmpKind::Eq | CmpKind::Assign => Ok(Expr::MustNot(Box::new(Expr::Exists(f)))),
+                CmpKind::Ne => Ok(Expr::Exists(f)),
+                _ => Ok(Expr::Lit(Value::Bool(false))),
+            };
+        }
+        // Elasticsearch converts a term's value to the field's type: `event.code == 4624`
+        // matches the keyword "4624" and `process.pid == "42"` the long 42. Without mappings,
+        // a field compared with a number (or a numeric string) accepts both spellings.
+        let coerced = match (bare(lhs), bare(rhs)) {
+            (Some(_), None) => both_spellings(rhs).map(|alts| (lhs, alts)),
+            (None, Some(_)) => both_spellings(lhs).map(|alts| (rhs, alts)),
+            _ => None,
+        };
+        let positive = match coerced {
+            Some((field, items)) if matches!(op, CmpKind::Eq | CmpKind::Ne) => Node {
+                kind: NodeKind::In {
+                    needle: Box::new(field.clone()),
+                    items,
+                    insensitive: false,
+                    negated: false,
+                },
+                span: n.span,
+            },
+            _ => Node {
+                kind: NodeKind::Cmp {
+                    op: if op == CmpKind::Ne { CmpKind::Eq } else { op },
+                    lhs: Box::new(lhs.clone()),
+                    rhs: Box::new(rhs.clone()),
+                },
+                span: n.span,
+            },
+        };
+        Ok(must_not_if(op == CmpKind::Ne, self.leaf(&positive)?))
+    }
+
+    /// An Elasticsearch `in`: the list holds values only, each number in both spellings.
+    fn es_in(
+        &mut self,
+        n: &Node,
+        needle: &Node,
+        items: &[Node],
+        insensitive: bool,
+        negated: bool,
+    ) -> R<Expr> {
+        if let Some(bad) = items.iter().find(|i| has_field(i)) {
+            return err(
+                "the list of `in` must hold values, not fields, in Elasticsearch EQL",
+                bad.span,
+            );
+        }
+        let items: Vec<Node> = items
+            .iter()
+            .flat_map(|i| both_spellings(i).unwrap_or_else(|| vec![i.clone()]))
+            .collect();
+        let positive = Node {
+            kind: NodeKind::In {
+                needle: Box::new(needle.clone()),
+                items,
+                insensitive,
+                negated: false,
+            },
+            span: n.span,
+        };
+        Ok(must_not_if(negated, self.leaf(&positive)?))
+    }
+
+    /// A bare field as a condition: the field is true.
+    fn es_bare_field(&mut self, n: &Node) -> R<Expr> {
+        let t = Node {
+            kind: NodeKind::Lit(Value::Bool(true)),
+            span: n.span,
+        };
+        let eq = Node {
+            kind: NodeKind::Cmp {
+                op: CmpKind::Eq,
+                lhs: Box::new(n.clone()),
+                rhs: Box::new(t),
+            },
+            span: n.span,
+        };
+        self.leaf(&eq)
     }
 
     /// An Elasticsearch leaf: its fields are bound one value at a time.
@@ -626,76 +718,15 @@ impl<'o> Lower<'o> {
         slots: &mut Option<Vec<FieldPath>>,
     ) -> R<Expr> {
         let es = self.es();
-        let sig = match FuncSig::lookup(name) {
-            Some(s) if s.elasticsearch || !es => s,
-            _ => {
-                let known: Vec<&str> = unithunt_engine::FUNCTION_NAMES
-                    .iter()
-                    .copied()
-                    .filter(|f| !es || FuncSig::lookup(f).is_some_and(|s| s.elasticsearch))
-                    .collect();
-                let near = known.iter().min_by_key(|k| {
-                    edit_distance(&k.to_ascii_lowercase(), &name.to_ascii_lowercase())
-                });
-                let hint = match near {
-                    Some(k)
-                        if edit_distance(&k.to_ascii_lowercase(), &name.to_ascii_lowercase())
-                            <= 3 =>
-                    {
-                        format!("; did you mean `{k}`?")
-                    }
-                    _ => String::new(),
-                };
-                return err(format!("unknown function `{name}`{hint}"), name_span);
-            }
-        };
+        let sig = lookup_function(name, name_span, es)?;
         if insensitive && !sig.insensitive_variant {
             return err(
                 format!("`{}` has no case-insensitive `~` form", sig.name),
                 name_span,
             );
         }
-        let arity_ok = args.len() >= sig.min_args && sig.max_args.is_none_or(|m| args.len() <= m);
-        if !arity_ok {
-            let expected = match sig.max_args {
-                Some(m) if m == sig.min_args => format!("exactly {m}"),
-                Some(m) => format!("{} to {m}", sig.min_args),
-                None => format!("at least {}", sig.min_args),
-            };
-            let span = args
-                .first()
-                .map(|a| a.span.to(args[args.len() - 1].span))
-                .unwrap_or(name_span);
-            return err(
-                format!(
-                    "`{}` takes {expected} argument{}, found {}",
-                    sig.name,
-                    if expected.ends_with('1') && !expected.contains("least") {
-                        ""
-                    } else {
-                        "s"
-                    },
-                    args.len()
-                ),
-                span,
-            );
-        }
-        for (i, a) in args.iter().enumerate() {
-            let bad = match &a.kind {
-                NodeKind::Lit(Value::Null) => None,
-                NodeKind::Lit(Value::Str(_)) if sig.number_args.contains(&i) => Some("a number"),
-                NodeKind::Lit(v) if sig.string_args.contains(&i) && !matches!(v, Value::Str(_)) => {
-                    Some("a string")
-                }
-                _ => None,
-            };
-            if let Some(want) = bad {
-                return err(
-                    format!("argument {} of `{}` must be {want}", i + 1, sig.name),
-                    a.span,
-                );
-            }
-        }
+        check_arity(sig, name_span, args)?;
+        check_literal_args(sig, args)?;
         let fold = if es {
             fold_of(insensitive)
         } else {

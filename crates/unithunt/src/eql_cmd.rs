@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 use unithunt_detect::window::{Reorder, SortKey, Take, Window, REORDER_BUDGET};
-use unithunt_engine::{Output, Pipe, Prefilter, QueryKind, RunOptions, Runner};
+use unithunt_engine::{Output, Pipe, Prefilter, Query, QueryKind, RunOptions, Runner};
 use unithunt_eql::{compile, Dialect, EqlOptions};
 use unithunt_event::{lookup_one, neutral, parse_timestamp, FieldPath, TimestampFormat};
 use unithunt_readers::{read_input, ConvertOptions, Converters, Input, ReadStats};
@@ -187,6 +187,53 @@ fn print_summary(args: &EqlArgs, stats: &ReadStats, t: &Tally, started: Instant)
 
 pub fn run(mut args: EqlArgs) -> ExitCode {
     let started = Instant::now();
+    settle_paths(&mut args);
+    let (opts, query) = match load_query(&args) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let legacy = opts.dialect == Dialect::Legacy;
+    // Lineage needs every event; otherwise lines no stage can match are dropped before parsing.
+    let stage_filters = query.stage_filters();
+    let prefilter = (query.lineage.is_empty())
+        .then(|| Prefilter::new(&stage_filters))
+        .filter(Prefilter::is_useful);
+    let mut collector = Collector {
+        legacy,
+        ts_field: FieldPath::parse(&args.timestamp_field),
+        tb_field: args.tiebreaker_field.as_deref().map(FieldPath::parse),
+        runner: Runner::new(
+            &query,
+            RunOptions {
+                max_pending: args.max_pending,
+                max_samples_per_key: args.max_samples_per_key,
+            },
+        ),
+        window: result_window(&query, legacy, &args).map(Window::new),
+        candidates: Reorder::default(),
+        ordinal: 0,
+        no_time: 0,
+        no_time_example: None,
+    };
+    let mut stats = ReadStats::default();
+    let io_error = read_inputs(&args, prefilter.as_ref(), &mut collector, &mut stats);
+    let (outputs, tally) = collector.finish(&args, query.pipes.len());
+    write_outputs(&outputs);
+    if !args.quiet {
+        print_summary(&args, &stats, &tally, started);
+    }
+    if io_error {
+        ExitCode::from(2)
+    } else if tally.total > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// Sorts the positional arguments into query and inputs: with `-f`, the first one is an input;
+/// no input means stdin.
+fn settle_paths(args: &mut EqlArgs) {
     if args.query_file.is_some() {
         // With -f, the first positional argument is an input, not a query.
         if let Some(first) = args.query.take() {
@@ -196,36 +243,16 @@ pub fn run(mut args: EqlArgs) -> ExitCode {
     if args.paths.is_empty() {
         args.paths.push("-".into());
     }
-    let (opts, query) = match load_query(&args) {
-        Ok(loaded) => loaded,
-        Err(code) => return code,
-    };
-    let legacy = opts.dialect == Dialect::Legacy;
-    let ts_field = FieldPath::parse(&args.timestamp_field);
-    let tb_field = args.tiebreaker_field.as_deref().map(FieldPath::parse);
-    // Lineage needs every event; otherwise lines no stage can match are dropped before parsing.
-    let stage_filters = query.stage_filters();
-    let prefilter = (query.lineage.is_empty())
-        .then(|| Prefilter::new(&stage_filters))
-        .filter(Prefilter::is_useful);
-    let mut runner = Runner::new(
-        &query,
-        RunOptions {
-            max_pending: args.max_pending,
-            max_samples_per_key: args.max_samples_per_key,
-        },
-    );
-    let mut stats = ReadStats::default();
-    let mut no_time = 0u64;
-    let mut no_time_example: Option<(String, u64)> = None;
-    // Candidates (events matching some stage) are sorted by time before sequencing, as
-    // Elasticsearch does, a bounded buffer at a time (see `Reorder`).
-    // Event queries whose pipes are heads and tails keep only the window they can return.
+}
+
+/// The chain of takes an Elasticsearch event query whose pipes are all heads and tails ends
+/// with (its pipes, then `--size` from `--result-position`); `None` for other queries.
+fn result_window(query: &Query, legacy: bool, args: &EqlArgs) -> Option<Vec<Take>> {
     let final_step = match args.result_position {
         Position::Head => Take::Head(args.size),
         Position::Tail => Take::Tail(args.size),
     };
-    let window_chain: Option<Vec<Take>> = match (&query.kind, legacy) {
+    match (&query.kind, legacy) {
         (QueryKind::Events(_), false) => query
             .pipes
             .iter()
@@ -237,10 +264,16 @@ pub fn run(mut args: EqlArgs) -> ExitCode {
             .chain(std::iter::once(Some(final_step)))
             .collect(),
         _ => None,
-    };
-    let mut window = window_chain.map(Window::new);
-    let mut candidates: Reorder<()> = Reorder::default();
-    let mut ordinal = 0u64;
+    }
+}
+
+/// Reads every input into `collector`, printing each input's error; true when one failed.
+fn read_inputs(
+    args: &EqlArgs,
+    prefilter: Option<&Prefilter>,
+    collector: &mut Collector,
+    stats: &mut ReadStats,
+) -> bool {
     let mut io_error = false;
     let mut converters = Converters::new(ConvertOptions::default());
     let named: Vec<std::path::PathBuf> = args.paths.iter().map(Into::into).collect();
@@ -260,45 +293,9 @@ pub fn run(mut args: EqlArgs) -> ExitCode {
         };
         let name = input.name().to_string();
         let converter = converters.get(input.format);
-        let mut keep = |raw: &[u8]| prefilter.as_ref().is_none_or(|p| p.any(raw));
-        let mut sink = |doc: Json, line: u64| {
-            ordinal += 1;
-            let ts =
-                lookup_one(&doc, &ts_field).and_then(|t| parse_timestamp(t, TimestampFormat::Auto));
-            let ts = match (ts, legacy) {
-                (Some(t), _) => t,
-                (None, true) => 0,
-                (None, false) => {
-                    no_time += 1;
-                    if no_time_example.is_none() {
-                        no_time_example = Some((name.clone(), line));
-                    }
-                    return;
-                }
-            };
-            let mask = runner.evaluate(&doc);
-            if legacy {
-                runner.advance(Arc::new(doc), ts, mask);
-            } else if mask != 0 {
-                let tiebreaker = tb_field.as_ref().and_then(|f| lookup_one(&doc, f).cloned());
-                let key = SortKey {
-                    ts,
-                    tiebreaker,
-                    ordinal,
-                };
-                match &mut window {
-                    Some(w) => w.push(key, Arc::new(doc)),
-                    None => {
-                        candidates.push(key, Arc::new(doc), mask, ());
-                        if candidates.len() >= REORDER_BUDGET {
-                            candidates
-                                .flush(|key, doc, mask, ()| runner.advance(doc, key.ts, mask));
-                        }
-                    }
-                }
-            }
-        };
-        if let Err(e) = read_input(input, converter, &mut keep, &mut sink, &mut stats) {
+        let mut keep = |raw: &[u8]| prefilter.is_none_or(|p| p.any(raw));
+        let mut sink = |doc: Json, line: u64| collector.push(doc, &name, line);
+        if let Err(e) = read_input(input, converter, &mut keep, &mut sink, stats) {
             eprintln!(
                 "error: {}: read failed after {} bytes: {e}",
                 escape(&name),
@@ -307,32 +304,120 @@ pub fn run(mut args: EqlArgs) -> ExitCode {
             io_error = true;
         }
     }
-    let (outputs, total, evicted): (Vec<Output>, usize, u64) = match window {
-        Some(w) => {
-            let (docs, total) = w.finish(query.pipes.len());
-            (docs.into_iter().map(Output::Event).collect(), total, 0)
-        }
-        None => {
-            candidates.flush(|key, doc, mask, ()| runner.advance(doc, key.ts, mask));
-            let result = runner.finish();
-            let total = result.outputs.len();
-            let skip = match args.result_position {
-                Position::Head => 0,
-                Position::Tail => total.saturating_sub(args.size),
+    io_error
+}
+
+/// Where events go as they are read: each is evaluated against the query's stages, and those
+/// matching one are sequenced or kept in the result window.
+struct Collector<'q> {
+    legacy: bool,
+    ts_field: FieldPath,
+    tb_field: Option<FieldPath>,
+    runner: Runner<'q>,
+    /// For event queries that only take heads and tails: the matches they can return.
+    window: Option<Window>,
+    /// Candidates (events matching some stage) are sorted by time before sequencing, as
+    /// Elasticsearch does, a bounded buffer at a time (see `Reorder`).
+    candidates: Reorder<()>,
+    ordinal: u64,
+    no_time: u64,
+    no_time_example: Option<(String, u64)>,
+}
+
+impl Collector<'_> {
+    /// Takes the event read at `line` of input `name`.
+    fn push(&mut self, doc: Json, name: &str, line: u64) {
+        self.ordinal += 1;
+        let ts = lookup_one(&doc, &self.ts_field)
+            .and_then(|t| parse_timestamp(t, TimestampFormat::Auto));
+        let ts = match (ts, self.legacy) {
+            (Some(t), _) => t,
+            (None, true) => 0,
+            (None, false) => {
+                self.no_time += 1;
+                if self.no_time_example.is_none() {
+                    self.no_time_example = Some((name.to_string(), line));
+                }
+                return;
+            }
+        };
+        let mask = self.runner.evaluate(&doc);
+        if self.legacy {
+            self.runner.advance(Arc::new(doc), ts, mask);
+        } else if mask != 0 {
+            let tiebreaker = self
+                .tb_field
+                .as_ref()
+                .and_then(|f| lookup_one(&doc, f).cloned());
+            let key = SortKey {
+                ts,
+                tiebreaker,
+                ordinal: self.ordinal,
             };
-            let shown = result
-                .outputs
-                .into_iter()
-                .skip(skip)
-                .take(args.size)
-                .collect();
-            (shown, total, result.stats.evicted)
+            match &mut self.window {
+                Some(w) => w.push(key, Arc::new(doc)),
+                None => {
+                    self.candidates.push(key, Arc::new(doc), mask, ());
+                    if self.candidates.len() >= REORDER_BUDGET {
+                        let runner = &mut self.runner;
+                        self.candidates
+                            .flush(|key, doc, mask, ()| runner.advance(doc, key.ts, mask));
+                    }
+                }
+            }
         }
-    };
-    let shown: Vec<&Output> = outputs.iter().collect();
+    }
+
+    /// The results to show (`--size` of them, from `--result-position`) and the run's tally.
+    fn finish(self, args: &EqlArgs, pipes_len: usize) -> (Vec<Output>, Tally) {
+        let Collector {
+            runner,
+            window,
+            mut candidates,
+            no_time,
+            no_time_example,
+            ..
+        } = self;
+        let (outputs, total, evicted): (Vec<Output>, usize, u64) = match window {
+            Some(w) => {
+                let (docs, total) = w.finish(pipes_len);
+                (docs.into_iter().map(Output::Event).collect(), total, 0)
+            }
+            None => {
+                let mut runner = runner;
+                candidates.flush(|key, doc, mask, ()| runner.advance(doc, key.ts, mask));
+                let result = runner.finish();
+                let total = result.outputs.len();
+                let skip = match args.result_position {
+                    Position::Head => 0,
+                    Position::Tail => total.saturating_sub(args.size),
+                };
+                let shown = result
+                    .outputs
+                    .into_iter()
+                    .skip(skip)
+                    .take(args.size)
+                    .collect();
+                (shown, total, result.stats.evicted)
+            }
+        };
+        let tally = Tally {
+            total,
+            shown: outputs.len(),
+            no_time,
+            no_time_example,
+            evicted,
+            late: candidates.late,
+        };
+        (outputs, tally)
+    }
+}
+
+/// Writes the results to stdout, one JSON document a line.
+fn write_outputs(outputs: &[Output]) {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    for o in &shown {
+    for o in outputs {
         let line = match o {
             Output::Event(doc) => neutral::to_string(doc.as_ref()),
             Output::Sequence { join_keys, events } => neutral::to_string(&json!({
@@ -350,22 +435,4 @@ pub fn run(mut args: EqlArgs) -> ExitCode {
         }
     }
     let _ = out.flush();
-    if !args.quiet {
-        let tally = Tally {
-            total,
-            shown: shown.len(),
-            no_time,
-            no_time_example,
-            evicted,
-            late: candidates.late,
-        };
-        print_summary(&args, &stats, &tally, started);
-    }
-    if io_error {
-        ExitCode::from(2)
-    } else if total > 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
 }
