@@ -489,6 +489,85 @@ pub fn format(records: &[Record<'_>], ctx: &Context, raw_records: bool) -> Doc {
 /// it drops are not made.
 pub fn format_into(mut doc: Doc, records: &[Record<'_>], ctx: &Context, raw_records: bool) -> Doc {
     let first = &records[0];
+    put_event_identity(&mut doc, first);
+    let sys = of_type(records, "SYSCALL").next();
+    let cwd = of_type(records, "CWD").next().and_then(|r| r.text("cwd"));
+
+    // The raw records, decoded where the kernel hex-encodes, under `auditd.records`.
+    if raw_records && doc.wants("auditd.records") {
+        doc.set("auditd.records", raw_records_json(records));
+    }
+
+    let Some(sys) = sys else {
+        // A user-space message, or records cut off from their SYSCALL (a log rotated mid-event).
+        put_message_event(&mut doc, first);
+        return doc;
+    };
+
+    let syscall = syscall_name(sys).unwrap_or_else(|| sys.get("syscall").unwrap_or("").into());
+    let success = sys.get("success") != Some("no");
+    put_syscall(&mut doc, sys, &syscall, success);
+    put_users(&mut doc, sys);
+    let pid = sys.num("pid").unwrap_or(0);
+    let ppid = sys.num("ppid").unwrap_or(0);
+
+    let is_exec = matches!(syscall.as_str(), "execve" | "execveat") && success;
+    let is_fork = matches!(syscall.as_str(), "clone" | "clone3" | "fork" | "vfork") && success;
+    // The acting process as the table knew it (after its exec, for an exec).
+    let me = ctx.me.as_ref();
+    match me {
+        Some(p) => put_proc(&mut doc, &PROCESS, p),
+        None => put_process_from_records(&mut doc, records, sys, pid),
+    }
+    if let Some(c) = &cwd {
+        doc.set("process.working_directory", c);
+    }
+    doc.set("process.parent.pid", ppid);
+    put_ancestry(&mut doc, &ctx.ancestry);
+
+    if is_exec {
+        doc.set("event.category", ["process"]);
+        doc.set("event.type", ["start"]);
+        doc.set("event.action", "exec");
+        return doc;
+    }
+    if is_fork {
+        if let Some(child) = sys.num("exit").filter(|&c| c > 0) {
+            put_fork(&mut doc, first, child, pid, me);
+        }
+        return doc;
+    }
+    let mut paths: Vec<&Record<'_>> = of_type(records, "PATH").collect();
+    paths.sort_by_key(|r| r.num("item").unwrap_or(i64::MAX));
+    if let Some(fc) = file_change(&syscall, sys, &paths, cwd.as_deref()) {
+        let item = paths[fc.item];
+        put_file_change(&mut doc, fc, item);
+        return doc;
+    }
+    if let Some((ip, port)) = of_type(records, "SOCKADDR")
+        .next()
+        .and_then(|r| r.get("saddr"))
+        .and_then(sockaddr)
+    {
+        put_connection(&mut doc, &syscall, ip, port);
+        return doc;
+    }
+    doc.set("event.action", &syscall);
+    doc
+}
+
+/// The records of type `t`, in the event's order.
+#[inline]
+fn of_type<'r, 'a>(
+    records: &'r [Record<'a>],
+    t: &'static str,
+) -> impl Iterator<Item = &'r Record<'a>> {
+    records.iter().filter(move |r| r.rtype == t)
+}
+
+/// What every event has, from its first record: when, which event, on which host.
+#[inline]
+fn put_event_identity(doc: &mut Doc, first: &Record<'_>) {
     let node = first.node;
     if doc.wants("@timestamp") {
         doc.set("@timestamp", iso8601(first.time_ms));
@@ -508,62 +587,44 @@ pub fn format_into(mut doc: Doc, records: &[Record<'_>], ctx: &Context, raw_reco
     if let Some(n) = node {
         doc.set("host.name", n);
     }
-    fn of_type<'r, 'a>(
-        records: &'r [Record<'a>],
-        t: &'static str,
-    ) -> impl Iterator<Item = &'r Record<'a>> {
-        records.iter().filter(move |r| r.rtype == t)
+}
+
+/// The event's records as one JSON array, each an object of its fields.
+fn raw_records_json(records: &[Record<'_>]) -> Val {
+    let mut raw = Vec::with_capacity(256 * records.len());
+    raw.push(b'[');
+    for (i, r) in records.iter().enumerate() {
+        if i > 0 {
+            raw.push(b',');
+        }
+        raw_record(r, &mut raw);
     }
-    let sys = of_type(records, "SYSCALL").next();
-    let cwd = of_type(records, "CWD").next().and_then(|r| r.text("cwd"));
-    let mut paths: Vec<&Record<'_>> = of_type(records, "PATH").collect();
-    paths.sort_by_key(|r| r.num("item").unwrap_or(i64::MAX));
-    // Decoded only when the table did not know the process (and its arguments are wanted).
-    let proctitle = || {
-        of_type(records, "PROCTITLE")
-            .next()
-            .and_then(proctitle_args)
-    };
+    raw.push(b']');
+    Val::Raw(String::from_utf8(raw).expect("JSON of strings is UTF-8"))
+}
 
-    // The raw records, decoded where the kernel hex-encodes, under `auditd.records`.
-    if raw_records && doc.wants("auditd.records") {
-        let mut raw = Vec::with_capacity(256 * records.len());
-        raw.push(b'[');
-        for (i, r) in records.iter().enumerate() {
-            if i > 0 {
-                raw.push(b',');
-            }
-            raw_record(r, &mut raw);
-        }
-        raw.push(b']');
-        doc.set(
-            "auditd.records",
-            Val::Raw(String::from_utf8(raw).expect("JSON of strings is UTF-8")),
-        );
+/// An event without a SYSCALL record: its action, outcome and actor, as its first record says.
+fn put_message_event(doc: &mut Doc, first: &Record<'_>) {
+    let action = first.rtype.to_ascii_lowercase();
+    doc.set("event.action", action);
+    if let Some(res) = first.get("res") {
+        let ok = matches!(res, "success" | "1" | "yes");
+        doc.set("event.outcome", if ok { "success" } else { "failure" });
     }
+    put_users(doc, first);
+    if let Some(pid) = first.num("pid") {
+        doc.set("process.pid", pid);
+    }
+    if let Some(exe) = first.text("exe") {
+        doc.set("process.name", basename(&exe));
+        doc.set("process.executable", exe);
+    }
+}
 
-    let Some(sys) = sys else {
-        // A user-space message, or records cut off from their SYSCALL (a log rotated mid-event).
-        let action = first.rtype.to_ascii_lowercase();
-        doc.set("event.action", action);
-        if let Some(res) = first.get("res") {
-            let ok = matches!(res, "success" | "1" | "yes");
-            doc.set("event.outcome", if ok { "success" } else { "failure" });
-        }
-        put_users(&mut doc, first);
-        if let Some(pid) = first.num("pid") {
-            doc.set("process.pid", pid);
-        }
-        if let Some(exe) = first.text("exe") {
-            doc.set("process.name", basename(&exe));
-            doc.set("process.executable", exe);
-        }
-        return doc;
-    };
-
-    let syscall = syscall_name(sys).unwrap_or_else(|| sys.get("syscall").unwrap_or("").into());
-    let success = sys.get("success") != Some("no");
-    doc.set("auditd.syscall", &syscall);
+/// The call itself: its name, architecture, outcome and the key of the rule that logged it.
+#[inline]
+fn put_syscall(doc: &mut Doc, sys: &Record<'_>, syscall: &str, success: bool) {
+    doc.set("auditd.syscall", syscall);
     if doc.wants("host.architecture") {
         if let Some(a) = sys.get("arch").and_then(arch_name) {
             doc.set("host.architecture", a);
@@ -575,51 +636,42 @@ pub fn format_into(mut doc: Doc, records: &[Record<'_>], ctx: &Context, raw_reco
             doc.set("tags", vec![key]);
         }
     }
-    put_users(&mut doc, sys);
-    let pid = sys.num("pid").unwrap_or(0);
-    let ppid = sys.num("ppid").unwrap_or(0);
+}
+
+/// The acting process when the table did not know it: as its SYSCALL and PROCTITLE records say.
+fn put_process_from_records(doc: &mut Doc, records: &[Record<'_>], sys: &Record<'_>, pid: i64) {
     let exe = sys.text("exe").unwrap_or_default();
-    let comm = sys.text("comm").unwrap_or_default();
     let name = if exe.is_empty() || exe == "(null)" {
-        comm.clone()
+        sys.text("comm").unwrap_or_default()
     } else {
         basename(&exe).to_string()
     };
-    let entity =
-        |pid: i64| -> Arc<str> { format!("{}:{pid}:{}", node.unwrap_or(""), first.serial).into() };
-
-    let is_exec = matches!(syscall.as_str(), "execve" | "execveat") && success;
-    let is_fork = matches!(syscall.as_str(), "clone" | "clone3" | "fork" | "vfork") && success;
-    // The acting process as the table knew it (after its exec, for an exec).
-    let me = ctx.me.clone();
-    match &me {
-        Some(p) => put_proc(&mut doc, &PROCESS, p),
-        None => {
-            doc.set("process.pid", pid);
-            doc.set("process.name", name);
-            doc.set("process.executable", exe);
-            let wanted = ["process.args", "process.args_count", "process.command_line"];
-            let args = if wanted.iter().any(|p| doc.wants(p)) {
-                proctitle()
-            } else {
-                None
-            };
-            if let Some(a) = &args {
-                doc.set("process.args", a.clone());
-                doc.set("process.args_count", a.len());
-                if doc.wants("process.command_line") {
-                    doc.set("process.command_line", command_line(a));
-                }
-            }
+    doc.set("process.pid", pid);
+    doc.set("process.name", name);
+    doc.set("process.executable", exe);
+    let wanted = ["process.args", "process.args_count", "process.command_line"];
+    // Decoded only when the table did not know the process (and its arguments are wanted).
+    let args = if wanted.iter().any(|p| doc.wants(p)) {
+        of_type(records, "PROCTITLE")
+            .next()
+            .and_then(proctitle_args)
+    } else {
+        None
+    };
+    if let Some(a) = &args {
+        doc.set("process.args", a.clone());
+        doc.set("process.args_count", a.len());
+        if doc.wants("process.command_line") {
+            doc.set("process.command_line", command_line(a));
         }
     }
-    if let Some(c) = &cwd {
-        doc.set("process.working_directory", c);
-    }
-    doc.set("process.parent.pid", ppid);
-    let ancestry = &ctx.ancestry;
+}
+
+/// The acting process's known ancestors, nearest first: the nearest as its parent.
+#[inline]
+fn put_ancestry(doc: &mut Doc, ancestry: &[ProcInfo]) {
     if let Some(parent) = ancestry.first() {
-        put_proc(&mut doc, &PARENT, parent);
+        put_proc(doc, &PARENT, parent);
     }
     if !ancestry.is_empty() {
         doc.set(
@@ -631,84 +683,72 @@ pub fn format_into(mut doc: Doc, records: &[Record<'_>], ctx: &Context, raw_reco
             ancestry.iter().map(|a| &*a.name).collect::<Vec<_>>(),
         );
     }
+}
 
-    if is_exec {
-        doc.set("event.category", ["process"]);
-        doc.set("event.type", ["start"]);
-        doc.set("event.action", "exec");
-        return doc;
+/// A fork that made process `child`: the caller (`pid`, known to the table as `caller`) is its
+/// parent.
+fn put_fork(doc: &mut Doc, first: &Record<'_>, child: i64, pid: i64, caller: Option<&ProcInfo>) {
+    doc.set("event.category", ["process"]);
+    doc.set("event.type", ["start"]);
+    doc.set("event.action", "fork");
+    // The new process is the child; the caller is its parent.
+    doc.set("process.pid", child);
+    doc.set("process.parent.pid", pid);
+    if let Some(p) = caller {
+        put_proc(doc, &PARENT, p);
     }
-    if is_fork {
-        if let Some(child) = sys.num("exit").filter(|&c| c > 0) {
-            doc.set("event.category", ["process"]);
-            doc.set("event.type", ["start"]);
-            doc.set("event.action", "fork");
-            // The new process is the child; the caller is its parent.
-            let parent = me.clone();
-            doc.set("process.pid", child);
-            doc.set("process.parent.pid", pid);
-            if let Some(p) = parent {
-                put_proc(&mut doc, &PARENT, &p);
-            }
-            doc.set("process.entity_id", &*entity(child));
+    let entity_id = format!("{}:{child}:{}", first.node.unwrap_or(""), first.serial);
+    doc.set("process.entity_id", entity_id);
+}
+
+/// A file the call changed: its path, split, and what the PATH record `item` says of it.
+fn put_file_change(doc: &mut Doc, fc: FileChange, item: &Record<'_>) {
+    doc.set("event.category", ["file"]);
+    doc.set("event.type", fc.types);
+    doc.set("event.action", fc.action);
+    let file_name = basename(&fc.path).to_string();
+    if let Some((stem, ext)) = file_name.rsplit_once('.') {
+        if !stem.is_empty() && !ext.is_empty() {
+            doc.set("file.extension", ext);
         }
-        return doc;
     }
-    if let Some(fc) = file_change(&syscall, sys, &paths, cwd.as_deref()) {
-        doc.set("event.category", ["file"]);
-        doc.set("event.type", fc.types);
-        doc.set("event.action", fc.action);
-        let file_name = basename(&fc.path).to_string();
-        if let Some((stem, ext)) = file_name.rsplit_once('.') {
-            if !stem.is_empty() && !ext.is_empty() {
-                doc.set("file.extension", ext);
-            }
-        }
-        let dir = fc.path[..fc.path.len() - file_name.len()].trim_end_matches('/');
-        doc.set("file.directory", if dir.is_empty() { "/" } else { dir });
-        doc.set("file.name", file_name);
-        let item = paths[fc.item];
-        let wanted = ["file.inode", "file.mode", "file.uid", "file.owner"];
-        let item_fields = wanted.iter().any(|p| doc.wants(p));
-        if let Some(inode) = item.get("inode").filter(|_| item_fields) {
-            doc.set("file.inode", inode);
-        }
-        if let Some(mode) = item.get("mode").filter(|_| item_fields) {
-            doc.set("file.mode", mode);
-        }
-        if let Some(uid) = item.get("ouid").filter(|_| item_fields) {
-            doc.set("file.uid", uid);
-        }
-        if let Some(o) = item.enriched("OUID").filter(|_| item_fields) {
-            doc.set("file.owner", o);
-        }
-        doc.set("file.path", fc.path);
-        if let Some(o) = fc.original {
-            doc.set("file.Ext.original.path", o);
-        }
-        if let Some(t) = fc.target {
-            doc.set("file.Ext.link_target", t);
-        }
-        return doc;
+    let dir = fc.path[..fc.path.len() - file_name.len()].trim_end_matches('/');
+    doc.set("file.directory", if dir.is_empty() { "/" } else { dir });
+    doc.set("file.name", file_name);
+    let wanted = ["file.inode", "file.mode", "file.uid", "file.owner"];
+    let item_fields = wanted.iter().any(|p| doc.wants(p));
+    if let Some(inode) = item.get("inode").filter(|_| item_fields) {
+        doc.set("file.inode", inode);
     }
-    if let Some((ip, port)) = of_type(records, "SOCKADDR")
-        .next()
-        .and_then(|r| r.get("saddr"))
-        .and_then(sockaddr)
-    {
-        let (side, action) = match syscall.as_str() {
-            "bind" | "accept" | "accept4" | "listen" => ("source", "connection_accepted"),
-            _ => ("destination", "connection_attempted"),
-        };
-        doc.set("event.category", ["network"]);
-        doc.set("event.type", ["connection", "start"]);
-        doc.set("event.action", action);
-        doc.set(format!("{side}.ip"), ip);
-        doc.set(format!("{side}.port"), port);
-        return doc;
+    if let Some(mode) = item.get("mode").filter(|_| item_fields) {
+        doc.set("file.mode", mode);
     }
-    doc.set("event.action", &syscall);
-    doc
+    if let Some(uid) = item.get("ouid").filter(|_| item_fields) {
+        doc.set("file.uid", uid);
+    }
+    if let Some(o) = item.enriched("OUID").filter(|_| item_fields) {
+        doc.set("file.owner", o);
+    }
+    doc.set("file.path", fc.path);
+    if let Some(o) = fc.original {
+        doc.set("file.Ext.original.path", o);
+    }
+    if let Some(t) = fc.target {
+        doc.set("file.Ext.link_target", t);
+    }
+}
+
+/// A connection the call made or accepted, to or from `ip`:`port`.
+fn put_connection(doc: &mut Doc, syscall: &str, ip: String, port: u16) {
+    let (side, action) = match syscall {
+        "bind" | "accept" | "accept4" | "listen" => ("source", "connection_accepted"),
+        _ => ("destination", "connection_attempted"),
+    };
+    doc.set("event.category", ["network"]);
+    doc.set("event.type", ["connection", "start"]);
+    doc.set("event.action", action);
+    doc.set(format!("{side}.ip"), ip);
+    doc.set(format!("{side}.port"), port);
 }
 
 #[cfg(test)]
