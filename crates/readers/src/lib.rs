@@ -94,6 +94,14 @@ impl Converter {
         }
     }
 
+    /// Events still open, waiting for more records (only audit logs hold events open).
+    pub fn open_events(&self) -> usize {
+        match self {
+            Converter::Auditd(t) => t.open_events(),
+            _ => 0,
+        }
+    }
+
     /// A follower's clock, before it feeds lines (see [`auditd::AuditTranscoder::clock_ms`]).
     pub fn set_clock(&mut self, now_ms: u64) {
         if let Converter::Auditd(t) = self {

@@ -11,6 +11,7 @@ mod rule_args;
 mod rules_cmd;
 mod scan;
 mod selfcheck;
+mod stream;
 mod watch;
 
 // The neutralisers and printers live in `unithunt-output`; these names keep `crate::term::escape`.
@@ -62,6 +63,9 @@ enum Command {
     /// Live detection: follow the audit log (or read a dispatcher's records on stdin) and raise
     /// alerts within a second, with nothing lost or repeated across restarts and rotation.
     Watch(Box<watch::WatchArgs>),
+    /// Run the rule pack as a worker of a Kafka consumer group: events in from topics (keyed by
+    /// host), alerts out to stdout and an alerts topic; N workers share the partitions.
+    Stream(Box<stream::StreamArgs>),
     /// Set up what unithunt needs on this host (`setup audit-rules [--install]`).
     #[command(subcommand)]
     Setup(watch::SetupCommand),
@@ -132,6 +136,7 @@ fn main() -> ExitCode {
         Some(Command::Atomic(cmd)) => atomic::run(cmd),
         Some(Command::Hunt(args)) => hunt_cmd::run(args),
         Some(Command::Watch(args)) => watch::run(*args),
+        Some(Command::Stream(args)) => stream::run(*args),
         Some(Command::Setup(cmd)) => watch::setup(cmd),
     }
 }

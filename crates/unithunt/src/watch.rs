@@ -92,7 +92,7 @@ pub struct WatchArgs {
 }
 
 /// Set by the signal handlers, read by the running watch.
-static SIGNALS: Signals = Signals::new();
+pub(crate) static SIGNALS: Signals = Signals::new();
 
 extern "C" fn on_stop(_: libc::c_int) {
     SIGNALS.stop.store(true, Ordering::SeqCst);
@@ -104,7 +104,7 @@ extern "C" fn on_usr1(_: libc::c_int) {
     SIGNALS.stats.store(true, Ordering::SeqCst);
 }
 
-fn install_signals() {
+pub(crate) fn install_signals() {
     // SAFETY: the handlers only store to atomics, which is async-signal-safe.
     unsafe {
         libc::signal(

@@ -35,6 +35,7 @@ pub use checkpoint::{replay_plan, Checkpoint, FileId, Replay, CHAIN_MAX, REPLAY_
 pub use follow::{Follower, Polled, MAX_LINE, READ_CHUNK};
 pub use journal::{rotated_path, Journal};
 pub use run::{watch_file, watch_stdin};
+
 pub use state::write_atomic;
 
 use serde_json::{json, Value as Json};
@@ -113,18 +114,52 @@ pub fn new_detector(set: &'static RuleSet, previous: Option<LiveDetector>) -> Li
 }
 
 /// Counters for the statistics line.
-#[derive(Default)]
+#[derive(Default, Clone, Debug)]
 pub struct Stats {
-    pub(crate) lines: u64,
-    pub(crate) events: u64,
-    pub(crate) alerts: u64,
-    pub(crate) duplicates: u64,
-    pub(crate) skipped: u64,
-    pub(crate) newest_event_ms: i64,
+    pub lines: u64,
+    pub events: u64,
+    pub alerts: u64,
+    pub duplicates: u64,
+    pub skipped: u64,
+    pub newest_event_ms: i64,
+    /// `event.id` of the newest event evaluated.
+    pub last_event_id: String,
 }
 
-/// Turns input bytes into ECS events.
-/// Lines of the followed input to ECS NDJSON: in the format given, or (`auto`) the one sniffed
+/// Each converted event (ECS NDJSON lines) through `engine`: counted in `stats` (a line that is
+/// not JSON is skipped), shown to `seen`, its alerts handed to `raise`. The one place live drivers (`watch`, the
+/// stream worker) turn converted text into evaluated events.
+pub fn detect_events(
+    engine: &mut LiveDetector,
+    ecs: &[u8],
+    origin: &EventOrigin,
+    stats: &mut Stats,
+    seen: &mut dyn FnMut(&Json),
+    raise: &mut dyn FnMut(Json),
+) {
+    for line in ecs.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let Ok(doc) = serde_json::from_slice::<Json>(line) else {
+            stats.skipped += 1;
+            continue;
+        };
+        stats.events += 1;
+        if let Some(id) = doc["event"]["id"].as_str() {
+            stats.last_event_id = id.to_string();
+        }
+        if let Some(t) = doc
+            .get("@timestamp")
+            .and_then(|t| parse_timestamp(t, TimestampFormat::Auto))
+        {
+            stats.newest_event_ms = stats.newest_event_ms.max(t / 1_000_000);
+        }
+        seen(&doc);
+        for alert in engine.event(doc, origin) {
+            raise(alert);
+        }
+    }
+}
+
+/// Lines of a live input to ECS NDJSON: in the format given, or (`auto`) the one sniffed
 /// from the first line that says something.
 pub struct Convert {
     pub(crate) format: Option<Format>,
@@ -136,6 +171,8 @@ pub struct Convert {
     pub(crate) lines: u64,
     /// The clock of open events' deadlines.
     pub(crate) started: Instant,
+    /// Who says what was sniffed (`unithunt watch`, `unithunt stream`).
+    pub(crate) speaker: &'static str,
 }
 
 impl Convert {
@@ -151,11 +188,24 @@ impl Convert {
             file: String::new(),
             lines: 0,
             started: Instant::now(),
+            speaker: "unithunt watch",
         }
     }
 
+    /// The same, naming `speaker` in what it says (the format it sniffed).
+    pub fn speaking_as(mut self, speaker: &'static str) -> Convert {
+        self.speaker = speaker;
+        self
+    }
+
+    /// Events whose records are still coming (only audit logs hold events open): a driver that
+    /// commits input positions must not commit past their records.
+    pub fn open_events(&self) -> usize {
+        self.converter.as_ref().map_or(0, Converter::open_events)
+    }
+
     /// Whole lines in, ECS NDJSON out (events complete so far).
-    fn feed(&mut self, lines: &[u8], file: &str, out: &mut Vec<u8>, skipped: &mut u64) {
+    pub fn feed(&mut self, lines: &[u8], file: &str, out: &mut Vec<u8>, skipped: &mut u64) {
         if self.file != file {
             self.file = file.to_string();
             self.lines = 0;
@@ -167,7 +217,8 @@ impl Convert {
             None => match sniff_decided(lines) {
                 Some(f) => {
                     eprintln!(
-                        "unithunt watch: {} read as {} (sniffed)",
+                        "{}: {} read as {} (sniffed)",
+                        self.speaker,
                         escape(file),
                         f.name()
                     );
@@ -208,7 +259,7 @@ impl Convert {
 
     /// Closes the open events whose newest record is [`IDLE_FLUSH`] old, whatever else keeps
     /// arriving (a log that is never idle still alerts within that).
-    fn settle(&mut self, out: &mut Vec<u8>) {
+    pub fn settle(&mut self, out: &mut Vec<u8>) {
         let now = self.started.elapsed().as_millis() as u64;
         if let Some(c) = self.converter.as_mut() {
             c.close_settled(now, IDLE_FLUSH.as_millis() as u64, out);
@@ -216,7 +267,7 @@ impl Convert {
     }
 
     /// Closes what is open (a pause in the input, the end of a file).
-    fn flush(&mut self, out: &mut Vec<u8>) {
+    pub fn flush(&mut self, out: &mut Vec<u8>) {
         if let Some(c) = self.converter.as_mut() {
             c.flush_open(out);
         }
@@ -231,7 +282,6 @@ pub struct Watch {
     pub(crate) convert: Convert,
     pub(crate) journal: Journal,
     pub(crate) stats: Stats,
-    pub(crate) last_event_id: String,
     /// Raise no alert (replay of what was read before the checkpoint's start is not needed
     /// here: the journal decides).
     pub(crate) quiet_stdout: bool,
@@ -258,7 +308,6 @@ impl Watch {
             convert: Convert::new(format, this_host),
             journal,
             stats: Stats::default(),
-            last_event_id: String::new(),
             quiet_stdout: false,
             failed: false,
         }
@@ -305,24 +354,18 @@ impl Watch {
             file: file.to_string(),
             offset,
         };
-        for line in ecs.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let Ok(doc) = serde_json::from_slice::<Json>(line) else {
-                self.stats.skipped += 1;
-                continue;
-            };
-            self.stats.events += 1;
-            if let Some(id) = doc["event"]["id"].as_str() {
-                self.last_event_id = id.to_string();
-            }
-            if let Some(t) = doc
-                .get("@timestamp")
-                .and_then(|t| parse_timestamp(t, TimestampFormat::Auto))
-            {
-                self.stats.newest_event_ms = self.stats.newest_event_ms.max(t / 1_000_000);
-            }
-            for alert in self.engine.event(doc, &origin) {
-                self.raise(alert);
-            }
+        let mut alerts = Vec::new();
+        let mut seen = |_: &Json| {};
+        detect_events(
+            &mut self.engine,
+            ecs,
+            &origin,
+            &mut self.stats,
+            &mut seen,
+            &mut |a| alerts.push(a),
+        );
+        for alert in alerts {
+            self.raise(alert);
         }
     }
 

@@ -119,7 +119,7 @@ fn save_checkpoint(path: &Path, w: &Watch, chain: &[FileId], first_from: u64, of
         chain: chain.to_vec(),
         first_from,
         offset,
-        last_event_id: w.last_event_id.clone(),
+        last_event_id: w.stats.last_event_id.clone(),
         saved_ms: now_ms(),
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -533,6 +533,11 @@ impl AuditTranscoder {
         }
     }
 
+    /// Events open, waiting for more records.
+    pub fn open_events(&self) -> usize {
+        self.open.len()
+    }
+
     /// For a follower: closes, oldest first, the events whose newest record came `age_ms` or more
     /// before `now_ms` (a live log: the kernel writes an event's records together, so one quiet
     /// that long is complete), whatever else keeps arriving. Stops at the first one still young,

@@ -1,0 +1,118 @@
+//! `unithunt stream`: the rule pack as a worker of a Kafka consumer group. The worker is
+//! `unithunt_stream::Worker`; this file is its command line.
+
+use crate::input_args::InputFormat;
+use crate::term::escape;
+use crate::watch::{install_signals, WatchOutput, SIGNALS};
+use clap::Args;
+use std::process::ExitCode;
+use std::time::Duration;
+use unithunt_output::{AlertSink, LineFormat, LinePrinter};
+use unithunt_rules::RuleSet;
+use unithunt_stream::{parse_client_setting, StreamOptions, Worker};
+
+#[derive(Args)]
+pub struct StreamArgs {
+    /// Bootstrap brokers, `HOST:PORT[,HOST:PORT...]`.
+    #[arg(long, required = true)]
+    brokers: String,
+    /// A topic to consume (repeatable).
+    #[arg(long = "topic", required = true)]
+    topics: Vec<String>,
+    /// The consumer group: run N workers with the same group to share the partitions.
+    #[arg(long, required = true)]
+    group: String,
+    /// The format of the messages' values; `auto` sniffs it per key.
+    #[arg(long, default_value = "auto", value_parser = InputFormat::parser())]
+    input_format: InputFormat,
+    /// Produce each alert to this topic, keyed by its id (acks=all, idempotent producer).
+    #[arg(long, value_name = "TOPIC")]
+    alerts_topic: Option<String>,
+    /// A librdkafka setting for the consumer and the producer, e.g. `-X security.protocol=SSL`
+    /// (repeatable; as `kcat -X`).
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_client_setting)]
+    client: Vec<(String, String)>,
+    /// Rules and tuning, as for `scan`; reloaded on SIGHUP.
+    #[command(flatten)]
+    rule_args: crate::rule_args::RuleArgs,
+    /// What to print on stdout.
+    #[arg(long, short = 'o', value_enum, default_value_t = WatchOutput::Table)]
+    output: WatchOutput,
+    /// Print a statistics line (and one per partition: position, lag) every N seconds (0: only
+    /// on SIGUSR1).
+    #[arg(long, default_value_t = 0)]
+    stats_interval: u64,
+    /// Stop once no message has come for this many milliseconds, closing open events and
+    /// committing everything (for replays and tests; default: run until SIGTERM).
+    #[arg(long, value_name = "MS")]
+    exit_when_idle: Option<u64>,
+    /// Cap on pending sequences, sample keys and correlation groups per rule and partition.
+    #[arg(long, default_value_t = unithunt_detect::DEFAULT_MAX_PENDING)]
+    max_pending: usize,
+}
+
+fn load_rules(args: &crate::rule_args::RuleArgs) -> Result<&'static RuleSet, String> {
+    let pack = args.load()?;
+    // Kept for the life of the process, as in `watch` (runners borrow their rule's query).
+    Ok(Box::leak(Box::new(RuleSet::new(pack))))
+}
+
+/// Stdout as an alert sink (or nothing, with `-o none`).
+struct Stdout(Option<LinePrinter<std::io::Stdout>>);
+
+impl AlertSink for Stdout {
+    fn alert(&mut self, alert: &serde_json::Value) -> std::io::Result<()> {
+        match self.0.as_mut() {
+            Some(p) => p.alert(alert),
+            None => Ok(()),
+        }
+    }
+    fn finish(&mut self) -> std::io::Result<u64> {
+        self.0.as_mut().map_or(Ok(0), |p| p.finish())
+    }
+}
+
+pub fn run(args: StreamArgs) -> ExitCode {
+    let set = match load_rules(&args.rule_args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = StreamOptions {
+        brokers: args.brokers.clone(),
+        topics: args.topics.clone(),
+        group: args.group.clone(),
+        format: args.input_format.0,
+        alerts_topic: args.alerts_topic.clone(),
+        client: args.client.clone(),
+        exit_when_idle: args.exit_when_idle.map(Duration::from_millis),
+        stats_interval: args.stats_interval,
+        max_pending: args.max_pending,
+    };
+    let mut stdout = Stdout(
+        match args.output {
+            WatchOutput::Table => Some(LineFormat::Table),
+            WatchOutput::Ndjson => Some(LineFormat::Ndjson),
+            WatchOutput::None => None,
+        }
+        .map(|f| LinePrinter::new(f, std::io::stdout())),
+    );
+    install_signals();
+    let mut worker = match Worker::new(options, set, &mut stdout) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: {}", escape(&e));
+            return ExitCode::from(2);
+        }
+    };
+    let reload = || load_rules(&args.rule_args);
+    match worker.run(&SIGNALS, &reload) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", escape(&e));
+            ExitCode::from(1)
+        }
+    }
+}
