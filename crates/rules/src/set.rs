@@ -225,6 +225,31 @@ impl RuleSet {
         !self.evaluate(doc, &self.all_stages).is_empty()
     }
 
+    /// How far back in event time the rules' state reaches, in milliseconds: the longest sequence
+    /// span (a sequence without `maxspan` has its rule's look-back) and correlation timespan. A
+    /// driver that rebuilds state (the stream worker taking a partition over) re-reads this much
+    /// before where it starts. `None` when only event rules run (no state). Samples have no span:
+    /// they count as the default look-back (`from = "now-6m"`).
+    pub fn state_span_ms(&self) -> Option<i64> {
+        const DEFAULT_LOOKBACK_MS: i64 = 6 * 60 * 1000;
+        let rules = self
+            .rules
+            .iter()
+            .filter_map(|r| match &r.query.as_ref()?.kind {
+                QueryKind::Sequence(spec) => Some(
+                    spec.maxspan
+                        .map_or(DEFAULT_LOOKBACK_MS, |ns| ns / 1_000_000),
+                ),
+                QueryKind::Sample(_) => Some(DEFAULT_LOOKBACK_MS),
+                _ => None,
+            });
+        let correlations = self
+            .correlations
+            .iter()
+            .filter_map(|r| Some(r.correlation.as_ref()?.timespan_ms));
+        rules.chain(correlations).max()
+    }
+
     /// Every stage, as candidates for [`RuleSet::evaluate`] (an event no prefilter has seen).
     pub fn all_stages(&self) -> &[usize] {
         &self.all_stages

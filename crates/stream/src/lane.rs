@@ -47,6 +47,8 @@ pub struct Lane {
     pub keys_dropped: u64,
     /// The next offset to read; the offset up to which everything read has been decided.
     pub next: i64,
+    /// Messages before this offset are read again to rebuild state: evaluated, raising nothing.
+    pub replay_until: i64,
 }
 
 impl Lane {
@@ -64,6 +66,7 @@ impl Lane {
             hosts: HashMap::new(),
             keys_dropped: 0,
             next: -1,
+            replay_until: -1,
         }
     }
 

@@ -109,10 +109,13 @@ impl ConsumerContext for Rebalancing {
             .iter()
             .map(|e| (e.topic().to_string(), e.partition()))
             .collect();
-        let delivered = match self.0.producer.lock().ok().and_then(|p| {
-            p.as_ref()
-                .map(|p| p.flush(DELIVERY_TIMEOUT).is_ok())
-        }) {
+        let delivered = match self
+            .0
+            .producer
+            .lock()
+            .ok()
+            .and_then(|p| p.as_ref().map(|p| p.flush(DELIVERY_TIMEOUT).is_ok()))
+        {
             Some(ok) => ok,
             None => true,
         };
@@ -167,6 +170,8 @@ pub struct StreamReport {
     pub skipped: u64,
     pub unkeyed: u64,
     pub commits: u64,
+    /// Alerts completed while a partition's state was rebuilt (delivered before; not raised).
+    pub replayed: u64,
 }
 
 /// One worker of the group.
@@ -246,7 +251,11 @@ impl<'a> Worker<'a> {
 
     /// Consumes until a signal (or, with `exit_when_idle`, until the input is exhausted);
     /// commits what is decided as it goes and at the end.
-    pub fn run(&mut self, signals: &Signals, reload: &dyn Fn() -> Result<&'static RuleSet, String>) -> Result<StreamReport, String> {
+    pub fn run(
+        &mut self,
+        signals: &Signals,
+        reload: &dyn Fn() -> Result<&'static RuleSet, String>,
+    ) -> Result<StreamReport, String> {
         let mut last_input = Instant::now();
         let mut last_commit = Instant::now();
         let mut last_stats = Instant::now();
@@ -261,10 +270,20 @@ impl<'a> Worker<'a> {
                     // Owned: the lane is borrowed mutably while the message is read.
                     let m = m.detach();
                     let key = (m.topic().to_string(), m.partition());
-                    let lane = self.lane(&key);
-                    let fed = lane.feed(m.key(), m.payload().unwrap_or_default(), m.offset());
                     let ts = m.timestamp().to_millis();
+                    if !self.lanes.contains_key(&key) && self.start_lane(&key, m.offset(), ts) {
+                        // Sought back to rebuild the partition's state: this message comes again.
+                        continue;
+                    }
+                    let lane = self.lanes.get_mut(&key).expect("a lane per partition read");
+                    let replaying = m.offset() < lane.replay_until;
+                    let mut fed = lane.feed(m.key(), m.payload().unwrap_or_default(), m.offset());
                     drop(m);
+                    if replaying {
+                        // Raised before the commit this replay starts from.
+                        self.report.replayed += fed.alerts.len() as u64;
+                        fed.alerts.clear();
+                    }
                     for w in &fed.warnings {
                         eprintln!("warning: unithunt stream: {}", escape(w));
                     }
@@ -309,12 +328,60 @@ impl<'a> Worker<'a> {
         Ok(total)
     }
 
-    fn lane(&mut self, key: &(String, i32)) -> &mut Lane {
-        let (set, max_pending, format) = (self.set, self.options.max_pending, self.options.format);
-        self.lanes.entry(key.clone()).or_insert_with(|| {
-            let (engine, _) = LiveDetector::new(set, None, max_pending);
-            Lane::new(&key.0, key.1, engine, format)
-        })
+    /// A partition read for the first time since it was assigned, at `offset` (where its group
+    /// committed, or its start): its state is rebuilt by reading again the messages of the rules'
+    /// state span before it (found by time, from the message's timestamp), evaluated but raising
+    /// nothing (their alerts were delivered before that commit). True when it sought back.
+    fn start_lane(&mut self, key: &(String, i32), offset: i64, ts_ms: Option<i64>) -> bool {
+        let (engine, _) = LiveDetector::new(self.set, None, self.options.max_pending);
+        let mut lane = Lane::new(&key.0, key.1, engine, self.options.format);
+        let start = match (self.set.state_span_ms(), ts_ms) {
+            (Some(span), Some(ts)) if offset > 0 => self.offset_at(key, ts - span),
+            _ => None,
+        };
+        let mut sought = false;
+        if let Some(start) = start.filter(|&s| s < offset) {
+            match self
+                .consumer
+                .seek(&key.0, key.1, Offset::Offset(start), Duration::from_secs(10))
+            {
+                Ok(()) => {
+                    lane.replay_until = offset;
+                    sought = true;
+                }
+                Err(e) => eprintln!(
+                    "warning: unithunt stream: {}/{}: state not rebuilt (seek to {start}: {e}); sequences begun before offset {offset} are not completed",
+                    escape(&key.0),
+                    key.1
+                ),
+            }
+        }
+        self.lanes.insert(key.clone(), lane);
+        sought
+    }
+
+    /// The first offset of a partition whose message is at `ts_ms` or later (ListOffsets by time).
+    fn offset_at(&self, key: &(String, i32), ts_ms: i64) -> Option<i64> {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&key.0, key.1, Offset::Offset(ts_ms.max(0)))
+            .ok()?;
+        let found = self
+            .consumer
+            .offsets_for_times(tpl, Duration::from_secs(10))
+            .map_err(|e| {
+                eprintln!(
+                    "warning: unithunt stream: {}/{}: offsets by time: {e}; state not rebuilt",
+                    escape(&key.0),
+                    key.1
+                )
+            })
+            .ok()?;
+        let elem = found.find_partition(&key.0, key.1)?;
+        match elem.offset() {
+            Offset::Offset(o) => Some(o),
+            Offset::Beginning => Some(0),
+            _ => None,
+        }
     }
 
     /// Alerts to the sinks: the printer (and journal) the caller gave, and the alerts topic.
@@ -330,7 +397,10 @@ impl<'a> Worker<'a> {
             let Some(topic) = &self.options.alerts_topic else {
                 continue;
             };
-            let id = alert["kibana.alert.uuid"].as_str().unwrap_or("").to_string();
+            let id = alert["kibana.alert.uuid"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
             let line = unithunt_event::neutral::to_vec(&alert).map_err(|e| e.to_string())?;
             let guard = self.shared.producer.lock().map_err(|_| "producer lock")?;
             let Some(producer) = guard.as_ref() else {
@@ -340,7 +410,10 @@ impl<'a> Worker<'a> {
             loop {
                 match producer.send(record) {
                     Ok(()) => break,
-                    Err((KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), r)) => {
+                    Err((
+                        KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                        r,
+                    )) => {
                         record = r;
                         std::thread::sleep(Duration::from_millis(10));
                     }
@@ -373,7 +446,12 @@ impl<'a> Worker<'a> {
         }
         let failed = self.delivery.failed.load(Ordering::SeqCst);
         if failed > 0 {
-            let why = self.delivery.last_error.lock().map(|e| e.clone()).unwrap_or_default();
+            let why = self
+                .delivery
+                .last_error
+                .lock()
+                .map(|e| e.clone())
+                .unwrap_or_default();
             return Err(format!(
                 "alerts topic: {failed} alert(s) refused ({}): offsets not committed",
                 escape(&why)
@@ -383,7 +461,9 @@ impl<'a> Worker<'a> {
         let mut committable = self.shared.committable.lock().map_err(|_| "lock")?;
         for (key, lane) in &self.lanes {
             let at = lane.committable();
-            if at < 0 || committable.get(key) == Some(&at) {
+            // While a partition's state is rebuilt its position is behind its commit: never
+            // committed backwards.
+            if at < 0 || at <= lane.replay_until || committable.get(key) == Some(&at) {
                 continue;
             }
             committable.insert(key.clone(), at);
@@ -396,7 +476,10 @@ impl<'a> Worker<'a> {
                 Ok(()) => self.report.commits += 1,
                 // A partition given to another member meanwhile: its new owner re-reads from
                 // the last commit (alerts sent again are the same ids).
-                Err(e) => eprintln!("warning: unithunt stream: commit: {}", escape(&e.to_string())),
+                Err(e) => eprintln!(
+                    "warning: unithunt stream: commit: {}",
+                    escape(&e.to_string())
+                ),
             }
         }
         Ok(())
@@ -437,7 +520,10 @@ impl<'a> Worker<'a> {
                         );
                         lane.engine = new_detector(set, Some(old));
                     }
-                    eprintln!("unithunt stream: rules reloaded ({} rules)", set.rules.len());
+                    eprintln!(
+                        "unithunt stream: rules reloaded ({} rules)",
+                        set.rules.len()
+                    );
                 }
                 Err(e) => eprintln!("error: rules not reloaded, the previous ones stay:\n{e}"),
             }
