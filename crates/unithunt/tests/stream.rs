@@ -65,8 +65,9 @@ impl Broker {
                 "--advertised-listener-url",
                 &url,
             ])
-            .arg("--storage-engine")
-            .arg(format!("sqlite://{}/tansu.db", dir.dir()))
+            // A path relative to the broker's directory (Tansu joins it to the working directory).
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .current_dir(dir.dir())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -241,5 +242,10 @@ fn recordings_keyed_by_host_alert_as_an_offline_scan_in_every_format() {
             format,
         ));
         assert_eq!(got, expected, "{format}: stream against offline scan");
+        let total: usize = expected.values().sum();
+        eprintln!(
+            "{format}: {} messages, {total} alerts as offline",
+            messages.len()
+        );
     }
 }
