@@ -109,16 +109,14 @@ impl ConsumerContext for Rebalancing {
             .iter()
             .map(|e| (e.topic().to_string(), e.partition()))
             .collect();
-        let delivered = match self
+        // No alerts topic: nothing to wait for.
+        let delivered = self
             .0
             .producer
             .lock()
             .ok()
             .and_then(|p| p.as_ref().map(|p| p.flush(DELIVERY_TIMEOUT).is_ok()))
-        {
-            Some(ok) => ok,
-            None => true,
-        };
+            .unwrap_or(true);
         if delivered {
             let mut tpl = TopicPartitionList::new();
             if let Ok(c) = self.0.committable.lock() {
@@ -305,7 +303,8 @@ impl<'a> Worker<'a> {
                 last_commit = Instant::now();
             }
             if let Some(idle) = self.options.exit_when_idle {
-                if last_input.elapsed() >= idle {
+                if last_input.elapsed() >= idle && self.caught_up(last_input.elapsed() >= idle * 10)
+                {
                     break;
                 }
             }
@@ -326,6 +325,45 @@ impl<'a> Worker<'a> {
         total.skipped += self.gone.skipped;
         total.unkeyed += self.gone.unkeyed;
         Ok(total)
+    }
+
+    /// Whether every partition assigned is read to its end (the input is exhausted). With none
+    /// assigned (a rebalance still waiting for a dead member's session to end, or more workers
+    /// than partitions), only once `give_up`.
+    fn caught_up(&self, give_up: bool) -> bool {
+        let Ok(assigned) = self.consumer.assignment() else {
+            return give_up;
+        };
+        if assigned.count() == 0 {
+            return give_up;
+        }
+        // Where the group committed each partition (for those this worker has not read yet).
+        let committed = self
+            .consumer
+            .committed_offsets(assigned.clone(), Duration::from_secs(5))
+            .ok();
+        assigned.elements().iter().all(|e| {
+            let key = (e.topic().to_string(), e.partition());
+            let Ok((_, high)) =
+                self.consumer
+                    .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(5))
+            else {
+                return false;
+            };
+            let position = match self.lanes.get(&key) {
+                Some(l) => l.next,
+                None => committed
+                    .as_ref()
+                    .and_then(|c| c.find_partition(e.topic(), e.partition()))
+                    .and_then(|p| match p.offset() {
+                        Offset::Offset(o) => Some(o),
+                        _ => None,
+                    })
+                    .unwrap_or(-1),
+            };
+            // Nothing there, or everything read.
+            high == 0 || position >= high
+        })
     }
 
     /// A partition read for the first time since it was assigned, at `offset` (where its group

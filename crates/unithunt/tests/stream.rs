@@ -136,8 +136,14 @@ impl Drop for Broker {
     }
 }
 
+/// Alerts by (rule, deterministic id), with how many times each came.
+type AlertCounts = BTreeMap<(String, String), usize>;
+
+/// Kafka messages: (key, value).
+type Messages = Vec<(String, Vec<u8>)>;
+
 /// What identifies an alert across runs: its rule and its deterministic id.
-fn alert_keys(ndjson: &str) -> BTreeMap<(String, String), usize> {
+fn alert_keys(ndjson: &str) -> AlertCounts {
     let mut keys = BTreeMap::new();
     for line in ndjson.lines().filter(|l| !l.trim().is_empty()) {
         let a: Json = serde_json::from_str(line).unwrap();
@@ -248,4 +254,255 @@ fn recordings_keyed_by_host_alert_as_an_offline_scan_in_every_format() {
             messages.len()
         );
     }
+}
+
+/// Numbers the workers' stderr logs (in the temporary directory, for a failing run).
+static WORKER_COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A worker of group `group` on `topic`, its alerts (NDJSON lines) read from a pipe as they come.
+struct Worker {
+    child: Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Worker {
+    fn start(broker: &Broker, topic: &str, group: &str, format: &str, idle_ms: u64) -> Worker {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_unithunt"))
+            .args(["stream", "--brokers", &broker.address, "--topic", topic])
+            .args(["--group", group, "--input-format", format, "-o", "ndjson"])
+            .args(["--exit-when-idle", &idle_ms.to_string()])
+            // A dead member's partitions move once its session ends: keep that short.
+            .args([
+                "-X",
+                "session.timeout.ms=6000",
+                "-X",
+                "heartbeat.interval.ms=1000",
+            ])
+            .current_dir(common::WORKSPACE)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(
+                std::fs::File::create(std::env::temp_dir().join(format!(
+                    "unithunt-stream-worker-{}-{}.log",
+                    std::process::id(),
+                    WORKER_COUNT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                )))
+                .unwrap(),
+            ))
+            .spawn()
+            .expect("unithunt stream runs");
+        let out = child.stdout.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(out)).map_while(Result::ok)
+            {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Worker {
+            child,
+            lines,
+            reader,
+        }
+    }
+
+    /// Alerts printed so far.
+    fn printed(&self) -> usize {
+        self.lines.lock().unwrap().len()
+    }
+
+    /// Waits until it has printed `n` alerts (it is then mid-stream).
+    fn wait_for(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.printed() < n {
+            assert!(
+                Instant::now() < deadline,
+                "the worker printed {} alerts",
+                self.printed()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn output(self) -> String {
+        self.reader.join().unwrap();
+        let lines = self.lines.lock().unwrap();
+        lines.join("\n") + "\n"
+    }
+
+    /// kill -9; what it printed before.
+    fn kill(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.output()
+    }
+
+    /// Waits for it to end by itself (idle); what it printed.
+    fn finish(mut self) -> String {
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "a worker failed: {status}");
+        self.output()
+    }
+}
+
+/// The auditd recording for `hosts` hosts, interleaved and keyed by host; the alerts an offline
+/// scan of each host's records gives.
+fn audit_fleet(t: &Tmp, hosts: usize) -> (Messages, AlertCounts) {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(common::WORKSPACE)
+            .join(common::shared("samples/auditd/dev-enriched.log")),
+    )
+    .unwrap();
+    let names: Vec<String> = (0..hosts).map(|i| format!("host{i:02}")).collect();
+    let copies: Vec<Vec<String>> = names
+        .iter()
+        .map(|h| host_copy("auditd", &text, h))
+        .collect();
+    let mut expected = BTreeMap::new();
+    for (h, lines) in names.iter().zip(&copies) {
+        let file = t.file(&format!("{h}.log"), lines.join("\n") + "\n");
+        let (alerts, _) = common::unithunt_ok(&[
+            "scan",
+            "-q",
+            "-o",
+            "ndjson",
+            "--input-format",
+            "auditd",
+            &file,
+        ]);
+        for (k, n) in alert_keys(&alerts) {
+            *expected.entry(k).or_default() += n;
+        }
+    }
+    let mut messages = Vec::new();
+    for i in 0..copies[0].len() {
+        for (h, lines) in names.iter().zip(&copies) {
+            messages.push((h.clone(), lines[i].clone().into_bytes()));
+        }
+    }
+    (messages, expected)
+}
+
+/// Three workers; one killed -9 mid-stream and restarted, another killed -9 while the group
+/// rebalances and restarted: every alert of the offline scan is raised, and nothing else (an
+/// alert raised twice is the same id).
+#[test]
+fn workers_killed_mid_stream_miss_no_alert() {
+    let broker = Broker::start("faults");
+    let t = Tmp::new("stream-faults");
+    let (messages, expected) = audit_fleet(&t, 12);
+    broker.create_topic("fleet", 4);
+    broker.produce("fleet", &messages);
+    let start = |idle| Worker::start(&broker, "fleet", "g-faults", "auditd", idle);
+    let mut printed = Vec::new();
+    let (a, b, c) = (start(8000), start(8000), start(8000));
+    // Killed once it has raised alerts: mid-stream (each worker has about a third of 624).
+    a.wait_for(20);
+    let a_printed = a.printed();
+    printed.push(a.kill());
+    std::thread::sleep(Duration::from_millis(500));
+    // The restarted worker joins: the group rebalances; another is killed meanwhile.
+    let a2 = start(8000);
+    std::thread::sleep(Duration::from_millis(300));
+    let b_printed = b.printed();
+    printed.push(b.kill());
+    std::thread::sleep(Duration::from_millis(1000));
+    let b2 = start(8000);
+    for w in [a2, b2, c] {
+        printed.push(w.finish());
+    }
+    let mut got = BTreeMap::new();
+    for out in &printed {
+        for (k, n) in alert_keys(out) {
+            *got.entry(k).or_insert(0) += n;
+        }
+    }
+    let missing: Vec<_> = expected.keys().filter(|k| !got.contains_key(k)).collect();
+    let unexpected: Vec<_> = got.keys().filter(|k| !expected.contains_key(k)).collect();
+    let sent: usize = got.values().sum();
+    let wanted: usize = expected.values().sum();
+    eprintln!(
+        "{} messages; {wanted} alerts offline, {} distinct; workers printed {sent} (killed ones: {a_printed}, {b_printed})",
+        messages.len(),
+        expected.len()
+    );
+    assert!(
+        a_printed < wanted / 2,
+        "the first kill came mid-stream ({a_printed} alerts)"
+    );
+    assert!(
+        missing.is_empty(),
+        "{} missing, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert!(
+        unexpected.is_empty(),
+        "{} not offline, e.g. {:?}",
+        unexpected.len(),
+        &unexpected[..unexpected.len().min(5)]
+    );
+}
+
+/// A unit written, then (after its first worker left the group) activated: the worker that takes
+/// the partition over reads the write again (evaluating it without raising) and raises the
+/// write-then-activate sequence once.
+#[test]
+fn a_sequence_split_by_a_reassignment_alerts_once() {
+    let broker = Broker::start("handover");
+    let t = Tmp::new("stream-handover");
+    let text = std::fs::read_to_string(
+        std::path::Path::new(common::WORKSPACE).join("examples/atomic/ecs/adversary-tests.ndjson"),
+    )
+    .unwrap();
+    let events: Vec<&str> = text.lines().filter(|l| l.contains("\"T1-")).collect();
+    assert_eq!(
+        events.len(),
+        5,
+        "T1: file, reload, enable, start, start from bash"
+    );
+    let file = t.file("t1.ndjson", events.join("\n") + "\n");
+    let (offline, _) = common::unithunt_ok(&["scan", "-q", "-o", "ndjson", &file]);
+    let sequence = "Systemd Unit Written Then Activated";
+    let of_rule = |out: &str| -> BTreeMap<(String, String), usize> {
+        alert_keys(out)
+            .into_iter()
+            .filter(|((rule, _), _)| rule == sequence)
+            .collect()
+    };
+    let expected = of_rule(&offline);
+    assert!(!expected.is_empty(), "the sequence alerts offline");
+    broker.create_topic("handover", 1);
+    // The write alone first: the reload after it already completes the sequence.
+    let split = events
+        .iter()
+        .position(|e| e.contains("\"T1-reload\""))
+        .unwrap();
+    let message = |e: &&str| ("lab-deb12".to_string(), e.as_bytes().to_vec());
+    // The write read by the first worker, which commits and leaves.
+    broker.produce(
+        "handover",
+        &events[..split].iter().map(message).collect::<Vec<_>>(),
+    );
+    let first = Worker::start(&broker, "handover", "g-handover", "ecs", 2000).finish();
+    assert!(of_rule(&first).is_empty(), "no activation yet");
+    // The activation, read by the next worker of the group.
+    broker.produce(
+        "handover",
+        &events[split..].iter().map(message).collect::<Vec<_>>(),
+    );
+    let second = Worker::start(&broker, "handover", "g-handover", "ecs", 2000).finish();
+    assert_eq!(
+        of_rule(&second),
+        expected,
+        "the sequence, once, after the handover"
+    );
+    // The write's own alerts were raised by the first worker, not again by the second.
+    let written = "Systemd Unit or Drop-in Written Outside Package Management";
+    assert!(alert_keys(&first).keys().any(|(r, _)| r == written));
+    assert!(
+        !alert_keys(&second).keys().any(|(r, _)| r == written),
+        "the write's alert raised again"
+    );
 }
