@@ -129,6 +129,37 @@ impl Broker {
     }
 }
 
+impl Broker {
+    /// Every message of `topic` (all partitions, from the start), until none comes for 3 s.
+    fn consume_all(&self, topic: &str) -> Vec<(String, Vec<u8>)> {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        use rdkafka::Message;
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.address)
+            .set("group.id", format!("reader-{topic}"))
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        consumer.subscribe(&[topic]).unwrap();
+        let mut out = Vec::new();
+        let mut last = Instant::now();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while last.elapsed() < Duration::from_secs(3) && Instant::now() < deadline {
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => {
+                    let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+                    out.push((key, m.payload().unwrap_or_default().to_vec()));
+                    last = Instant::now();
+                }
+                Some(Err(e)) => panic!("reading {topic}: {e}"),
+                None => {}
+            }
+        }
+        out
+    }
+}
+
 impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -177,10 +208,11 @@ fn host_copy(format: &str, text: &str, host: &str) -> Vec<String> {
         .collect()
 }
 
-fn stream_alerts(broker: &Broker, topic: &str, group: &str, format: &str) -> String {
+fn stream_alerts(broker: &Broker, topic: &str, group: &str, format: &str, alerts: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_unithunt"))
         .args(["stream", "--brokers", &broker.address, "--topic", topic])
         .args(["--group", group, "--input-format", format, "-o", "ndjson"])
+        .args(["--alerts-topic", alerts])
         .args(["--exit-when-idle", "5000"])
         .current_dir(common::WORKSPACE)
         .output()
@@ -239,15 +271,31 @@ fn recordings_keyed_by_host_alert_as_an_offline_scan_in_every_format() {
             }
         }
         let topic = format!("telemetry-{format}");
+        let alerts_topic = format!("alerts-{format}");
         broker.create_topic(&topic, 4);
+        broker.create_topic(&alerts_topic, 2);
         broker.produce(&topic, &messages);
-        let got = alert_keys(&stream_alerts(
-            &broker,
-            &topic,
-            &format!("g-{format}"),
-            format,
-        ));
+        let group = format!("g-{format}");
+        let printed = stream_alerts(&broker, &topic, &group, format, &alerts_topic);
+        let got = alert_keys(&printed);
         assert_eq!(got, expected, "{format}: stream against offline scan");
+        // The alerts topic has the same alerts, each keyed by its id.
+        let mut on_topic = String::new();
+        for (key, value) in broker.consume_all(&alerts_topic) {
+            let a: Json = serde_json::from_slice(&value).unwrap();
+            assert_eq!(
+                a["kibana.alert.uuid"].as_str(),
+                Some(key.as_str()),
+                "{format}"
+            );
+            on_topic.push_str(std::str::from_utf8(&value).unwrap());
+            on_topic.push('\n');
+        }
+        assert_eq!(
+            alert_keys(&on_topic),
+            expected,
+            "{format}: the alerts topic"
+        );
         let total: usize = expected.values().sum();
         eprintln!(
             "{format}: {} messages, {total} alerts as offline",
