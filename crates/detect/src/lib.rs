@@ -37,10 +37,12 @@ pub mod alerts;
 mod batch;
 pub mod correlate;
 mod live;
+pub mod query;
 pub mod window;
 
 pub use batch::{alerts_alone, BatchDetector, BatchReport, Emit, SEQUENCE_BUDGET};
 pub use live::LiveDetector;
+pub use query::{QueryRun, QueryRunOptions, QueryTally};
 
 /// Pending sequences per rule, and correlation groups per correlation, held by default by `scan`
 /// and `watch` (one figure, so that a live run and an offline scan of the same log decide the

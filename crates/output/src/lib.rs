@@ -49,3 +49,14 @@ pub trait AlertSink {
     /// Ends the output; how many alerts it showed.
     fn finish(&mut self) -> std::io::Result<u64>;
 }
+
+/// No sink at all (`-o none`): takes every alert, shows none.
+impl<S: AlertSink> AlertSink for Option<S> {
+    fn alert(&mut self, alert: &Json) -> std::io::Result<()> {
+        self.as_mut().map_or(Ok(()), |s| s.alert(alert))
+    }
+
+    fn finish(&mut self) -> std::io::Result<u64> {
+        self.as_mut().map_or(Ok(0), |s| s.finish())
+    }
+}

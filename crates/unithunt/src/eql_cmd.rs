@@ -6,12 +6,12 @@ use clap::{Args, ValueEnum};
 use serde_json::{json, Value as Json};
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Instant;
-use unithunt_detect::window::{Reorder, SortKey, Take, Window, REORDER_BUDGET};
-use unithunt_engine::{Output, Pipe, Prefilter, Query, QueryKind, RunOptions, Runner};
+use unithunt_detect::window::{Take, REORDER_BUDGET};
+use unithunt_detect::{QueryRun, QueryRunOptions, QueryTally};
+use unithunt_engine::{Output, Pipe, Prefilter, Query, QueryKind, RunOptions};
 use unithunt_eql::{compile, Dialect, EqlOptions};
-use unithunt_event::{lookup_one, neutral, parse_timestamp, FieldPath, TimestampFormat};
+use unithunt_event::{neutral, FieldPath};
 use unithunt_readers::{read_input, ConvertOptions, Converters, Input, ReadStats};
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -118,18 +118,8 @@ fn load_query(args: &EqlArgs) -> Result<(EqlOptions, unithunt_engine::Query), Ex
     }
 }
 
-/// What a run found, for its summary.
-struct Tally {
-    total: usize,
-    shown: usize,
-    no_time: u64,
-    no_time_example: Option<(String, u64)>,
-    evicted: u64,
-    late: u64,
-}
-
 /// The summary on stderr: what was read, what was found, and what was cut or late.
-fn print_summary(args: &EqlArgs, stats: &ReadStats, t: &Tally, started: Instant) {
+fn print_summary(args: &EqlArgs, stats: &ReadStats, t: &QueryTally, started: Instant) {
     let secs = started.elapsed().as_secs_f64();
     let mut err = io::stderr().lock();
     let _ = writeln!(
@@ -198,26 +188,23 @@ pub fn run(mut args: EqlArgs) -> ExitCode {
     let prefilter = (query.lineage.is_empty())
         .then(|| Prefilter::new(&stage_filters))
         .filter(Prefilter::is_useful);
-    let mut collector = Collector {
-        legacy,
-        ts_field: FieldPath::parse(&args.timestamp_field),
-        tb_field: args.tiebreaker_field.as_deref().map(FieldPath::parse),
-        runner: Runner::new(
-            &query,
-            RunOptions {
+    let mut collector = QueryRun::new(
+        &query,
+        QueryRunOptions {
+            legacy,
+            timestamp_field: FieldPath::parse(&args.timestamp_field),
+            tiebreaker_field: args.tiebreaker_field.as_deref().map(FieldPath::parse),
+            run: RunOptions {
                 max_pending: args.max_pending,
                 max_samples_per_key: args.max_samples_per_key,
             },
-        ),
-        window: result_window(&query, legacy, &args).map(Window::new),
-        candidates: Reorder::default(),
-        ordinal: 0,
-        no_time: 0,
-        no_time_example: None,
-    };
+            window: result_window(&query, legacy, &args),
+        },
+    );
     let mut stats = ReadStats::default();
     let io_error = read_inputs(&args, prefilter.as_ref(), &mut collector, &mut stats);
-    let (outputs, tally) = collector.finish(&args, query.pipes.len());
+    let from_tail = matches!(args.result_position, Position::Tail);
+    let (outputs, tally) = collector.finish(args.size, from_tail, query.pipes.len());
     write_outputs(&outputs);
     if !args.quiet {
         print_summary(&args, &stats, &tally, started);
@@ -271,7 +258,7 @@ fn result_window(query: &Query, legacy: bool, args: &EqlArgs) -> Option<Vec<Take
 fn read_inputs(
     args: &EqlArgs,
     prefilter: Option<&Prefilter>,
-    collector: &mut Collector,
+    collector: &mut QueryRun,
     stats: &mut ReadStats,
 ) -> bool {
     let mut io_error = false;
@@ -305,112 +292,6 @@ fn read_inputs(
         }
     }
     io_error
-}
-
-/// Where events go as they are read: each is evaluated against the query's stages, and those
-/// matching one are sequenced or kept in the result window.
-struct Collector<'q> {
-    legacy: bool,
-    ts_field: FieldPath,
-    tb_field: Option<FieldPath>,
-    runner: Runner<'q>,
-    /// For event queries that only take heads and tails: the matches they can return.
-    window: Option<Window>,
-    /// Candidates (events matching some stage) are sorted by time before sequencing, as
-    /// Elasticsearch does, a bounded buffer at a time (see `Reorder`).
-    candidates: Reorder<()>,
-    ordinal: u64,
-    no_time: u64,
-    no_time_example: Option<(String, u64)>,
-}
-
-impl Collector<'_> {
-    /// Takes the event read at `line` of input `name`.
-    fn push(&mut self, doc: Json, name: &str, line: u64) {
-        self.ordinal += 1;
-        let ts = lookup_one(&doc, &self.ts_field)
-            .and_then(|t| parse_timestamp(t, TimestampFormat::Auto));
-        let ts = match (ts, self.legacy) {
-            (Some(t), _) => t,
-            (None, true) => 0,
-            (None, false) => {
-                self.no_time += 1;
-                if self.no_time_example.is_none() {
-                    self.no_time_example = Some((name.to_string(), line));
-                }
-                return;
-            }
-        };
-        let mask = self.runner.evaluate(&doc);
-        if self.legacy {
-            self.runner.advance(Arc::new(doc), ts, mask);
-        } else if mask != 0 {
-            let tiebreaker = self
-                .tb_field
-                .as_ref()
-                .and_then(|f| lookup_one(&doc, f).cloned());
-            let key = SortKey {
-                ts,
-                tiebreaker,
-                ordinal: self.ordinal,
-            };
-            match &mut self.window {
-                Some(w) => w.push(key, Arc::new(doc)),
-                None => {
-                    self.candidates.push(key, Arc::new(doc), mask, ());
-                    if self.candidates.len() >= REORDER_BUDGET {
-                        let runner = &mut self.runner;
-                        self.candidates
-                            .flush(|key, doc, mask, ()| runner.advance(doc, key.ts, mask));
-                    }
-                }
-            }
-        }
-    }
-
-    /// The results to show (`--size` of them, from `--result-position`) and the run's tally.
-    fn finish(self, args: &EqlArgs, pipes_len: usize) -> (Vec<Output>, Tally) {
-        let Collector {
-            runner,
-            window,
-            mut candidates,
-            no_time,
-            no_time_example,
-            ..
-        } = self;
-        let (outputs, total, evicted): (Vec<Output>, usize, u64) = match window {
-            Some(w) => {
-                let (docs, total) = w.finish(pipes_len);
-                (docs.into_iter().map(Output::Event).collect(), total, 0)
-            }
-            None => {
-                let mut runner = runner;
-                candidates.flush(|key, doc, mask, ()| runner.advance(doc, key.ts, mask));
-                let result = runner.finish();
-                let total = result.outputs.len();
-                let skip = match args.result_position {
-                    Position::Head => 0,
-                    Position::Tail => total.saturating_sub(args.size),
-                };
-                let shown = result
-                    .outputs
-                    .into_iter()
-                    .skip(skip)
-                    .take(args.size)
-                    .collect();
-                (shown, total, result.stats.evicted)
-            }
-        };
-        let tally = Tally {
-            total,
-            shown: outputs.len(),
-            no_time,
-            no_time_example,
-            evicted,
-            late: candidates.late,
-        };
-        (outputs, tally)
-    }
 }
 
 /// Writes the results to stdout, one JSON document a line.

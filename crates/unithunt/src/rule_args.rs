@@ -22,6 +22,14 @@ pub struct RuleArgs {
 }
 
 impl RuleArgs {
+    /// The rules as a set kept for the life of the process (`watch`, `stream`): sequence runners
+    /// borrow their rule's query, and a rule unchanged by a reload keeps its runner (each reload
+    /// keeps one more set alive, a few kB).
+    pub fn load_kept(&self) -> Result<&'static unithunt_rules::RuleSet, String> {
+        let pack = self.load()?;
+        Ok(Box::leak(Box::new(unithunt_rules::RuleSet::new(pack))))
+    }
+
     /// The pack these options ask for, or every error met loading it (escaped for the terminal,
     /// each ending with a newline).
     pub fn load(&self) -> Result<RulePack, String> {

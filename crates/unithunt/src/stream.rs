@@ -7,8 +7,6 @@ use crate::watch::{install_signals, WatchOutput, SIGNALS};
 use clap::Args;
 use std::process::ExitCode;
 use std::time::Duration;
-use unithunt_output::{AlertSink, LineFormat, LinePrinter};
-use unithunt_rules::RuleSet;
 use unithunt_stream::{parse_client_setting, StreamOptions, Worker};
 
 #[derive(Args)]
@@ -51,29 +49,8 @@ pub struct StreamArgs {
     max_pending: usize,
 }
 
-fn load_rules(args: &crate::rule_args::RuleArgs) -> Result<&'static RuleSet, String> {
-    let pack = args.load()?;
-    // Kept for the life of the process, as in `watch` (runners borrow their rule's query).
-    Ok(Box::leak(Box::new(RuleSet::new(pack))))
-}
-
-/// Stdout as an alert sink (or nothing, with `-o none`).
-struct Stdout(Option<LinePrinter<std::io::Stdout>>);
-
-impl AlertSink for Stdout {
-    fn alert(&mut self, alert: &serde_json::Value) -> std::io::Result<()> {
-        match self.0.as_mut() {
-            Some(p) => p.alert(alert),
-            None => Ok(()),
-        }
-    }
-    fn finish(&mut self) -> std::io::Result<u64> {
-        self.0.as_mut().map_or(Ok(0), |p| p.finish())
-    }
-}
-
 pub fn run(args: StreamArgs) -> ExitCode {
-    let set = match load_rules(&args.rule_args) {
+    let set = match args.rule_args.load_kept() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
@@ -91,14 +68,7 @@ pub fn run(args: StreamArgs) -> ExitCode {
         stats_interval: args.stats_interval,
         max_pending: args.max_pending,
     };
-    let mut stdout = Stdout(
-        match args.output {
-            WatchOutput::Table => Some(LineFormat::Table),
-            WatchOutput::Ndjson => Some(LineFormat::Ndjson),
-            WatchOutput::None => None,
-        }
-        .map(|f| LinePrinter::new(f, std::io::stdout())),
-    );
+    let mut stdout = crate::watch::stdout_printer(args.output);
     install_signals();
     let mut worker = match Worker::new(options, set, &mut stdout) {
         Ok(w) => w,
@@ -107,7 +77,7 @@ pub fn run(args: StreamArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let reload = || load_rules(&args.rule_args);
+    let reload = || args.rule_args.load_kept();
     match worker.run(&SIGNALS, &reload) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {

@@ -11,15 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
-use unithunt_output::http::Http;
-use unithunt_output::syslog::{hostname, Syslog};
 use unithunt_output::{LineFormat, LinePrinter};
-use unithunt_pipeline::live::ship::{self, Budget, Shipper};
+use unithunt_pipeline::live::ship::{self, start_shippers, Budget, HttpTarget, Remote};
 use unithunt_pipeline::live::{
     new_detector, watch_file, watch_stdin, write_atomic, Checkpoint, Control, Journal, Signals,
     Watch, WatchOptions,
 };
-use unithunt_rules::RuleSet;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum WatchOutput {
@@ -126,16 +123,19 @@ pub(crate) fn install_signals() {
     }
 }
 
-fn load_rules(args: &WatchArgs) -> Result<&'static RuleSet, String> {
-    let pack = args.rule_args.load()?;
-    // Kept for the life of the process: sequence runners borrow their rule's query, and a rule
-    // unchanged by a reload keeps its runner (each reload keeps one more set alive, a few kB).
-    Ok(Box::leak(Box::new(RuleSet::new(pack))))
+/// What `-o` prints alerts with on stdout (`watch`, `stream`).
+pub(crate) fn stdout_printer(output: WatchOutput) -> Option<LinePrinter<std::io::Stdout>> {
+    let format = match output {
+        WatchOutput::Table => LineFormat::Table,
+        WatchOutput::Ndjson => LineFormat::Ndjson,
+        WatchOutput::None => return None,
+    };
+    Some(LinePrinter::new(format, std::io::stdout()))
 }
 
 pub fn run(args: WatchArgs) -> ExitCode {
     let started = Instant::now();
-    let set = match load_rules(&args) {
+    let set = match args.rule_args.load_kept() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
@@ -162,25 +162,6 @@ pub fn run(args: WatchArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let syslog = match args
-        .syslog
-        .as_deref()
-        .map(|a| Syslog::parse(a, hostname()))
-        .transpose()
-    {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {}", escape(&e));
-            return ExitCode::from(2);
-        }
-    };
-    if (syslog.is_some() || args.http.is_some()) && !journal.is_regular() {
-        eprintln!(
-            "error: alert journal {} is not a regular file: --http and --syslog ship alerts from it",
-            escape(&journal_path.to_string_lossy())
-        );
-        return ExitCode::from(2);
-    }
     let checkpoint = if stdin {
         None
     } else {
@@ -193,40 +174,22 @@ pub fn run(args: WatchArgs) -> ExitCode {
         }
     };
     install_signals();
-    // Every remote sink ships from the journal through the same shipper; each keeps its own
-    // position beside the checkpoint.
-    let position = |suffix: &str| {
-        let mut s = args.checkpoint.as_os_str().to_owned();
-        s.push(suffix);
-        PathBuf::from(s)
+    let remote = Remote {
+        http: args.http.clone().map(|url| HttpTarget {
+            url,
+            index: args.http_index.clone(),
+            headers: args.http_header.clone(),
+        }),
+        syslog: args.syslog.clone(),
     };
-    let mut shippers = Vec::new();
-    if let Some(url) = &args.http {
-        shippers.push(Shipper::start(
-            format!("http sink {}", escape(url)),
-            Box::new(Http::new(
-                url.clone(),
-                args.http_index.clone(),
-                args.http_header.clone(),
-            )),
-            journal_path.clone(),
-            position(".http"),
-        ));
-    }
-    if let (Some(address), Some(s)) = (&args.syslog, syslog) {
-        shippers.push(Shipper::start(
-            format!("syslog sink {}", escape(address)),
-            Box::new(s),
-            journal_path.clone(),
-            position(".syslog"),
-        ));
-    }
-    let printer = match args.output {
-        WatchOutput::Table => Some(LineFormat::Table),
-        WatchOutput::Ndjson => Some(LineFormat::Ndjson),
-        WatchOutput::None => None,
-    }
-    .map(|f| LinePrinter::new(f, std::io::stdout()));
+    let shippers = match start_shippers(&remote, &journal, &journal_path, &args.checkpoint) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {}", escape(&e));
+            return ExitCode::from(2);
+        }
+    };
+    let printer = stdout_printer(args.output);
     let mut w = Watch::new(
         new_detector(set, None),
         args.input_format.0,
@@ -234,7 +197,7 @@ pub fn run(args: WatchArgs) -> ExitCode {
         journal,
         printer,
     );
-    let reload = || load_rules(&args);
+    let reload = || args.rule_args.load_kept();
     let ctl = Control {
         signals: &SIGNALS,
         rules: &reload,
@@ -282,26 +245,7 @@ pub fn run(args: WatchArgs) -> ExitCode {
 }
 
 /// `unithunt setup audit-rules`: the audit rules the rule pack needs.
-pub const AUDIT_RULES: &str = "\
-## unithunt: what the rule pack needs from auditd (augenrules reads /etc/audit/rules.d/).
-## Unit files and drop-ins written, renamed, linked or changed, in every system load path:
--w /etc/systemd/ -p wa -k unithunt
--w /usr/lib/systemd/ -p wa -k unithunt
--w /usr/local/lib/systemd/ -p wa -k unithunt
--w /lib/systemd/ -p wa -k unithunt
--w /run/systemd/system/ -p wa -k unithunt
--w /run/systemd/transient/ -p wa -k unithunt
--w /run/systemd/generator/ -p wa -k unithunt
--w /run/systemd/generator.early/ -p wa -k unithunt
--w /run/systemd/generator.late/ -p wa -k unithunt
-## User units under home directories (~/.config/systemd/user, ~/.local/share/systemd/user):
--a always,exit -F arch=b64 -S creat,rename,renameat,renameat2,link,linkat,symlink,symlinkat -F dir=/home -k unithunt
--a always,exit -F arch=b64 -S openat,open -F dir=/home -F a2&0100 -k unithunt
--a always,exit -F arch=b64 -S creat,rename,renameat,renameat2,link,linkat,symlink,symlinkat -F dir=/root -k unithunt
-## Every program started (activation, ancestry):
--a always,exit -F arch=b64 -S execve,execveat -k unithunt
--a always,exit -F arch=b32 -S execve,execveat -k unithunt
-";
+pub const AUDIT_RULES: &str = include_str!("../../../packaging/unithunt.rules");
 
 #[derive(clap::Subcommand)]
 pub enum SetupCommand {

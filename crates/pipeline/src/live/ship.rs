@@ -32,6 +32,71 @@ pub const SIGNAL_GRACE: Duration = Duration::from_secs(2);
 /// A sink's way of delivering journal lines (defined with the media in `unithunt-output`).
 pub use unithunt_output::transport::Transport;
 
+/// An Elasticsearch-compatible `_bulk` endpoint to ship alerts to.
+#[derive(Clone, Debug)]
+pub struct HttpTarget {
+    pub url: String,
+    /// The index the actions name.
+    pub index: String,
+    /// `Name: value` headers (authorisation).
+    pub headers: Vec<String>,
+}
+
+/// The remote sinks a live driver ships its journal to.
+#[derive(Clone, Debug, Default)]
+pub struct Remote {
+    pub http: Option<HttpTarget>,
+    /// `udp://HOST:PORT`, `tcp://HOST:PORT` or `unix:PATH`.
+    pub syslog: Option<String>,
+}
+
+/// One shipper per remote sink, each reading `journal` from its own position file beside
+/// `state` (`STATE.http`, `STATE.syslog`). An error: a syslog address that does not parse, or a
+/// journal that is not a regular file (a device such as `/dev/null` cannot be shipped from).
+pub fn start_shippers(
+    remote: &Remote,
+    journal: &super::Journal,
+    journal_path: &Path,
+    state: &Path,
+) -> Result<Vec<Shipper>, String> {
+    let syslog = remote
+        .syslog
+        .as_deref()
+        .map(|a| unithunt_output::syslog::Syslog::parse(a, unithunt_output::syslog::hostname()))
+        .transpose()?;
+    if (syslog.is_some() || remote.http.is_some()) && !journal.is_regular() {
+        return Err(format!(
+            "alert journal {} is not a regular file: --http and --syslog ship alerts from it",
+            journal_path.to_string_lossy()
+        ));
+    }
+    let position = |suffix: &str| {
+        let mut s = state.as_os_str().to_owned();
+        s.push(suffix);
+        PathBuf::from(s)
+    };
+    let mut shippers = Vec::new();
+    if let Some(h) = &remote.http {
+        let transport =
+            unithunt_output::http::Http::new(h.url.clone(), h.index.clone(), h.headers.clone());
+        shippers.push(Shipper::start(
+            format!("http sink {}", unithunt_output::term::escape(&h.url)),
+            Box::new(transport),
+            journal_path.to_path_buf(),
+            position(".http"),
+        ));
+    }
+    if let (Some(address), Some(s)) = (&remote.syslog, syslog) {
+        shippers.push(Shipper::start(
+            format!("syslog sink {}", unithunt_output::term::escape(address)),
+            Box::new(s),
+            journal_path.to_path_buf(),
+            position(".syslog"),
+        ));
+    }
+    Ok(shippers)
+}
+
 /// How long a sink may go on once watch ends.
 #[derive(Clone, Copy)]
 pub struct Budget {
