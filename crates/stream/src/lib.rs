@@ -612,14 +612,16 @@ impl<'a> Worker<'a> {
                     .map(|(_, high)| (high - l.next).max(0).to_string())
                     .unwrap_or_else(|_| "?".into());
                 format!(
-                    "  {}/{}: at {}, lag {lag}, {} messages, {} events, {} unkeyed, {} mixed-host key(s)",
+                    "  {}/{}: at {}, lag {lag}, {} messages, {} events, {} unkeyed, {} mixed-host key(s), {} key(s) closed at the cap of {}",
                     escape(&k.0),
                     k.1,
                     l.next,
                     l.messages,
                     l.stats.events,
                     l.unkeyed,
-                    l.mixed.len()
+                    l.mixed.len(),
+                    l.keys_dropped,
+                    lane::MAX_KEYS
                 )
             })
             .collect()
