@@ -24,11 +24,13 @@ events=$(wc -l < "$work/events.ndjson")
 run() { # GROUP WORKERS
   local start end
   start=$(date +%s.%N)
+  local pids=()
   for i in $(seq "$2"); do
     ./target/release/unithunt stream --brokers 127.0.0.1:$port --topic bench --group "$1" \
       --input-format ecs -o none --exit-when-idle 3000 2>"$work/$1-$i.err" &
+    pids+=($!)
   done
-  wait
+  wait "${pids[@]}"
   end=$(date +%s.%N)
   # The idle wait at the end is not work: subtract it.
   echo "$end - $start - 3" | bc
@@ -38,3 +40,5 @@ two=$(run two 2)
 printf 'events: %s\none worker: %.2f s, %.0f events/s\ntwo workers: %.2f s, %.0f events/s\nratio: %.2f\n' \
   "$events" "$one" "$(echo "$events / $one" | bc -l)" "$two" "$(echo "$events / $two" | bc -l)" \
   "$(echo "$one / $two" | bc -l)"
+echo "messages read (re-reads after a rebalance included):"
+cat "$work"/one-*.err "$work"/two-*.err | grep -o '[0-9]* messages ([0-9]*/s)' 

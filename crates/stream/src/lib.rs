@@ -327,10 +327,15 @@ impl<'a> Worker<'a> {
         Ok(total)
     }
 
-    /// Whether every partition assigned is read to its end (the input is exhausted). With none
-    /// assigned (a rebalance still waiting for a dead member's session to end, or more workers
-    /// than partitions), only once `give_up`.
+    /// Whether every partition assigned is read to its end (the input is exhausted), or
+    /// `give_up`: with none assigned (a rebalance still waiting for a dead member's session to
+    /// end, more workers than partitions) or the brokers gone, a worker stops after ten idle
+    /// waits.
     fn caught_up(&self, give_up: bool) -> bool {
+        // Nothing for ten times the idle wait: the input is over, or the brokers are gone.
+        if give_up {
+            return true;
+        }
         let Ok(assigned) = self.consumer.assignment() else {
             return give_up;
         };

@@ -121,13 +121,16 @@ pub struct Stats {
     pub alerts: u64,
     pub duplicates: u64,
     pub skipped: u64,
+    /// Events ruled out unparsed by the rules' literal prefilter.
+    pub filtered: u64,
     pub newest_event_ms: i64,
     /// `event.id` of the newest event evaluated.
     pub last_event_id: String,
 }
 
 /// Each converted event (ECS NDJSON lines) through `engine`: counted in `stats` (a line that is
-/// not JSON is skipped), shown to `seen`, its alerts handed to `raise`. The one place live drivers (`watch`, the
+/// not JSON is skipped), shown to `seen` (candidates only: events the prefilter rules out are
+/// not parsed), its alerts handed to `raise`. The one place live drivers (`watch`, the
 /// stream worker) turn converted text into evaluated events.
 pub fn detect_events(
     engine: &mut LiveDetector,
@@ -137,7 +140,27 @@ pub fn detect_events(
     seen: &mut dyn FnMut(&Json),
     raise: &mut dyn FnMut(Json),
 ) {
+    // As the batch scan does: an event whose text holds none of the literals every stage
+    // predicate needs is ruled out unparsed (the prefilter is sound: such an event matches no
+    // stage, so no runner or correlation would see it).
+    let set = engine.set();
+    let screen = set.always().is_empty() && set.prefilter().is_useful();
+    let mut candidates = Vec::new();
     for line in ecs.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        if screen {
+            set.prefilter().candidates(line, &mut candidates);
+            if !candidates.iter().any(|&c| c) {
+                // Its shape is still checked, as the scan checks it.
+                let t = line.trim_ascii();
+                if t.first() == Some(&b'{') && t.last() == Some(&b'}') {
+                    stats.events += 1;
+                    stats.filtered += 1;
+                } else {
+                    stats.skipped += 1;
+                }
+                continue;
+            }
+        }
         let Ok(doc) = serde_json::from_slice::<Json>(line) else {
             stats.skipped += 1;
             continue;
