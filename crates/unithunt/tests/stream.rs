@@ -208,6 +208,39 @@ fn host_copy(format: &str, text: &str, host: &str) -> Vec<String> {
         .collect()
 }
 
+/// Each host's copy of a recording written to a file and scanned offline, on its own: the alerts
+/// a stream of them must give; and the copies interleaved line by line, each line a message keyed
+/// by its host.
+fn fleet(t: &Tmp, format: &str, hosts: &[String], text: &str) -> (Messages, AlertCounts) {
+    let copies: Vec<Vec<String>> = hosts.iter().map(|h| host_copy(format, text, h)).collect();
+    let mut expected = BTreeMap::new();
+    for (h, lines) in hosts.iter().zip(&copies) {
+        let file = t.file(&format!("{format}-{h}.log"), lines.join("\n") + "\n");
+        let (alerts, _) = common::unithunt_ok(&[
+            "scan",
+            "-q",
+            "-o",
+            "ndjson",
+            "--input-format",
+            format,
+            &file,
+        ]);
+        for (k, n) in alert_keys(&alerts) {
+            *expected.entry(k).or_default() += n;
+        }
+    }
+    let longest = copies.iter().map(Vec::len).max().unwrap_or(0);
+    let mut messages = Vec::new();
+    for i in 0..longest {
+        for (h, lines) in hosts.iter().zip(&copies) {
+            if let Some(l) = lines.get(i) {
+                messages.push((h.clone(), l.clone().into_bytes()));
+            }
+        }
+    }
+    (messages, expected)
+}
+
 fn stream_alerts(broker: &Broker, topic: &str, group: &str, format: &str, alerts: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_unithunt"))
         .args(["stream", "--brokers", &broker.address, "--topic", topic])
@@ -234,42 +267,15 @@ fn recordings_keyed_by_host_alert_as_an_offline_scan_in_every_format() {
         ("laurel", "examples/atomic/laurel/adversary-tests.json"),
         ("ecs", "examples/atomic/ecs/adversary-tests.ndjson"),
     ];
-    let hosts = ["web01", "db02", "build03"];
+    let hosts: Vec<String> = ["web01", "db02", "build03"].map(String::from).to_vec();
     for (format, path) in cases {
         let text =
             std::fs::read_to_string(std::path::Path::new(common::WORKSPACE).join(path)).unwrap();
-        let copies: Vec<Vec<String>> = hosts.iter().map(|h| host_copy(format, &text, h)).collect();
-        // Expected: each host's events scanned offline, on their own.
-        let mut expected = BTreeMap::new();
-        for (h, lines) in hosts.iter().zip(&copies) {
-            let file = t.file(&format!("{format}-{h}.log"), lines.join("\n") + "\n");
-            let (alerts, _) = common::unithunt_ok(&[
-                "scan",
-                "-q",
-                "-o",
-                "ndjson",
-                "--input-format",
-                format,
-                &file,
-            ]);
-            for (k, n) in alert_keys(&alerts) {
-                *expected.entry(k).or_default() += n;
-            }
-        }
+        let (messages, expected) = fleet(&t, format, &hosts, &text);
         assert!(
             !expected.is_empty(),
             "{format}: the recording alerts offline"
         );
-        // The hosts interleaved line by line, each line a message keyed by its host.
-        let longest = copies.iter().map(Vec::len).max().unwrap();
-        let mut messages = Vec::new();
-        for i in 0..longest {
-            for (h, lines) in hosts.iter().zip(&copies) {
-                if let Some(l) = lines.get(i) {
-                    messages.push((h.to_string(), l.clone().into_bytes()));
-                }
-            }
-        }
         let topic = format!("telemetry-{format}");
         let alerts_topic = format!("alerts-{format}");
         broker.create_topic(&topic, 4);
@@ -403,33 +409,7 @@ fn audit_fleet(t: &Tmp, hosts: usize) -> (Messages, AlertCounts) {
     )
     .unwrap();
     let names: Vec<String> = (0..hosts).map(|i| format!("host{i:02}")).collect();
-    let copies: Vec<Vec<String>> = names
-        .iter()
-        .map(|h| host_copy("auditd", &text, h))
-        .collect();
-    let mut expected = BTreeMap::new();
-    for (h, lines) in names.iter().zip(&copies) {
-        let file = t.file(&format!("{h}.log"), lines.join("\n") + "\n");
-        let (alerts, _) = common::unithunt_ok(&[
-            "scan",
-            "-q",
-            "-o",
-            "ndjson",
-            "--input-format",
-            "auditd",
-            &file,
-        ]);
-        for (k, n) in alert_keys(&alerts) {
-            *expected.entry(k).or_default() += n;
-        }
-    }
-    let mut messages = Vec::new();
-    for i in 0..copies[0].len() {
-        for (h, lines) in names.iter().zip(&copies) {
-            messages.push((h.clone(), lines[i].clone().into_bytes()));
-        }
-    }
-    (messages, expected)
+    fleet(t, "auditd", &names, &text)
 }
 
 /// Three workers; one killed -9 mid-stream and restarted, another killed -9 while the group
