@@ -24,6 +24,7 @@
 //! ```
 
 pub mod lane;
+pub mod spool;
 
 use lane::{Fed, Lane};
 use rdkafka::config::ClientConfig;
@@ -33,6 +34,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde_json::Value as Json;
+use spool::{Offsets, Spool};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,7 +42,7 @@ use std::time::{Duration, Instant};
 use unithunt_detect::LiveDetector;
 use unithunt_output::term::escape;
 use unithunt_output::AlertSink;
-use unithunt_pipeline::live::{new_detector, Signals};
+use unithunt_pipeline::live::{new_detector, ship, Signals};
 use unithunt_readers::Format;
 use unithunt_rules::RuleSet;
 
@@ -170,6 +172,9 @@ pub struct StreamReport {
     pub commits: u64,
     /// Alerts completed while a partition's state was rebuilt (delivered before; not raised).
     pub replayed: u64,
+    /// A remote sink (`--http`, `--syslog`) ended failing: its alerts stay in the journal, and
+    /// the offsets of their events are not committed.
+    pub sink_failed: bool,
 }
 
 /// One worker of the group.
@@ -181,6 +186,8 @@ pub struct Worker<'a> {
     set: &'static RuleSet,
     lanes: HashMap<(String, i32), Lane>,
     sink: &'a mut dyn AlertSink,
+    /// The journal and the remote sinks shipping it, when there are any.
+    spool: Option<Spool>,
     /// Lanes dropped at a rebalance, for the totals.
     gone: StreamReport,
     report: StreamReport,
@@ -207,6 +214,7 @@ impl<'a> Worker<'a> {
         options: StreamOptions,
         set: &'static RuleSet,
         sink: &'a mut dyn AlertSink,
+        spool: Option<Spool>,
     ) -> Result<Worker<'a>, String> {
         let shared = Arc::new(Shared::default());
         let mut cc = client_config(&options, &[("auto.offset.reset", "earliest")]);
@@ -241,6 +249,7 @@ impl<'a> Worker<'a> {
             set,
             lanes: HashMap::new(),
             sink,
+            spool,
             gone: StreamReport::default(),
             report: StreamReport::default(),
             started: Instant::now(),
@@ -311,12 +320,15 @@ impl<'a> Worker<'a> {
         }
         // Stopped by a signal: open events stay open (their records are not committed, so
         // the next owner reads them whole); at the end of the input they are closed.
-        if self.options.exit_when_idle.is_some() && !signals.stop.load(Ordering::SeqCst) {
+        let signalled = signals.stop.load(Ordering::SeqCst);
+        if self.options.exit_when_idle.is_some() && !signalled {
             self.settle(true)?;
         }
         self.commit()?;
+        let sink_failed = self.end_spool(signals, signalled)?;
         eprintln!("{}", self.stats_line());
         let mut total = std::mem::take(&mut self.report);
+        total.sink_failed = sink_failed;
         for l in self.lanes.values() {
             add_lane(&mut total, l);
         }
@@ -427,7 +439,33 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// Alerts to the sinks: the printer (and journal) the caller gave, and the alerts topic.
+    /// The remote sinks get a bounded budget to deliver what is left (at the end of the input:
+    /// several attempts; stopped by a signal: a moment, and a second signal ends it), then the
+    /// offsets whose alerts they delivered are committed. True when a sink ended failing.
+    fn end_spool(&mut self, signals: &Signals, signalled: bool) -> Result<bool, String> {
+        let Some(spool) = self.spool.as_mut() else {
+            return Ok(false);
+        };
+        let budget = if signalled {
+            ship::Budget {
+                attempts: 0,
+                time: ship::SIGNAL_GRACE,
+            }
+        } else {
+            ship::Budget {
+                attempts: ship::FINAL_ATTEMPTS,
+                time: ship::FINAL_TIME,
+            }
+        };
+        signals.stop.store(false, Ordering::SeqCst);
+        let (failed, released) =
+            spool.end(budget, signalled, || signals.stop.load(Ordering::SeqCst));
+        self.commit_offsets(released)?;
+        Ok(failed)
+    }
+
+    /// Alerts to the sinks: the printer the caller gave, the journal (shipped to the remote
+    /// sinks), and the alerts topic.
     /// `kibana.alert.start` is the time of the message that completed the alert, so an alert
     /// sent again after a crash is the same document.
     fn raise(&mut self, fed: Fed, ts_ms: Option<i64>) -> Result<(), String> {
@@ -437,6 +475,13 @@ impl<'a> Worker<'a> {
             }
             self.report.alerts += 1;
             let _ = self.sink.alert(&alert);
+            if let Some(spool) = self.spool.as_mut() {
+                // Not in the journal, not delivered: the worker cannot go on committing.
+                spool
+                    .journal()
+                    .alert(&alert)
+                    .map_err(|e| format!("alert journal: {e}"))?;
+            }
             let Some(topic) = &self.options.alerts_topic else {
                 continue;
             };
@@ -500,18 +545,34 @@ impl<'a> Worker<'a> {
                 escape(&why)
             ));
         }
-        let mut tpl = TopicPartitionList::new();
-        let mut committable = self.shared.committable.lock().map_err(|_| "lock")?;
+        let mut now = Offsets::new();
         for (key, lane) in &self.lanes {
             let at = lane.committable();
             // While a partition's state is rebuilt its position is behind its commit: never
             // committed backwards.
-            if at < 0 || at <= lane.replay_until || committable.get(key) == Some(&at) {
+            if at >= 0 && at > lane.replay_until {
+                now.insert(key.clone(), at);
+            }
+        }
+        // With remote sinks: only as far as they delivered the alerts.
+        let ready = match self.spool.as_mut() {
+            Some(spool) => spool.release(now),
+            None => now,
+        };
+        self.commit_offsets(ready)
+    }
+
+    /// Commits `offsets` of partitions this worker still holds, where they moved.
+    fn commit_offsets(&mut self, offsets: Offsets) -> Result<(), String> {
+        let mut tpl = TopicPartitionList::new();
+        let mut committable = self.shared.committable.lock().map_err(|_| "lock")?;
+        for (key, at) in offsets {
+            if !self.lanes.contains_key(&key) || committable.get(&key) == Some(&at) {
                 continue;
             }
-            committable.insert(key.clone(), at);
             tpl.add_partition_offset(&key.0, key.1, Offset::Offset(at))
                 .map_err(|e| e.to_string())?;
+            committable.insert(key, at);
         }
         drop(committable);
         if tpl.count() > 0 {
@@ -537,6 +598,9 @@ impl<'a> Worker<'a> {
         for key in revoked {
             if let Some(l) = self.lanes.remove(&key) {
                 add_lane(&mut self.gone, &l);
+            }
+            if let Some(spool) = self.spool.as_mut() {
+                spool.forget(&key);
             }
             if let Ok(mut c) = self.shared.committable.lock() {
                 c.remove(&key);
@@ -591,8 +655,18 @@ impl<'a> Worker<'a> {
         }
         let secs = self.started.elapsed().as_secs_f64().max(0.001);
         let messages = t.messages + self.gone.messages;
+        let waiting = self
+            .spool
+            .as_ref()
+            .map(|s| {
+                format!(
+                    ", {} alert(s) not yet delivered by the remote sinks",
+                    s.undelivered()
+                )
+            })
+            .unwrap_or_default();
         format!(
-            "unithunt stream: {} partition(s), {messages} messages ({:.0}/s), {} events, {} alerts, {} skipped, {} unkeyed; {} commits",
+            "unithunt stream: {} partition(s), {messages} messages ({:.0}/s), {} events, {} alerts, {} skipped, {} unkeyed; {} commits{waiting}",
             self.lanes.len(),
             messages as f64 / secs,
             t.events + self.gone.events,
@@ -617,14 +691,17 @@ impl<'a> Worker<'a> {
                     .map(|(_, high)| (high - l.next).max(0).to_string())
                     .unwrap_or_else(|_| "?".into());
                 format!(
-                    "  {}/{}: at {}, lag {lag}, {} messages, {} events, {} unkeyed, {} mixed-host key(s), {} key(s) closed at the cap of {}",
+                    "  {}/{}: at {}, lag {lag}, {} messages, {} events, {} skipped, {} over {} MiB, {} unkeyed, {} mixed-host key(s), {} key(s) closed at the cap of {}",
                     escape(&k.0),
                     k.1,
                     l.next,
                     l.messages,
                     l.stats.events,
+                    l.stats.skipped,
+                    l.oversized,
+                    lane::MAX_VALUE >> 20,
                     l.unkeyed,
-                    l.mixed.len(),
+                    l.mixed_keys,
                     l.keys_dropped,
                     lane::MAX_KEYS
                 )

@@ -7,6 +7,7 @@ mod host;
 mod hunt_cmd;
 mod input_args;
 mod progress;
+mod remote_args;
 mod rule_args;
 mod rules_cmd;
 mod scan;

@@ -5,8 +5,11 @@ use crate::input_args::InputFormat;
 use crate::term::escape;
 use crate::watch::{install_signals, WatchOutput, SIGNALS};
 use clap::Args;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use unithunt_pipeline::live::{ship::start_shippers, state::lock_beside, Journal};
+use unithunt_stream::spool::Spool;
 use unithunt_stream::{parse_client_setting, StreamOptions, Worker};
 
 #[derive(Args)]
@@ -36,6 +39,17 @@ pub struct StreamArgs {
     /// What to print on stdout.
     #[arg(long, short = 'o', value_enum, default_value_t = WatchOutput::Table)]
     output: WatchOutput,
+    /// Remote sinks (shipped from the journal; offsets are committed once they delivered the
+    /// alerts of the events before them).
+    #[command(flatten)]
+    remote: crate::remote_args::RemoteArgs,
+    /// The alert journal: every alert, NDJSON, the spool of --http and --syslog (default with
+    /// those: `/var/lib/unithunt/stream-GROUP.alerts.ndjson`; each worker needs its own).
+    #[arg(long, value_name = "FILE")]
+    alerts: Option<PathBuf>,
+    /// Rotate the journal past this many bytes (one previous file is kept: FILE.1).
+    #[arg(long, default_value_t = 64 << 20)]
+    alerts_max_bytes: u64,
     /// Print a statistics line (and one per partition: position, lag) every N seconds (0: only
     /// on SIGUSR1).
     #[arg(long, default_value_t = 0)]
@@ -68,9 +82,16 @@ pub fn run(args: StreamArgs) -> ExitCode {
         stats_interval: args.stats_interval,
         max_pending: args.max_pending,
     };
+    let spool = match open_spool(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {}", escape(&e));
+            return ExitCode::from(2);
+        }
+    };
     let mut stdout = crate::watch::stdout_printer(args.output);
     install_signals();
-    let mut worker = match Worker::new(options, set, &mut stdout) {
+    let mut worker = match Worker::new(options, set, &mut stdout, spool) {
         Ok(w) => w,
         Err(e) => {
             eprintln!("error: {}", escape(&e));
@@ -79,10 +100,29 @@ pub fn run(args: StreamArgs) -> ExitCode {
     };
     let reload = || args.rule_args.load_kept();
     match worker.run(&SIGNALS, &reload) {
+        Ok(report) if report.sink_failed => ExitCode::from(1),
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", escape(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// The journal and its shippers, when there is a journal (`--alerts`, or a remote sink).
+fn open_spool(args: &StreamArgs) -> Result<Option<Spool>, String> {
+    let path = match (&args.alerts, args.remote.any()) {
+        (Some(p), _) => p.clone(),
+        (None, true) => PathBuf::from(format!(
+            "/var/lib/unithunt/stream-{}.alerts.ndjson",
+            args.group.replace(['/', '\0'], "_")
+        )),
+        (None, false) => return Ok(None),
+    };
+    let lock = lock_beside(&path)?;
+    let journal = Journal::open(&path, args.alerts_max_bytes)
+        .map_err(|e| format!("alert journal {e} (give --alerts FILE to keep it elsewhere)"))?;
+    // The sinks' positions live beside the journal (FILE.http, FILE.syslog).
+    let shippers = start_shippers(&args.remote.remote(), &journal, &path, &path)?;
+    Ok(Some(Spool::new(journal, shippers, lock)))
 }

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 use unithunt_output::{LineFormat, LinePrinter};
-use unithunt_pipeline::live::ship::{self, start_shippers, Budget, HttpTarget, Remote};
+use unithunt_pipeline::live::ship::{self, start_shippers, Budget};
 use unithunt_pipeline::live::{
     new_detector, watch_file, watch_stdin, write_atomic, Checkpoint, Control, Journal, Signals,
     Watch, WatchOptions,
@@ -53,20 +53,9 @@ pub struct WatchArgs {
     /// Rotate the journal past this many bytes (one previous file is kept: FILE.1).
     #[arg(long, default_value_t = 64 << 20)]
     alerts_max_bytes: u64,
-    /// Send each alert to syslog (RFC 5424): `udp://HOST:PORT`, `tcp://HOST:PORT` or
-    /// `unix:/dev/log`.
-    #[arg(long, value_name = "ADDRESS")]
-    syslog: Option<String>,
-    /// Ship alerts to an Elasticsearch-compatible `_bulk` endpoint, e.g.
-    /// `http://localhost:9200/_bulk`, with retries, back-off and the journal as spool.
-    #[arg(long, value_name = "URL")]
-    http: Option<String>,
-    /// The index the `_bulk` actions name.
-    #[arg(long, default_value = "unithunt-alerts")]
-    http_index: String,
-    /// A header for the HTTP sink (repeatable), e.g. `Authorization: ApiKey ...`.
-    #[arg(long, value_name = "NAME: VALUE")]
-    http_header: Vec<String>,
+    /// Remote sinks, shipped from the journal.
+    #[command(flatten)]
+    remote: crate::remote_args::RemoteArgs,
     /// Without a checkpoint, read the log from its start (default: from its end, like tail -F).
     #[arg(long)]
     from_start: bool,
@@ -174,14 +163,7 @@ pub fn run(args: WatchArgs) -> ExitCode {
         }
     };
     install_signals();
-    let remote = Remote {
-        http: args.http.clone().map(|url| HttpTarget {
-            url,
-            index: args.http_index.clone(),
-            headers: args.http_header.clone(),
-        }),
-        syslog: args.syslog.clone(),
-    };
+    let remote = args.remote.remote();
     let shippers = match start_shippers(&remote, &journal, &journal_path, &args.checkpoint) {
         Ok(s) => s,
         Err(e) => {

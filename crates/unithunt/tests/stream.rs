@@ -534,3 +534,77 @@ fn a_sequence_split_by_a_reassignment_alerts_once() {
         "the write's alert raised again"
     );
 }
+
+/// A worker shipping to `url` through the journal `journal`; its exit status and stderr.
+fn stream_to_http(broker: &Broker, topic: &str, url: &str, journal: &str) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_unithunt"))
+        .args(["stream", "--brokers", &broker.address, "--topic", topic])
+        .args([
+            "--group",
+            "shippers",
+            "--input-format",
+            "auditd",
+            "-o",
+            "none",
+        ])
+        .args(["--http", url, "--alerts", journal])
+        .args(["--exit-when-idle", "3000"])
+        .current_dir(common::WORKSPACE)
+        .output()
+        .expect("unithunt stream runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Offsets wait for the HTTP sink: a worker whose sink is down commits nothing (it ends with
+/// status 1, its alerts in its journal), so the next worker, on another machine (its own
+/// journal), reads the same events again and delivers every alert; once that is acknowledged
+/// the offsets are committed and a third worker has nothing to send.
+#[test]
+fn offsets_are_committed_only_once_the_http_sink_has_the_alerts() {
+    let broker = Broker::start("http");
+    let t = Tmp::new("stream-http");
+    let (messages, expected) = audit_fleet(&t, 2);
+    broker.create_topic("audit", 4);
+    broker.produce("audit", &messages);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/_bulk");
+    // Nothing listens on the port: every delivery is refused.
+    let (ok, stderr) = stream_to_http(&broker, "audit", &url, &t.path("down.ndjson"));
+    assert!(!ok, "a sink that never delivered is status 1: {stderr}");
+    assert!(stderr.contains("http sink"), "{stderr}");
+    let journal = std::fs::read_to_string(t.join("down.ndjson")).unwrap();
+    assert_eq!(
+        alert_keys(&journal),
+        expected,
+        "the journal keeps every alert"
+    );
+
+    let ids = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    {
+        let ids = ids.clone();
+        std::thread::spawn(move || common::serve_bulk(listener, ids));
+    }
+    let (ok, stderr) = stream_to_http(&broker, "audit", &url, &t.path("up.ndjson"));
+    assert!(ok, "{stderr}");
+    let mut got = ids.lock().unwrap().clone();
+    got.sort();
+    let mut want: Vec<String> = expected.keys().map(|(_, id)| id.clone()).collect();
+    want.sort();
+    assert_eq!(got, want, "every alert delivered once: {stderr}");
+
+    let (ok, stderr) = stream_to_http(&broker, "audit", &url, &t.path("after.ndjson"));
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        ids.lock().unwrap().len(),
+        want.len(),
+        "committed after delivery: nothing read again"
+    );
+}

@@ -247,40 +247,6 @@ fn kill_9_at_random_points_with_rotations_loses_and_repeats_nothing() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A minimal HTTP/1.1 server answering `_bulk` requests: records each `create` action's `_id`
-/// and replies as Elasticsearch does (201 created, 409 when the id exists).
-fn serve_bulk(listener: std::net::TcpListener, ids: std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    for stream in listener.incoming() {
-        let Ok(mut s) = stream else { continue };
-        let ids = ids.clone();
-        std::thread::spawn(move || loop {
-            let Some(body) = common::read_http_request(&mut s) else {
-                return;
-            };
-            let mut items = Vec::new();
-            let text = String::from_utf8_lossy(&body).to_string();
-            let mut lines = text.lines();
-            let mut all = ids.lock().unwrap();
-            while let (Some(action), Some(_doc)) = (lines.next(), lines.next()) {
-                let a: serde_json::Value = serde_json::from_str(action).unwrap();
-                let id = a["create"]["_id"].as_str().unwrap().to_string();
-                let status = if all.contains(&id) { 409 } else { 201 };
-                all.push(id);
-                items.push(serde_json::json!({"create": {"_id": all.last(), "status": status}}));
-            }
-            drop(all);
-            let reply = serde_json::json!({"took": 1, "errors": items.iter().any(|i| i["create"]["status"] != 201), "items": items}).to_string();
-            let resp = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{reply}",
-                reply.len()
-            );
-            if s.write_all(resp.as_bytes()).is_err() {
-                return;
-            }
-        });
-    }
-}
-
 #[test]
 fn alerts_raised_while_the_http_sink_is_down_are_delivered_once_it_is_back() {
     let dir = std::env::temp_dir().join(format!("unithunt-watch-http-{}", std::process::id()));
@@ -315,7 +281,7 @@ fn alerts_raised_while_the_http_sink_is_down_are_delivered_once_it_is_back() {
     let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
     {
         let ids = ids.clone();
-        std::thread::spawn(move || serve_bulk(listener, ids));
+        std::thread::spawn(move || common::serve_bulk(listener, ids));
     }
     let expected = offline_ids(&log);
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -134,6 +134,11 @@ impl Journal {
         self.regular
     }
 
+    /// Alerts appended since the journal was opened (an id seen before is not appended).
+    pub fn appended(&self) -> u64 {
+        self.appended
+    }
+
     pub fn sync(&self) {
         let _ = self.file.sync_data();
     }

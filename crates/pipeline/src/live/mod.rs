@@ -126,6 +126,30 @@ pub struct Stats {
     pub newest_event_ms: i64,
     /// `event.id` of the newest event evaluated.
     pub last_event_id: String,
+    /// Skipped lines said on stderr so far (at most [`SKIPS_SAID`]).
+    pub said: u64,
+}
+
+/// Skipped lines said on stderr with where and why, per run (watch) or partition (stream);
+/// past it they are counted only.
+pub const SKIPS_SAID: u64 = 20;
+
+impl Stats {
+    /// A line that is not an event: counted, and the first [`SKIPS_SAID`] said with where it
+    /// was (`FILE:LINE` or `FILE@BYTE` for watch, `TOPIC/PARTITION@OFFSET` for stream) and why.
+    pub fn skip(&mut self, place: &str, reason: &str) {
+        self.skipped += 1;
+        if self.said < SKIPS_SAID {
+            self.said += 1;
+            eprintln!("warning: {}: {}; skipped", escape(place), escape(reason));
+            if self.said == SKIPS_SAID {
+                eprintln!(
+                    "warning: {}: further skipped lines are counted only (in the statistics line)",
+                    escape(place)
+                );
+            }
+        }
+    }
 }
 
 /// Each converted event (ECS NDJSON lines) through `engine`: counted in `stats` (a line that is
@@ -156,14 +180,21 @@ pub fn detect_events(
                     stats.events += 1;
                     stats.filtered += 1;
                 } else {
-                    stats.skipped += 1;
+                    stats.skip(&place(origin), "an event line that is not a JSON object");
                 }
                 continue;
             }
         }
-        let Ok(doc) = serde_json::from_slice::<Json>(line) else {
-            stats.skipped += 1;
-            continue;
+        let doc = match serde_json::from_slice::<Json>(line) {
+            Ok(d @ Json::Object(_)) => d,
+            Ok(_) => {
+                stats.skip(&place(origin), "an event line that is not a JSON object");
+                continue;
+            }
+            Err(e) => {
+                stats.skip(&place(origin), &format!("malformed JSON: {e}"));
+                continue;
+            }
         };
         stats.events += 1;
         if let Some(id) = doc["event"]["id"].as_str() {
@@ -180,6 +211,12 @@ pub fn detect_events(
             raise(alert);
         }
     }
+}
+
+/// Where an event line came from, for messages: the file and the byte offset of the lines
+/// fed (watch), or the topic, partition and offset of the message (stream).
+fn place(origin: &EventOrigin) -> String {
+    format!("{}@{}", origin.file, origin.offset)
 }
 
 /// Lines of a live input to ECS NDJSON: in the format given, or (`auto`) the one sniffed
@@ -228,7 +265,7 @@ impl Convert {
     }
 
     /// Whole lines in, ECS NDJSON out (events complete so far).
-    pub fn feed(&mut self, lines: &[u8], file: &str, out: &mut Vec<u8>, skipped: &mut u64) {
+    pub fn feed(&mut self, lines: &[u8], file: &str, out: &mut Vec<u8>, stats: &mut Stats) {
         if self.file != file {
             self.file = file.to_string();
             self.lines = 0;
@@ -251,7 +288,7 @@ impl Convert {
                 }
                 // Blank and comment lines only, so far: skipped in any format.
                 None => {
-                    *skipped += self.lines - base;
+                    stats.skipped += self.lines - base;
                     return;
                 }
             },
@@ -265,7 +302,9 @@ impl Convert {
         c.set_clock(now);
         let b = c.convert(Block::from_lines(file.into(), lines, 0));
         if let Some(c) = &b.converted {
-            *skipped += c.skipped.len() as u64;
+            for s in &c.skipped {
+                stats.skip(&format!("{}:{}", s.file, base + s.line + 1), &s.reason);
+            }
             // An event whose records came in two parts: said, with its file and line.
             for w in &c.warnings {
                 eprintln!(
@@ -351,9 +390,7 @@ impl Watch {
         };
         self.stats.lines += lines.iter().filter(|&&b| b == b'\n').count() as u64;
         let mut ecs = Vec::new();
-        let mut skipped = 0;
-        self.convert.feed(lines, file, &mut ecs, &mut skipped);
-        self.stats.skipped += skipped;
+        self.convert.feed(lines, file, &mut ecs, &mut self.stats);
         self.events(&ecs, file, offset);
     }
 

@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -114,6 +114,8 @@ struct State {
 }
 
 struct Shared {
+    /// Journal lines this shipper delivered since it started.
+    delivered: AtomicU64,
     finish: AtomicBool,
     abort: AtomicBool,
     budget: Mutex<Option<(Budget, Instant)>>,
@@ -127,6 +129,27 @@ pub struct Shipper {
     position: PathBuf,
     shared: Arc<Shared>,
     handle: std::thread::JoinHandle<()>,
+    /// Journal lines waiting for this sink when it started.
+    backlog: u64,
+}
+
+/// A sink's delivery count, for a driver that must know what is acknowledged (`stream` commits
+/// its input offsets only once the alerts of what came before are delivered).
+#[derive(Clone)]
+pub struct Progress {
+    shared: Arc<Shared>,
+    backlog: u64,
+}
+
+impl Progress {
+    /// Of the lines appended to the journal since the sink started, how many are delivered
+    /// (lines go out in journal order, after those waiting at the start).
+    pub fn delivered_since_start(&self) -> u64 {
+        self.shared
+            .delivered
+            .load(Ordering::SeqCst)
+            .saturating_sub(self.backlog)
+    }
 }
 
 impl Shipper {
@@ -136,7 +159,11 @@ impl Shipper {
         journal: PathBuf,
         position: PathBuf,
     ) -> Shipper {
+        // Delivery is in journal order: once the lines waiting now are delivered, each further
+        // line delivered is one appended after this moment.
+        let backlog = pending(&journal, &position);
         let shared = Arc::new(Shared {
+            delivered: AtomicU64::new(0),
             finish: AtomicBool::new(false),
             abort: AtomicBool::new(false),
             budget: Mutex::new(None),
@@ -157,6 +184,15 @@ impl Shipper {
             position,
             shared,
             handle,
+            backlog,
+        }
+    }
+
+    /// How far this sink has delivered, readable after the shipper is ended.
+    pub fn progress(&self) -> Progress {
+        Progress {
+            shared: self.shared.clone(),
+            backlog: self.backlog,
         }
     }
 
@@ -302,6 +338,10 @@ fn read_lines(path: &Path, offset: u64) -> Vec<u8> {
     buf
 }
 
+fn line_count(bytes: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', bytes).count() as u64
+}
+
 fn lines_from(path: &Path, offset: u64) -> u64 {
     let Ok(Some((mut f, _))) = super::state::open_regular(path) else {
         return 0;
@@ -424,11 +464,18 @@ fn ship(
                 }
                 backoff = BACKOFF_MIN;
                 offset += lines.len() as u64;
+                shared
+                    .delivered
+                    .fetch_add(line_count(&lines), Ordering::SeqCst);
                 save_position(name, position, ino, offset);
             }
             Err((delivered, e)) => {
                 if delivered > 0 {
                     offset += delivered as u64;
+                    shared.delivered.fetch_add(
+                        line_count(&lines[..delivered.min(lines.len())]),
+                        Ordering::SeqCst,
+                    );
                     save_position(name, position, ino, offset);
                 }
                 if let Ok(mut s) = shared.state.lock() {

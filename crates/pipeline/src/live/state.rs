@@ -8,6 +8,35 @@ use unithunt_output::term::escape;
 /// A checkpoint (or a sink's position file) larger than this is not one.
 pub const STATE_MAX: u64 = 1 << 20;
 
+/// Takes an exclusive lock on `PATH.lock` (created), held while the file returned is open: two
+/// processes sharing a journal would ship and count each other's alerts. The error names the
+/// path and says it is in use.
+pub fn lock_beside(path: &Path) -> Result<std::fs::File, String> {
+    use std::os::unix::io::AsRawFd;
+    let mut s = path.as_os_str().to_owned();
+    s.push(".lock");
+    let lock = std::path::PathBuf::from(s);
+    let shown = || escape(&lock.to_string_lossy());
+    if let Some(dir) = lock.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", shown()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .map_err(|e| format!("{}: {e}", shown()))?;
+    // SAFETY: flock on a descriptor this function owns.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(format!(
+            "{}: {} is in use by another process (each one needs its own)",
+            shown(),
+            escape(&path.to_string_lossy())
+        ));
+    }
+    Ok(file)
+}
+
 /// What a file that is not a regular file is, for messages.
 pub fn kind_of(meta: &std::fs::Metadata) -> &'static str {
     use std::os::unix::fs::FileTypeExt;

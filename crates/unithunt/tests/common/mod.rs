@@ -77,6 +77,43 @@ pub fn read_http_request(s: &mut impl std::io::Read) -> Option<Vec<u8>> {
     Some(body)
 }
 
+/// A minimal HTTP/1.1 server answering `_bulk` requests: records each `create` action's `_id`
+/// and replies as Elasticsearch does (201 created, 409 when the id exists).
+pub fn serve_bulk(
+    listener: std::net::TcpListener,
+    ids: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    for stream in listener.incoming() {
+        let Ok(mut s) = stream else { continue };
+        let ids = ids.clone();
+        std::thread::spawn(move || loop {
+            let Some(body) = read_http_request(&mut s) else {
+                return;
+            };
+            let mut items = Vec::new();
+            let text = String::from_utf8_lossy(&body).to_string();
+            let mut lines = text.lines();
+            let mut all = ids.lock().unwrap();
+            while let (Some(action), Some(_doc)) = (lines.next(), lines.next()) {
+                let a: serde_json::Value = serde_json::from_str(action).unwrap();
+                let id = a["create"]["_id"].as_str().unwrap().to_string();
+                let status = if all.contains(&id) { 409 } else { 201 };
+                all.push(id);
+                items.push(serde_json::json!({"create": {"_id": all.last(), "status": status}}));
+            }
+            drop(all);
+            let reply = serde_json::json!({"took": 1, "errors": items.iter().any(|i| i["create"]["status"] != 201), "items": items}).to_string();
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{reply}",
+                reply.len()
+            );
+            if std::io::Write::write_all(&mut s, resp.as_bytes()).is_err() {
+                return;
+            }
+        });
+    }
+}
+
 /// The workspace, where tests run unithunt (paths in arguments are relative to it).
 pub const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
