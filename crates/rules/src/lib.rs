@@ -41,7 +41,7 @@ mod load;
 mod set;
 pub mod tuning;
 
-pub use load::{load_rule, load_sigma, Rule, RuleError, RuleMeta, RulePack};
+pub use load::{is_elastic_toml, load_rule, load_sigma, Rule, RuleError, RuleMeta, RulePack};
 pub use set::{RuleSet, StageRef};
 
 include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));

@@ -154,6 +154,14 @@ fn toml_to_json(v: &toml::Value) -> serde_json::Value {
     }
 }
 
+/// Whether a rule's text (with no file name to go by) is Elastic TOML, which opens its tables
+/// with `[metadata]` or `[rule]`, rather than Sigma YAML.
+pub fn is_elastic_toml(text: &str) -> bool {
+    text.lines()
+        .map(str::trim)
+        .any(|l| l == "[rule]" || l == "[metadata]")
+}
+
 /// Parses and compiles one rule file. `origin` names it in errors.
 pub fn load_rule(text: &str, origin: &str) -> Result<Rule, RuleError> {
     let file: RuleFile = toml::from_str(text).map_err(|e| {
@@ -456,12 +464,27 @@ impl RulePack {
         } else {
             files.push(path.to_path_buf());
         }
-        let pipeline = unithunt_sigma::Pipeline::ecs_linux();
-        let mut filters = Vec::new();
-        for f in files {
+        let texts = files.into_iter().map(|f| {
             let origin = f.display().to_string();
             let sigma = f.extension().is_some_and(|x| x == "yml" || x == "yaml");
-            match std::fs::read_to_string(&f) {
+            (origin, sigma, std::fs::read_to_string(&f))
+        });
+        errors.extend(self.add_texts(texts));
+        errors
+    }
+
+    /// Adds rules given as text, each `(origin, Sigma YAML rather than Elastic TOML, text)`;
+    /// Sigma filters among them apply to the pack's Sigma rules once all are in. Returns the
+    /// errors of the texts that did not load (the others are added).
+    pub fn add_texts(
+        &mut self,
+        texts: impl IntoIterator<Item = (String, bool, std::io::Result<String>)>,
+    ) -> Vec<RuleError> {
+        let pipeline = unithunt_sigma::Pipeline::ecs_linux();
+        let mut filters = Vec::new();
+        let mut errors = Vec::new();
+        for (origin, sigma, text) in texts {
+            match text {
                 Ok(text) if sigma => match load_sigma(&text, &origin, &pipeline) {
                     Ok((rules, fs)) => {
                         rules.into_iter().for_each(|r| self.insert(r));

@@ -62,6 +62,8 @@ pub struct Lane {
     pub next: i64,
     /// Messages before this offset are read again to rebuild state: evaluated, raising nothing.
     pub replay_until: i64,
+    /// Bytes read again so far to rebuild state (bounded by `--replay-max-bytes`).
+    pub replayed_bytes: u64,
 }
 
 impl Lane {
@@ -82,6 +84,7 @@ impl Lane {
             keys_dropped: 0,
             next: -1,
             replay_until: -1,
+            replayed_bytes: 0,
         }
     }
 

@@ -24,6 +24,7 @@
 //! ```
 
 pub mod lane;
+pub mod rules_topic;
 pub mod spool;
 
 use lane::{Fed, Lane};
@@ -33,6 +34,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rules_topic::{RuleText, RulesTopic};
 use serde_json::Value as Json;
 use spool::{Offsets, Spool};
 use std::collections::HashMap;
@@ -52,6 +54,12 @@ const IDLE_FLUSH: Duration = Duration::from_millis(250);
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 /// The producer gets this long to have every alert acknowledged before a commit.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The rules topic is looked at this often.
+const RULES_POLL: Duration = Duration::from_millis(500);
+
+/// Loads the rules again (SIGHUP, a change in the rules topic), given the topic's rules.
+pub type Reload<'r> = dyn Fn(&[RuleText]) -> Result<&'static RuleSet, String> + 'r;
 
 /// `KEY=VALUE`, as `kcat -X` takes librdkafka settings.
 pub fn parse_client_setting(s: &str) -> Result<(String, String), String> {
@@ -82,6 +90,9 @@ pub struct StreamOptions {
     /// A statistics line every this many seconds (0: only on SIGUSR1).
     pub stats_interval: u64,
     pub max_pending: usize,
+    /// Bytes of messages read again at most to rebuild a partition's state; past it the rebuild
+    /// is cut (said, with what may be missed) and reading goes on at the commit.
+    pub replay_max_bytes: u64,
 }
 
 /// What the consumer's rebalance callbacks and the worker share.
@@ -175,6 +186,8 @@ pub struct StreamReport {
     /// A remote sink (`--http`, `--syslog`) ended failing: its alerts stay in the journal, and
     /// the offsets of their events are not committed.
     pub sink_failed: bool,
+    /// Partitions whose state rebuild was cut at the byte budget.
+    pub replay_cuts: u64,
 }
 
 /// One worker of the group.
@@ -188,6 +201,8 @@ pub struct Worker<'a> {
     sink: &'a mut dyn AlertSink,
     /// The journal and the remote sinks shipping it, when there are any.
     spool: Option<Spool>,
+    /// Rules from a compacted topic, followed.
+    rules_topic: Option<RulesTopic>,
     /// Lanes dropped at a rebalance, for the totals.
     gone: StreamReport,
     report: StreamReport,
@@ -215,6 +230,7 @@ impl<'a> Worker<'a> {
         set: &'static RuleSet,
         sink: &'a mut dyn AlertSink,
         spool: Option<Spool>,
+        rules_topic: Option<RulesTopic>,
     ) -> Result<Worker<'a>, String> {
         let shared = Arc::new(Shared::default());
         let mut cc = client_config(&options, &[("auto.offset.reset", "earliest")]);
@@ -250,6 +266,7 @@ impl<'a> Worker<'a> {
             lanes: HashMap::new(),
             sink,
             spool,
+            rules_topic,
             gone: StreamReport::default(),
             report: StreamReport::default(),
             started: Instant::now(),
@@ -258,20 +275,17 @@ impl<'a> Worker<'a> {
 
     /// Consumes until a signal (or, with `exit_when_idle`, until the input is exhausted);
     /// commits what is decided as it goes and at the end.
-    pub fn run(
-        &mut self,
-        signals: &Signals,
-        reload: &dyn Fn() -> Result<&'static RuleSet, String>,
-    ) -> Result<StreamReport, String> {
+    pub fn run(&mut self, signals: &Signals, reload: &Reload<'_>) -> Result<StreamReport, String> {
         let mut last_input = Instant::now();
         let mut last_commit = Instant::now();
         let mut last_stats = Instant::now();
+        let mut last_rules_poll = Instant::now();
         let mut idle_flushed = true;
         loop {
             if signals.stop.load(Ordering::SeqCst) {
                 break;
             }
-            self.service(signals, reload, &mut last_stats);
+            self.service(signals, reload, &mut last_stats, &mut last_rules_poll);
             match self.consumer.poll(Duration::from_millis(100)) {
                 Some(Ok(m)) => {
                     // Owned: the lane is borrowed mutably while the message is read.
@@ -284,6 +298,14 @@ impl<'a> Worker<'a> {
                     }
                     let lane = self.lanes.get_mut(&key).expect("a lane per partition read");
                     let replaying = m.offset() < lane.replay_until;
+                    if replaying {
+                        lane.replayed_bytes += m.payload().map_or(0, <[u8]>::len) as u64;
+                        if lane.replayed_bytes > self.options.replay_max_bytes {
+                            let resume = lane.replay_until;
+                            self.cut_replay(&key, m.offset(), resume);
+                            continue;
+                        }
+                    }
                     let mut fed = lane.feed(m.key(), m.payload().unwrap_or_default(), m.offset());
                     drop(m);
                     if replaying {
@@ -413,6 +435,36 @@ impl<'a> Worker<'a> {
         }
         self.lanes.insert(key.clone(), lane);
         sought
+    }
+
+    /// The rebuild of a partition's state went past the byte budget at `at`: it resumes at its
+    /// commit `resume`, saying what may be missed.
+    fn cut_replay(&mut self, key: &(String, i32), at: i64, resume: i64) {
+        eprintln!(
+            "warning: unithunt stream: {}/{}: state rebuild cut at offset {at} after {} MiB (--replay-max-bytes); sequences begun before offset {at} may not complete",
+            escape(&key.0),
+            key.1,
+            self.options.replay_max_bytes >> 20
+        );
+        self.report.replay_cuts += 1;
+        match self.consumer.seek(
+            &key.0,
+            key.1,
+            Offset::Offset(resume),
+            Duration::from_secs(10),
+        ) {
+            Ok(()) => {
+                if let Some(lane) = self.lanes.get_mut(key) {
+                    // Re-read from the commit as fresh input, as with no rebuild.
+                    lane.next = resume;
+                }
+            }
+            Err(e) => eprintln!(
+                "warning: unithunt stream: {}/{}: seek to {resume}: {e}; the rebuild goes on",
+                escape(&key.0),
+                key.1
+            ),
+        }
     }
 
     /// The first offset of a partition whose message is at `ts_ms` or later (ListOffsets by time).
@@ -613,11 +665,27 @@ impl<'a> Worker<'a> {
     fn service(
         &mut self,
         signals: &Signals,
-        reload: &dyn Fn() -> Result<&'static RuleSet, String>,
+        reload: &Reload<'_>,
         last_stats: &mut Instant,
+        last_rules_poll: &mut Instant,
     ) {
-        if signals.reload.swap(false, Ordering::SeqCst) {
-            match reload() {
+        let mut topic_changed = false;
+        if let Some(t) = self.rules_topic.as_mut() {
+            if last_rules_poll.elapsed() >= RULES_POLL {
+                *last_rules_poll = Instant::now();
+                topic_changed = t.poll();
+                if topic_changed {
+                    eprintln!("unithunt stream: the rules topic changed");
+                }
+            }
+        }
+        if signals.reload.swap(false, Ordering::SeqCst) || topic_changed {
+            let from_topic = self
+                .rules_topic
+                .as_ref()
+                .map(RulesTopic::texts)
+                .unwrap_or_default();
+            match reload(&from_topic) {
                 Ok(set) => {
                     self.set = set;
                     for lane in self.lanes.values_mut() {

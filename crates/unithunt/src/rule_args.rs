@@ -26,13 +26,27 @@ impl RuleArgs {
     /// borrow their rule's query, and a rule unchanged by a reload keeps its runner (each reload
     /// keeps one more set alive, a few kB).
     pub fn load_kept(&self) -> Result<&'static unithunt_rules::RuleSet, String> {
-        let pack = self.load()?;
+        self.load_kept_with(&[])
+    }
+
+    /// The same with rules from a rules topic added after `--rules` (and tuned like them): one
+    /// that does not load is said and left out, the others run (a bad rule published to the
+    /// fleet must not stop every worker).
+    pub fn load_kept_with(
+        &self,
+        extra: &[(String, bool, String)],
+    ) -> Result<&'static unithunt_rules::RuleSet, String> {
+        let pack = self.load_with(extra)?;
         Ok(Box::leak(Box::new(unithunt_rules::RuleSet::new(pack))))
     }
 
     /// The pack these options ask for, or every error met loading it (escaped for the terminal,
     /// each ending with a newline).
     pub fn load(&self) -> Result<RulePack, String> {
+        self.load_with(&[])
+    }
+
+    fn load_with(&self, extra: &[(String, bool, String)]) -> Result<RulePack, String> {
         let mut pack = if self.no_builtin {
             RulePack::default()
         } else {
@@ -43,6 +57,15 @@ impl RuleArgs {
             for e in pack.add_path(r) {
                 errors.push_str(&ensure_newline(&e.to_string()));
             }
+        }
+        let texts = extra
+            .iter()
+            .map(|(origin, sigma, text)| (origin.clone(), *sigma, Ok(text.clone())));
+        for e in pack.add_texts(texts) {
+            eprint!(
+                "warning: a rule from the rules topic is left out:\n{}",
+                ensure_newline(&escape(&e.to_string()))
+            );
         }
         for t in &self.tuning {
             let shown = escape(&t.to_string_lossy());

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use unithunt_pipeline::live::{ship::start_shippers, state::lock_beside, Journal};
+use unithunt_stream::rules_topic::{RuleText, RulesTopic};
 use unithunt_stream::spool::Spool;
 use unithunt_stream::{parse_client_setting, StreamOptions, Worker};
 
@@ -50,6 +51,11 @@ pub struct StreamArgs {
     /// Rotate the journal past this many bytes (one previous file is kept: FILE.1).
     #[arg(long, default_value_t = 64 << 20)]
     alerts_max_bytes: u64,
+    /// Rules from this compacted topic too (as Confluent Sigma publishes them: the key names
+    /// the rule, the value is Sigma YAML or Elastic TOML, an empty value withdraws it); read
+    /// whole at start and followed, a change reloading the rules.
+    #[arg(long, value_name = "TOPIC")]
+    rules_topic: Option<String>,
     /// Print a statistics line (and one per partition: position, lag) every N seconds (0: only
     /// on SIGUSR1).
     #[arg(long, default_value_t = 0)]
@@ -61,10 +67,28 @@ pub struct StreamArgs {
     /// Cap on pending sequences, sample keys and correlation groups per rule and partition.
     #[arg(long, default_value_t = unithunt_detect::DEFAULT_MAX_PENDING)]
     max_pending: usize,
+    /// Bytes of messages read again at most to rebuild an assigned partition's state (the
+    /// rules' look-back before its commit); past it the rebuild is cut and said.
+    #[arg(long, default_value_t = 512 << 20)]
+    replay_max_bytes: u64,
 }
 
 pub fn run(args: StreamArgs) -> ExitCode {
-    let set = match args.rule_args.load_kept() {
+    let rules_topic = match &args.rules_topic {
+        Some(t) => match RulesTopic::open(&args.brokers, &args.client, t) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("error: {}", escape(&e));
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    let from_topic = rules_topic
+        .as_ref()
+        .map(RulesTopic::texts)
+        .unwrap_or_default();
+    let set = match args.rule_args.load_kept_with(&from_topic) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
@@ -81,6 +105,7 @@ pub fn run(args: StreamArgs) -> ExitCode {
         exit_when_idle: args.exit_when_idle.map(Duration::from_millis),
         stats_interval: args.stats_interval,
         max_pending: args.max_pending,
+        replay_max_bytes: args.replay_max_bytes,
     };
     let spool = match open_spool(&args) {
         Ok(s) => s,
@@ -91,14 +116,14 @@ pub fn run(args: StreamArgs) -> ExitCode {
     };
     let mut stdout = crate::watch::stdout_printer(args.output);
     install_signals();
-    let mut worker = match Worker::new(options, set, &mut stdout, spool) {
+    let mut worker = match Worker::new(options, set, &mut stdout, spool, rules_topic) {
         Ok(w) => w,
         Err(e) => {
             eprintln!("error: {}", escape(&e));
             return ExitCode::from(2);
         }
     };
-    let reload = || args.rule_args.load_kept();
+    let reload = |from_topic: &[RuleText]| args.rule_args.load_kept_with(from_topic);
     match worker.run(&SIGNALS, &reload) {
         Ok(report) if report.sink_failed => ExitCode::from(1),
         Ok(_) => ExitCode::SUCCESS,

@@ -318,10 +318,28 @@ struct Worker {
     child: Child,
     lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     reader: std::thread::JoinHandle<()>,
+    /// Its stderr.
+    log: PathBuf,
 }
 
 impl Worker {
     fn start(broker: &Broker, topic: &str, group: &str, format: &str, idle_ms: u64) -> Worker {
+        Worker::start_with(broker, topic, group, format, idle_ms, &[])
+    }
+
+    fn start_with(
+        broker: &Broker,
+        topic: &str,
+        group: &str,
+        format: &str,
+        idle_ms: u64,
+        extra: &[&str],
+    ) -> Worker {
+        let log = std::env::temp_dir().join(format!(
+            "unithunt-stream-worker-{}-{}.log",
+            std::process::id(),
+            WORKER_COUNT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
         let mut child = Command::new(env!("CARGO_BIN_EXE_unithunt"))
             .args(["stream", "--brokers", &broker.address, "--topic", topic])
             .args(["--group", group, "--input-format", format, "-o", "ndjson"])
@@ -333,16 +351,10 @@ impl Worker {
                 "-X",
                 "heartbeat.interval.ms=1000",
             ])
+            .args(extra)
             .current_dir(common::WORKSPACE)
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(
-                std::fs::File::create(std::env::temp_dir().join(format!(
-                    "unithunt-stream-worker-{}-{}.log",
-                    std::process::id(),
-                    WORKER_COUNT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-                )))
-                .unwrap(),
-            ))
+            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
             .spawn()
             .expect("unithunt stream runs");
         let out = child.stdout.take().unwrap();
@@ -358,6 +370,23 @@ impl Worker {
             child,
             lines,
             reader,
+            log,
+        }
+    }
+
+    /// Waits until its stderr says `what`.
+    fn wait_said(&self, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let said = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if said.contains(what) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the worker did not say {what:?}: {said}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -533,6 +562,32 @@ fn a_sequence_split_by_a_reassignment_alerts_once() {
         !alert_keys(&second).keys().any(|(r, _)| r == written),
         "the write's alert raised again"
     );
+
+    // The same handover with a rebuild budget of one byte: the rebuild is cut and said, and
+    // the sequence begun before the commit is not completed (what the warning says).
+    broker.create_topic("handover-cut", 1);
+    broker.produce(
+        "handover-cut",
+        &events[..split].iter().map(message).collect::<Vec<_>>(),
+    );
+    Worker::start(&broker, "handover-cut", "g-cut", "ecs", 2000).finish();
+    broker.produce(
+        "handover-cut",
+        &events[split..].iter().map(message).collect::<Vec<_>>(),
+    );
+    let cut = Worker::start_with(
+        &broker,
+        "handover-cut",
+        "g-cut",
+        "ecs",
+        2000,
+        &["--replay-max-bytes", "1"],
+    );
+    let log = cut.log.clone();
+    let printed = cut.finish();
+    let said = std::fs::read_to_string(log).unwrap();
+    assert!(said.contains("state rebuild cut at offset"), "{said}");
+    assert!(of_rule(&printed).is_empty(), "{printed}");
 }
 
 /// A worker shipping to `url` through the journal `journal`; its exit status and stderr.
@@ -607,4 +662,93 @@ fn offsets_are_committed_only_once_the_http_sink_has_the_alerts() {
         want.len(),
         "committed after delivery: nothing read again"
     );
+}
+
+/// Sigma rules for the rules-topic test: the one selection each, on `process.executable`.
+fn sigma_rule(title: &str, id: &str, image_suffix: &str) -> String {
+    format!(
+        "title: {title}\nid: {id}\nstatus: test\nlogsource:\n  product: linux\n  category: process_creation\ndetection:\n  selection:\n    Image|endswith: '{image_suffix}'\n  condition: selection\nlevel: low\n"
+    )
+}
+
+/// Rules from a compacted topic, as Confluent Sigma publishes them (key: the rule, value: its
+/// YAML): a worker with no other rules alerts with them as an offline scan with the same rule
+/// does; a rule published while it runs, and a tombstone withdrawing the first, reload the rules
+/// without a restart: the next host's events alert with the new rule only.
+#[test]
+fn rules_from_a_compacted_topic_run_and_a_published_change_reloads_them() {
+    let broker = Broker::start("rules-topic");
+    let t = Tmp::new("stream-rules-topic");
+    let text = std::fs::read_to_string(
+        std::path::Path::new(common::WORKSPACE)
+            .join(common::shared("samples/auditd/dev-enriched.log")),
+    )
+    .unwrap();
+    let a = sigma_rule(
+        "Systemctl run",
+        "0b5c8a52-1a1e-4f0e-9a51-2f1d3c7a9e01",
+        "/systemctl",
+    );
+    let b = sigma_rule("Shell run", "7d3e2f10-5b6c-4a8d-9e0f-1a2b3c4d5e6f", "/bash");
+    // The offline answer per host and rule.
+    let offline = |host: &str, rule: &str| {
+        let file = t.file(
+            &format!("{host}.log"),
+            host_copy("auditd", &text, host).join("\n") + "\n",
+        );
+        let rule_file = t.file(&format!("{host}-rule.yml"), rule);
+        let (out, _) = common::unithunt_ok(&[
+            "scan",
+            "-q",
+            "-o",
+            "ndjson",
+            "--no-builtin",
+            "--rules",
+            &rule_file,
+            "--input-format",
+            "auditd",
+            &file,
+        ]);
+        alert_keys(&out)
+    };
+    let first = offline("web01", &a);
+    let second = offline("db02", &b);
+    assert!(!first.is_empty() && !second.is_empty());
+    broker.create_topic("rules", 1);
+    broker.create_topic("audit", 2);
+    broker.produce("rules", &[("systemctl-run".into(), a.clone().into_bytes())]);
+    let keyed = |host: &str| -> Messages {
+        host_copy("auditd", &text, host)
+            .into_iter()
+            .map(|l| (host.to_string(), l.into_bytes()))
+            .collect()
+    };
+    broker.produce("audit", &keyed("web01"));
+    let w = Worker::start_with(
+        &broker,
+        "audit",
+        "g-rules",
+        "auditd",
+        60_000,
+        &["--no-builtin", "--rules-topic", "rules"],
+    );
+    w.wait_for(first.values().sum());
+    // A new rule, and the first withdrawn (an empty value on its key).
+    broker.produce(
+        "rules",
+        &[
+            ("shell-run".into(), b.clone().into_bytes()),
+            ("systemctl-run".into(), Vec::new()),
+        ],
+    );
+    w.wait_said("rules reloaded (1 rules)");
+    broker.produce("audit", &keyed("db02"));
+    let total = first.values().sum::<usize>() + second.values().sum::<usize>();
+    w.wait_for(total);
+    // A moment: nothing more may come (the withdrawn rule no longer runs on db02).
+    std::thread::sleep(Duration::from_secs(2));
+    let got = alert_keys(&w.kill());
+    let mut want = first.clone();
+    want.extend(second);
+    assert_eq!(got, want);
 }
