@@ -255,6 +255,38 @@ pub fn json_row(row: &Json) -> Result<Doc, String> {
     to_ecs(&get)
 }
 
+/// The tables whose rows are read.
+const TABLES: [&str; 2] = ["DeviceProcessEvents", "DeviceFileEvents"];
+
+/// The rows of a JSON value: the value itself, or, for the streaming API's Event Hubs message
+/// (`{"records": [{"time", "tenantId", "category": "AdvancedHunting-TABLE", "properties": ROW}]}`),
+/// each record's row, or why a record holds none this reader reads.
+pub fn rows_of(value: Json) -> Vec<Result<Json, String>> {
+    let Json::Object(mut o) = value else {
+        return vec![Ok(value)];
+    };
+    let Some(Json::Array(records)) = o.remove("records") else {
+        return vec![Ok(Json::Object(o))];
+    };
+    records
+        .into_iter()
+        .map(|mut r| {
+            let table = r["category"]
+                .as_str()
+                .map(|c| c.trim_start_matches("AdvancedHunting-").to_string());
+            if let Some(t) = table.filter(|t| !TABLES.contains(&t.as_str())) {
+                return Err(format!(
+                    "a {t} record: only DeviceProcessEvents and DeviceFileEvents are read"
+                ));
+            }
+            match r.get_mut("properties").map(Json::take) {
+                Some(row @ Json::Object(_)) => Ok(row),
+                _ => Err("a record without its properties object".to_string()),
+            }
+        })
+        .collect()
+}
+
 impl crate::lines::LineConverter for DefenderConverter {
     fn line(&mut self, line: &[u8]) -> Result<Option<Doc>, String> {
         if self.json {
@@ -264,6 +296,44 @@ impl crate::lines::LineConverter for DefenderConverter {
                 .map(Some)
         } else {
             self.csv.line(line)
+        }
+    }
+
+    /// A JSON line may be an Event Hubs message of several records: each read, and the ones
+    /// not read said together (one line, one account).
+    fn line_docs(&mut self, line: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        if !self.json {
+            if let Some(doc) = self.csv.line(line)? {
+                doc.write_json(out);
+                out.push(b'\n');
+            }
+            return Ok(());
+        }
+        let value = serde_json::from_slice::<Json>(line)
+            .map_err(|e| format!("malformed JSON at column {}: {e}", e.column()))?;
+        let rows = rows_of(value);
+        let total = rows.len();
+        let mut failed = Vec::new();
+        for (i, row) in rows.into_iter().enumerate() {
+            match row.and_then(|r| json_row(&r)) {
+                Ok(doc) => {
+                    doc.write_json(out);
+                    out.push(b'\n');
+                }
+                Err(reason) => failed.push((i + 1, reason)),
+            }
+        }
+        match failed.as_slice() {
+            [] => Ok(()),
+            [(_, reason)] if total == 1 => Err(reason.clone()),
+            [(i, reason), rest @ ..] => Err(format!(
+                "record {i} of {total}: {reason}{}",
+                if rest.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (and {} more record(s) not read)", rest.len())
+                }
+            )),
         }
     }
 }
@@ -304,6 +374,50 @@ mod tests {
         assert_eq!(d["process"]["name"], "bash");
         assert_eq!(d["process"]["pid"], 5);
         assert_eq!(d["process"]["parent"]["name"], "sshd");
+    }
+
+    /// The streaming API's Event Hubs message (Microsoft Learn, "Configure Microsoft Defender
+    /// for Endpoint to stream Advanced Hunting events to your Azure Event Hubs": `records`, each
+    /// with `time`, `tenantId`, `category` = `AdvancedHunting-TABLE` and the row in
+    /// `properties`), as a Kafka consumer of the hub gets it: one line, several events.
+    #[test]
+    fn an_event_hubs_message_is_read_record_by_record() {
+        use crate::lines::LineConverter;
+        let row = |action: &str, name: &str| {
+            serde_json::json!({"Timestamp": "2026-11-27T19:07:10Z", "DeviceName": "web01",
+                "ActionType": action, "FileName": name, "FolderPath": "/etc/systemd/system",
+                "InitiatingProcessFileName": "bash", "InitiatingProcessFolderPath": "/usr/bin/bash"})
+        };
+        let record = |table: &str, properties: Json| {
+            serde_json::json!({"time": "2026-11-27T19:07:11Z", "tenantId": "t",
+                "operationName": "Publish", "category": format!("AdvancedHunting-{table}"),
+                "properties": properties})
+        };
+        let message = serde_json::json!({"records": [
+            record("DeviceFileEvents", row("FileCreated", "a.service")),
+            record("DeviceNetworkEvents", serde_json::json!({"RemoteIP": "10.0.0.1"})),
+            record("DeviceFileEvents", row("FileCreated", "b.service")),
+        ]});
+        let mut c = DefenderConverter::new(true);
+        let mut out = Vec::new();
+        let err = c
+            .line_docs(message.to_string().as_bytes(), &mut out)
+            .unwrap_err();
+        assert!(
+            err.contains("record 2 of 3: a DeviceNetworkEvents record"),
+            "{err}"
+        );
+        let docs: Vec<Json> = out
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1]["file"]["path"], "/etc/systemd/system/b.service");
+        // One record, read: no error.
+        let one = serde_json::json!({"records": [record("DeviceFileEvents", row("FileCreated", "c.service"))]});
+        assert!(c.line_docs(one.to_string().as_bytes(), &mut out).is_ok());
+        assert!(sniff_json(one.to_string().as_bytes()));
     }
 }
 
@@ -371,16 +485,16 @@ impl DefenderConverter {
             lines = self.document_lines;
             match serde_json::from_slice::<Json>(&text) {
                 Ok(v) => {
-                    let rows: Vec<Json> = match v {
-                        Json::Array(rows) => rows,
+                    let rows: Vec<Result<Json, String>> = match v {
+                        Json::Array(rows) => rows.into_iter().map(Ok).collect(),
                         Json::Object(mut o) => match o.remove("Results") {
-                            Some(Json::Array(rows)) => rows,
-                            _ => vec![Json::Object(o)],
+                            Some(Json::Array(rows)) => rows.into_iter().map(Ok).collect(),
+                            _ => rows_of(Json::Object(o)),
                         },
-                        other => vec![other],
+                        other => vec![Ok(other)],
                     };
-                    for (i, row) in rows.iter().enumerate() {
-                        match json_row(row) {
+                    for (i, row) in rows.into_iter().enumerate() {
+                        match row.and_then(|r| json_row(&r)) {
                             Ok(doc) => {
                                 doc.write_json(&mut out);
                                 out.push(b'\n');

@@ -10,6 +10,17 @@ pub(crate) trait LineConverter {
     /// never a `#` comment): an ECS document, nothing (a line of the format's framing, such as a
     /// CSV header), or why it was skipped.
     fn line(&mut self, line: &[u8]) -> Result<Option<Doc>, String>;
+
+    /// One source line to the ECS documents it holds (one, as [`LineConverter::line`] gives,
+    /// unless the format packs several events in a line). An error after some documents were
+    /// written says what of the line was not read.
+    fn line_docs(&mut self, line: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        if let Some(doc) = self.line(line)? {
+            doc.write_json(out);
+            out.push(b'\n');
+        }
+        Ok(())
+    }
 }
 
 /// Converts a block of whole lines through `c`. `lines` counts the lines of the file so far (the
@@ -26,14 +37,10 @@ pub(crate) fn convert_lines(c: &mut impl LineConverter, lines: &mut u64, raw: &B
         } else if crate::format::is_comment(line) {
             Err(crate::format::COMMENT.to_string())
         } else {
-            c.line(line)
+            c.line_docs(line, &mut out)
         };
         match result {
-            Ok(Some(doc)) => {
-                doc.write_json(&mut out);
-                out.push(b'\n');
-            }
-            Ok(None) => {}
+            Ok(()) => {}
             Err(reason) => skipped.push(Skipped {
                 file: raw.file.to_string(),
                 line: *lines - first - 1,
