@@ -29,6 +29,8 @@ pub struct RulesTopic {
     rules: BTreeMap<Vec<u8>, RuleText>,
     /// A rule changed since the last [`RulesTopic::poll`].
     changed: bool,
+    /// Read to its end once (changes are said from then on).
+    loaded: bool,
 }
 
 impl RulesTopic {
@@ -81,6 +83,7 @@ impl RulesTopic {
             topic: topic.to_string(),
             rules: BTreeMap::new(),
             changed: false,
+            loaded: false,
         };
         // Read up to where each partition ended when we looked.
         let mut next: BTreeMap<i32, i64> = BTreeMap::new();
@@ -99,6 +102,8 @@ impl RulesTopic {
                 next.insert(p, offset + 1);
             }
         }
+        t.loaded = true;
+        t.changed = false;
         Ok(t)
     }
 
@@ -136,7 +141,10 @@ impl RulesTopic {
         let value = m.payload().unwrap_or_default();
         if value.is_empty() {
             // A tombstone: the rule is withdrawn.
-            self.changed |= self.rules.remove(key).is_some();
+            if self.rules.remove(key).is_some() {
+                self.changed = true;
+                self.said(&place, key, "withdrawn");
+            }
         } else if value.len() > MAX_RULE_BYTES {
             eprintln!(
                 "warning: unithunt stream: {}: a rule of {} bytes, over the limit of {} MiB: refused",
@@ -155,6 +163,7 @@ impl RulesTopic {
                     let sigma = !unithunt_rules::is_elastic_toml(text);
                     let same = self.rules.get(key).is_some_and(|(_, _, t)| t == text);
                     if !same {
+                        self.said(&place, key, "published");
                         self.rules
                             .insert(key.to_vec(), (place, sigma, text.to_string()));
                         self.changed = true;
@@ -167,6 +176,18 @@ impl RulesTopic {
             }
         }
         Ok(Some((m.partition(), m.offset())))
+    }
+
+    /// A change, said once the topic has been read to its end (at start, the rules are listed
+    /// by the load).
+    fn said(&self, place: &str, key: &[u8], what: &str) {
+        if self.loaded {
+            eprintln!(
+                "unithunt stream: {}: rule {} {what}",
+                escape(place),
+                escape(&format!("{:?}", String::from_utf8_lossy(key)))
+            );
+        }
     }
 
     /// The rules the topic holds now.

@@ -747,8 +747,16 @@ fn rules_from_a_compacted_topic_run_and_a_published_change_reloads_them() {
     w.wait_for(total);
     // A moment: nothing more may come (the withdrawn rule no longer runs on db02).
     std::thread::sleep(Duration::from_secs(2));
+    let log = w.log.clone();
     let got = alert_keys(&w.kill());
     let mut want = first.clone();
     want.extend(second);
+    let extra: Vec<_> = got.keys().filter(|k| !want.contains_key(*k)).collect();
+    let missing: Vec<_> = want.keys().filter(|k| !got.contains_key(*k)).collect();
+    assert!(
+        extra.is_empty() && missing.is_empty(),
+        "extra {extra:?}, missing {missing:?}; {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
     assert_eq!(got, want);
 }
