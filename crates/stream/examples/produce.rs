@@ -1,6 +1,6 @@
 //! Produces NDJSON events (stdin) to a topic, each keyed by its `host.name` (as a fleet's
-//! shippers are set up to key, see README "Running on a fleet"): the producer side of
-//! `bench/stream-throughput.sh`.
+//! shippers are set up to key, see README "Running on a fleet") and timestamped with its
+//! `@timestamp` (as Beats' Kafka output does): the producer side of `bench/stream-throughput.sh`.
 //!
 //! `cargo run --release -p unithunt-stream --example produce -- BROKERS TOPIC < events.ndjson`
 
@@ -32,7 +32,23 @@ fn main() {
             .and_then(|n| n.split('"').next())
             .unwrap_or("")
             .to_string();
+        // The message time: the event's, so that a rebuild reads back the rules' span of event
+        // time, as it does behind a Beats shipper.
+        let ts = line
+            .split("\"@timestamp\":\"")
+            .nth(1)
+            .and_then(|t| t.split('"').next())
+            .and_then(|t| {
+                unithunt_event::parse_timestamp(
+                    &serde_json::Value::String(t.to_string()),
+                    unithunt_event::TimestampFormat::Auto,
+                )
+            })
+            .map(|ns| ns / 1_000_000);
         let mut record = BaseRecord::to(&args[2]).key(&key).payload(&line);
+        if let Some(ms) = ts {
+            record = record.timestamp(ms);
+        }
         loop {
             match producer.send(record) {
                 Ok(()) => break,

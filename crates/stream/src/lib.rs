@@ -50,6 +50,8 @@ use unithunt_rules::RuleSet;
 
 /// Open audit events are closed after this long without input (as `watch` does).
 const IDLE_FLUSH: Duration = Duration::from_millis(250);
+/// Open audit events are looked at this often while input flows.
+const SETTLE_EVERY: Duration = Duration::from_millis(50);
 /// Offsets are committed at most this often (and at a rebalance and at the end).
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 /// The producer gets this long to have every alert acknowledged before a commit.
@@ -291,6 +293,7 @@ impl<'a> Worker<'a> {
         let mut last_stats = Instant::now();
         let mut last_rules_poll = Instant::now();
         let mut idle_flushed = true;
+        let mut last_settle = Instant::now();
         loop {
             if signals.stop.load(Ordering::SeqCst) {
                 break;
@@ -334,10 +337,15 @@ impl<'a> Worker<'a> {
                 None => {}
             }
             self.drop_revoked();
+            // Open audit events quiet for IDLE_FLUSH are closed; looked for every SETTLE_EVERY,
+            // not after every message (a partition holds a converter per host).
             if !idle_flushed {
                 let all = last_input.elapsed() >= IDLE_FLUSH;
-                self.settle(all)?;
-                idle_flushed = all;
+                if all || last_settle.elapsed() >= SETTLE_EVERY {
+                    self.settle(all)?;
+                    last_settle = Instant::now();
+                    idle_flushed = all;
+                }
             }
             if last_commit.elapsed() >= COMMIT_EVERY {
                 self.commit()?;

@@ -168,12 +168,27 @@ pub fn detect_events(
     // predicate needs is ruled out unparsed (the prefilter is sound: such an event matches no
     // stage, so no runner or correlation would see it).
     let set = engine.set();
-    let screen = set.always().is_empty() && set.prefilter().is_useful();
-    let mut candidates = Vec::new();
-    for line in ecs.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        if screen {
-            set.prefilter().candidates(line, &mut candidates);
-            if !candidates.iter().any(|&c| c) {
+    // One pass over the whole chunk (the block search the scan uses), not one per line: the
+    // start offsets of the lines some stage may match, in order.
+    let flagged: Option<Vec<usize>> = (set.always().is_empty() && set.prefilter().is_useful())
+        .then(|| {
+            let screen = set.prefilter().screen_block(ecs);
+            screen.lines.into_iter().map(|(at, _)| at).collect()
+        });
+    let mut next_flag = 0;
+    let mut at = 0;
+    for line in ecs.split_inclusive(|&b| b == b'\n') {
+        let start = at;
+        at += line.len();
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(flagged) = &flagged {
+            while flagged.get(next_flag).is_some_and(|&f| f < start) {
+                next_flag += 1;
+            }
+            if flagged.get(next_flag) != Some(&start) {
                 // Its shape is still checked, as the scan checks it.
                 let t = line.trim_ascii();
                 if t.first() == Some(&b'{') && t.last() == Some(&b'}') {
