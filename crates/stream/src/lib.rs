@@ -102,6 +102,11 @@ pub struct StreamOptions {
 struct Shared {
     /// Per partition: the offset everything before which is decided and its alerts delivered.
     committable: Mutex<HashMap<(String, i32), i64>>,
+    /// Per partition: the offset everything before which is decided, published every
+    /// [`SETTLE_EVERY`] when the alerts topic is the only sink to wait for (the revoke callback
+    /// flushes it): a partition taken away is committed this far, and its next owner reads
+    /// again at most that long of it, not up to [`COMMIT_EVERY`].
+    decided: Mutex<HashMap<(String, i32), i64>>,
     /// Partitions taken away since the worker last looked.
     revoked: Mutex<Vec<(String, i32)>>,
     /// The producer, flushed before a revoked partition is committed.
@@ -134,10 +139,10 @@ impl ConsumerContext for Rebalancing {
             .unwrap_or(true);
         if delivered {
             let mut tpl = TopicPartitionList::new();
-            if let Ok(c) = self.0.committable.lock() {
+            if let (Ok(c), Ok(d)) = (self.0.committable.lock(), self.0.decided.lock()) {
                 for key in &leaving {
-                    if let Some(&o) = c.get(key) {
-                        let _ = tpl.add_partition_offset(&key.0, key.1, Offset::Offset(o));
+                    if let Some(o) = c.get(key).max(d.get(key)) {
+                        let _ = tpl.add_partition_offset(&key.0, key.1, Offset::Offset(*o));
                     }
                 }
             }
@@ -343,6 +348,7 @@ impl<'a> Worker<'a> {
                 let all = last_input.elapsed() >= IDLE_FLUSH;
                 if all || last_settle.elapsed() >= SETTLE_EVERY {
                     self.settle(all)?;
+                    self.publish_decided();
                     last_settle = Instant::now();
                     idle_flushed = all;
                 }
@@ -632,6 +638,22 @@ impl<'a> Worker<'a> {
         self.commit_offsets(ready)
     }
 
+    /// Where each partition is decided, for the revoke callback; only without remote sinks
+    /// (with them, what they delivered is what may be committed: `committable`).
+    fn publish_decided(&self) {
+        if self.spool.is_some() {
+            return;
+        }
+        if let Ok(mut d) = self.shared.decided.lock() {
+            for (key, lane) in &self.lanes {
+                let at = lane.committable();
+                if at >= 0 && at > lane.replay_until {
+                    d.insert(key.clone(), at);
+                }
+            }
+        }
+    }
+
     /// Commits `offsets` of partitions this worker still holds, where they moved.
     fn commit_offsets(&mut self, offsets: Offsets) -> Result<(), String> {
         let mut tpl = TopicPartitionList::new();
@@ -674,6 +696,9 @@ impl<'a> Worker<'a> {
             }
             if let Ok(mut c) = self.shared.committable.lock() {
                 c.remove(&key);
+            }
+            if let Ok(mut d) = self.shared.decided.lock() {
+                d.remove(&key);
             }
         }
     }

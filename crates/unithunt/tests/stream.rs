@@ -429,6 +429,18 @@ impl Worker {
     }
 }
 
+/// Waits until one of `workers` has printed `n` alerts; which one.
+fn wait_any(workers: &[Worker], n: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(i) = workers.iter().position(|w| w.printed() >= n) {
+            return i;
+        }
+        assert!(Instant::now() < deadline, "no worker printed {n} alerts");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// The auditd recording for `hosts` hosts, interleaved and keyed by host; the alerts an offline
 /// scan of each host's records gives.
 fn audit_fleet(t: &Tmp, hosts: usize) -> (Messages, AlertCounts) {
@@ -453,20 +465,23 @@ fn workers_killed_mid_stream_miss_no_alert() {
     broker.produce("fleet", &messages);
     let start = |idle| Worker::start(&broker, "fleet", "g-faults", "auditd", idle);
     let mut printed = Vec::new();
-    let (a, b, c) = (start(8000), start(8000), start(8000));
-    // Killed once it has raised alerts: mid-stream (each worker has about a third of 624).
-    a.wait_for(20);
-    let a_printed = a.printed();
-    printed.push(a.kill());
+    let mut live = vec![start(8000), start(8000), start(8000)];
+    // The first to raise alerts is killed: mid-stream. (Which one reads first is the group's
+    // choice: a member alone in the group for a moment may take every partition.)
+    let first = wait_any(&live, 20);
+    let killed = live.remove(first);
+    let a_printed = killed.printed();
+    printed.push(killed.kill());
     std::thread::sleep(Duration::from_millis(500));
     // The restarted worker joins: the group rebalances; another is killed meanwhile.
-    let a2 = start(8000);
+    live.push(start(8000));
     std::thread::sleep(Duration::from_millis(300));
-    let b_printed = b.printed();
-    printed.push(b.kill());
+    let killed = live.remove(0);
+    let b_printed = killed.printed();
+    printed.push(killed.kill());
     std::thread::sleep(Duration::from_millis(1000));
-    let b2 = start(8000);
-    for w in [a2, b2, c] {
+    live.push(start(8000));
+    for w in live {
         printed.push(w.finish());
     }
     let mut got = BTreeMap::new();
