@@ -53,6 +53,7 @@ run() { # GROUP WORKERS
     # Messages read (re-reads to rebuild state after a rebalance included) and the largest lag seen.
     grep -ho '[0-9]* messages ([0-9]*/s)' "$work/$1-$i.err" | tail -1 | sed 's/^/    /' || true
     grep -ho 'lag [0-9]*' "$work/$1-$i.err" | sort -k2 -n | tail -1 | sed 's/^/    largest /' || true
+    grep -h 'state rebuilt' "$work/$1-$i.err" | sed 's/^/    /' || true
   done
   echo "$wall" > "$work/$1.wall"
 }

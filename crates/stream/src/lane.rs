@@ -64,6 +64,9 @@ pub struct Lane {
     pub replay_until: i64,
     /// Bytes read again so far to rebuild state (bounded by `--replay-max-bytes`).
     pub replayed_bytes: u64,
+    /// Messages read again that are older than the span (their time before this): skipped.
+    pub replay_after_ms: i64,
+    pub replay_skipped: u64,
 }
 
 impl Lane {
@@ -85,6 +88,8 @@ impl Lane {
             next: -1,
             replay_until: -1,
             replayed_bytes: 0,
+            replay_after_ms: i64::MIN,
+            replay_skipped: 0,
         }
     }
 

@@ -323,6 +323,13 @@ impl<'a> Worker<'a> {
                             self.cut_replay(&key, m.offset(), resume);
                             continue;
                         }
+                        // Older than the span (a broker whose offsets by time are coarse hands
+                        // back more): read, not evaluated.
+                        if ts.is_some_and(|t| t < lane.replay_after_ms) {
+                            lane.next = m.offset() + 1;
+                            lane.replay_skipped += 1;
+                            continue;
+                        }
                     }
                     let mut fed = lane.feed(m.key(), m.payload().unwrap_or_default(), m.offset());
                     drop(m);
@@ -447,7 +454,16 @@ impl<'a> Worker<'a> {
                 .seek(&key.0, key.1, Offset::Offset(start), Duration::from_secs(10))
             {
                 Ok(()) => {
+                    eprintln!(
+                        "unithunt stream: {}/{}: state rebuilt from offset {start} ({} message(s) before the commit at {offset}: the rules' span of {} s before {})",
+                        escape(&key.0),
+                        key.1,
+                        offset - start,
+                        self.set.state_span_ms().unwrap_or(0) / 1000,
+                        ts_ms.map(unithunt_event::format_iso_ms).unwrap_or_default()
+                    );
                     lane.replay_until = offset;
+                    lane.replay_after_ms = ts_ms.zip(self.set.state_span_ms()).map_or(i64::MIN, |(t, s)| t - s);
                     sought = true;
                 }
                 Err(e) => eprintln!(
