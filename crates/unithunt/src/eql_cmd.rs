@@ -46,9 +46,10 @@ pub struct EqlArgs {
     /// Field holding the event time (ISO-8601, epoch milliseconds, or a numeric string).
     #[arg(long, default_value = "@timestamp")]
     timestamp_field: String,
-    /// Field an event category (`process where`) tests.
-    #[arg(long, default_value = "event.category")]
-    event_category_field: String,
+    /// Field an event category (`process where`) tests (default: `event.category`; in the
+    /// legacy dialect `event_type`, as the Python engine reads).
+    #[arg(long)]
+    event_category_field: Option<String>,
     /// Field breaking ties between events with the same timestamp.
     #[arg(long)]
     tiebreaker_field: Option<String>,
@@ -100,8 +101,9 @@ fn load_query(args: &EqlArgs) -> Result<(EqlOptions, unithunt_engine::Query), Ex
         DialectArg::Legacy => EqlOptions::legacy(),
     };
     opts.case_sensitive = args.case_sensitive || opts.dialect == Dialect::Elasticsearch;
-    if args.event_category_field != "event.category" || opts.dialect == Dialect::Elasticsearch {
-        opts.category_field = args.event_category_field.clone();
+    // Given, it wins in either dialect (even when it names a dialect's default).
+    if let Some(f) = &args.event_category_field {
+        opts.category_field = f.clone();
     }
     if let Some(f) = &args.pid_field {
         opts.pid_field = f.clone();

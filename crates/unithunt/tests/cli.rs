@@ -236,3 +236,33 @@ sequence by host.name, user.name with maxspan=5m
         );
     }
 }
+
+/// `--event-category-field` is honoured in the legacy dialect too, even when it names the
+/// Elasticsearch default (it used to be ignored unless it differed from `event.category`, so
+/// the legacy dialect read only `event_type`).
+#[test]
+fn the_legacy_dialect_reads_the_category_field_it_is_given() {
+    let doc = r#"{"event":{"category":"process"},"event_type":"file","@timestamp":"2026-01-01T00:00:00Z"}"#;
+    let run = |extra: &[&str], query: &str| {
+        let mut args = vec!["eql", "--dialect", "legacy"];
+        args.extend(extra);
+        args.extend([query, "-"]);
+        let o = unithunt(&args, &format!("{doc}\n"));
+        let n = lines(&o).len();
+        // As grep: status 1 when nothing matched.
+        assert_eq!(
+            o.status.code(),
+            Some(i32::from(n == 0)),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        n
+    };
+    // The Python engine's default: `event_type`.
+    assert_eq!(run(&[], "process where true"), 0);
+    assert_eq!(run(&[], "file where true"), 1);
+    // Given, in either dialect.
+    let ecs = ["--event-category-field", "event.category"];
+    assert_eq!(run(&ecs, "process where true"), 1);
+    assert_eq!(run(&ecs, "file where true"), 0);
+}
