@@ -3,6 +3,8 @@
 //! exits non-zero when a threshold is missed. The peer data is read from `../shared/peer/` and never
 //! copied into this repository.
 
+mod elasticsearch;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -408,6 +410,7 @@ fn main() -> ExitCode {
             100.0,
         ),
     ];
+    let behaviours = elasticsearch::run();
     let rules = elastic_rules();
     let rules_ok = rules.iter().filter(|r| r.error.is_none()).count();
     let rules_pct = 100.0 * rules_ok as f64 / rules.len().max(1) as f64;
@@ -427,6 +430,23 @@ fn main() -> ExitCode {
         );
     }
     ok &= rules_ok == rules.len();
+    md.push_str("\n## Elasticsearch behaviours (Elasticsearch dialect)\n\nCases written from each behaviour's reference (`crates/conformance/cases/elasticsearch.toml`); every one must pass.\n\n| behaviour | source | cases | pass |\n|---|---|---|---|\n");
+    for b in &behaviours {
+        ok &= b.passed == b.cases;
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} |",
+            cell(&b.name),
+            cell(&b.source),
+            b.cases,
+            b.passed
+        );
+    }
+    for b in behaviours.iter().filter(|b| !b.failures.is_empty()) {
+        for f in &b.failures {
+            let _ = writeln!(md, "- {}: {}", cell(&b.name), cell(f));
+        }
+    }
     let _ = writeln!(md, "\n## Elastic production rules (Elasticsearch dialect)\n\nEvery rule with `language = \"eql\"` under `../shared/peer/elastic-detection-rules/rules/` parses and compiles: **{rules_ok} of {} ({rules_pct:.1}%)**; threshold 100%.\n", rules.len());
     for r in rules.iter().filter(|r| r.error.is_some()) {
         let _ = writeln!(
@@ -487,6 +507,15 @@ fn main() -> ExitCode {
         "elastic production EQL rules: {rules_ok}/{} compile ({rules_pct:.1}%, threshold 100%)",
         rules.len()
     );
+    for b in &behaviours {
+        println!(
+            "Elasticsearch behaviour: {}: {}/{} cases pass",
+            b.name, b.passed, b.cases
+        );
+        for f in &b.failures {
+            println!("  {f}");
+        }
+    }
     println!("wrote {}", path.display());
     if ok {
         ExitCode::SUCCESS

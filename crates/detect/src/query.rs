@@ -30,6 +30,8 @@ pub struct QueryTally {
     pub no_time_example: Option<(String, u64)>,
     /// Pending sequences evicted at the cap.
     pub evicted: u64,
+    /// Events with more join-key combinations (multi-valued keys) than the engine takes.
+    pub keys_cut: u64,
     /// Candidates that came after later ones had been sequenced.
     pub late: u64,
 }
@@ -125,10 +127,11 @@ impl<'q> QueryRun<'q> {
             no_time_example,
             ..
         } = self;
-        let (outputs, total, evicted): (Vec<Output>, usize, u64) = match window {
+        let (outputs, total, stats) = match window {
             Some(w) => {
                 let (docs, total) = w.finish(pipes_len);
-                (docs.into_iter().map(Output::Event).collect(), total, 0)
+                let docs: Vec<Output> = docs.into_iter().map(Output::Event).collect();
+                (docs, total, unithunt_engine::RunStats::default())
             }
             None => {
                 let mut runner = runner;
@@ -141,7 +144,7 @@ impl<'q> QueryRun<'q> {
                     0
                 };
                 let shown = result.outputs.into_iter().skip(skip).take(size).collect();
-                (shown, total, result.stats.evicted)
+                (shown, total, result.stats)
             }
         };
         let tally = QueryTally {
@@ -149,7 +152,8 @@ impl<'q> QueryRun<'q> {
             shown: outputs.len(),
             no_time,
             no_time_example,
-            evicted,
+            evicted: stats.evicted,
+            keys_cut: stats.keys_cut,
             late: candidates.late,
         };
         (outputs, tally)

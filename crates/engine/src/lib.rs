@@ -72,5 +72,5 @@ pub use matcher::{lucene_regex_to_rust, Matcher, MatcherError, PatternKind};
 pub use prefilter::{required_literals, BlockScreen, Prefilter};
 pub use query::{
     Output, Pipe, Query, QueryKind, RunOptions, RunResult, RunStats, Runner, SampleSpec,
-    SequenceSpec, Stage, StageMask,
+    SequenceSpec, Stage, StageMask, MAX_KEY_COMBINATIONS,
 };

@@ -25,6 +25,9 @@ pub struct Stage {
     pub missing: bool,
     /// Legacy `fork=true`: advancing does not consume the pending sequence.
     pub fork: bool,
+    /// Each value of a multi-valued key field is a key of its own (Elasticsearch); otherwise
+    /// (the legacy dialect, as the Python engine) an array is one value.
+    pub multi_valued_keys: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -141,6 +144,9 @@ pub struct RunStats {
     pub evicted: u64,
     /// Partial sequences dropped because they outlived `maxspan`.
     pub expired: u64,
+    /// Join keys of events with more multi-valued key combinations than
+    /// [`MAX_KEY_COMBINATIONS`], not joined on.
+    pub keys_cut: u64,
 }
 
 #[derive(Debug)]
@@ -428,16 +434,50 @@ impl<'q> Runner<'q> {
         }
     }
 
-    fn keys_of(stage: &Stage, doc: &Json) -> Option<Vec<Key>> {
-        let mut out = Vec::with_capacity(stage.keys.len());
+    /// The join keys an event takes part under (none: it joins nothing). As Elasticsearch does
+    /// (elastic/elasticsearch#89965, "EQL sequences: support join on multi-values"), each value
+    /// of a multi-valued key field is a key of its own, several multi-valued fields give the
+    /// cartesian product, a value repeated in one array counts once, and null elements are not
+    /// values. A key with no value is null: joined on only when optional (`?field`). At most
+    /// [`MAX_KEY_COMBINATIONS`] keys per event (a crafted event with two long arrays must not
+    /// multiply the state); the rest are counted in [`RunStats::keys_cut`].
+    fn keys_of(stage: &Stage, doc: &Json, stats: &mut RunStats) -> Vec<Vec<Key>> {
+        let mut combos: Vec<Vec<Key>> = vec![Vec::with_capacity(stage.keys.len())];
         for (i, k) in stage.keys.iter().enumerate() {
             let v = eval(k, &mut EvalCtx::new(doc));
-            if v.is_null() && !stage.nullable.get(i).copied().unwrap_or(false) {
-                return None;
+            let mut values = Vec::new();
+            if stage.multi_valued_keys {
+                key_values(&v, &mut values);
+            } else if !v.is_null() {
+                values.push(Key::of(&v));
             }
-            out.push(Key::of(&v));
+            if values.is_empty() {
+                if !stage.nullable.get(i).copied().unwrap_or(false) {
+                    return Vec::new();
+                }
+                values.push(Key::Null);
+            }
+            if values.len() == 1 {
+                for c in &mut combos {
+                    c.push(values[0].clone());
+                }
+                continue;
+            }
+            let mut next = Vec::with_capacity(combos.len() * values.len());
+            'product: for c in &combos {
+                for value in &values {
+                    if next.len() == MAX_KEY_COMBINATIONS {
+                        stats.keys_cut += 1;
+                        break 'product;
+                    }
+                    let mut key = c.clone();
+                    key.push(value.clone());
+                    next.push(key);
+                }
+            }
+            combos = next;
         }
-        Some(out)
+        combos
     }
 
     fn advance_sequence(&mut self, spec: &SequenceSpec, seen: Seen, mask: StageMask) {
@@ -445,7 +485,7 @@ impl<'q> Runner<'q> {
             return;
         };
         if let (true, Some(until)) = (mask & (1 << UNTIL_BIT) != 0, &spec.until) {
-            if let Some(key) = Self::keys_of(until, &seen.doc) {
+            for key in Self::keys_of(until, &seen.doc, &mut self.stats) {
                 for map in st.pending.iter_mut() {
                     if map.remove(&key).is_some() {
                         st.total_pending -= 1;
@@ -455,7 +495,7 @@ impl<'q> Runner<'q> {
         }
         for (m, slot) in st.missing.iter().enumerate() {
             if mask & (1 << slot.stage) != 0 {
-                if let Some(key) = Self::keys_of(&spec.stages[slot.stage], &seen.doc) {
+                for key in Self::keys_of(&spec.stages[slot.stage], &seen.doc, &mut self.stats) {
                     st.missing_seen[m]
                         .entry(key)
                         .or_default()
@@ -471,37 +511,36 @@ impl<'q> Runner<'q> {
                 continue;
             }
             let stage = &spec.stages[stage_idx];
-            let Some(key) = Self::keys_of(stage, &seen.doc) else {
-                continue;
-            };
-            let next = if pos == 0 {
-                Pending {
-                    events: vec![seen.clone()],
-                }
-            } else {
-                let prev = if stage.fork {
-                    st.pending[pos - 1].get(&key).cloned()
-                } else {
-                    let p = st.pending[pos - 1].remove(&key);
-                    if p.is_some() {
-                        st.total_pending -= 1;
+            for key in Self::keys_of(stage, &seen.doc, &mut self.stats) {
+                let next = if pos == 0 {
+                    Pending {
+                        events: vec![seen.clone()],
                     }
+                } else {
+                    let prev = if stage.fork {
+                        st.pending[pos - 1].get(&key).cloned()
+                    } else {
+                        let p = st.pending[pos - 1].remove(&key);
+                        if p.is_some() {
+                            st.total_pending -= 1;
+                        }
+                        p
+                    };
+                    let Some(mut p) = prev else { continue };
+                    if let Some(span) = spec.maxspan {
+                        if seen.ts.saturating_sub(p.start()) > span {
+                            self.stats.expired += 1;
+                            continue;
+                        }
+                    }
+                    p.events.push(seen.clone());
                     p
                 };
-                let Some(mut p) = prev else { continue };
-                if let Some(span) = spec.maxspan {
-                    if seen.ts.saturating_sub(p.start()) > span {
-                        self.stats.expired += 1;
-                        continue;
-                    }
+                if pos == last {
+                    completed.push((key, next));
+                } else if st.pending[pos].insert(key, next).is_none() {
+                    st.total_pending += 1;
                 }
-                p.events.push(seen.clone());
-                p
-            };
-            if pos == last {
-                completed.push((key, next));
-            } else if st.pending[pos].insert(key, next).is_none() {
-                st.total_pending += 1;
             }
         }
         // Emit in the order the sequences began.
@@ -671,7 +710,7 @@ impl<'q> Runner<'q> {
             return;
         };
         if let (true, Some(until)) = (mask & (1 << UNTIL_BIT) != 0, &spec.until) {
-            if let Some(key) = Self::keys_of(until, &seen.doc) {
+            for key in Self::keys_of(until, &seen.doc, &mut self.stats) {
                 st.slots.remove(&key);
             }
         }
@@ -679,22 +718,21 @@ impl<'q> Runner<'q> {
             if mask & (1 << i) == 0 {
                 continue;
             }
-            let Some(key) = Self::keys_of(stage, &seen.doc) else {
-                continue;
-            };
-            let slots = st
-                .slots
-                .entry(key.clone())
-                .or_insert_with(|| vec![None; spec.stages.len()]);
-            if slots[i].is_none() {
-                slots[i] = Some(seen.doc.clone());
-            }
-            if slots.iter().all(Option::is_some) {
-                let events = st.slots.remove(&key).unwrap_or_default();
-                self.outputs.push(Output::Sequence {
-                    join_keys: key.iter().map(Key::to_json).collect(),
-                    events,
-                });
+            for key in Self::keys_of(stage, &seen.doc, &mut self.stats) {
+                let slots = st
+                    .slots
+                    .entry(key.clone())
+                    .or_insert_with(|| vec![None; spec.stages.len()]);
+                if slots[i].is_none() {
+                    slots[i] = Some(seen.doc.clone());
+                }
+                if slots.iter().all(Option::is_some) {
+                    let events = st.slots.remove(&key).unwrap_or_default();
+                    self.outputs.push(Output::Sequence {
+                        join_keys: key.iter().map(Key::to_json).collect(),
+                        events,
+                    });
+                }
             }
         }
     }
@@ -709,21 +747,20 @@ impl<'q> Runner<'q> {
             if mask & (1 << i) == 0 {
                 continue;
             }
-            let Some(key) = Self::keys_of(stage, &seen.doc) else {
-                continue;
-            };
-            if st.closed.contains_key(&key) {
-                continue;
-            }
-            if !st.by_key.contains_key(&key) {
-                st.order.push_back(key.clone());
-            }
-            let per_stage = st
-                .by_key
-                .entry(key)
-                .or_insert_with(|| vec![Vec::new(); spec.stages.len()]);
-            if per_stage[i].len() < cap {
-                per_stage[i].push(seen.doc.clone());
+            for key in Self::keys_of(stage, &seen.doc, &mut self.stats) {
+                if st.closed.contains_key(&key) {
+                    continue;
+                }
+                if !st.by_key.contains_key(&key) {
+                    st.order.push_back(key.clone());
+                }
+                let per_stage = st
+                    .by_key
+                    .entry(key)
+                    .or_insert_with(|| vec![Vec::new(); spec.stages.len()]);
+                if per_stage[i].len() < cap {
+                    per_stage[i].push(seen.doc.clone());
+                }
             }
         }
         // The pending cap holds for samples too: past it the oldest key is closed, keeping its
@@ -849,6 +886,35 @@ fn pipe_view(out: &Output) -> Arc<Json> {
             base.insert("join_keys".into(), Json::Array(join_keys.clone()));
             Arc::new(Json::Object(base))
         }
+    }
+}
+
+/// Join keys an event may take part under at most.
+pub const MAX_KEY_COMBINATIONS: usize = 256;
+
+/// The distinct non-null values of a key field, in order: an array's elements (nested arrays
+/// flattened, as Elasticsearch's doc values are), or the one value.
+fn key_values(v: &Value<'_>, out: &mut Vec<Key>) {
+    fn walk(j: &Json, out: &mut Vec<Key>, depth: usize) {
+        match j {
+            Json::Null => {}
+            Json::Array(items) if depth < 8 => {
+                for item in items {
+                    walk(item, out, depth + 1);
+                }
+            }
+            other => {
+                let k = Key::of(&Value::from_json(other));
+                if !out.contains(&k) {
+                    out.push(k);
+                }
+            }
+        }
+    }
+    match v {
+        Value::Null => {}
+        Value::Json(j) => walk(j, out, 0),
+        other => out.push(Key::of(other)),
     }
 }
 
@@ -996,6 +1062,7 @@ mod tests {
             nullable: vec![false],
             missing: false,
             fork: false,
+            multi_valued_keys: true,
         };
         Query {
             kind: QueryKind::Sequence(SequenceSpec {

@@ -276,6 +276,7 @@ impl<'o> Lower<'o> {
             nullable,
             missing: st.missing,
             fork: st.fork,
+            multi_valued_keys: self.es(),
         })
     }
 

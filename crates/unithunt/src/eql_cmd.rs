@@ -165,6 +165,14 @@ fn print_summary(args: &EqlArgs, stats: &ReadStats, t: &QueryTally, started: Ins
             t.evicted, args.max_pending
         );
     }
+    if t.keys_cut > 0 {
+        let _ = writeln!(
+            err,
+            "  warning: {} event(s) had more than {} join-key combinations (multi-valued keys); the rest were not joined on",
+            t.keys_cut,
+            unithunt_engine::MAX_KEY_COMBINATIONS
+        );
+    }
     if t.late > 0 {
         let _ = writeln!(
             err,

@@ -266,3 +266,96 @@ fn the_legacy_dialect_reads_the_category_field_it_is_given() {
     assert_eq!(run(&ecs, "process where true"), 1);
     assert_eq!(run(&ecs, "file where true"), 0);
 }
+
+/// Runs `unithunt eql QUERY -` over `docs` (one JSON document per line); the results.
+fn eql_over(query: &str, docs: &[serde_json::Value], extra: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec!["eql", "--size", "100"];
+    args.extend(extra);
+    args.extend([query, "-"]);
+    let text: String = docs.iter().map(|d| format!("{d}\n")).collect();
+    let o = unithunt(&args, &text);
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    lines(&o)
+}
+
+/// Multi-valued join keys, as Elasticsearch joins them (elastic/elasticsearch#89965, "EQL
+/// sequences: support join on multi-values"; its test data `extra.data` has `transID` arrays):
+/// each value is a key, several multi-valued keys give the cartesian product, a value repeated
+/// in one array counts once, null elements are not values; `join_keys` carry the single value.
+#[test]
+fn each_value_of_a_multi_valued_join_key_joins_as_elasticsearch_does() {
+    use serde_json::json;
+    let seq = "sequence by name, tags [any where id == 1] [any where id == 2]";
+    // The pull request's example: one name, two tags on both events: two sequences.
+    let docs = [
+        json!({"@timestamp": 1, "id": 1, "name": "a", "tags": ["foo", "bar"]}),
+        json!({"@timestamp": 2, "id": 2, "name": "a", "tags": ["foo", "bar"]}),
+    ];
+    let mut keys: Vec<serde_json::Value> = eql_over(seq, &docs, &[])
+        .into_iter()
+        .map(|r| r["join_keys"].clone())
+        .collect();
+    keys.sort_by_key(|k| k.to_string());
+    assert_eq!(keys, [json!(["a", "bar"]), json!(["a", "foo"])]);
+    // Two multi-valued keys: the cartesian product, four sequences of the same two events.
+    let docs = [
+        json!({"@timestamp": 1, "id": 1, "name": ["a", "b"], "tags": ["foo", "bar"]}),
+        json!({"@timestamp": 2, "id": 2, "name": ["a", "b"], "tags": ["foo", "bar"]}),
+    ];
+    let results = eql_over(seq, &docs, &[]);
+    assert_eq!(results.len(), 4);
+    assert!(results
+        .iter()
+        .all(|r| r["events"].as_array().unwrap().len() == 2));
+    // An array against a single value; duplicates and nulls in an array.
+    let docs = [
+        json!({"@timestamp": 1, "id": 1, "name": "n", "tags": ["a", "b", "a", null]}),
+        json!({"@timestamp": 2, "id": 2, "name": "n", "tags": "a"}),
+    ];
+    let results = eql_over(seq, &docs, &[]);
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(results[0]["join_keys"], json!(["n", "a"]));
+    // A numeric array key (`transID` in Elasticsearch's extra.data).
+    let docs = [
+        json!({"@timestamp": 1, "id": 1, "name": "n", "tags": [1234, 599999]}),
+        json!({"@timestamp": 2, "id": 2, "name": "n", "tags": 599999}),
+    ];
+    let results = eql_over(seq, &docs, &[]);
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["join_keys"], json!(["n", 599999]));
+    // An array of nulls is no value: the event joins nothing (the key is not optional).
+    let docs = [
+        json!({"@timestamp": 1, "id": 1, "name": "n", "tags": [null]}),
+        json!({"@timestamp": 2, "id": 2, "name": "n", "tags": [null]}),
+    ];
+    assert!(eql_over(seq, &docs, &[]).is_empty());
+    // The legacy dialect keys on the whole array, as the Python engine does.
+    let docs = [
+        json!({"@timestamp": 1, "id": 1, "name": "a", "tags": ["foo", "bar"]}),
+        json!({"@timestamp": 2, "id": 2, "name": "a", "tags": ["foo", "bar"]}),
+    ];
+    let legacy = eql_over(seq, &docs, &["--dialect", "legacy"]);
+    assert_eq!(legacy.len(), 1);
+}
+
+/// `sample by` splits multi-valued keys the same way (Elasticsearch's sample execution extracts
+/// keys as sequences do).
+#[test]
+fn samples_join_on_each_value_of_a_multi_valued_key() {
+    use serde_json::json;
+    let docs = [
+        json!({"@timestamp": 1, "id": 1, "host": ["h1", "h2"]}),
+        json!({"@timestamp": 2, "id": 2, "host": "h2"}),
+    ];
+    let results = eql_over(
+        "sample by host [any where id == 1] [any where id == 2]",
+        &docs,
+        &[],
+    );
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(results[0]["join_keys"], json!(["h2"]));
+}
