@@ -51,6 +51,10 @@ pub struct QueryRun<'q> {
     ordinal: u64,
     no_time: u64,
     no_time_example: Option<(String, u64)>,
+    /// A `sample` query: it needs no timestamp ("With the exception of sample queries, EQL
+    /// searches require that the searched data stream or index contains a timestamp field",
+    /// Elasticsearch's EQL reference, "Required fields").
+    timeless: bool,
 }
 
 impl<'q> QueryRun<'q> {
@@ -65,6 +69,7 @@ impl<'q> QueryRun<'q> {
             ordinal: 0,
             no_time: 0,
             no_time_example: None,
+            timeless: matches!(query.kind, unithunt_engine::QueryKind::Sample(_)),
         }
     }
 
@@ -73,8 +78,9 @@ impl<'q> QueryRun<'q> {
         self.ordinal += 1;
         let ts = lookup_one(&doc, &self.ts_field)
             .and_then(|t| parse_timestamp(t, TimestampFormat::Auto));
-        let ts = match (ts, self.legacy) {
+        let ts = match (ts, self.legacy || self.timeless) {
             (Some(t), _) => t,
+            // In input order.
             (None, true) => 0,
             (None, false) => {
                 self.no_time += 1;

@@ -359,3 +359,38 @@ fn samples_join_on_each_value_of_a_multi_valued_key() {
     assert_eq!(results.len(), 1, "{results:?}");
     assert_eq!(results[0]["join_keys"], json!(["h2"]));
 }
+
+/// Samples need no timestamp: "With the exception of sample queries, EQL searches require that
+/// the searched data stream or index contains a timestamp field" (Elasticsearch's EQL reference,
+/// "Required fields"). A sequence over the same events still needs one, and says so.
+#[test]
+fn samples_run_on_events_without_a_timestamp() {
+    use serde_json::json;
+    let docs = [
+        json!({"id": 1, "host": "a"}),
+        json!({"id": 2, "host": "a"}),
+        json!({"id": 3, "host": "b"}),
+    ];
+    let results = eql_over(
+        "sample by host [any where id == 1] [any where id == 2]",
+        &docs,
+        &[],
+    );
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(results[0]["join_keys"], json!(["a"]));
+    let text: String = docs.iter().map(|d| format!("{d}\n")).collect();
+    let o = unithunt(
+        &[
+            "eql",
+            "sequence by host [any where id == 1] [any where id == 2]",
+            "-",
+        ],
+        &text,
+    );
+    assert!(lines(&o).is_empty());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("3 event(s) without a readable @timestamp were not evaluated"),
+        "{err}"
+    );
+}
