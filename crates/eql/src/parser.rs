@@ -414,9 +414,6 @@ impl<'s> Parser<'s> {
                         ))
                     }
                 };
-                if missing {
-                    return Err(EqlError::new("a missing event cannot have `runs`", t.span));
-                }
             } else {
                 break;
             }
