@@ -90,7 +90,10 @@ fn run_case(c: &toml::Value) -> Result<(), String> {
                 Json::Array(
                     events
                         .iter()
-                        .map(|e| e.as_ref().map_or(Json::from("missing"), |e| e["id"].clone()))
+                        .map(|e| {
+                            e.as_ref()
+                                .map_or(Json::from("missing"), |e| e["id"].clone())
+                        })
                         .collect(),
                 ),
                 Json::Array(join_keys.clone()),

@@ -118,13 +118,16 @@ impl<'q> QueryRun<'q> {
     }
 
     /// The results to show (`size` of them, the last ones when `from_tail`, as
-    /// `_eql/search`'s `result_position`) and the run's tally.
+    /// `_eql/search`'s `result_position`) and the run's tally. Samples are the first `size` in
+    /// join-key order whatever the position: Elasticsearch pages them out of a composite
+    /// aggregation, ascending, and stops at `size` (`SampleIterator`).
     pub fn finish(
         self,
         size: usize,
         from_tail: bool,
         pipes_len: usize,
     ) -> (Vec<Output>, QueryTally) {
+        let from_tail = from_tail && !self.timeless;
         let QueryRun {
             runner,
             window,

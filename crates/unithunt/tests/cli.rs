@@ -269,7 +269,10 @@ fn the_legacy_dialect_reads_the_category_field_it_is_given() {
 
 /// Runs `unithunt eql QUERY -` over `docs` (one JSON document per line); the results.
 fn eql_over(query: &str, docs: &[serde_json::Value], extra: &[&str]) -> Vec<serde_json::Value> {
-    let mut args = vec!["eql", "--size", "100"];
+    let mut args = vec!["eql"];
+    if !extra.contains(&"--size") {
+        args.extend(["--size", "100"]);
+    }
     args.extend(extra);
     args.extend([query, "-"]);
     let text: String = docs.iter().map(|d| format!("{d}\n")).collect();
@@ -393,4 +396,30 @@ fn samples_run_on_events_without_a_timestamp() {
         err.contains("3 event(s) without a readable @timestamp were not evaluated"),
         "{err}"
     );
+}
+
+/// Samples come in ascending join-key order, byte-wise (uppercase first), and `size` takes the
+/// first of them whatever `--result-position`: Elasticsearch pages samples out of a composite
+/// aggregation and stops at `size` (`SampleIterator`; `test_sample.toml`'s `size3` has "GTA"
+/// before "doom").
+#[test]
+fn samples_come_in_join_key_order_and_size_takes_the_first() {
+    use serde_json::json;
+    let mut docs = Vec::new();
+    for host in ["doom", "GTA", "b"] {
+        docs.push(json!({"id": 1, "host": host}));
+        docs.push(json!({"id": 2, "host": host}));
+    }
+    let q = "sample by host [any where id == 1] [any where id == 2]";
+    let keys = |r: Vec<serde_json::Value>| -> Vec<serde_json::Value> {
+        r.into_iter().map(|r| r["join_keys"][0].clone()).collect()
+    };
+    assert_eq!(
+        keys(eql_over(q, &docs, &[])),
+        [json!("GTA"), json!("b"), json!("doom")]
+    );
+    let two = ["--size", "2"];
+    let mut args = vec!["--result-position", "tail"];
+    args.extend(two);
+    assert_eq!(keys(eql_over(q, &docs, &args)), [json!("GTA"), json!("b")]);
 }
