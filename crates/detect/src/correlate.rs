@@ -173,8 +173,7 @@ impl Correlator {
                 })
                 .collect();
             let value = spec
-                .field
-                .as_deref()
+                .value_field(&keys)
                 .map(|f| text(lookup_one(doc, &FieldPath::parse(f))))
                 .filter(|v| !v.is_empty());
             let Some(fired) = state.observe(k, ts_ms, group, value) else {

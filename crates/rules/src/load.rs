@@ -42,6 +42,9 @@ pub struct Rule {
     pub unsupported: Option<String>,
     /// A Sigma correlation rule: no query of its own; it runs on the matches of the rules it names.
     pub correlation: Option<unithunt_sigma::correlation::CorrelationSpec>,
+    /// A Sigma detection: the field mapping its log source was compiled with (correlations on it
+    /// name its fields the same way).
+    pub sigma_scope: Option<unithunt_sigma::pipeline::Scope>,
 }
 
 /// A rule file that could not be loaded, with where.
@@ -204,6 +207,7 @@ pub fn load_rule(text: &str, origin: &str) -> Result<Rule, RuleError> {
             query: None,
             unsupported: Some("the rule has no query".into()),
             correlation: None,
+            sigma_scope: None,
         });
     };
     let query_text = query.get_ref().clone();
@@ -219,6 +223,7 @@ pub fn load_rule(text: &str, origin: &str) -> Result<Rule, RuleError> {
             query: None,
             unsupported: Some(why),
             correlation: None,
+            sigma_scope: None,
         });
     }
     let lookback = r
@@ -251,6 +256,7 @@ pub fn load_rule(text: &str, origin: &str) -> Result<Rule, RuleError> {
         query: Some(compiled),
         unsupported: None,
         correlation: None,
+        sigma_scope: None,
     })
 }
 
@@ -323,6 +329,7 @@ pub fn load_sigma(
                     query: Some(Query::events(expr)),
                     unsupported: None,
                     correlation: None,
+                    sigma_scope: Some(pipeline.scope_for(&r.logsource)),
                 });
             }
             SigmaDoc::Correlation(c) => {
@@ -361,6 +368,7 @@ pub fn load_sigma(
                     query: None,
                     unsupported: None,
                     correlation: Some(spec),
+                    sigma_scope: None,
                 });
             }
             SigmaDoc::Filter(f) => filters.push(f),

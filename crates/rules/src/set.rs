@@ -103,8 +103,31 @@ impl RuleSet {
     pub fn new(pack: RulePack) -> RuleSet {
         let (rules, rest): (Vec<Rule>, Vec<Rule>) =
             pack.rules.into_iter().partition(|r| r.query.is_some());
-        let (correlations, unsupported): (Vec<Rule>, Vec<Rule>) =
+        let (mut correlations, unsupported): (Vec<Rule>, Vec<Rule>) =
             rest.into_iter().partition(|r| r.correlation.is_some());
+        // A correlation names fields as its rules' detections do (Sigma's taxonomy): each goes
+        // through the mapping of the rule it reads it from.
+        let scopes: std::collections::HashMap<&str, &unithunt_sigma::pipeline::Scope> = rules
+            .iter()
+            .filter_map(|r| Some((r, r.sigma_scope.as_ref()?)))
+            .flat_map(|(r, s)| {
+                [
+                    Some(r.meta.rule_id.as_str()),
+                    Some(r.meta.name.as_str()),
+                    r.meta.sigma_name.as_deref(),
+                ]
+                .into_iter()
+                .flatten()
+                .map(move |k| (k, s))
+            })
+            .collect();
+        for c in &mut correlations {
+            if let Some(spec) = c.correlation.as_mut() {
+                spec.map_fields(&|rule, field| {
+                    scopes.get(rule).map(|s| s.field_name(field).to_string())
+                });
+            }
+        }
         let mut stages = Vec::new();
         for (i, r) in rules.iter().enumerate() {
             for (bit, _) in stage_exprs(r) {

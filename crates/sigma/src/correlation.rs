@@ -27,6 +27,9 @@ pub struct CorrelationSpec {
     pub field: Option<String>,
     /// Alias → (rule id or name → field of that rule's events).
     pub aliases: HashMap<String, HashMap<String, String>>,
+    /// The event field `field` names in the events of each rule (id or name), where the
+    /// rule's field mapping renames it (see [`CorrelationSpec::map_fields`]).
+    pub field_per_rule: HashMap<String, String>,
     /// Also alert on the referenced rules themselves.
     pub generate: bool,
     pub level: Option<String>,
@@ -166,9 +169,50 @@ impl CorrelationSpec {
             condition,
             field,
             aliases,
+            field_per_rule: HashMap::new(),
             generate: c.generate,
             level: c.level.clone(),
         })
+    }
+
+    /// Names Sigma fields in the events of the rules it refers to as their detections do: each
+    /// `group-by` name that is not an alias, and `field`, go through the field mapping of each
+    /// referred rule (`mapping(rule)`: its log source's mapping, or `None` for a rule that is not
+    /// a Sigma detection), as pySigma's processing pipelines map correlation rules' fields.
+    pub fn map_fields(&mut self, mapping: &dyn Fn(&str, &str) -> Option<String>) {
+        for rule in self.rules.clone() {
+            for g in self.group_by.clone() {
+                if self
+                    .aliases
+                    .get(&g)
+                    .is_some_and(|per| per.contains_key(&rule))
+                {
+                    continue;
+                }
+                if let Some(mapped) = mapping(&rule, &g).filter(|m| *m != g) {
+                    self.aliases
+                        .entry(g)
+                        .or_default()
+                        .insert(rule.clone(), mapped);
+                }
+            }
+            if let Some(f) = self.field.clone() {
+                if let Some(mapped) = mapping(&rule, &f).filter(|m| *m != f) {
+                    self.field_per_rule.insert(rule.clone(), mapped);
+                }
+            }
+        }
+    }
+
+    /// The field `field` names in events of a rule known by `rule_keys` (its id, names).
+    pub fn value_field<'a>(&'a self, rule_keys: &[&str]) -> Option<&'a str> {
+        let f = self.field.as_deref()?;
+        Some(
+            rule_keys
+                .iter()
+                .find_map(|k| self.field_per_rule.get(*k))
+                .map_or(f, String::as_str),
+        )
     }
 
     /// The field holding group-by name `name` in events of rule `rule` (its id or name).

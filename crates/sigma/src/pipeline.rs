@@ -171,6 +171,12 @@ pub enum Subject {
 }
 
 impl Scope {
+    /// The event field Sigma field name `name` reads under this mapping (itself when unmapped),
+    /// for what names fields outside a detection (a correlation's `group-by` and `field`).
+    pub fn field_name<'a>(&'a self, name: &'a str) -> &'a str {
+        self.fields.get(name).map(String::as_str).unwrap_or(name)
+    }
+
     /// The values of `expand` placeholder `name`.
     pub fn placeholder(&self, name: &str) -> Option<&[String]> {
         self.placeholders.get(name).map(Vec::as_slice)

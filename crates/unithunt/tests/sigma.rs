@@ -168,3 +168,87 @@ fn correlations_count_and_order_matches_per_group() {
     assert!(ordered.iter().all(|a| a["process"]["name"] == "systemctl"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Correlations name fields in Sigma's taxonomy as SigmaHQ writes them (`group-by: [User]`,
+/// `condition: {field: CommandLine}`): they go through the field mapping of the rules they refer
+/// to, as pySigma's processing pipelines map correlation rules. Written in taxonomy names or in
+/// ECS names, the same correlations raise the same alerts with the same groups.
+#[test]
+fn correlations_in_taxonomy_names_alert_as_in_ecs_names() {
+    let base = r#"title: systemctl from a shell
+name: shell_systemctl
+logsource: {product: linux, category: process_creation}
+detection:
+    s: {Image|endswith: /systemctl, ParentImage|endswith: /bash}
+    condition: s
+"#;
+    let correlations = |user: &str, command_line: &str| {
+        format!(
+            r#"{base}---
+title: Two systemctl runs from shells by one user
+id: 33333333-3333-4333-8333-333333333333
+correlation:
+    type: event_count
+    rules: [shell_systemctl]
+    group-by: [{user}]
+    timespan: 1h
+    condition: {{gte: 2}}
+---
+title: Two distinct systemctl command lines by one user
+id: 44444444-4444-4444-8444-444444444444
+correlation:
+    type: value_count
+    rules: [shell_systemctl]
+    group-by: [{user}]
+    timespan: 1h
+    condition: {{gte: 2, field: {command_line}}}
+"#
+        )
+    };
+    let t = common::Tmp::new("sigma-corr-taxonomy");
+    let run = |name: &str, text: String| {
+        let file = t.file(name, text);
+        let alerts = scan(&[
+            "--no-builtin",
+            "--rules",
+            &file,
+            "examples/atomic/ecs/adversary-tests.ndjson",
+        ]);
+        let mut out: Vec<(String, Vec<String>, f64)> = alerts
+            .iter()
+            .map(|a| {
+                let group = a["kibana.alert.correlation.group"]
+                    .as_object()
+                    .unwrap()
+                    .values()
+                    .map(|v| v.as_str().unwrap().to_string())
+                    .collect();
+                (
+                    a["kibana.alert.rule.name"].as_str().unwrap().to_string(),
+                    group,
+                    a["kibana.alert.correlation.value"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+        out
+    };
+    let taxonomy = run("taxonomy.yml", correlations("User", "CommandLine"));
+    let ecs = run("ecs.yml", correlations("user.name", "process.command_line"));
+    assert_eq!(taxonomy, ecs);
+    assert!(
+        taxonomy
+            .iter()
+            .any(|(n, _, _)| n.starts_with("Two systemctl"))
+            && taxonomy
+                .iter()
+                .any(|(n, _, _)| n.starts_with("Two distinct")),
+        "{taxonomy:?}"
+    );
+    assert!(
+        taxonomy
+            .iter()
+            .all(|(_, g, _)| g.iter().all(|v| !v.is_empty())),
+        "every group has a user: {taxonomy:?}"
+    );
+}
