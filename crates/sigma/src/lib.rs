@@ -22,6 +22,7 @@ pub mod condition;
 pub mod correlation;
 pub mod detection;
 pub mod load;
+pub mod lucene;
 pub mod pipeline;
 pub mod to_eql;
 

@@ -80,12 +80,12 @@ fn leaf(field: &str, pred: &Expr) -> Result<String, String> {
                     }
                 }
                 (PatternKind::Regex, fold) => {
-                    // Lucene's syntax (Elasticsearch's `regex`) differs from Sigma's PCRE subset in
-                    // anchoring: Lucene matches the whole value, so unanchored searches gain `.*`.
+                    // Lucene's syntax (Elasticsearch's `regex`) is not Sigma's PCRE subset: each
+                    // pattern is translated exactly, or the rule refused (`crate::lucene`).
                     let re: Vec<String> = matcher
                         .patterns()
                         .iter()
-                        .map(|p| {
+                        .map(|p| -> Result<String, String> {
                             // Drop the inline flags this crate adds (case is the operator's `~`).
                             let mut p = p.as_str();
                             while let Some(rest) = p.strip_prefix("(?") {
@@ -96,12 +96,11 @@ fn leaf(field: &str, pred: &Expr) -> Result<String, String> {
                                     _ => break,
                                 }
                             }
-                            match p.strip_prefix('^').and_then(|p| p.strip_suffix('$')) {
-                                Some(anchored) => quote(anchored),
-                                None => quote(&format!(".*{p}.*")),
-                            }
+                            crate::lucene::pcre_to_lucene(p)
+                                .map(|l| quote(&l))
+                                .map_err(|e| format!("the regular expression {}: {e}", quote(p)))
                         })
-                        .collect();
+                        .collect::<Result<_, _>>()?;
                     let op = if fold == Fold::Insensitive {
                         "regex~"
                     } else {

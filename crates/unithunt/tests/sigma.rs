@@ -252,3 +252,91 @@ correlation:
         "every group has a user: {taxonomy:?}"
     );
 }
+
+/// `rules convert` translates Sigma's regular expressions to Lucene's syntax exactly: for each
+/// rule, the converted EQL run by `unithunt eql` returns exactly the events the Sigma rule alerts
+/// on (anchors, `(?:`, `\d`, `\s`, `\w` in classes, lazy quantifiers, characters Lucene treats
+/// as operators, `|i`); a pattern Lucene cannot say is refused with the reason.
+#[test]
+fn converted_regexes_select_the_events_the_sigma_rule_selects() {
+    let t = common::Tmp::new("sigma-regex-convert");
+    let exes = [
+        "/usr/bin/systemctl",
+        "/usr/bin/systemd-run",
+        "/usr/bin/systemctl.bak",
+        "/opt/SYSTEMCTL",
+        "/tmp/a1b22c333",
+        "/tmp/run me",
+        "/tmp/x<y>@z#",
+        "/usr/sbin/sshd",
+    ];
+    let events: String = exes
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            format!(
+                "{}\n",
+                serde_json::json!({"@timestamp": format!("2026-01-01T00:00:{i:02}Z"),
+                    "event": {"category": ["process"], "type": ["start"], "id": format!("e{i}")},
+                    "process": {"executable": e, "name": e.rsplit('/').next()}})
+            )
+        })
+        .collect();
+    let data = t.file("events.ndjson", events);
+    let patterns = [
+        r"/system(ctl|d-run)$",
+        r"^/usr/(?:s?bin)/ssh",
+        r"\d{2}c\d+$",
+        r"run\sme",
+        r"^/tmp/[\w.-]+$",
+        r"^/usr/bin/sys.*?ctl$",
+        r"x<y>@z#",
+    ];
+    for (i, re) in patterns.iter().enumerate() {
+        for flags in ["re", "re|i"] {
+            let rule = format!(
+                "title: r{i}\nid: 5f2f5f2f-0000-4000-8000-00000000000{i}\nlogsource: {{product: linux, category: process_creation}}\ndetection:\n    s: {{Image|{flags}: '{re}'}}\n    condition: s\n"
+            );
+            let file = t.file(&format!("r{i}.yml"), &rule);
+            let mut sigma: Vec<String> = scan(&["--no-builtin", "--rules", &file, &data])
+                .iter()
+                .map(|a| a["event"]["id"].as_str().unwrap().to_string())
+                .collect();
+            sigma.sort();
+            let (converted, _) = common::unithunt_ok(&["rules", "convert", &file]);
+            let query = converted
+                .lines()
+                .find(|l| l.starts_with("any where"))
+                .unwrap_or_else(|| panic!("{re}: {converted}"));
+            let out = Command::new(env!("CARGO_BIN_EXE_unithunt"))
+                .args(["eql", "--size", "100", query, &data])
+                .current_dir(WORKSPACE)
+                .output()
+                .unwrap();
+            let mut eql: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|l| {
+                    serde_json::from_str::<Json>(l).unwrap()["event"]["id"]
+                        .as_str()
+                        .unwrap()
+                        .to_string()
+                })
+                .collect();
+            eql.sort();
+            assert_eq!(eql, sigma, "{re} ({flags}) as {query}");
+        }
+    }
+    // Lucene has no word boundary (the Sigma engine, Rust's regex, has): refused, saying so.
+    let file = t.file(
+        "look.yml",
+        "title: look\nlogsource: {product: linux, category: process_creation}\ndetection:\n    s: {Image|re: '\\bsshd\\b'}\n    condition: s\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_unithunt"))
+        .args(["rules", "convert", &file])
+        .current_dir(WORKSPACE)
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("word boundary"), "{said}");
+}
