@@ -340,3 +340,93 @@ fn converted_regexes_select_the_events_the_sigma_rule_selects() {
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("word boundary"), "{said}");
 }
+
+/// The events of each alert or result, by `event.id`, sorted.
+fn event_ids<'a>(docs: impl Iterator<Item = &'a Json>) -> Vec<String> {
+    let mut ids: Vec<String> = docs
+        .map(|d| d["event"]["id"].as_str().unwrap_or("").to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// A differential test of `rules convert` over SigmaHQ's Linux rules (peer data, read from
+/// `../shared/peer/sigma`): every rule that converts selects, as EQL run by `unithunt eql`,
+/// exactly the events it alerts on as Sigma, over the ECS adversary recording, the real auditd
+/// recording (converted) and a generated corpus of systemd-relevant events.
+#[test]
+fn every_converted_sigmahq_linux_rule_selects_what_the_sigma_rule_alerts_on() {
+    let t = common::Tmp::new("sigma-convert-differential");
+    let (audit_ecs, _) = common::unithunt_ok(&["convert", recording()]);
+    let mut generator = unithunt_corpus::Generator::new(&unithunt_corpus::Config {
+        relevant_rate: 1.0,
+        ..unithunt_corpus::Config::default()
+    });
+    let corpus: String = (0..1500)
+        .map(|_| format!("{}\n", generator.next_event().0))
+        .collect();
+    let inputs = [
+        "examples/atomic/ecs/adversary-tests.ndjson".to_string(),
+        t.file("audit.ndjson", audit_ecs),
+        t.file("corpus.ndjson", corpus),
+    ];
+    let root = std::path::Path::new(WORKSPACE).join(common::shared("peer/sigma/rules/linux"));
+    let mut files = Vec::new();
+    let mut stack = vec![root];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "yml") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let (mut converted, mut firing) = (0, 0);
+    for f in &files {
+        let f = f.to_str().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_unithunt"))
+            .args(["rules", "convert", f])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let Some(query) = text
+            .lines()
+            .find(|l| l.starts_with("any where") || l.starts_with("sequence"))
+        else {
+            continue;
+        };
+        converted += 1;
+        let mut fired = false;
+        for input in &inputs {
+            let alerts = scan(&["--no-builtin", "--rules", f, input]);
+            let out = Command::new(env!("CARGO_BIN_EXE_unithunt"))
+                .args(["eql", "--size", "100000", query, input])
+                .current_dir(WORKSPACE)
+                .output()
+                .unwrap();
+            let results: Vec<Json> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            fired |= !alerts.is_empty();
+            assert_eq!(
+                event_ids(results.iter()),
+                event_ids(alerts.iter()),
+                "{f} over {input}: {query}"
+            );
+        }
+        firing += usize::from(fired);
+    }
+    eprintln!(
+        "{} SigmaHQ Linux rules, {converted} converted, {firing} alert on the inputs",
+        files.len()
+    );
+    assert!(converted >= 150, "{converted} converted");
+    assert!(
+        firing >= 5,
+        "only {firing} rules alert: the comparison says little"
+    );
+}
