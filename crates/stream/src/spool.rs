@@ -10,8 +10,9 @@
 //! once), not the worker.
 
 use std::collections::{BTreeMap, VecDeque};
-use unithunt_pipeline::live::ship::{self, Budget, Progress, Shipper};
-use unithunt_pipeline::live::Journal;
+use std::path::{Path, PathBuf};
+use unithunt_pipeline::live::ship::{self, start_shippers, Budget, Progress, Remote, Shipper};
+use unithunt_pipeline::live::{state::lock_beside, Journal};
 
 /// Snapshots waiting for their alerts' delivery at most; past it the two oldest are merged
 /// into the later one (a later commit, never an early one).
@@ -31,6 +32,25 @@ pub struct Spool {
 }
 
 impl Spool {
+    /// Where a worker of `group` keeps its journal unless told: one file per group, locked, so
+    /// a second worker of the group on the host is told to give its own.
+    pub fn default_path(group: &str) -> PathBuf {
+        PathBuf::from(format!(
+            "/var/lib/unithunt/stream-{}.alerts.ndjson",
+            group.replace(['/', '\0'], "_")
+        ))
+    }
+
+    /// Locks and opens the journal at `path` (rotated past `max_bytes`) and starts a shipper per
+    /// remote sink, their positions beside it (`FILE.http`, `FILE.syslog`).
+    pub fn open(path: &Path, max_bytes: u64, remote: &Remote) -> Result<Spool, String> {
+        let lock = lock_beside(path)?;
+        let journal = Journal::open(path, max_bytes)
+            .map_err(|e| format!("alert journal {e} (give --alerts FILE to keep it elsewhere)"))?;
+        let shippers = start_shippers(remote, &journal, path, path)?;
+        Ok(Spool::new(journal, shippers, lock))
+    }
+
     pub fn new(journal: Journal, shippers: Vec<Shipper>, lock: std::fs::File) -> Spool {
         let progress = shippers.iter().map(Shipper::progress).collect();
         Spool {

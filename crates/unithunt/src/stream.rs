@@ -8,7 +8,6 @@ use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use unithunt_pipeline::live::{ship::start_shippers, state::lock_beside, Journal};
 use unithunt_stream::rules_topic::{RuleText, RulesTopic};
 use unithunt_stream::spool::Spool;
 use unithunt_stream::{parse_client_setting, StreamOptions, Worker};
@@ -74,27 +73,33 @@ pub struct StreamArgs {
 }
 
 pub fn run(args: StreamArgs) -> ExitCode {
-    let rules_topic = match &args.rules_topic {
-        Some(t) => match RulesTopic::open(&args.brokers, &args.client, t) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                eprintln!("error: {}", escape(&e));
-                return ExitCode::from(2);
-            }
-        },
-        None => None,
-    };
+    match start(&args) {
+        Ok(code) => code,
+        // Rules that do not load are already rendered for the terminal.
+        Err((code, e)) => {
+            eprintln!("{e}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Runs the worker; an error is the exit status and what to print.
+fn start(args: &StreamArgs) -> Result<ExitCode, (u8, String)> {
+    let setup = |e: String| (2, format!("error: {}", escape(&e)));
+    let rules_topic = args
+        .rules_topic
+        .as_ref()
+        .map(|t| RulesTopic::open(&args.brokers, &args.client, t))
+        .transpose()
+        .map_err(setup)?;
     let from_topic = rules_topic
         .as_ref()
         .map(RulesTopic::texts)
         .unwrap_or_default();
-    let set = match args.rule_args.load_kept_with(&from_topic) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
+    let set = args
+        .rule_args
+        .load_kept_with(&from_topic)
+        .map_err(|e| (2, e))?;
     let options = StreamOptions {
         brokers: args.brokers.clone(),
         topics: args.topics.clone(),
@@ -107,47 +112,23 @@ pub fn run(args: StreamArgs) -> ExitCode {
         max_pending: args.max_pending,
         replay_max_bytes: args.replay_max_bytes,
     };
-    let spool = match open_spool(&args) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {}", escape(&e));
-            return ExitCode::from(2);
-        }
+    // A journal with `--alerts`, or as the spool of a remote sink.
+    let journal = match (&args.alerts, args.remote.any()) {
+        (Some(p), _) => Some(p.clone()),
+        (None, true) => Some(Spool::default_path(&args.group)),
+        (None, false) => None,
     };
+    let spool = journal
+        .map(|p| Spool::open(&p, args.alerts_max_bytes, &args.remote.remote()))
+        .transpose()
+        .map_err(setup)?;
     let mut stdout = crate::watch::stdout_printer(args.output);
     install_signals();
-    let mut worker = match Worker::new(options, set, &mut stdout, spool, rules_topic) {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("error: {}", escape(&e));
-            return ExitCode::from(2);
-        }
-    };
+    let mut worker = Worker::new(options, set, &mut stdout, spool, rules_topic).map_err(setup)?;
     let reload = |from_topic: &[RuleText]| args.rule_args.load_kept_with(from_topic);
     match worker.run(&SIGNALS, &reload) {
-        Ok(report) if report.sink_failed => ExitCode::from(1),
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {}", escape(&e));
-            ExitCode::from(1)
-        }
+        Ok(report) if report.sink_failed => Ok(ExitCode::from(1)),
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        Err(e) => Err((1, format!("error: {}", escape(&e)))),
     }
-}
-
-/// The journal and its shippers, when there is a journal (`--alerts`, or a remote sink).
-fn open_spool(args: &StreamArgs) -> Result<Option<Spool>, String> {
-    let path = match (&args.alerts, args.remote.any()) {
-        (Some(p), _) => p.clone(),
-        (None, true) => PathBuf::from(format!(
-            "/var/lib/unithunt/stream-{}.alerts.ndjson",
-            args.group.replace(['/', '\0'], "_")
-        )),
-        (None, false) => return Ok(None),
-    };
-    let lock = lock_beside(&path)?;
-    let journal = Journal::open(&path, args.alerts_max_bytes)
-        .map_err(|e| format!("alert journal {e} (give --alerts FILE to keep it elsewhere)"))?;
-    // The sinks' positions live beside the journal (FILE.http, FILE.syslog).
-    let shippers = start_shippers(&args.remote.remote(), &journal, &path, &path)?;
-    Ok(Some(Spool::new(journal, shippers, lock)))
 }
