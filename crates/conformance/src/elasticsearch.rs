@@ -1,10 +1,11 @@
 //! Elasticsearch behaviours of EQL (`cases/elasticsearch.toml`): each behaviour written from its
 //! reference, run in the Elasticsearch dialect; one row per behaviour in
-//! `docs/conformance/eql.md`.
+//! `docs/conformance/eql.md`. A case may give an index `mapping` (the JSON of `GET
+//! index/_mapping`) and, instead of results, the `error` the query must be refused with.
 
 use std::sync::Arc;
 use unithunt_engine::{Output, RunOptions, Runner};
-use unithunt_eql::{compile, EqlOptions};
+use unithunt_eql::{compile, EqlOptions, Mapping};
 use unithunt_event::Json;
 
 /// One behaviour: its name, its reference, its cases run and passed, and what failed.
@@ -54,6 +55,8 @@ pub fn run() -> Vec<Behaviour> {
 
 fn to_json(v: &toml::Value) -> Json {
     match v {
+        // TOML has no null: `"<null>"` stands for it (a null join key).
+        toml::Value::String(s) if s == "<null>" => Json::Null,
         toml::Value::String(s) => Json::String(s.clone()),
         toml::Value::Integer(i) => Json::from(*i),
         toml::Value::Float(f) => Json::from(*f),
@@ -65,8 +68,23 @@ fn to_json(v: &toml::Value) -> Json {
 
 fn run_case(c: &toml::Value) -> Result<(), String> {
     let query = c.get("query").and_then(|q| q.as_str()).ok_or("no query")?;
-    let q = compile(query, &EqlOptions::elasticsearch())
-        .map_err(|e| format!("does not compile: {}", e.message))?;
+    let mut opts = EqlOptions::elasticsearch();
+    if let Some(m) = c.get("mapping").and_then(|m| m.as_str()) {
+        let doc: Json =
+            serde_json::from_str(m).map_err(|e| format!("the mapping is not JSON: {e}"))?;
+        opts.mapping = Some(Arc::new(
+            Mapping::from_json(&doc).map_err(|e| format!("the mapping does not load: {e}"))?,
+        ));
+    }
+    // `error`: the query must be refused with a message containing this text.
+    if let Some(want) = c.get("error").and_then(|e| e.as_str()) {
+        return match compile(query, &opts) {
+            Ok(_) => Err(format!("compiled; expected the error {want:?}")),
+            Err(e) if e.message.contains(want) => Ok(()),
+            Err(e) => Err(format!("expected the error {want:?}, got {:?}", e.message)),
+        };
+    }
+    let q = compile(query, &opts).map_err(|e| format!("does not compile: {}", e.message))?;
     let mut runner = Runner::new(&q, RunOptions::default());
     for e in c
         .get("events")

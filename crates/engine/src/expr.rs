@@ -72,6 +72,22 @@ pub enum Func {
     /// A part of a timestamp (`minute`, `hour`, `day`, `week`, `month`, `year`; UTC), as Sigma's
     /// time modifiers read it. Not an EQL function.
     TimePart,
+    /// Values as a mapping type indexes them (`crate::typed`), for EQL under `--mapping`; each
+    /// maps the elements of an array value. Not EQL functions.
+    /// A `version` value in version order ([`crate::typed::version_key`]).
+    AsVersion,
+    /// An `ip` value in address order ([`crate::typed::ip_key`]); null when not an address.
+    AsIp,
+    /// A `date` value (argument 1: the field's `format`) as epoch milliseconds.
+    AsDate,
+    /// A `date` value as a join key: `1970-01-01T00:00:00.000Z`, whatever the format.
+    DateKey,
+    /// A number from a number or numeric string.
+    AsNumber,
+    /// A boolean from a boolean or `"true"`/`"false"`.
+    AsBool,
+    /// A `keyword` value, null when longer than argument 1 (`ignore_above`: not indexed).
+    IgnoreAbove,
     // Legacy dialect only.
     ArrayContains,
     ArrayCount,

@@ -36,6 +36,7 @@ mod funcs;
 mod matcher;
 mod prefilter;
 mod query;
+pub mod typed;
 
 pub use eval::{eval, is_true, EvalCtx};
 pub use expr::{ArithOp, CmpOp, Expr, Fold, Func, LineageKind};

@@ -28,9 +28,12 @@ pub mod ast;
 mod error;
 pub mod lexer;
 mod lower;
+pub mod mapping;
 mod parser;
+mod resolve;
 
 pub use error::{EqlError, Span};
+pub use mapping::{FieldType, Mapping};
 pub use parser::MAX_NESTING;
 pub use unithunt_engine::Query;
 
@@ -56,6 +59,9 @@ pub struct EqlOptions {
     /// Fields naming the process of an event and its parent (legacy lineage operators).
     pub pid_field: String,
     pub ppid_field: String,
+    /// Elasticsearch dialect: the index mapping fields resolve against (`--mapping`). Without
+    /// one, any field may exist and values are compared by their JSON types.
+    pub mapping: Option<std::sync::Arc<Mapping>>,
 }
 
 impl Default for EqlOptions {
@@ -72,6 +78,7 @@ impl EqlOptions {
             category_field: "event.category".into(),
             pid_field: "process.entity_id".into(),
             ppid_field: "process.parent.entity_id".into(),
+            mapping: None,
         }
     }
 
@@ -83,13 +90,17 @@ impl EqlOptions {
             category_field: "event_type".into(),
             pid_field: "unique_pid".into(),
             ppid_field: "unique_ppid".into(),
+            mapping: None,
         }
     }
 }
 
 /// Parses and lowers a query.
 pub fn compile(text: &str, opts: &EqlOptions) -> Result<Query, EqlError> {
-    let ast = parser::parse(text, opts.dialect)?;
+    let mut ast = parser::parse(text, opts.dialect)?;
+    if let (Dialect::Elasticsearch, Some(m)) = (opts.dialect, &opts.mapping) {
+        resolve::resolve(&mut ast, m)?;
+    }
     lower::Lower::new(opts).query(&ast)
 }
 
@@ -101,13 +112,16 @@ pub fn parse(text: &str, dialect: Dialect) -> Result<ast::QueryAst, EqlError> {
 /// Compiles a standalone expression as a condition (Elasticsearch) or value (legacy).
 pub fn compile_expression(text: &str, opts: &EqlOptions) -> Result<Expr, EqlError> {
     let node = parser::parse_expression(text, opts.dialect)?;
-    let q = ast::QueryAst {
+    let mut q = ast::QueryAst {
         body: ast::QueryBody::Event(ast::EventQuery {
             category: None,
             condition: node,
         }),
         pipes: Vec::new(),
     };
+    if let (Dialect::Elasticsearch, Some(m)) = (opts.dialect, &opts.mapping) {
+        resolve::resolve(&mut q, m)?;
+    }
     let query = lower::Lower::new(opts).query(&q)?;
     match query.kind {
         unithunt_engine::QueryKind::Events(e) => Ok(e),

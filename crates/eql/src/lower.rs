@@ -2,6 +2,7 @@
 
 use crate::ast::*;
 use crate::error::{EqlError, Span};
+use crate::mapping::FieldType;
 use crate::{Dialect, EqlOptions};
 use std::sync::Arc;
 use unithunt_engine::{
@@ -84,7 +85,7 @@ fn fold_of(insensitive: bool) -> Fold {
     }
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
@@ -260,8 +261,12 @@ impl<'o> Lower<'o> {
         let mut keys = Vec::new();
         let mut nullable = Vec::new();
         for k in top_by.iter().chain(st.by.iter()) {
-            keys.push(self.value(k, &mut None)?);
-            let optional = matches!(k.kind, NodeKind::Field { optional: true, .. });
+            keys.push(self.key(k)?);
+            // An optional field in no mapping is the literal null: its key is null.
+            let optional = matches!(
+                k.kind,
+                NodeKind::Field { optional: true, .. } | NodeKind::Lit(Value::Null)
+            );
             nullable.push(optional || !self.es());
         }
         match key_count {
@@ -285,7 +290,14 @@ impl<'o> Lower<'o> {
         let Some((cat, _)) = &eq.category else {
             return Ok(cond);
         };
-        let cat_field = FieldPath::parse(&self.opts.category_field);
+        let cat_path = match self.opts.mapping.as_ref().filter(|_| self.es()) {
+            Some(m) => m
+                .resolve(&self.opts.category_field)
+                .map(|(target, _)| target)
+                .unwrap_or_else(|| self.opts.category_field.clone()),
+            None => self.opts.category_field.clone(),
+        };
+        let cat_field = FieldPath::parse(&cat_path);
         let lit = Expr::Lit(Value::Str(cat.clone().into()));
         let cat_pred = if self.es() {
             Expr::any_of(
@@ -372,6 +384,9 @@ impl<'o> Lower<'o> {
             }
             NodeKind::Not(inner) => Ok(Expr::MustNot(Box::new(self.pred(inner)?))),
             NodeKind::Lit(Value::Bool(b)) => Ok(Expr::Lit(Value::Bool(*b))),
+            // An optional field in no mapping as the whole condition: null, which filters
+            // nothing in (PruneFilters).
+            NodeKind::Lit(Value::Null) => Ok(Expr::Lit(Value::Bool(false))),
             NodeKind::Lit(_) => err("expected a condition, found a constant", n.span),
             NodeKind::Cmp { op, lhs, rhs } => self.es_cmp(n, *op, lhs, rhs),
             NodeKind::In {
@@ -387,6 +402,12 @@ impl<'o> Lower<'o> {
                 insensitive,
                 negated,
             } => {
+                let what = match op {
+                    PatternOp::Colon => ":",
+                    PatternOp::Like => "like",
+                    PatternOp::Regex => "regex",
+                };
+                self.es_type_check(subject, what, &[])?;
                 let positive = Node {
                     kind: NodeKind::Pattern {
                         op: *op,
@@ -413,10 +434,23 @@ impl<'o> Lower<'o> {
     /// An Elasticsearch comparison: `field == null` tests existence, a field compared with a
     /// number accepts both spellings, and `!=` is the positive comparison under `must_not`.
     fn es_cmp(&mut self, n: &Node, op: CmpKind, lhs: &Node, rhs: &Node) -> R<Expr> {
+        let null_side = |x: &Node| matches!(x.kind, NodeKind::Lit(Value::Null));
+        // `?x == ?y` with neither field mapped is `null == null`, which Elasticsearch's
+        // optimizer rewrites to `IsNull(null)` (ReplaceNullChecks) and folds to true; `!=` to
+        // `IsNotNull(null)`, false; an ordering of nulls is null, which filters out.
+        if null_side(lhs) && null_side(rhs) {
+            return Ok(Expr::Lit(Value::Bool(matches!(
+                op,
+                CmpKind::Eq | CmpKind::Assign
+            ))));
+        }
         if has_field(lhs) && has_field(rhs) {
+            let optional = |x: &Node| matches!(x.kind, NodeKind::Field { optional: true, .. });
+            if optional(lhs) && optional(rhs) && self.opts.mapping.is_none() {
+                return self.es_optional_pair(op, lhs, rhs);
+            }
             return err("comparisons between fields are not supported in Elasticsearch EQL (compare a field with a value, or use --dialect legacy)", n.span);
         }
-        let null_side = |x: &Node| matches!(x.kind, NodeKind::Lit(Value::Null));
         let bare = |x: &Node| match &x.kind {
             NodeKind::Field { path, .. } => Some(FieldPath::parse(path)),
             _ => None,
@@ -432,6 +466,9 @@ impl<'o> Lower<'o> {
                 CmpKind::Ne => Ok(Expr::Exists(f)),
                 _ => Ok(Expr::Lit(Value::Bool(false))),
             };
+        }
+        if let Some(e) = self.es_typed_cmp(op, lhs, rhs)? {
+            return Ok(e);
         }
         // Elasticsearch converts a term's value to the field's type: `event.code == 4624`
         // matches the keyword "4624" and `process.pid == "42"` the long 42. Without mappings,
@@ -463,6 +500,287 @@ impl<'o> Lower<'o> {
         Ok(must_not_if(op == CmpKind::Ne, self.leaf(&positive)?))
     }
 
+    /// `?x == ?y` (and `!=`, orderings) between two optional fields, without a mapping: a field an
+    /// event lacks stands for one no index maps, so both missing is `null == null` (true), one
+    /// missing is `IsNull` of the other (false), and two present values are compared (a case
+    /// Elasticsearch refuses when both are mapped; with `--mapping` unithunt refuses it too).
+    fn es_optional_pair(&mut self, op: CmpKind, lhs: &Node, rhs: &Node) -> R<Expr> {
+        let bare = |x: &Node| match &x.kind {
+            NodeKind::Field { path, .. } => Some(FieldPath::parse(path)),
+            _ => None,
+        };
+        let (Some(a), Some(b)) = (bare(lhs), bare(rhs)) else {
+            return err(
+                "comparisons between fields are not supported in Elasticsearch EQL",
+                lhs.span.to(rhs.span),
+            );
+        };
+        let cmp = |op: CmpKind| Node {
+            kind: NodeKind::Cmp {
+                op,
+                lhs: Box::new(lhs.clone()),
+                rhs: Box::new(rhs.clone()),
+            },
+            span: lhs.span.to(rhs.span),
+        };
+        let both_missing = Expr::And(vec![
+            Expr::MustNot(Box::new(Expr::Exists(a))),
+            Expr::MustNot(Box::new(Expr::Exists(b))),
+        ]);
+        let mut values = Some(Vec::new());
+        Ok(match op {
+            CmpKind::Eq | CmpKind::Assign | CmpKind::Ne => {
+                let eq = self.value(&cmp(CmpKind::Eq), &mut values)?;
+                let eq = Expr::Or(vec![
+                    both_missing,
+                    Expr::any_of(values.unwrap_or_default(), eq),
+                ]);
+                must_not_if(op == CmpKind::Ne, eq)
+            }
+            _ => {
+                let e = self.value(&cmp(op), &mut values)?;
+                Expr::any_of(values.unwrap_or_default(), e)
+            }
+        })
+    }
+
+    /// The mapping type of a resolved field (Elasticsearch dialect with `--mapping` only).
+    fn mapped_type(&self, path: &str) -> Option<&'o FieldType> {
+        if !self.es() {
+            return None;
+        }
+        self.opts.mapping.as_deref()?.type_of(path)
+    }
+
+    /// A field compared with a literal under the field's mapping type, as the field's mapper
+    /// parses the term (`x-pack/plugin/eql` passes the literal to a term or range query as is):
+    /// versions in version order, addresses as addresses (a CIDR under `==`), dates through the
+    /// field's formats (`==` covers the unit the literal writes), numbers and booleans from
+    /// their strings. A literal the type cannot read is the error Elasticsearch gives.
+    /// `None`: not a typed comparison.
+    fn es_typed_cmp(&mut self, op: CmpKind, lhs: &Node, rhs: &Node) -> R<Option<Expr>> {
+        use unithunt_engine::typed;
+        let (field, lit, op) = match (&lhs.kind, &rhs.kind) {
+            (NodeKind::Field { path, .. }, NodeKind::Lit(v)) => ((path, lhs), (v, rhs), op),
+            (NodeKind::Lit(v), NodeKind::Field { path, .. }) => {
+                let flipped = match op {
+                    CmpKind::Lt => CmpKind::Gt,
+                    CmpKind::Le => CmpKind::Ge,
+                    CmpKind::Gt => CmpKind::Lt,
+                    CmpKind::Ge => CmpKind::Le,
+                    o => o,
+                };
+                ((path, rhs), (v, lhs), flipped)
+            }
+            _ => return Ok(None),
+        };
+        let ((path, field_node), (lit, lit_node)) = (field, lit);
+        let Some(ty) = self.mapped_type(path) else {
+            return Ok(None);
+        };
+        let shown = |v: &Value| v.render().unwrap_or_default();
+        let mut slots = Some(Vec::new());
+        let base = self.field_expr(path, &mut slots);
+        let call = |func: Func, args: Vec<Expr>| Expr::Call {
+            func,
+            args,
+            fold: Fold::Sensitive,
+        };
+        let cop = |op: CmpKind| match op {
+            CmpKind::Eq | CmpKind::Assign | CmpKind::Ne => CmpOp::Eq,
+            CmpKind::Lt => CmpOp::Lt,
+            CmpKind::Le => CmpOp::Le,
+            CmpKind::Gt => CmpOp::Gt,
+            CmpKind::Ge => CmpOp::Ge,
+        };
+        let simple = |conv: Expr, key: Value<'static>| {
+            Expr::cmp(cop(op), conv, Expr::Lit(key), Fold::Sensitive)
+        };
+        let positive = match ty {
+            FieldType::Integer | FieldType::Float => {
+                let Some(num) = typed::number_of(lit) else {
+                    return err(
+                        format!("For input string: \"{}\"", shown(lit)),
+                        lit_node.span,
+                    );
+                };
+                simple(base, num)
+            }
+            FieldType::Boolean => {
+                let Some(b) = typed::bool_of(lit) else {
+                    return err(
+                        format!(
+                            "Can't parse boolean value [{}], expected [true] or [false]",
+                            shown(lit)
+                        ),
+                        lit_node.span,
+                    );
+                };
+                simple(base, Value::Bool(b))
+            }
+            FieldType::Version => {
+                let Value::Str(text) = lit else {
+                    return err(
+                        format!(
+                            "Illegal value type for the version field [{path}]: {}",
+                            shown(lit)
+                        ),
+                        lit_node.span,
+                    );
+                };
+                simple(
+                    call(Func::AsVersion, vec![base]),
+                    Value::Str(typed::version_key(text).into()),
+                )
+            }
+            FieldType::Ip => {
+                let Value::Str(text) = lit else {
+                    return err(
+                        format!("'{}' is not an IP string literal.", shown(lit)),
+                        lit_node.span,
+                    );
+                };
+                if text.contains('/') && matches!(op, CmpKind::Eq | CmpKind::Ne) {
+                    // The address in its canonical spelling: an IPv4-mapped address is in an
+                    // IPv4 block, as in Lucene's 16-byte prefix query.
+                    let canonical = call(Func::AsIp, vec![base, Expr::Lit(Value::Bool(true))]);
+                    call(Func::CidrMatch, vec![canonical, Expr::Lit(lit.clone())])
+                } else {
+                    let Some(key) = typed::ip_key(text) else {
+                        return err(
+                            format!("'{text}' is not an IP string literal."),
+                            lit_node.span,
+                        );
+                    };
+                    simple(call(Func::AsIp, vec![base]), Value::Str(key.into()))
+                }
+            }
+            FieldType::Date { format } => {
+                let formats = typed::DateFormats::parse(format)
+                    .map_err(|e| EqlError::new(e, field_node.span))?;
+                let Some((lo, unit)) = formats.read(lit) else {
+                    return err(
+                        format!(
+                            "failed to parse date field [{}] with format [{format}]",
+                            shown(lit)
+                        ),
+                        lit_node.span,
+                    );
+                };
+                // Elasticsearch's date math rounds the upper end of `==`, `<=` and `>` up to the
+                // unit the literal writes (`2020-01-01` is the whole day).
+                let hi = lo.saturating_add(unit - 1);
+                let conv = call(
+                    Func::AsDate,
+                    vec![base, Expr::Lit(Value::Str(format.clone().into()))],
+                );
+                let at = |op: CmpOp, ms: i64| {
+                    Expr::cmp(op, conv.clone(), Expr::Lit(Value::Int(ms)), Fold::Sensitive)
+                };
+                match op {
+                    CmpKind::Eq | CmpKind::Assign | CmpKind::Ne => {
+                        Expr::And(vec![at(CmpOp::Ge, lo), at(CmpOp::Le, hi)])
+                    }
+                    CmpKind::Lt => at(CmpOp::Lt, lo),
+                    CmpKind::Le => at(CmpOp::Le, hi),
+                    CmpKind::Gt => at(CmpOp::Gt, hi),
+                    CmpKind::Ge => at(CmpOp::Ge, lo),
+                }
+            }
+            _ => return Ok(None),
+        };
+        let positive = Expr::any_of(slots.unwrap_or_default(), positive);
+        Ok(Some(must_not_if(op == CmpKind::Ne, positive)))
+    }
+
+    /// A join key: the field's value, in the form Elasticsearch fetches it under its mapping
+    /// type (a date as `1970-01-01T00:00:00.000Z`, an address in its canonical spelling, a
+    /// number from a numeric string).
+    fn key(&mut self, k: &Node) -> R<Expr> {
+        let e = self.value(k, &mut None)?;
+        let NodeKind::Field { path, .. } = &k.kind else {
+            return Ok(e);
+        };
+        let call = |func: Func, args: Vec<Expr>| Expr::Call {
+            func,
+            args,
+            fold: Fold::Sensitive,
+        };
+        Ok(match self.mapped_type(path) {
+            Some(FieldType::Date { format }) => call(
+                Func::DateKey,
+                vec![e, Expr::Lit(Value::Str(format.clone().into()))],
+            ),
+            Some(FieldType::Ip) => call(Func::AsIp, vec![e, Expr::Lit(Value::Bool(true))]),
+            _ => e,
+        })
+    }
+
+    /// Elasticsearch's type checks of a mapped field used where its type does not fit: a
+    /// pattern (`:`, `like`, `regex`) on a non-string field, an `in` list of strings for a
+    /// version, address, date, number or boolean.
+    fn es_type_check(&self, subject: &Node, what: &str, items: &[Node]) -> R<()> {
+        let NodeKind::Field { path, .. } = &subject.kind else {
+            return Ok(());
+        };
+        let Some(ty) = self.mapped_type(path) else {
+            return Ok(());
+        };
+        let stringy = matches!(ty, FieldType::Keyword { .. } | FieldType::Text { .. });
+        if what != "in" {
+            if !stringy && !matches!(ty, FieldType::Other(_)) {
+                return err(
+                    format!(
+                        "first argument of [{what}] must be [string], found value [{path}] type [{}]; consider using [==] instead",
+                        ty.name()
+                    ),
+                    subject.span,
+                );
+            }
+            return Ok(());
+        }
+        for (i, item) in items.iter().enumerate() {
+            let bad = match (&item.kind, ty) {
+                (
+                    NodeKind::Lit(Value::Str(_)),
+                    FieldType::Keyword { .. } | FieldType::Text { .. },
+                ) => false,
+                (NodeKind::Lit(Value::Str(_)), FieldType::Other(_)) => false,
+                (NodeKind::Lit(Value::Str(_)), _) => true,
+                (NodeKind::Lit(Value::Bool(_)), t) => !matches!(t, FieldType::Boolean),
+                (NodeKind::Lit(Value::Int(_) | Value::Float(_)), t) => {
+                    matches!(t, FieldType::Version | FieldType::Ip | FieldType::Boolean)
+                }
+                _ => false,
+            };
+            if bad {
+                let ordinal = match i + 2 {
+                    2 => "2nd".to_string(),
+                    3 => "3rd".to_string(),
+                    n => format!("{n}th"),
+                };
+                let value = match &item.kind {
+                    NodeKind::Lit(Value::Str(s)) => format!("\"{s}\""),
+                    NodeKind::Lit(v) => v.render().unwrap_or_default(),
+                    _ => String::new(),
+                };
+                return err(
+                    format!(
+                        "{ordinal} argument of [{path} in (...)] must be [{}], found value [{value}] type [{}]",
+                        ty.name(),
+                        match &item.kind {
+                            NodeKind::Lit(Value::Str(_)) => "keyword",
+                            NodeKind::Lit(Value::Bool(_)) => "boolean",
+                            _ => "number",
+                        }
+                    ),
+                    item.span,
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// An Elasticsearch `in`: the list holds values only, each number in both spellings.
     fn es_in(
         &mut self,
@@ -478,6 +796,7 @@ impl<'o> Lower<'o> {
                 bad.span,
             );
         }
+        self.es_type_check(needle, "in", items)?;
         let items: Vec<Node> = items
             .iter()
             .flat_map(|i| both_spellings(i).unwrap_or_else(|| vec![i.clone()]))
@@ -527,7 +846,7 @@ impl<'o> Lower<'o> {
                 return Expr::Var { depth, path: rest };
             }
         }
-        match slots {
+        let base = match slots {
             Some(list) => {
                 let i = match list.iter().position(|f| *f == fp) {
                     Some(i) => i,
@@ -539,6 +858,24 @@ impl<'o> Lower<'o> {
                 Expr::Slot(i)
             }
             None => Expr::Field(fp),
+        };
+        // Under a mapping, a value is what the field's type indexes: numbers and booleans from
+        // their strings, a keyword past `ignore_above` not at all.
+        let call = |func: Func, args: Vec<Expr>| Expr::Call {
+            func,
+            args,
+            fold: Fold::Sensitive,
+        };
+        match self.mapped_type(path) {
+            Some(FieldType::Integer | FieldType::Float) => call(Func::AsNumber, vec![base]),
+            Some(FieldType::Boolean) => call(Func::AsBool, vec![base]),
+            Some(FieldType::Keyword {
+                ignore_above: Some(n),
+            }) => call(
+                Func::IgnoreAbove,
+                vec![base, Expr::Lit(Value::Int(*n as i64))],
+            ),
+            _ => base,
         }
     }
 
@@ -718,6 +1055,27 @@ impl<'o> Lower<'o> {
         args: &[Node],
         slots: &mut Option<Vec<FieldPath>>,
     ) -> R<Expr> {
+        if name.eq_ignore_ascii_case("cidrMatch") {
+            if let Some(
+                first @ Node {
+                    kind: NodeKind::Field { path, .. },
+                    ..
+                },
+            ) = args.first()
+            {
+                if let Some(ty) = self.mapped_type(path) {
+                    if *ty != FieldType::Ip {
+                        return err(
+                            format!(
+                                "first argument of [cidrMatch] must be [ip], found value [{path}] type [{}]",
+                                ty.name()
+                            ),
+                            first.span,
+                        );
+                    }
+                }
+            }
+        }
         let es = self.es();
         let sig = lookup_function(name, name_span, es)?;
         if insensitive && !sig.insensitive_variant {

@@ -74,6 +74,13 @@ pub struct EqlArgs {
     /// Legacy lineage: the field naming the parent process.
     #[arg(long)]
     ppid_field: Option<String>,
+    /// Elasticsearch dialect: the index mapping to resolve fields against, as `GET index/_mapping`
+    /// returns it (one or several indices; repeat the flag for several files). Fields then
+    /// compare by their types (`version`, `ip`, `date` with its `format`, numbers, booleans),
+    /// aliases resolve, a `text` field uses its keyword sub-field, `?field` in no mapping is
+    /// null, and a field in no mapping is an error, all as Elasticsearch answers.
+    #[arg(long, value_name = "FILE")]
+    mapping: Vec<String>,
     /// Cap on pending partial sequences (evictions are reported).
     #[arg(long, default_value_t = 100_000)]
     max_pending: usize,
@@ -111,6 +118,19 @@ fn load_query(args: &EqlArgs) -> Result<(EqlOptions, unithunt_engine::Query), Ex
     if let Some(f) = &args.ppid_field {
         opts.ppid_field = f.clone();
     }
+    if !args.mapping.is_empty() {
+        if opts.dialect != Dialect::Elasticsearch {
+            eprintln!("error: --mapping is for the Elasticsearch dialect (the legacy dialect has no mappings)");
+            return Err(ExitCode::from(2));
+        }
+        match read_mappings(&args.mapping) {
+            Ok(m) => opts.mapping = Some(std::sync::Arc::new(m)),
+            Err(e) => {
+                eprintln!("error: {}", escape(&e));
+                return Err(ExitCode::from(2));
+            }
+        }
+    }
     match compile(&text, &opts) {
         Ok(q) => Ok((opts, q)),
         Err(e) => {
@@ -118,6 +138,62 @@ fn load_query(args: &EqlArgs) -> Result<(EqlOptions, unithunt_engine::Query), Ex
             Err(ExitCode::from(2))
         }
     }
+}
+
+/// A mapping file is at most this large (Elastic's full ECS template is about 1 MiB).
+const MAX_MAPPING_BYTES: u64 = 64 << 20;
+
+/// The mappings of every `--mapping` file, merged as the indices of one search.
+fn read_mappings(paths: &[String]) -> Result<unithunt_eql::Mapping, String> {
+    use std::io::Read;
+    let mut indices = serde_json::Map::new();
+    for path in paths {
+        let file =
+            std::fs::File::open(path).map_err(|e| format!("cannot read mapping {path}: {e}"))?;
+        let mut text = String::new();
+        file.take(MAX_MAPPING_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| format!("cannot read mapping {path}: {e}"))?;
+        if text.len() as u64 > MAX_MAPPING_BYTES {
+            return Err(format!(
+                "mapping {path} is larger than {} MiB",
+                MAX_MAPPING_BYTES >> 20
+            ));
+        }
+        let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            let why = e.to_string();
+            let why = why
+                .rsplit_once(" at line ")
+                .map_or(why.as_str(), |(w, _)| w);
+            format!(
+                "mapping {path}:{}:{}: not JSON: {why}",
+                e.line(),
+                e.column()
+            )
+        })?;
+        // A bare mapping (`{"properties": ..}` or `{"mappings": ..}`) is an index named after
+        // its file; a `GET _mapping` body brings its own index names.
+        let bare = doc.as_object().is_some_and(|o| {
+            o.contains_key("properties") || o.contains_key("mappings") || o.contains_key("runtime")
+        });
+        if bare {
+            let body = match doc.get("mappings") {
+                Some(m) => m.clone(),
+                None => doc,
+            };
+            indices.insert(path.clone(), serde_json::json!({ "mappings": body }));
+        } else if let Some(o) = doc.as_object() {
+            for (name, body) in o {
+                indices.insert(name.clone(), body.clone());
+            }
+        } else {
+            return Err(format!(
+                "mapping {path}: expected a JSON object (the body of GET index/_mapping)"
+            ));
+        }
+    }
+    unithunt_eql::Mapping::from_json(&serde_json::Value::Object(indices))
+        .map_err(|e| format!("mapping: {e}"))
 }
 
 /// The summary on stderr: what was read, what was found, and what was cut or late.

@@ -423,3 +423,112 @@ fn samples_come_in_join_key_order_and_size_takes_the_first() {
     args.extend(two);
     assert_eq!(keys(eql_over(q, &docs, &args)), [json!("GTA"), json!("b")]);
 }
+
+/// `eql --mapping`: the body of `GET index/_mapping` (two indices here) decides types, aliases
+/// and unknown fields as Elasticsearch does (issue 18, item 5); a bad mapping file is an error
+/// with its place, and the legacy dialect refuses the flag.
+#[test]
+fn eql_mapping_types_fields_as_elasticsearch_does() {
+    let dir = std::env::temp_dir().join(format!("unithunt-mapping-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mapping = dir.join("mapping.json");
+    std::fs::write(
+        &mapping,
+        r#"{
+  "logs-a": {"mappings": {"properties": {
+    "@timestamp": {"type": "date"},
+    "event": {"properties": {"category": {"type": "keyword"}}},
+    "agent": {"properties": {"version": {"type": "version"}}},
+    "source": {"properties": {"ip": {"type": "ip"}}},
+    "ver": {"type": "alias", "path": "agent.version"}}}},
+  "logs-b": {"mappings": {"properties": {
+    "@timestamp": {"type": "date"},
+    "process": {"properties": {"pid": {"type": "long"}}}}}}
+}"#,
+    )
+    .unwrap();
+    let m = mapping.to_str().unwrap();
+    let input = concat!(
+        r#"{"@timestamp": 1, "event": {"category": "process"}, "agent": {"version": "8.9.0"}, "source": {"ip": "10.1.2.3"}, "process": {"pid": "42"}}"#,
+        "\n",
+        r#"{"@timestamp": 2, "event": {"category": "process"}, "agent": {"version": "8.10.1"}, "source": {"ip": "::ffff:10.1.2.4"}, "process": {"pid": 42}}"#,
+        "\n",
+    );
+    let ids = |o: &Output| -> Vec<String> {
+        lines(o)
+            .iter()
+            .map(|d| d["agent"]["version"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    // Without a mapping, strings compare as strings: "8.10.1" < "8.9.0".
+    let q = r#"process where agent.version > "8.9.5""#;
+    assert_eq!(
+        ids(&unithunt(&["eql", q, "-"], input)),
+        Vec::<String>::new()
+    );
+    let o = unithunt(&["eql", "--mapping", m, q, "-"], input);
+    assert_eq!(
+        ids(&o),
+        vec!["8.10.1"],
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // An alias, an address range, a numeric string: both events.
+    let q = r#"process where ver >= "8.9.0" and source.ip == "10.0.0.0/8" and process.pid == 42"#;
+    let o = unithunt(&["eql", "--mapping", m, q, "-"], input);
+    assert_eq!(
+        ids(&o),
+        vec!["8.9.0", "8.10.1"],
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // A field no index maps: Elasticsearch's error, with a suggestion, exit 2.
+    let o = unithunt(
+        &["eql", "--mapping", m, "process where process.pdi == 1", "-"],
+        input,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("Unknown column [process.pdi], did you mean [process.pid]?"),
+        "{err}"
+    );
+    // ... unless optional: then it is null.
+    let o = unithunt(
+        &[
+            "eql",
+            "--mapping",
+            m,
+            "process where ?process.pdi == null",
+            "-",
+        ],
+        input,
+    );
+    assert_eq!(lines(&o).len(), 2);
+    // A mapping that is not JSON: its place; the legacy dialect: refused.
+    std::fs::write(&mapping, "{\n  \"a\": nope\n}").unwrap();
+    let o = unithunt(&["eql", "--mapping", m, "process where true", "-"], input);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("mapping.json:2:9: not JSON: expected ident\n"),
+        "{err}"
+    );
+    let o = unithunt(
+        &[
+            "eql",
+            "--dialect",
+            "legacy",
+            "--mapping",
+            m,
+            "process where true",
+            "-",
+        ],
+        input,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--mapping is for the Elasticsearch dialect")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
