@@ -381,6 +381,9 @@ pub fn load_sigma(
 #[derive(Clone, Debug, Default)]
 pub struct RulePack {
     pub rules: Vec<Rule>,
+    /// The Sigma processing pipeline Sigma rules added from now on compile under (`--pipeline`);
+    /// `None`: the built-in ECS one.
+    pub sigma_pipeline: Option<std::sync::Arc<unithunt_sigma::Pipeline>>,
 }
 
 impl RulePack {
@@ -488,7 +491,10 @@ impl RulePack {
         &mut self,
         texts: impl IntoIterator<Item = (String, bool, std::io::Result<String>)>,
     ) -> Vec<RuleError> {
-        let pipeline = unithunt_sigma::Pipeline::ecs_linux();
+        let pipeline = match &self.sigma_pipeline {
+            Some(p) => p.as_ref().clone(),
+            None => unithunt_sigma::Pipeline::ecs_linux(),
+        };
         let mut filters = Vec::new();
         let mut errors = Vec::new();
         for (origin, sigma, text) in texts {

@@ -243,7 +243,7 @@ fn expand(scope: &Scope, parts: &[Part]) -> Result<Vec<Vec<Part>>, String> {
                     .ok_or_else(|| format!("`expand`: the pipeline defines no placeholder `%{name}%`, and a rule whose placeholders cannot be resolved must be rejected"))?;
                 let mut next = Vec::new();
                 for v in &variants {
-                    for value in values {
+                    for value in &values {
                         let mut n = v.clone();
                         for part in parse_wildcards(value) {
                             match part {
@@ -431,8 +431,26 @@ fn num_lit(n: &serde_json::Number) -> Expr {
 
 /// One `field|mods: values` item.
 fn field_item(scope: &Scope, field: &str, mods: &[&str], value: &Json) -> Result<Expr, String> {
+    let mut subjects = scope.subjects(field);
+    if subjects.len() == 1 {
+        return subject_item(scope, subjects.remove(0), mods, value);
+    }
+    // A pipeline that maps one name to several fields: the item on any of them (pySigma
+    // replaces it with an OR of one copy per field).
+    let items = subjects
+        .into_iter()
+        .map(|s| subject_item(scope, s, mods, value))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Expr::Or(items))
+}
+
+fn subject_item(
+    scope: &Scope,
+    subject: Subject,
+    mods: &[&str],
+    value: &Json,
+) -> Result<Expr, String> {
     let m = parse_mods(mods)?;
-    let subject = scope.subject(field);
     let values: Vec<&Json> = match value {
         Json::Array(a) => a.iter().collect(),
         v => vec![v],

@@ -24,6 +24,7 @@ pub mod detection;
 pub mod load;
 pub mod lucene;
 pub mod pipeline;
+pub mod pysigma;
 pub mod to_eql;
 
 pub use load::{load_documents, SigmaDoc, SigmaError, SigmaRule};
@@ -35,9 +36,26 @@ use unithunt_engine::Expr;
 /// Compiles a rule's detection under `pipeline` into one predicate.
 pub fn compile(rule: &SigmaRule, pipeline: &Pipeline) -> Result<Expr, SigmaError> {
     let scope = pipeline.scope_for(&rule.logsource);
+    if let Some(why) = scope.failure() {
+        return Err(rule.error(
+            format!("the pipeline refuses this rule: {why}"),
+            "logsource",
+        ));
+    }
     let searches = detection::compile_searches(rule, &scope)?;
     let mut expr =
         condition::compile(&rule.condition, &searches).map_err(|m| rule.error(m, "condition"))?;
+    // pySigma's `add_condition`: `added and (rule)`, or `not added and (rule)`.
+    for (selection, negated, added_scope) in scope.added_conditions() {
+        let added = detection::search(&added_scope, selection)
+            .map_err(|m| rule.error(format!("the pipeline's added condition: {m}"), "logsource"))?;
+        let added = if negated {
+            Expr::MustNot(Box::new(added))
+        } else {
+            added
+        };
+        expr = Expr::And(vec![added, expr]);
+    }
     if let Some(guard) = scope.guard() {
         expr = Expr::And(vec![guard, expr]);
     }

@@ -35,15 +35,33 @@ struct SourceRule {
     per_record: Option<String>,
 }
 
-/// A field mapping pipeline.
+/// A pipeline in unithunt's own format.
 #[derive(Clone, Debug, Default)]
-pub struct Pipeline {
-    pub name: String,
+struct Native {
     keyword_fields: Vec<String>,
     /// `expand` placeholders: name (without `%`) → values.
     placeholders: HashMap<String, Vec<String>>,
     sources: Vec<SourceRule>,
     fields: HashMap<String, String>,
+}
+
+/// A field mapping pipeline: unithunt's format or pySigma's (`crate::pysigma`), or several of
+/// them chained (`Pipeline::chain`), applied in order.
+#[derive(Clone, Debug, Default)]
+pub struct Pipeline {
+    pub name: String,
+    /// pySigma's `priority`: chained pipelines run lowest first.
+    pub priority: i64,
+    /// What the pipeline holds that only shapes a backend's query text (pySigma's
+    /// `postprocessing`, `finalizers`): accepted, and said, since unithunt evaluates rules itself.
+    pub notes: Vec<String>,
+    steps: Vec<Step>,
+}
+
+#[derive(Clone, Debug)]
+enum Step {
+    Native(Native),
+    Item(crate::pysigma::Item),
 }
 
 /// The pipeline shipped with unithunt: Sigma's Linux taxonomy onto the ECS the readers produce.
@@ -55,110 +73,236 @@ impl Pipeline {
         Pipeline::parse(ECS_LINUX).expect("the built-in pipeline is tested to load")
     }
 
+    /// Reads a pipeline: pySigma's processing pipeline format when it has pySigma's keys
+    /// (`transformations`, `vars`, `priority`, ...), unithunt's format otherwise.
     pub fn parse(text: &str) -> Result<Pipeline, String> {
         let doc: Json = serde_saphyr::from_str(text).map_err(|e| format!("YAML: {e}"))?;
-        let map_of = |v: Option<&Json>, what: &str| -> Result<HashMap<String, String>, String> {
-            match v {
-                None | Some(Json::Null) => Ok(HashMap::new()),
-                Some(Json::Object(m)) => m
-                    .iter()
-                    .map(|(k, v)| match v {
-                        Json::String(s) => Ok((k.clone(), s.clone())),
-                        _ => Err(format!("{what}: `{k}` must map to a field name")),
-                    })
-                    .collect(),
-                Some(_) => Err(format!("{what} must be a mapping")),
-            }
-        };
-        let mut p = Pipeline {
-            name: doc
-                .get("name")
-                .and_then(Json::as_str)
-                .unwrap_or("pipeline")
-                .to_string(),
-            keyword_fields: doc
-                .get("keyword_fields")
-                .and_then(Json::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Json::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default(),
-            sources: Vec::new(),
-            fields: map_of(doc.get("fields"), "fields")?,
-            placeholders: HashMap::new(),
-        };
-        if let Some(Json::Object(ph)) = doc.get("placeholders") {
-            for (name, values) in ph {
-                let list: Vec<String> = match values {
-                    Json::Array(a) => a.iter().map(crate::load::scalar_text).collect(),
-                    v => vec![crate::load::scalar_text(v)],
-                };
-                p.placeholders
-                    .insert(name.trim_matches('%').to_string(), list);
-            }
-        }
-        for s in doc
-            .get("logsources")
-            .and_then(Json::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let m = s.get("match").ok_or("a log source needs `match`")?;
-            let get = |k: &str| m.get(k).and_then(Json::as_str).map(str::to_string);
-            let mut guard: Vec<(String, String)> =
-                map_of(s.get("guard"), "guard")?.into_iter().collect();
-            guard.sort();
-            p.sources.push(SourceRule {
-                category: get("category"),
-                product: get("product"),
-                service: get("service"),
-                guard,
-                fields: map_of(s.get("fields"), "fields")?,
-                per_record: s
-                    .get("per_record")
-                    .and_then(Json::as_str)
-                    .map(str::to_string),
+        if crate::pysigma::is_pysigma(&doc) {
+            let (name, priority, notes, items) = crate::pysigma::parse(&doc)?;
+            return Ok(Pipeline {
+                name,
+                priority,
+                notes,
+                steps: items.into_iter().map(Step::Item).collect(),
             });
         }
-        Ok(p)
+        let (name, native) = parse_native(&doc)?;
+        Ok(Pipeline {
+            name,
+            priority: 0,
+            notes: Vec::new(),
+            steps: vec![Step::Native(native)],
+        })
     }
 
-    /// What applies to rules of `source`: the first log source entry that matches it.
-    pub fn scope_for(&self, source: &LogSource) -> Scope {
-        let matches = |want: &Option<String>, have: &Option<String>| {
-            want.as_ref()
-                .is_none_or(|w| have.as_deref() == Some(w.as_str()))
+    /// The pipelines `--pipeline` names, chained: each a file (unithunt's or pySigma's format)
+    /// or `ecs-linux`, the built-in one. Errors name the file.
+    pub fn from_specs(specs: &[String]) -> Result<Pipeline, String> {
+        use std::io::Read;
+        /// A pipeline file is at most this large (pySigma's largest community pipelines are
+        /// tens of kB).
+        const MAX_BYTES: u64 = 16 << 20;
+        let mut all = Vec::new();
+        for spec in specs {
+            if spec == "ecs-linux" {
+                all.push(Pipeline::ecs_linux());
+                continue;
+            }
+            let mut text = String::new();
+            std::fs::File::open(spec)
+                .and_then(|f| f.take(MAX_BYTES + 1).read_to_string(&mut text))
+                .map_err(|e| format!("pipeline {spec}: {e}"))?;
+            if text.len() as u64 > MAX_BYTES {
+                return Err(format!(
+                    "pipeline {spec}: larger than {} MiB",
+                    MAX_BYTES >> 20
+                ));
+            }
+            all.push(Pipeline::parse(&text).map_err(|e| format!("pipeline {spec}: {e}"))?);
+        }
+        Ok(Pipeline::chain(all))
+    }
+
+    /// Several pipelines as one, lowest `priority` first (equal priorities in the order given),
+    /// as pySigma's resolver chains them.
+    pub fn chain(mut pipelines: Vec<Pipeline>) -> Pipeline {
+        pipelines.sort_by_key(|p| p.priority);
+        let name = pipelines
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" + ");
+        let mut out = Pipeline {
+            name,
+            ..Pipeline::default()
         };
+        for p in pipelines {
+            out.notes.extend(p.notes);
+            out.steps.extend(p.steps);
+        }
+        out
+    }
+
+    /// What applies to rules of `source`: each step in order (of a unithunt-format pipeline, the
+    /// first log source entry that matches; of a pySigma one, each item whose conditions hold).
+    pub fn scope_for(&self, source: &LogSource) -> Scope {
+        let mut scope = Scope {
+            ops: Vec::new(),
+            guard: Vec::new(),
+            per_record: None,
+            keyword_fields: Vec::new(),
+            placeholders: HashMap::new(),
+            wildcards: Vec::new(),
+            conditions: Vec::new(),
+            failure: None,
+        };
+        for step in &self.steps {
+            match step {
+                Step::Native(n) => n.apply(source, &mut scope),
+                Step::Item(item) => item.apply(source, &mut scope),
+            }
+        }
+        scope
+    }
+}
+
+/// Whether a log source entry's `want` (absent: any) holds for the rule's `have`.
+pub(crate) fn logsource_field_matches(want: &Option<String>, have: &Option<String>) -> bool {
+    want.as_ref()
+        .is_none_or(|w| have.as_deref() == Some(w.as_str()))
+}
+
+impl Native {
+    fn apply(&self, source: &LogSource, scope: &mut Scope) {
         let entry = self.sources.iter().find(|s| {
-            matches(&s.category, &source.category)
-                && matches(&s.product, &source.product)
-                && matches(&s.service, &source.service)
+            logsource_field_matches(&s.category, &source.category)
+                && logsource_field_matches(&s.product, &source.product)
+                && logsource_field_matches(&s.service, &source.service)
         });
         let mut fields = self.fields.clone();
         if let Some(e) = entry {
             fields.extend(e.fields.clone());
         }
-        Scope {
-            fields,
-            guard: entry.map(|e| e.guard.clone()).unwrap_or_default(),
-            per_record: entry.and_then(|e| e.per_record.clone()),
-            keyword_fields: self.keyword_fields.clone(),
-            placeholders: self.placeholders.clone(),
+        scope.ops.push(FieldOp::Map(
+            "".into(),
+            fields.into_iter().map(|(k, v)| (k, vec![v])).collect(),
+        ));
+        if let Some(e) = entry {
+            scope.guard.extend(e.guard.iter().cloned());
+            if e.per_record.is_some() {
+                scope.per_record = e.per_record.clone();
+            }
+        }
+        scope
+            .keyword_fields
+            .extend(self.keyword_fields.iter().cloned());
+        scope.placeholders.extend(self.placeholders.clone());
+    }
+}
+
+fn parse_native(doc: &Json) -> Result<(String, Native), String> {
+    let map_of = |v: Option<&Json>, what: &str| -> Result<HashMap<String, String>, String> {
+        match v {
+            None | Some(Json::Null) => Ok(HashMap::new()),
+            Some(Json::Object(m)) => m
+                .iter()
+                .map(|(k, v)| match v {
+                    Json::String(s) => Ok((k.clone(), s.clone())),
+                    _ => Err(format!("{what}: `{k}` must map to a field name")),
+                })
+                .collect(),
+            Some(_) => Err(format!("{what} must be a mapping")),
+        }
+    };
+    let name = doc
+        .get("name")
+        .and_then(Json::as_str)
+        .unwrap_or("pipeline")
+        .to_string();
+    let mut p = Native {
+        keyword_fields: doc
+            .get("keyword_fields")
+            .and_then(Json::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Json::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        sources: Vec::new(),
+        fields: map_of(doc.get("fields"), "fields")?,
+        placeholders: HashMap::new(),
+    };
+    if let Some(Json::Object(ph)) = doc.get("placeholders") {
+        for (name, values) in ph {
+            let list: Vec<String> = match values {
+                Json::Array(a) => a.iter().map(crate::load::scalar_text).collect(),
+                v => vec![crate::load::scalar_text(v)],
+            };
+            p.placeholders
+                .insert(name.trim_matches('%').to_string(), list);
         }
     }
+    for s in doc
+        .get("logsources")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let m = s.get("match").ok_or("a log source needs `match`")?;
+        let get = |k: &str| m.get(k).and_then(Json::as_str).map(str::to_string);
+        let mut guard: Vec<(String, String)> =
+            map_of(s.get("guard"), "guard")?.into_iter().collect();
+        guard.sort();
+        p.sources.push(SourceRule {
+            category: get("category"),
+            product: get("product"),
+            service: get("service"),
+            guard,
+            fields: map_of(s.get("fields"), "fields")?,
+            per_record: s
+                .get("per_record")
+                .and_then(Json::as_str)
+                .map(str::to_string),
+        });
+    }
+    Ok((name, p))
+}
+
+/// One change to field names, in pipeline order. Each carries the id of the item that made it
+/// (pySigma's `processing_item_applied` field condition asks for it).
+#[derive(Clone, Debug)]
+pub(crate) enum FieldOp {
+    /// Names to one or several names (several: the item matches on any of them).
+    Map(String, HashMap<String, Vec<String>>),
+    /// The first matching prefix replaced.
+    PrefixMap(String, Vec<(String, Vec<String>)>),
+    /// A prefix or suffix added to the names the filter selects.
+    Affix {
+        id: String,
+        prefix: bool,
+        text: String,
+        filter: crate::pysigma::FieldFilter,
+    },
 }
 
 /// The mapping in force for one rule.
 #[derive(Clone, Debug)]
 pub struct Scope {
-    fields: HashMap<String, String>,
+    pub(crate) ops: Vec<FieldOp>,
     guard: Vec<(String, String)>,
     per_record: Option<String>,
-    keyword_fields: Vec<String>,
-    placeholders: HashMap<String, Vec<String>>,
+    pub(crate) keyword_fields: Vec<String>,
+    pub(crate) placeholders: HashMap<String, Vec<String>>,
+    /// pySigma `wildcard_placeholders`: placeholders (those the filter selects) left without
+    /// values stand for `*`.
+    pub(crate) wildcards: Vec<crate::pysigma::NameFilter>,
+    /// pySigma `add_condition`: selections added to the rule (negated or not), each with the
+    /// number of field operations before it (only later ones rename its fields).
+    pub(crate) conditions: Vec<(Json, bool, usize)>,
+    /// pySigma `rule_failure`: rules of this log source are refused with this message.
+    pub(crate) failure: Option<String>,
 }
 
 /// What a Sigma field name reads.
@@ -171,23 +315,113 @@ pub enum Subject {
 }
 
 impl Scope {
-    /// The event field Sigma field name `name` reads under this mapping (itself when unmapped),
-    /// for what names fields outside a detection (a correlation's `group-by` and `field`).
-    pub fn field_name<'a>(&'a self, name: &'a str) -> &'a str {
-        self.fields.get(name).map(String::as_str).unwrap_or(name)
+    /// The event fields Sigma field name `name` reads under this mapping (itself when unmapped;
+    /// several when a pySigma mapping names a list: the item then matches on any of them).
+    pub fn field_names(&self, name: &str) -> Vec<String> {
+        let mut names: Vec<(String, Vec<&str>)> = vec![(name.to_string(), Vec::new())];
+        for op in &self.ops {
+            let mut next = Vec::with_capacity(names.len());
+            for (n, applied) in names {
+                let (targets, id): (Vec<String>, &str) = match op {
+                    FieldOp::Map(id, m) => match m.get(&n) {
+                        Some(t) => (t.clone(), id),
+                        None => (vec![n], ""),
+                    },
+                    FieldOp::PrefixMap(id, list) => {
+                        match list.iter().find(|(p, _)| n.starts_with(p.as_str())) {
+                            Some((p, to)) => (
+                                to.iter().map(|t| format!("{t}{}", &n[p.len()..])).collect(),
+                                id,
+                            ),
+                            None => (vec![n], ""),
+                        }
+                    }
+                    FieldOp::Affix {
+                        id,
+                        prefix,
+                        text,
+                        filter,
+                    } => {
+                        if filter.selects(&n, &applied) {
+                            let t = if *prefix {
+                                format!("{text}{n}")
+                            } else {
+                                format!("{n}{text}")
+                            };
+                            (vec![t], id)
+                        } else {
+                            (vec![n], "")
+                        }
+                    }
+                };
+                for t in targets {
+                    let mut a = applied.clone();
+                    if !id.is_empty() {
+                        a.push(id);
+                    }
+                    next.push((t, a));
+                }
+            }
+            names = next;
+        }
+        names.into_iter().map(|(n, _)| n).collect()
+    }
+
+    /// The event field Sigma field name `name` reads, for what names fields outside a detection
+    /// (a correlation's `group-by` and `field`): the first when a mapping names several.
+    pub fn field_name(&self, name: &str) -> String {
+        self.field_names(name)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| name.to_string())
     }
 
     /// The values of `expand` placeholder `name`.
-    pub fn placeholder(&self, name: &str) -> Option<&[String]> {
-        self.placeholders.get(name).map(Vec::as_slice)
+    pub fn placeholder(&self, name: &str) -> Option<Vec<String>> {
+        if let Some(v) = self.placeholders.get(name) {
+            return Some(v.clone());
+        }
+        self.wildcards
+            .iter()
+            .any(|f| f.selects(name))
+            .then(|| vec!["*".to_string()])
     }
 
     pub fn subject(&self, name: &str) -> Subject {
         if self.per_record.is_some() {
             return Subject::Record(name.to_string());
         }
-        let mapped = self.fields.get(name).map(String::as_str).unwrap_or(name);
-        Subject::Field(FieldPath::parse(mapped))
+        Subject::Field(FieldPath::parse(&self.field_name(name)))
+    }
+
+    /// Every subject `name` reads (one, unless a mapping names several fields).
+    pub fn subjects(&self, name: &str) -> Vec<Subject> {
+        if self.per_record.is_some() {
+            return vec![Subject::Record(name.to_string())];
+        }
+        self.field_names(name)
+            .iter()
+            .map(|f| Subject::Field(FieldPath::parse(f)))
+            .collect()
+    }
+
+    /// Why rules of this log source are refused (pySigma `rule_failure`).
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    /// Selections the pipeline adds to every rule it applies to, each negated or not, with the
+    /// scope its field names go through (the transformations after it, as pySigma runs them).
+    pub fn added_conditions(&self) -> Vec<(&Json, bool, Scope)> {
+        self.conditions
+            .iter()
+            .map(|(c, negated, at)| {
+                let mut scope = self.clone();
+                scope.ops.drain(..*at);
+                scope.conditions.clear();
+                (c, *negated, scope)
+            })
+            .collect()
     }
 
     /// Where field-less keywords are searched.

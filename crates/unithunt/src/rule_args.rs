@@ -14,6 +14,12 @@ pub struct RuleArgs {
     /// Run only the rules given with --rules, not the built-in pack.
     #[arg(long)]
     pub no_builtin: bool,
+    /// Sigma processing pipeline (repeatable, chained by `priority`): a pySigma pipeline YAML
+    /// (field_name_mapping, prefixes, add_condition, placeholders with `vars`, rule_failure, under
+    /// `logsource` rule conditions) or unithunt's format; `ecs-linux` names the built-in one,
+    /// which is used when none is given.
+    #[arg(long = "pipeline", value_name = "FILE")]
+    pub pipeline: Vec<String>,
     /// Tuning file (TOML, repeatable): Elastic-style exception items, per rule or global, that
     /// keep known-good activity quiet. Checked on load: a bad entry or an unknown rule_id is an
     /// error naming the file and line.
@@ -53,6 +59,14 @@ impl RuleArgs {
             RulePack::builtin()
         };
         let mut errors = String::new();
+        if !self.pipeline.is_empty() {
+            let p = unithunt_sigma::Pipeline::from_specs(&self.pipeline)
+                .map_err(|e| format!("error: {}\n", escape(&e)))?;
+            for n in &p.notes {
+                eprintln!("note: {}", escape(n));
+            }
+            pack.sigma_pipeline = Some(std::sync::Arc::new(p));
+        }
         for r in &self.rules {
             for e in pack.add_path(r) {
                 errors.push_str(&ensure_newline(&e.to_string()));

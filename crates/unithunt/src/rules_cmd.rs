@@ -19,6 +19,29 @@ pub struct RuleSource {
     /// Leave the built-in rule pack out.
     #[arg(long)]
     no_builtin: bool,
+    /// Sigma processing pipeline (repeatable): pySigma YAML or unithunt's format; `ecs-linux`
+    /// is the built-in one (the default).
+    #[arg(long = "pipeline", value_name = "FILE")]
+    pipeline: Vec<String>,
+}
+
+/// The pipelines `--pipeline` names, chained (the built-in one when none); notes are said.
+fn load_pipeline(specs: &[String]) -> Result<Pipeline, ExitCode> {
+    if specs.is_empty() {
+        return Ok(Pipeline::ecs_linux());
+    }
+    match Pipeline::from_specs(specs) {
+        Ok(p) => {
+            for n in &p.notes {
+                eprintln!("note: {}", escape(n));
+            }
+            Ok(p)
+        }
+        Err(e) => {
+            eprintln!("error: {}", escape(&e));
+            Err(ExitCode::from(2))
+        }
+    }
 }
 
 impl RuleSource {
@@ -28,6 +51,9 @@ impl RuleSource {
         } else {
             RulePack::builtin()
         };
+        if !self.pipeline.is_empty() {
+            pack.sigma_pipeline = Some(std::sync::Arc::new(load_pipeline(&self.pipeline)?));
+        }
         let mut failed = false;
         for r in &self.rules {
             for e in pack.add_path(r) {
@@ -73,17 +99,24 @@ pub enum RulesCommand {
         source: RuleSource,
     },
     /// Print the EQL (Elasticsearch dialect) each Sigma rule compiles to, with the built-in ECS
-    /// field mapping (pipelines/ecs-linux.yml).
+    /// field mapping (pipelines/ecs-linux.yml) or the pipelines given.
     Convert {
         /// Sigma rule files (.yml; several documents each allowed).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Sigma processing pipeline (repeatable): pySigma YAML or unithunt's format;
+        /// `ecs-linux` is the built-in one (the default).
+        #[arg(long = "pipeline", value_name = "FILE")]
+        pipeline: Vec<String>,
     },
 }
 
 pub fn run(cmd: RulesCommand) -> ExitCode {
     match cmd {
-        RulesCommand::Convert { files } => convert(&files),
+        RulesCommand::Convert { files, pipeline } => match load_pipeline(&pipeline) {
+            Ok(p) => convert(&files, &p),
+            Err(code) => code,
+        },
         RulesCommand::List { source } => list(&source),
         RulesCommand::Show { rule, source } => show(&rule, &source),
         RulesCommand::Test { source } => test(&source),
@@ -313,8 +346,7 @@ fn test(source: &RuleSource) -> ExitCode {
     }
 }
 
-fn convert(files: &[PathBuf]) -> ExitCode {
-    let pipeline = Pipeline::ecs_linux();
+fn convert(files: &[PathBuf], pipeline: &Pipeline) -> ExitCode {
     let mut failed = false;
     for f in files {
         let origin = f.display().to_string();
@@ -342,7 +374,7 @@ fn convert(files: &[PathBuf]) -> ExitCode {
                 );
                 continue;
             };
-            match compile(&rule, &pipeline)
+            match compile(&rule, pipeline)
                 .map_err(|e| e.to_string())
                 .and_then(|e| to_eql(&e).map_err(|why| format!("error: {origin}: {why}")))
             {

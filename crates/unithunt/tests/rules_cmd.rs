@@ -159,3 +159,72 @@ fn a_tuning_file_silences_what_it_names_and_a_bad_one_stops_the_scan() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("names rule_id \"no-such-rule\""));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--pipeline` (issue 18, item 9): a pySigma pipeline file decides the fields a Sigma rule reads
+/// in `rules convert` and in `scan`; an unsupported transformation is an error naming the file.
+#[test]
+fn a_pysigma_pipeline_file_maps_fields_for_convert_and_scan() {
+    let dir = std::env::temp_dir().join(format!("unithunt-pipeline-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pipeline = dir.join("site.yml");
+    std::fs::write(
+        &pipeline,
+        "name: site\ntransformations:\n  - type: field_name_mapping\n    mapping: {Image: [proc.path, proc.exe]}\n    rule_conditions: [{type: logsource, product: linux, category: process_creation}]\n",
+    )
+    .unwrap();
+    let rule = dir.join("rule.yml");
+    std::fs::write(
+        &rule,
+        "title: systemctl from a site field\nid: 5e0e6a7c-1111-4222-8333-944455556666\nlevel: high\nlogsource: {product: linux, category: process_creation}\ndetection:\n  s: {Image|endswith: /systemctl}\n  condition: s\n",
+    )
+    .unwrap();
+    let (p, r) = (pipeline.to_str().unwrap(), rule.to_str().unwrap());
+    let o = unithunt(&["rules", "convert", "--pipeline", p, r]);
+    let out = text(&o);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.contains("proc.path") && out.contains("proc.exe"),
+        "{out}"
+    );
+    assert!(!out.contains("process.executable"), "{out}");
+    let events = dir.join("events.ndjson");
+    std::fs::write(
+        &events,
+        "{\"@timestamp\":\"2026-01-01T00:00:00Z\",\"proc\":{\"exe\":\"/usr/bin/systemctl\"},\"host\":{\"name\":\"h\"}}\n{\"@timestamp\":\"2026-01-01T00:00:01Z\",\"process\":{\"executable\":\"/usr/bin/systemctl\"},\"host\":{\"name\":\"h\"}}\n",
+    )
+    .unwrap();
+    let o = unithunt(&[
+        "scan",
+        "--no-builtin",
+        "--pipeline",
+        p,
+        "--rules",
+        r,
+        "-o",
+        "json",
+        events.to_str().unwrap(),
+    ]);
+    let out = text(&o);
+    let alerts: Vec<serde_json::Value> = serde_json::from_str(&out).expect("a JSON array");
+    assert_eq!(
+        alerts.len(),
+        1,
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("/usr/bin/systemctl") && out.contains("\"proc\""),
+        "{out}"
+    );
+    // An unsupported transformation: refused with the file named, exit 2.
+    std::fs::write(
+        &pipeline,
+        "transformations:\n  - type: drop_detection_item\n",
+    )
+    .unwrap();
+    let o = unithunt(&["rules", "convert", "--pipeline", p, r]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("site.yml: transformation 1 (drop_detection_item): the transformation `drop_detection_item` is not supported"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
