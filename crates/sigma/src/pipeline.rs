@@ -76,7 +76,12 @@ impl Pipeline {
     /// Reads a pipeline: pySigma's processing pipeline format when it has pySigma's keys
     /// (`transformations`, `vars`, `priority`, ...), unithunt's format otherwise.
     pub fn parse(text: &str) -> Result<Pipeline, String> {
-        let doc: Json = serde_saphyr::from_str(text).map_err(|e| format!("YAML: {e}"))?;
+        // pySigma maps keywords with a null key (`~: message`); JSON maps have string keys, so a
+        // null key in block style is read as the string `~` (what `crate::pysigma` looks for).
+        let null_key = regex::Regex::new(r"(?m)^(\s*(?:-\s+)?)(?:~|null|Null|NULL)(\s*):")
+            .expect("a valid pattern");
+        let text = null_key.replace_all(text, "${1}\"~\"${2}:");
+        let doc: Json = serde_saphyr::from_str(&text).map_err(|e| format!("YAML: {e}"))?;
         if crate::pysigma::is_pysigma(&doc) {
             let (name, priority, notes, items) = crate::pysigma::parse(&doc)?;
             return Ok(Pipeline {

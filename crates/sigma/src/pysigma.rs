@@ -84,6 +84,7 @@ enum Action {
     },
     WildcardPlaceholders(NameFilter),
     RuleFailure(String),
+    KeywordFields(Vec<String>),
 }
 
 /// `rule_conditions` (log sources only), `rule_cond_op`, `rule_cond_not`.
@@ -419,7 +420,25 @@ pub fn parse(doc: &Json) -> Result<(String, i64, Vec<String>, Vec<Item>), String
         let action = match t {
             "field_name_mapping" => {
                 only_keys(item, &["mapping"], &at)?;
-                Action::Map(str_map(item.get("mapping"), &at)?.into_iter().collect())
+                let mut map: HashMap<String, Vec<String>> =
+                    str_map(item.get("mapping"), &at)?.into_iter().collect();
+                // pySigma 1.x: a null key (`~: message`) names the field keywords (field-less
+                // values) are searched in.
+                let keywords = ["~", "null", ""]
+                    .iter()
+                    .find_map(|k| map.remove(*k));
+                match keywords {
+                    Some(fields) if map.is_empty() => Action::KeywordFields(fields),
+                    Some(fields) => {
+                        items.push(Item {
+                            id: item.get("id").and_then(Json::as_str).unwrap_or("").to_string(),
+                            when: rule_condition(item, &at)?,
+                            action: Action::KeywordFields(fields),
+                        });
+                        Action::Map(map)
+                    }
+                    None => Action::Map(map),
+                }
             }
             "field_name_prefix_mapping" => {
                 only_keys(item, &["mapping"], &at)?;
@@ -572,6 +591,7 @@ impl Item {
                 }
             }
             Action::WildcardPlaceholders(f) => scope.wildcards.push(f.clone()),
+            Action::KeywordFields(f) => scope.keyword_fields = f.clone(),
             Action::RuleFailure(m) => {
                 if scope.failure.is_none() {
                     scope.failure = Some(m.clone());

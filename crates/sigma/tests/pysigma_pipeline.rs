@@ -187,3 +187,18 @@ fn unknown_or_unsupported_pipeline_parts_are_errors() {
         assert!(e.contains(want), "{text:?}: {e}");
     }
 }
+
+/// pySigma 1.x: a null key in `field_name_mapping` (`~: message`) names the field keywords are
+/// searched in; without one (and without unithunt's `keyword_fields`) keywords are an error.
+#[test]
+fn a_null_key_names_the_keyword_field() {
+    let r = "title: t\nlogsource: {product: linux}\ndetection:\n  k: [evil]\n  condition: k\n";
+    let p = Pipeline::parse(
+        "transformations:\n  - type: field_name_mapping\n    mapping:\n      ~: msg\n",
+    )
+    .unwrap();
+    assert!(hits(&p, r, json!({"msg": "an EVIL thing"})));
+    assert!(!hits(&p, r, json!({"other": "evil"})));
+    let bare = Pipeline::parse("transformations: []\n").unwrap();
+    assert!(compile(&rule(r), &bare).is_err());
+}
