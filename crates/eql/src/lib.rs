@@ -14,6 +14,20 @@
 //! - [`Dialect::Legacy`]: the Python `eql` package (endgameinc/eql): `=`, wildcard `==`,
 //!   case-insensitive by default, three-valued logic, `join`, lineage, more pipes.
 //!
+//! With a [`Mapping`] (`EqlOptions::mapping`, the body of `GET index/_mapping`), fields resolve as
+//! Elasticsearch's analyzer resolves them ([`mapping`], `resolve`) and compare by their types:
+//!
+//! ```
+//! use unithunt_eql::{compile, EqlOptions, Mapping};
+//! let m = Mapping::from_json(&serde_json::json!({"properties": {"v": {"type": "version"}}})).unwrap();
+//! let opts = EqlOptions { mapping: Some(std::sync::Arc::new(m)), ..EqlOptions::elasticsearch() };
+//! let q = compile(r#"any where v > "1.9.0""#, &opts).unwrap();
+//! let mut runner = unithunt_engine::Runner::new(&q, Default::default());
+//! let doc = std::sync::Arc::new(serde_json::json!({"v": "1.10.0"}));
+//! assert_eq!(runner.evaluate(&doc), 1, "1.10.0 is after 1.9.0 in version order");
+//! assert!(compile("any where w == 1", &opts).unwrap_err().message.contains("Unknown column [w]"));
+//! ```
+//!
 //! ```
 //! use unithunt_eql::{compile, EqlOptions};
 //! use unithunt_engine::{Runner, Output};

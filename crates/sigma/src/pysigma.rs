@@ -106,13 +106,18 @@ impl RuleCondition {
                 && logsource_field_matches(&c.product, &source.product)
                 && logsource_field_matches(&c.service, &source.service)
         };
-        let r = if self.any {
-            self.logsources.iter().any(one)
-        } else {
-            self.logsources.iter().all(one)
-        };
-        r != self.not
+        linked(&self.logsources, self.any, self.not, one)
     }
+}
+
+/// Conditions linked as pySigma links them: all (`and`) or any (`or`), then negated or not.
+fn linked<T>(conds: &[T], any: bool, not: bool, one: impl Fn(&T) -> bool) -> bool {
+    let r = if any {
+        conds.iter().any(one)
+    } else {
+        conds.iter().all(one)
+    };
+    r != not
 }
 
 /// `field_name_conditions` of a prefix or suffix: `include_fields` / `exclude_fields` (plain
@@ -158,12 +163,7 @@ impl FieldFilter {
             FieldCond::Exclude(s) => !s.contains(name),
             FieldCond::Applied(id) => applied.contains(&id.as_str()),
         };
-        let r = if self.any {
-            self.conds.iter().any(one)
-        } else {
-            self.conds.iter().all(one)
-        };
-        r != self.not
+        linked(&self.conds, self.any, self.not, one)
     }
 }
 
