@@ -278,8 +278,37 @@ pub fn load_documents(text: &str, origin: &str) -> Result<Vec<SigmaDoc>, SigmaEr
             format!("file larger than {MAX_FILE} bytes"),
         ));
     }
-    let docs: Vec<Json> = serde_saphyr::from_multiple_with_options(text, yaml_options())
-        .map_err(|e| err(None, None, format!("YAML: {e}")))?;
+    let docs: Vec<Json> =
+        serde_saphyr::from_multiple_with_options(text, yaml_options()).map_err(|e| {
+            // The place as `file:line:col` with our own caret, and the parser's words without
+            // its snippet (which would repeat the place).
+            let bare = e.without_snippet().to_string();
+            let bare = bare
+                .strip_prefix("error: ")
+                .unwrap_or(&bare)
+                .split(" at line ")
+                .next()
+                .unwrap_or(&bare)
+                .to_string();
+            let bare = bare
+                .split_once(": ")
+                .filter(|(head, _)| head.starts_with("line ") && head.contains(" column "))
+                .map_or(bare.clone(), |(_, rest)| rest.to_string());
+            match e.location().filter(|l| l.line() > 0) {
+                Some(l) => {
+                    let line = l.line() as usize;
+                    let text_line = text.lines().nth(line - 1).unwrap_or("").to_string();
+                    SigmaError {
+                        origin: origin.to_string(),
+                        line: Some(line),
+                        key: None,
+                        message: format!("YAML: {bare}"),
+                        snippet: Some(Box::new(((l.column() as usize).max(1), text_line))),
+                    }
+                }
+                None => err(None, None, format!("YAML: {e}")),
+            }
+        })?;
     // Each document's own text, for line numbers (documents are separated by `---` lines).
     let texts = split_documents(text);
     let mut out = Vec::new();

@@ -37,11 +37,16 @@ pub enum AtomicCommand {
     List,
     /// What a test does, the signal each data source should record, and the rules that must
     /// alert.
-    Show { id: String },
+    Show {
+        /// The test's id, as `atomic list` shows it (1 to 4, B1, B2, ...).
+        id: String,
+    },
     /// Print the telemetry a real run of the test produced: the audit records auditd wrote, their
     /// ECS mapping, or their LAUREL, Sysmon for Linux and Defender renderings.
     Emit {
+        /// The test's id, as `atomic list` shows it (1 to 4, B1, B2, ...).
         id: String,
+        /// Which rendering of the recording to print.
         #[arg(long, value_enum, default_value = "ecs")]
         format: EmitFormat,
     },
@@ -49,6 +54,7 @@ pub enum AtomicCommand {
     /// directory tree for hunting tests. Always cleans up on the live system, also on failure or
     /// Ctrl-C; a --root tree is left for you to hunt.
     Run {
+        /// The test's id, as `atomic list` shows it (1 to 4, B1, B2, ...).
         id: String,
         /// Really change this system.
         #[arg(long)]

@@ -42,16 +42,30 @@ struct ScanOnly {
     scan: crate::scan::ScanArgs,
 }
 
-pub fn run() -> ExitCode {
+/// `fail_on`: exit 1 when the hunt finds something at least this severe (`unithunt --fail-on
+/// high`), whatever the rest says.
+pub fn run(fail_on: Option<crate::hunt_cmd::Severity>) -> ExitCode {
     let check = crate::selfcheck::run();
     println!("\nThis host's units (unithunt hunt; findings of medium severity and above):");
     let _ = std::io::Write::flush(&mut std::io::stdout());
+    let mut hunt_failed = false;
     match HuntOnly::try_parse_from(["unithunt", "--min-severity", "medium"]) {
-        Ok(a) => {
-            crate::hunt_cmd::run(a.hunt);
+        Ok(mut a) => {
+            a.hunt.fail_on = fail_on;
+            hunt_failed = crate::hunt_cmd::run(a.hunt) == ExitCode::FAILURE;
         }
         Err(e) => eprintln!("error: {e}"),
     }
+    let rest = run_audit(check);
+    if hunt_failed && rest != ExitCode::from(2) {
+        ExitCode::FAILURE
+    } else {
+        rest
+    }
+}
+
+/// This host's audit log with the rule pack, after the self-check whose status is `check`.
+fn run_audit(check: ExitCode) -> ExitCode {
     let logs = audit_logs(Path::new(AUDIT_DIR));
     println!();
     if logs.is_empty() {

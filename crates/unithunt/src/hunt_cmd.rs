@@ -27,9 +27,13 @@ pub struct HuntArgs {
     /// How to print findings.
     #[arg(long, short = 'o', value_enum, default_value = "table")]
     output: HuntOutput,
-    /// Show findings of at least this severity (info, low, medium, high, critical).
-    #[arg(long, default_value = "low")]
-    min_severity: String,
+    /// Show findings of at least this severity.
+    #[arg(long, value_enum, ignore_case = true, default_value = "low")]
+    min_severity: Severity,
+    /// Exit 1 when a finding of at least this severity is found (after `--baseline`), as
+    /// `scan --fail-on-alert` does for alerts: for cron jobs and CI gates.
+    #[arg(long, value_enum, ignore_case = true, value_name = "SEVERITY")]
+    pub fail_on: Option<Severity>,
     /// Write every unit's fingerprint (the paths and bytes of what decides it) to FILE, to
     /// compare later runs against.
     #[arg(long, value_name = "FILE")]
@@ -39,13 +43,25 @@ pub struct HuntArgs {
     baseline: Option<PathBuf>,
 }
 
-fn rank(severity: &str) -> u8 {
-    match severity {
-        "critical" => 4,
-        "high" => 3,
-        "medium" => 2,
-        "low" => 1,
-        _ => 0,
+/// A finding's severity, in order (`--min-severity`, `--fail-on`; case-insensitive).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    fn of(name: &str) -> Severity {
+        match name {
+            "critical" => Severity::Critical,
+            "high" => Severity::High,
+            "medium" => Severity::Medium,
+            "low" => Severity::Low,
+            _ => Severity::Info,
+        }
     }
 }
 
@@ -237,10 +253,10 @@ pub fn run(args: HuntArgs) -> ExitCode {
     }
     let status_of =
         |f: &Finding| -> &'static str { status.get(&baseline_key(f)).copied().unwrap_or("") };
-    let min = rank(&args.min_severity);
+    let min = args.min_severity;
     let shown: Vec<&Finding> = findings
         .iter()
-        .filter(|f| rank(f.severity()) >= min)
+        .filter(|f| Severity::of(f.severity()) >= min)
         .collect();
     print_findings(&args, &shown, &status_of);
     let count = |s: &str| findings.iter().filter(|f| f.severity() == s).count();
@@ -260,5 +276,8 @@ pub fn run(args: HuntArgs) -> ExitCode {
         report.databases,
         started.elapsed().as_secs_f64()
     );
-    ExitCode::SUCCESS
+    match args.fail_on {
+        Some(at) if findings.iter().any(|f| Severity::of(f.severity()) >= at) => ExitCode::FAILURE,
+        _ => ExitCode::SUCCESS,
+    }
 }

@@ -36,10 +36,23 @@ use std::process::ExitCode;
 /// adversary tests of the seed page, rendered as Elastic Defend events), then scans this host's
 /// audit log with the rule pack when it can read it.
 #[derive(Parser)]
-#[command(name = "unithunt", version, about, long_about = None)]
+#[command(
+    name = "unithunt",
+    version,
+    about,
+    long_about = None,
+    args_conflicts_with_subcommands = true,
+    after_help = "Exit status (every command): 0 ran and found nothing to act on; 1 found something \
+(an alert with `scan --fail-on-alert`, a result of `eql`, a finding at `--fail-on` of `hunt` or of \
+the no-argument run, a failed test of `rules test` or `atomic verify`); 2 could not do what was \
+asked (bad arguments, unreadable input or rules, a broker or sink that failed)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// With no command: exit 1 when the hunt of this host finds something at least this severe.
+    #[arg(long, value_enum, ignore_case = true, value_name = "SEVERITY")]
+    fail_on: Option<hunt_cmd::Severity>,
 }
 
 #[derive(Subcommand)]
@@ -131,7 +144,7 @@ fn main() -> ExitCode {
         Some(Command::Eql(args)) => eql_cmd::run(*args),
         Some(Command::Scan(args)) => scan::run(*args),
         Some(Command::Selfcheck) => selfcheck::run(),
-        None => host::run(),
+        None => host::run(cli.fail_on),
         Some(Command::Convert(args)) => convert::run(args),
         Some(Command::Rules(cmd)) => rules_cmd::run(cmd),
         Some(Command::Atomic(cmd)) => atomic::run(cmd),

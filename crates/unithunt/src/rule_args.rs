@@ -1,6 +1,6 @@
 //! The rule options `scan` and `watch` share: which rules run, and the tuning applied to them.
 
-use crate::term::escape;
+use crate::term::{escape, escape_lines};
 use clap::Args;
 use std::path::PathBuf;
 use unithunt_rules::RulePack;
@@ -20,6 +20,11 @@ pub struct RuleArgs {
     /// which is used when none is given.
     #[arg(long = "pipeline", value_name = "FILE")]
     pub pipeline: Vec<String>,
+    /// Stop at the first rule file that does not load. By default `scan` runs the rules that
+    /// loaded, reports each one that did not (file:line:col) and exits 2 at the end; `watch` and
+    /// `stream` never start (or reload) with a rule missing.
+    #[arg(long)]
+    pub strict: bool,
     /// Tuning file (TOML, repeatable): Elastic-style exception items, per rule or global, that
     /// keep known-good activity quiet. Checked on load: a bad entry or an unknown rule_id is an
     /// error naming the file and line.
@@ -46,32 +51,59 @@ impl RuleArgs {
         Ok(Box::leak(Box::new(unithunt_rules::RuleSet::new(pack))))
     }
 
-    /// The pack these options ask for, or every error met loading it (escaped for the terminal,
-    /// each ending with a newline).
-    pub fn load(&self) -> Result<RulePack, String> {
-        self.load_with(&[])
+    fn load_with(&self, extra: &[(String, bool, String)]) -> Result<RulePack, String> {
+        let loaded = self.load_parts(extra);
+        if loaded.rule_errors.is_empty() && loaded.fatal.is_empty() {
+            Ok(loaded.pack)
+        } else {
+            Err(loaded.rule_errors + &loaded.fatal)
+        }
     }
 
-    fn load_with(&self, extra: &[(String, bool, String)]) -> Result<RulePack, String> {
+    /// The pack with every rule file that loaded (`scan`: one bad Sigma rule in a folder of
+    /// hundreds must not stop the others), what did not load, and what stops everything (the
+    /// pipeline, the tuning: a half-applied tuning would raise what it exists to keep quiet).
+    pub fn load_lenient(&self) -> Loaded {
+        self.load_parts(&[])
+    }
+
+    fn load_parts(&self, extra: &[(String, bool, String)]) -> Loaded {
         let mut pack = if self.no_builtin {
             RulePack::default()
         } else {
             RulePack::builtin()
         };
-        let mut errors = String::new();
+        let mut rule_errors = String::new();
         if !self.pipeline.is_empty() {
-            let p = unithunt_sigma::Pipeline::from_specs(&self.pipeline)
-                .map_err(|e| format!("error: {}\n", escape(&e)))?;
-            for n in &p.notes {
-                eprintln!("note: {}", escape(n));
+            match unithunt_sigma::Pipeline::from_specs(&self.pipeline) {
+                Ok(p) => {
+                    for n in &p.notes {
+                        eprintln!("note: {}", escape(n));
+                    }
+                    pack.sigma_pipeline = Some(std::sync::Arc::new(p));
+                }
+                Err(e) => {
+                    return Loaded {
+                        pack,
+                        rule_errors,
+                        fatal: format!("error: {}\n", escape(&e)),
+                    }
+                }
             }
-            pack.sigma_pipeline = Some(std::sync::Arc::new(p));
         }
         for r in &self.rules {
             for e in pack.add_path(r) {
-                errors.push_str(&ensure_newline(&e.to_string()));
+                // A rule's rendering quotes the file: each line escaped for the terminal.
+                rule_errors.push_str(&ensure_newline(&escape_lines(&e.to_string())));
+                if self.strict {
+                    break;
+                }
+            }
+            if self.strict && !rule_errors.is_empty() {
+                break;
             }
         }
+        let mut errors = String::new();
         let texts = extra
             .iter()
             .map(|(origin, sigma, text)| (origin.clone(), *sigma, Ok(text.clone())));
@@ -97,12 +129,21 @@ impl RuleArgs {
                 errors.push_str(&ensure_newline(&e));
             }
         }
-        if errors.is_empty() {
-            Ok(pack)
-        } else {
-            Err(errors)
+        Loaded {
+            pack,
+            rule_errors,
+            fatal: errors,
         }
     }
+}
+
+/// What loading the rules gave.
+pub struct Loaded {
+    pub pack: RulePack,
+    /// The rule files that did not load, rendered (empty: all did).
+    pub rule_errors: String,
+    /// Errors that leave nothing to run (the pipeline, the tuning).
+    pub fatal: String,
 }
 
 pub fn ensure_newline(s: &str) -> String {

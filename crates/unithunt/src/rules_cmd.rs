@@ -358,10 +358,18 @@ fn convert(files: &[PathBuf], pipeline: &Pipeline) -> ExitCode {
                 continue;
             }
         };
+        if unithunt_rules::is_elastic_toml(&text) {
+            eprintln!(
+                "error: {}: an Elastic rule (TOML) is EQL already: `unithunt rules show RULE_ID` prints its query; `rules convert` takes Sigma rules",
+                escape(&origin)
+            );
+            failed = true;
+            continue;
+        }
         let docs = match load_documents(&text, &origin) {
             Ok(d) => d,
             Err(e) => {
-                eprintln!("{}", escape(&e.to_string()));
+                eprintln!("{}", escape_lines(e.to_string().trim_end()));
                 failed = true;
                 continue;
             }

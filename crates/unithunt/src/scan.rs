@@ -60,28 +60,33 @@ pub struct ScanArgs {
 /// Per-input-line accounting, merged across blocks.
 pub fn run(args: ScanArgs) -> ExitCode {
     let started = Instant::now();
-    let (pack, usage_error) = match args.rule_args.load() {
-        Ok(pack) => (pack, false),
-        Err(errors) => {
-            eprint!("{errors}");
-            // Listing the rules still shows what loaded.
-            (
-                crate::rule_args::RuleArgs {
-                    tuning: Vec::new(),
-                    ..args.rule_args.clone()
-                }
-                .load()
-                .unwrap_or_default(),
-                true,
-            )
+    let loaded = args.rule_args.load_lenient();
+    eprint!("{}{}", loaded.rule_errors, loaded.fatal);
+    let rules_failed = !loaded.rule_errors.is_empty();
+    let usage_error = !loaded.fatal.is_empty() || (rules_failed && args.rule_args.strict);
+    let pack = if loaded.fatal.is_empty() {
+        loaded.pack
+    } else {
+        // Listing the rules still shows what loaded.
+        crate::rule_args::RuleArgs {
+            tuning: Vec::new(),
+            ..args.rule_args.clone()
         }
+        .load_lenient()
+        .pack
     };
     let set = Arc::new(RuleSet::new(pack));
     if args.list_rules {
-        return list_rules(&set, usage_error);
+        return list_rules(&set, usage_error || rules_failed);
     }
     if usage_error {
         return ExitCode::from(2);
+    }
+    if rules_failed && !args.quiet {
+        eprintln!(
+            "warning: some rule files did not load (above); the {} rule(s) that did run, and the exit status will be 2",
+            set.rules.len()
+        );
     }
     if let Some(n) = args.threads {
         let _ = rayon::ThreadPoolBuilder::new()
@@ -99,6 +104,13 @@ pub fn run(args: ScanArgs) -> ExitCode {
         vec![PathBuf::from("-")]
     } else {
         let (files, errors) = unithunt_readers::expand_paths(&args.paths);
+        // Nothing to read at all: say why and stop, before a table that would say "No alerts".
+        if files.is_empty() && !errors.is_empty() {
+            for (p, e) in &errors {
+                eprintln!("error: {}: {e}", escape(&p.to_string_lossy()));
+            }
+            return ExitCode::from(2);
+        }
         io_errors.extend(
             errors
                 .into_iter()
@@ -138,7 +150,12 @@ pub fn run(args: ScanArgs) -> ExitCode {
         progress.next_file(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
     }
     progress.finish();
-    finish(&args, &set, scan.finish(), started)
+    let status = finish(&args, &set, scan.finish(), started);
+    if rules_failed {
+        ExitCode::from(2)
+    } else {
+        status
+    }
 }
 
 /// The end of a scan: the summary and warnings go to stderr; the exit status.

@@ -132,6 +132,19 @@ pub fn run(args: WatchArgs) -> ExitCode {
         }
     };
     let stdin = args.path.as_os_str() == "-";
+    // A log that is not there yet is waited for when following; read to its end, it is an error.
+    if !stdin {
+        if let Err(e) = std::fs::metadata(&args.path) {
+            if args.exit_at_eof {
+                eprintln!("error: {}: {e}", escape(&args.path.to_string_lossy()));
+                return ExitCode::from(2);
+            }
+            eprintln!(
+                "note: {}: {e}; waiting for it to appear",
+                escape(&args.path.to_string_lossy())
+            );
+        }
+    }
     let this_host = args
         .this_host
         .unwrap_or(stdin || args.path == Path::new("/var/log/audit/audit.log"));
@@ -234,6 +247,8 @@ pub enum SetupCommand {
     /// Print the audit rules the rule pack needs (with --install, write them to
     /// /etc/audit/rules.d/unithunt.rules and load them with augenrules).
     AuditRules {
+        /// Write the rules to /etc/audit/rules.d/unithunt.rules and load them (augenrules --load;
+        /// root).
         #[arg(long)]
         install: bool,
     },

