@@ -131,7 +131,7 @@ impl Default for ConvertOptions {
 
 /// The first line that says something: past a byte order mark, blank lines and `#` comment lines
 /// (LAUREL's and auditd's test data open with comments), within the first block.
-fn significant(head: &[u8]) -> &[u8] {
+pub(crate) fn significant(head: &[u8]) -> &[u8] {
     let mut rest = head.strip_prefix(UTF8_BOM).unwrap_or(head);
     while !rest.is_empty() {
         let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);

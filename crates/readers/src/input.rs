@@ -184,16 +184,50 @@ fn looks_like_telemetry(p: &Path) -> bool {
     }
 }
 
-/// Expands directories (recursively, sorted) into files. Paths stay `PathBuf`s: file names need
-/// not be UTF-8, and are shown escaped and lossily only in messages.
-/// The files named, directories replaced by the telemetry files under them (sorted, recursively);
-/// `-` stays (standard input). What could not be listed comes back with its error.
-pub fn expand_paths(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, io::Error)>) {
-    let mut errors = Vec::new();
-    let mut out = Vec::new();
+/// The files a command reads, from the paths it was given.
+#[derive(Debug, Default)]
+pub struct Expanded {
+    /// Files named, and the telemetry files under directories named (sorted, recursively); `-`
+    /// stays (standard input).
+    pub files: Vec<PathBuf>,
+    /// What could not be opened or listed.
+    pub errors: Vec<(PathBuf, io::Error)>,
+    /// Files under a directory that are not read, and why (said in the summary: never a silent
+    /// drop).
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// Whether the first bytes of a file are a format unithunt reads (an archive counts: its
+/// members are read). Used for files in directories whose name does not say.
+fn content_is_telemetry(p: &Path) -> io::Result<bool> {
+    if crate::archive::archive_kind(p)?.is_some() {
+        return Ok(true);
+    }
+    // Decompressed as the scan would read it.
+    let mut r = crate::BlockReader::open_path(p)?;
+    let head = r.next_block(64 << 10)?;
+    let head = head.as_ref().map_or(&[][..], |b| &b.data[..]);
+    Ok(match crate::format::sniff_decided(head) {
+        None => false,
+        Some(Format::Ecs) => {
+            let t = crate::format::significant(head);
+            t.starts_with(b"{") || t.starts_with(b"[")
+        }
+        Some(_) => true,
+    })
+}
+
+/// Expands directories (recursively, sorted) into files. In a directory, a file is read when its
+/// name says telemetry (`*.json`, `*.ndjson`, `*.jsonl`, `*.log`, no extension, rotated and
+/// compressed forms) or its content is a format unithunt reads (a Defender `.csv`, a Sysmon
+/// `.syslog`, an archive); everything else is listed in [`Expanded::skipped`] with the reason.
+/// A file named on the command line is always read. Paths stay `PathBuf`s: file names need not
+/// be UTF-8, and are shown escaped and lossily only in messages.
+pub fn expand_paths(paths: &[PathBuf]) -> Expanded {
+    let mut out = Expanded::default();
     for p in paths {
         if p.as_os_str() == "-" {
-            out.push(p.clone());
+            out.files.push(p.clone());
             continue;
         }
         match std::fs::metadata(p) {
@@ -207,24 +241,44 @@ pub fn expand_paths(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, io::Error
                                 let ep = e.path();
                                 match e.file_type() {
                                     Ok(t) if t.is_dir() => stack.push(ep),
-                                    Ok(t) if t.is_file() && looks_like_telemetry(&ep) => {
-                                        files.push(ep)
+                                    Ok(t) if t.is_file() => {
+                                        if looks_like_telemetry(&ep) {
+                                            files.push(ep);
+                                            continue;
+                                        }
+                                        match content_is_telemetry(&ep) {
+                                            Ok(true) => files.push(ep),
+                                            Ok(false) => out.skipped.push((
+                                                ep,
+                                                "neither its name nor its content is a format unithunt reads".into(),
+                                            )),
+                                            Err(e) => out.errors.push((ep, e)),
+                                        }
                                     }
-                                    _ => {}
+                                    Ok(t) if t.is_symlink() => out.skipped.push((
+                                        ep,
+                                        "a symbolic link (not followed inside directories; name it to read it)".into(),
+                                    )),
+                                    Ok(_) => out.skipped.push((
+                                        ep,
+                                        "not a regular file".into(),
+                                    )),
+                                    Err(err) => out.errors.push((ep, err)),
                                 }
                             }
                         }
-                        Err(e) => errors.push((dir, e)),
+                        Err(e) => out.errors.push((dir, e)),
                     }
                 }
                 files.sort();
-                out.extend(files);
+                out.files.extend(files);
             }
-            Ok(_) => out.push(p.clone()),
-            Err(e) => errors.push((p.clone(), e)),
+            Ok(_) => out.files.push(p.clone()),
+            Err(e) => out.errors.push((p.clone(), e)),
         }
     }
-    (out, errors)
+    out.skipped.sort();
+    out
 }
 
 /// The source bytes of an input, block after block, as one reader (for the line reader of ECS).

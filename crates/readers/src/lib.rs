@@ -32,6 +32,7 @@
 //! [`ReadStats`] holds the accounting invariant: `lines == events + filtered + skipped`; each skipped
 //! line is reported with its file, line and reason (the first [`MAX_REPORTED`] kept verbatim).
 
+pub mod archive;
 pub mod auditd;
 mod blocks;
 pub mod defender;
@@ -42,8 +43,9 @@ pub mod laurel;
 mod lines;
 pub mod sysmon;
 
+pub use archive::open_inputs;
 pub use format::{ConvertOptions, Format};
-pub use input::{expand_paths, read_input, Converters, Input};
+pub use input::{expand_paths, read_input, Converters, Expanded, Input};
 
 /// Skips for the lines too long to hold (longer than [`MAX_LINE`]) that precede a converted block's
 /// lines: each counted in `lines`, numbered from 0 at the block's first source line (`first` lines

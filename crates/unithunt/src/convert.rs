@@ -9,7 +9,7 @@ use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use unithunt_readers::{expand_paths, ConvertOptions, Converters, Format, Input};
+use unithunt_readers::{ConvertOptions, Converters, Format, Input};
 
 #[derive(Args)]
 pub struct ConvertArgs {
@@ -25,80 +25,116 @@ pub struct ConvertArgs {
 
 pub fn run(args: ConvertArgs) -> ExitCode {
     let mut converters = Converters::new(ConvertOptions::default());
-    let mut events = 0u64;
+    let mut tally = Tally::default();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let mut failed = false;
-    let mut skipped_total = 0u64;
-    let (paths, errors) = expand_paths(&args.paths);
+    let mut not_read = Vec::new();
+    let (paths, errors) = crate::input_args::expand(&args.paths, &mut not_read);
     for (p, e) in errors {
         eprintln!("error: {}: {e}", escape(&p.to_string_lossy()));
-        failed = true;
+        tally.failed = true;
     }
     for path in &paths {
-        let shown = escape(&path.to_string_lossy());
-        let mut input = match Input::open(path, args.input_format.0, 1 << 20) {
-            Ok(i) => i,
-            Err(e) => {
-                eprintln!("error: {shown}: {e}");
-                failed = true;
-                continue;
-            }
-        };
-        if input.format == Format::Ecs {
-            eprintln!(
-                "error: {shown}: not audit, LAUREL, Sysmon or Defender data (ECS needs no conversion)"
-            );
-            failed = true;
-            continue;
+        let opened = crate::input_args::for_each_input(
+            path,
+            args.input_format.0,
+            1 << 20,
+            &mut not_read,
+            &mut |input| {
+                if tally.closed {
+                    return;
+                }
+                match input {
+                    Ok(input) => convert_one(input, &mut converters, &mut out, &mut tally),
+                    Err(e) => {
+                        eprintln!("error: {}: {e}", escape(&path.to_string_lossy()));
+                        tally.failed = true;
+                    }
+                }
+            },
+        );
+        if let Err(e) = opened {
+            eprintln!("error: {}: {e}", escape(&path.to_string_lossy()));
+            tally.failed = true;
         }
-        let mut line_base = 0u64;
-        loop {
-            let block = match input.next_ecs(converters.get(input.format), 1 << 20) {
-                Ok(Some(b)) => b,
-                Ok(None) => break,
-                Err(e) => {
-                    eprintln!(
-                        "error: {shown}: read error at byte {}: {e}",
-                        input.reader().raw_offset()
-                    );
-                    failed = true;
-                    continue;
-                }
-            };
-            if let Some(c) = &block.converted {
-                for s in &c.skipped {
-                    eprintln!(
-                        "skipped {shown}:{}: {}",
-                        line_base + s.line + 1,
-                        escape(&s.reason)
-                    );
-                }
-                for w in &c.warnings {
-                    eprintln!(
-                        "warning {shown}:{}: {}",
-                        line_base + w.line + 1,
-                        escape(&w.reason)
-                    );
-                }
-                skipped_total += c.skipped.len() as u64;
-                line_base += c.lines;
-            }
-            events += memchr::memchr_iter(b'\n', &block.data).count() as u64;
-            if out.write_all(&block.data).is_err() {
-                // A closed pipe (`| head`): stop quietly.
-                return ExitCode::SUCCESS;
-            }
+        if tally.closed {
+            // A closed pipe (`| head`): stop quietly.
+            return ExitCode::SUCCESS;
         }
     }
     let _ = out.flush();
+    crate::input_args::say_not_read(&not_read);
     eprintln!(
         "unithunt convert: {} event(s), {} line(s) skipped",
-        events, skipped_total
+        tally.events, tally.skipped
     );
-    if failed {
+    if tally.failed {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    events: u64,
+    skipped: u64,
+    failed: bool,
+    /// Standard output was closed.
+    closed: bool,
+}
+
+/// Converts one input to stdout, saying its skipped lines and warnings with their place.
+fn convert_one(
+    mut input: Input,
+    converters: &mut Converters,
+    out: &mut impl Write,
+    tally: &mut Tally,
+) {
+    let shown = escape(input.name());
+    if input.format == Format::Ecs {
+        eprintln!(
+            "error: {shown}: not audit, LAUREL, Sysmon or Defender data (ECS needs no conversion)"
+        );
+        tally.failed = true;
+        return;
+    }
+    let mut line_base = 0u64;
+    loop {
+        let block = match input.next_ecs(converters.get(input.format), 1 << 20) {
+            Ok(Some(b)) => b,
+            Ok(None) => break,
+            Err(e) => {
+                eprintln!(
+                    "error: {shown}: read error at byte {}: {e}",
+                    input.reader().raw_offset()
+                );
+                tally.failed = true;
+                continue;
+            }
+        };
+        if let Some(c) = &block.converted {
+            for s in &c.skipped {
+                eprintln!(
+                    "skipped {shown}:{}: {}",
+                    line_base + s.line + 1,
+                    escape(&s.reason)
+                );
+            }
+            for w in &c.warnings {
+                eprintln!(
+                    "warning {shown}:{}: {}",
+                    line_base + w.line + 1,
+                    escape(&w.reason)
+                );
+            }
+            tally.skipped += c.skipped.len() as u64;
+            line_base += c.lines;
+        }
+        tally.events += memchr::memchr_iter(b'\n', &block.data).count() as u64;
+        if out.write_all(&block.data).is_err() {
+            tally.closed = true;
+            return;
+        }
     }
 }

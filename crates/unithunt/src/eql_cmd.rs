@@ -12,7 +12,7 @@ use unithunt_detect::{QueryRun, QueryRunOptions, QueryTally};
 use unithunt_engine::{Output, Pipe, Prefilter, Query, QueryKind, RunOptions};
 use unithunt_eql::{compile, Dialect, EqlOptions};
 use unithunt_event::{neutral, FieldPath};
-use unithunt_readers::{read_input, ConvertOptions, Converters, Input, ReadStats};
+use unithunt_readers::{read_input, ConvertOptions, Converters, ReadStats};
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum DialectArg {
@@ -350,32 +350,48 @@ fn read_inputs(
     let mut io_error = false;
     let mut converters = Converters::new(ConvertOptions::default());
     let named: Vec<std::path::PathBuf> = args.paths.iter().map(Into::into).collect();
-    let (paths, errors) = unithunt_readers::expand_paths(&named);
+    let mut not_read = Vec::new();
+    let (paths, errors) = crate::input_args::expand(&named, &mut not_read);
     for (p, e) in errors {
         eprintln!("error: {}: {e}", escape(&p.to_string_lossy()));
         io_error = true;
     }
     for path in &paths {
-        let input = match Input::open(path, args.input_format.0, 1 << 20) {
-            Ok(i) => i,
-            Err(e) => {
-                eprintln!("error: {}: {e}", escape(&path.to_string_lossy()));
-                io_error = true;
-                continue;
-            }
-        };
-        let name = input.name().to_string();
-        let converter = converters.get(input.format);
-        let mut keep = |raw: &[u8]| prefilter.is_none_or(|p| p.any(raw));
-        let mut sink = |doc: Json, line: u64| collector.push(doc, &name, line);
-        if let Err(e) = read_input(input, converter, &mut keep, &mut sink, stats) {
-            eprintln!(
-                "error: {}: read failed after {} bytes: {e}",
-                escape(&name),
-                stats.bytes
-            );
+        let opened = crate::input_args::for_each_input(
+            path,
+            args.input_format.0,
+            1 << 20,
+            &mut not_read,
+            &mut |input| {
+                let input = match input {
+                    Ok(i) => i,
+                    Err(e) => {
+                        eprintln!("error: {}: {e}", escape(&path.to_string_lossy()));
+                        io_error = true;
+                        return;
+                    }
+                };
+                let name = input.name().to_string();
+                let converter = converters.get(input.format);
+                let mut keep = |raw: &[u8]| prefilter.is_none_or(|p| p.any(raw));
+                let mut sink = |doc: Json, line: u64| collector.push(doc, &name, line);
+                if let Err(e) = read_input(input, converter, &mut keep, &mut sink, stats) {
+                    eprintln!(
+                        "error: {}: read failed after {} bytes: {e}",
+                        escape(&name),
+                        stats.bytes
+                    );
+                    io_error = true;
+                }
+            },
+        );
+        if let Err(e) = opened {
+            eprintln!("error: {}: {e}", escape(&path.to_string_lossy()));
             io_error = true;
         }
+    }
+    if !args.quiet {
+        crate::input_args::say_not_read(&not_read);
     }
     io_error
 }

@@ -14,7 +14,7 @@ use std::time::Instant;
 use unithunt_event::FieldPath;
 use unithunt_output::OutputFormat;
 use unithunt_pipeline::batch::{BatchScan, Counts, ScanOptions, ScanReport, BLOCK};
-use unithunt_readers::{Format, Input, Skipped};
+use unithunt_readers::{Format, Skipped};
 use unithunt_rules::RuleSet;
 
 #[derive(Args)]
@@ -94,6 +94,7 @@ pub fn run(args: ScanArgs) -> ExitCode {
             .build_global();
     }
     let mut io_errors = Vec::new();
+    let mut not_read = Vec::new();
     let paths = if args.paths.is_empty() {
         if std::io::stdin().is_terminal() {
             eprintln!(
@@ -103,7 +104,7 @@ pub fn run(args: ScanArgs) -> ExitCode {
         }
         vec![PathBuf::from("-")]
     } else {
-        let (files, errors) = unithunt_readers::expand_paths(&args.paths);
+        let (files, errors) = crate::input_args::expand(&args.paths, &mut not_read);
         // Nothing to read at all: say why and stop, before a table that would say "No alerts".
         if files.is_empty() && !errors.is_empty() {
             for (p, e) in &errors {
@@ -143,14 +144,27 @@ pub fn run(args: ScanArgs) -> ExitCode {
         total_bytes,
     );
     for path in &paths {
-        match Input::open(path, args.input_format.0, BLOCK) {
-            Ok(input) => scan.scan(input, &|at| progress.set(at)),
-            Err(e) => scan.io_error(format!("{}: {e}", escape(&path.to_string_lossy()))),
+        let shown = escape(&path.to_string_lossy());
+        let opened = crate::input_args::for_each_input(
+            path,
+            args.input_format.0,
+            BLOCK,
+            &mut not_read,
+            &mut |input| match input {
+                Ok(input) => scan.scan(input, &|at| progress.set(at)),
+                Err(e) => scan.io_error(format!("{shown}: {e}")),
+            },
+        );
+        if let Err(e) = opened {
+            scan.io_error(format!("{shown}: {e}"));
         }
         progress.next_file(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
     }
     progress.finish();
     let status = finish(&args, &set, scan.finish(), started);
+    if !args.quiet {
+        crate::input_args::say_not_read(&not_read);
+    }
     if rules_failed {
         ExitCode::from(2)
     } else {

@@ -661,3 +661,73 @@ fn bad_rules_missing_inputs_and_severities_are_said_and_exit_as_documented() {
     assert_eq!(o.status.code(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 19, items 1 and 2: a directory's files are read by content when their name does not
+/// say (a Defender `.csv`, a Sysmon `.syslog`), archives are read as their members, and what is
+/// not read is listed with the reason; the alerts equal those of the files scanned one by one.
+#[test]
+fn directories_read_by_content_and_archives_by_member_with_what_was_not_read_said() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/atomic");
+    let dir = std::env::temp_dir().join(format!("unithunt-mixed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in [
+        "defender/adversary-tests.csv",
+        "sysmon/adversary-tests.syslog",
+        "README.md",
+    ] {
+        let name = std::path::Path::new(f).file_name().unwrap();
+        std::fs::copy(format!("{root}/{f}"), dir.join(name)).unwrap();
+    }
+    let tgz = dir.join("bundle.tar.gz");
+    let status = Command::new("tar")
+        .args([
+            "czf",
+            tgz.to_str().unwrap(),
+            "-C",
+            root,
+            "laurel/adversary-tests.json",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let count = |args: &[&str]| -> usize {
+        let o = unithunt(args, "");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        lines(&o).len()
+    };
+    let d = dir.to_str().unwrap();
+    let one_by_one: usize = [
+        "defender/adversary-tests.csv",
+        "sysmon/adversary-tests.syslog",
+        "laurel/adversary-tests.json",
+    ]
+    .iter()
+    .map(|f| count(&["scan", "-o", "ndjson", &format!("{root}/{f}")]))
+    .sum();
+    assert!(one_by_one > 50);
+    let o = unithunt(&["scan", "-o", "ndjson", d], "");
+    assert_eq!(lines(&o).len(), one_by_one);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("not read: 1 file(s)"), "{err}");
+    assert!(
+        err.contains("README.md: neither its name nor its content"),
+        "{err}"
+    );
+    // A member's place is archive:member.
+    let o = unithunt(
+        &[
+            "eql",
+            "--size",
+            "1",
+            "process where true",
+            tgz.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = unithunt(&["convert", tgz.to_str().unwrap()], "");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("event(s)"));
+    assert!(lines(&o).len() > 10);
+    let _ = std::fs::remove_dir_all(&dir);
+}
