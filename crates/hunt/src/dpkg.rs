@@ -21,6 +21,8 @@ pub const MAX_CHECKSUM_BYTES: u64 = 64 << 20;
 pub enum Ownership {
     /// No installed package lists it.
     Unowned,
+    /// No package database was found: nobody can say (not scored; said once in the summary).
+    Unknown,
     /// Listed by these packages; the file matches the recorded checksum.
     Unmodified(Vec<String>),
     /// Listed, and its content differs from what the package shipped.

@@ -117,7 +117,7 @@ pub fn hunt(root: &Root) -> HuntReport {
         for mut f in judge(root, &db, &units) {
             let in_home = own.iter().any(|d| f.fragment.starts_with(d.as_str()));
             f.manager = format!("user {}", a.name);
-            if in_home && lingering.contains(&a.name) && f.owner == "unowned" {
+            if in_home && lingering.contains(&a.name) && not_packaged(&f.owner) {
                 f.reasons.push(Reason {
                     weight: 10,
                     text: format!(
@@ -160,7 +160,7 @@ pub fn hunt(root: &Root) -> HuntReport {
         });
         for name in names {
             let g = judge_generator(root, &db, &format!("{dir}/{name}"));
-            if g.owner == "unowned" || g.owner.ends_with("(modified)") {
+            if not_packaged(&g.owner) || g.owner.ends_with("(modified)") {
                 foreign_generators.push(g.fragment.clone());
             }
             findings.push(g);
@@ -171,7 +171,7 @@ pub fn hunt(root: &Root) -> HuntReport {
     if !foreign_generators.is_empty() {
         for f in findings.iter_mut().filter(|f| {
             f.manager != "generator"
-                && f.owner == "unowned"
+                && not_packaged(&f.owner)
                 && (f.fragment.starts_with("/run/systemd/generator")
                     || (f.fragment.starts_with("/run/user/") && f.fragment.contains("/generator")))
         }) {
@@ -193,6 +193,11 @@ pub fn hunt(root: &Root) -> HuntReport {
         problems: db.problems().cloned().collect(),
         refused,
     }
+}
+
+/// No package owns it, or no package database says (`unknown`).
+fn not_packaged(owner: &str) -> bool {
+    owner == "unowned" || owner == "unknown"
 }
 
 /// A package writes its files within seconds; what changed this long after the newest
@@ -260,7 +265,10 @@ mod tests {
         let root = Root::new(b);
         assert_eq!(accounts(&root).len(), 3);
         let report = hunt(&root);
-        assert_eq!(report.databases, "none found");
+        assert_eq!(
+            report.databases,
+            "none found (ownership unknown: not scored)"
+        );
         let findings = report.findings;
         let get = |m: &str, u: &str| {
             findings

@@ -30,7 +30,7 @@ impl Packages {
             (false, false) => "dpkg and rpm",
             (false, true) => "dpkg",
             (true, false) => "rpm",
-            (true, true) => "none found",
+            (true, true) => "none found (ownership unknown: not scored)",
         };
         if self.rpm.refused {
             format!("{found} (an RPM database refused: see the warnings)")
@@ -47,6 +47,9 @@ impl Packages {
     /// Who owns `path` and whether its content is the package's: dpkg's answer, or RPM's when
     /// dpkg does not list the file.
     pub fn check(&self, root: &Root, path: &str) -> Ownership {
+        if self.is_empty() {
+            return Ownership::Unknown;
+        }
         match self.dpkg.check(root, path) {
             Ownership::Unowned => self.rpm.check(root, path),
             owned => owned,

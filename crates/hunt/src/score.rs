@@ -281,6 +281,7 @@ pub fn judge_generator(root: &Root, db: &Packages, path: &str) -> Finding {
     let own = db.check(root, path);
     let owner = match &own {
         Ownership::Unowned => "unowned".to_string(),
+        Ownership::Unknown => "unknown".to_string(),
         Ownership::Unmodified(p) | Ownership::NoChecksum(p) => p.join(", "),
         Ownership::Modified { packages, .. } => format!("{} (modified)", packages.join(", ")),
     };
@@ -305,11 +306,17 @@ pub fn judge_generator(root: &Root, db: &Packages, path: &str) -> Finding {
             let mut found = Vec::new();
             judge_command("the generator script", &c, &mut found);
             // Its own location was judged above.
-            reasons.extend(
-                found
-                    .into_iter()
-                    .filter(|r| !r.text.contains(" runs ") || !r.text.contains(path)),
-            );
+            found.retain(|r| !r.text.contains(" runs ") || !r.text.contains(path));
+            // What a script does weighs more in a generator: it runs as root at every boot and
+            // daemon-reload, before any unit (and without a package database, its content is
+            // all there is to judge it by).
+            if !found.is_empty() {
+                found.push(Reason {
+                    weight: 15,
+                    text: "a generator runs it as root at every boot and daemon-reload, before any unit starts".into(),
+                });
+            }
+            reasons.extend(found);
         }
         Ok(_) => {}
         // What systemd would run cannot be seen: worth a look.
@@ -493,6 +500,7 @@ fn fragment_and_owner(
             let own = db.check(root, p);
             let owner = match &own {
                 Ownership::Unowned => "unowned".to_string(),
+                Ownership::Unknown => "unknown".to_string(),
                 Ownership::Unmodified(p) | Ownership::NoChecksum(p) => p.join(", "),
                 Ownership::Modified { packages, .. } => {
                     format!("{} (modified)", packages.join(", "))
@@ -507,17 +515,45 @@ fn fragment_and_owner(
     }
 }
 
-/// An unowned unit whose name is one character away from a well-known one (`crond` for
-/// `cron` is itself known, so is not flagged).
+/// An unowned unit (or one whose owner nobody can tell) whose name is one character away from
+/// a well-known one (`crond` for `cron` is itself known, so is not flagged). A template or
+/// instance is compared by its base name (`getty@tty1` is `getty`), so `getty.target` is not a
+/// look-alike of `getty@`. A name with characters outside ASCII is shown with their code points:
+/// `crоn` with a Cyrillic `о` prints identically to `cron` otherwise.
 fn lookalike_name(name: &str, owner: &str) -> Option<Reason> {
     let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
-    let k = KNOWN.iter().find(|k| edit_distance_is_one(stem, k))?;
-    if KNOWN.contains(&stem) || owner != "unowned" {
+    let base = |s: &'static str| s.split('@').next().unwrap_or(s);
+    let stem_base = stem.split('@').next().unwrap_or(stem);
+    if KNOWN.iter().any(|k| *k == stem || base(k) == stem_base) {
         return None;
     }
+    let k = KNOWN
+        .iter()
+        .find(|k| edit_distance_is_one(stem_base, base(k)))?;
+    if owner != "unowned" && owner != "unknown" {
+        return None;
+    }
+    let shown: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii() {
+                c.to_string()
+            } else {
+                format!("\\u{{{:x}}}", c as u32)
+            }
+        })
+        .collect();
+    let note = if shown != stem {
+        " (characters outside ASCII shown as code points)"
+    } else {
+        ""
+    };
     Some(Reason {
         weight: 30,
-        text: format!("the name {stem} is one character away from {k}"),
+        text: format!(
+            "the name {shown} is one character away from {}{note}",
+            base(k)
+        ),
     })
 }
 
@@ -658,6 +694,27 @@ fn judge_service_settings(unit: &Unit, reasons: &mut Vec<Reason>) {
 
 #[cfg(test)]
 mod tests {
+
+    /// Issue 19, items 6 and 13: a template or instance is not a look-alike of its own base name,
+    /// and a homoglyph prints with its code point.
+    #[test]
+    fn lookalikes_skip_their_own_templates_and_show_homoglyphs() {
+        assert!(lookalike_name("systemd-journald@.socket", "unknown").is_none());
+        assert!(lookalike_name("getty.target", "unowned").is_none());
+        assert!(lookalike_name("getty@tty1.service", "unowned").is_none());
+        let r = lookalike_name("cr\u{43e}n.service", "unowned").expect("a look-alike");
+        assert!(
+            r.text
+                .contains("the name cr\\u{43e}n is one character away from cron"),
+            "{}",
+            r.text
+        );
+        assert!(r.text.contains("outside ASCII"), "{}", r.text);
+        let r = lookalike_name("sshd2.service", "unknown").expect("a look-alike");
+        assert_eq!(r.text, "the name sshd2 is one character away from sshd");
+        // Packaged: not a finding.
+        assert!(lookalike_name("crom.service", "cron").is_none());
+    }
     use super::*;
     use crate::enumerate::enumerate;
     use crate::root::SYSTEM_UNIT_PATH;
@@ -795,8 +852,11 @@ mod tests {
             );
         };
         assert_eq!(get("t.timer").triggers.as_deref(), Some("a.service"));
-        has("t.timer", "starts a.service, which scores 100 (critical)");
-        assert_eq!(get("t.timer").severity(), "critical");
+        has("t.timer", "starts a.service, which scores 80 (critical)");
+        // No package database in this root: ownership is not scored, the timer weighs what it
+        // starts (the service itself is the critical finding).
+        assert_eq!(get("t.timer").owner, "unknown");
+        assert_eq!(get("t.timer").severity(), "medium");
         assert_eq!(get("s.socket").triggers.as_deref(), Some("s@.service"));
         has("s.socket", "starts s@.service");
         has("p.path", "starts p.service, which does not exist");
