@@ -42,6 +42,66 @@ fn read_accounts(root: &Root) -> Result<Vec<Account>, Refused> {
     Ok(parse_passwd(&bytes))
 }
 
+/// A uid nobody knows (a home found on disk, not in `/etc/passwd`): no runtime directory.
+pub const UNKNOWN_UID: u32 = u32::MAX;
+
+/// The accounts whose user managers are hunted, and where they came from (said in the summary):
+/// `/etc/passwd`, plus homes under `/home` it does not name (a user removed from it leaves
+/// their units behind); without it (a partial image, a triage collection), `/root` and every
+/// directory under `/home`.
+fn accounts_to_hunt(root: &Root, refused: &mut Vec<String>) -> (Vec<Account>, String) {
+    let (mut accounts, mut from) = match read_accounts(root) {
+        Ok(a) if !a.is_empty() => (a, "/etc/passwd".to_string()),
+        Ok(_) => (
+            vec![Account {
+                name: "root".into(),
+                uid: 0,
+                home: "/root".into(),
+                shell: "/bin/sh".into(),
+            }],
+            "no /etc/passwd: /root and the directories under /home".to_string(),
+        ),
+        Err(e) => {
+            refused.push(format!("{e} (accounts taken from /root and /home instead)"));
+            (
+                vec![Account {
+                    name: "root".into(),
+                    uid: 0,
+                    home: "/root".into(),
+                    shell: "/bin/sh".into(),
+                }],
+                "/etc/passwd refused: /root and the directories under /home".to_string(),
+            )
+        }
+    };
+    let homes = match root.list_dir("/home") {
+        Ok(names) => names,
+        Err(e) if e.is_missing() => Vec::new(),
+        Err(e) => {
+            refused.push(e.to_string());
+            Vec::new()
+        }
+    };
+    let mut extra = 0;
+    for name in homes {
+        let home = format!("/home/{name}");
+        if accounts.iter().any(|a| a.home == home) {
+            continue;
+        }
+        extra += 1;
+        accounts.push(Account {
+            name: name.clone(),
+            uid: UNKNOWN_UID,
+            home,
+            shell: String::new(),
+        });
+    }
+    if extra > 0 && from == "/etc/passwd" {
+        from = format!("/etc/passwd, and {extra} home(s) under /home it does not name");
+    }
+    (accounts, from)
+}
+
 /// The accounts with a home of passwd(5) text (malformed lines skipped).
 pub fn parse_passwd(bytes: &[u8]) -> Vec<Account> {
     String::from_utf8_lossy(bytes)
@@ -67,6 +127,8 @@ pub struct HuntReport {
     pub findings: Vec<Finding>,
     /// The package databases read (`dpkg`, `rpm`, `dpkg and rpm`, `none found`).
     pub databases: String,
+    /// Where the accounts whose user managers were hunted came from.
+    pub accounts_from: String,
     /// What could not be read in them.
     pub problems: Vec<String>,
     /// Other files and directories of the root that were refused (not units: those are in
@@ -93,10 +155,7 @@ pub fn hunt(root: &Root) -> HuntReport {
             Vec::new()
         }
     };
-    let users = read_accounts(root).unwrap_or_else(|e| {
-        refused.push(format!("{e} (user managers not hunted)"));
-        Vec::new()
-    });
+    let (users, accounts_from) = accounts_to_hunt(root, &mut refused);
     for a in users {
         let path = user_unit_path(&a.home, a.uid);
         let own: Vec<String> = path
@@ -177,10 +236,17 @@ pub fn hunt(root: &Root) -> HuntReport {
         }) {
             f.reasons.push(Reason {
                 weight: 25,
-                text: format!(
-                    "written by a generator, and {} no package owns",
-                    foreign_generators.join(", ")
-                ),
+                text: if db.is_empty() {
+                    format!(
+                        "written by a generator, and {} is not known to come from a package",
+                        foreign_generators.join(", ")
+                    )
+                } else {
+                    format!(
+                        "written by a generator, and {} no package owns",
+                        foreign_generators.join(", ")
+                    )
+                },
             });
         }
     }
@@ -190,6 +256,7 @@ pub fn hunt(root: &Root) -> HuntReport {
     HuntReport {
         findings,
         databases: db.kinds(),
+        accounts_from,
         problems: db.problems().cloned().collect(),
         refused,
     }
@@ -329,7 +396,7 @@ mod tests {
         let out = get("out.service");
         assert!(
             out.reasons.iter().any(|r| r.text
-                == "written by a generator, and /etc/systemd/system-generators/g no package owns"),
+                == "written by a generator, and /etc/systemd/system-generators/g is not known to come from a package"),
             "{:?}",
             out.reasons
         );

@@ -286,6 +286,19 @@ pub fn judge_generator(root: &Root, db: &Packages, path: &str) -> Finding {
         Ownership::Modified { packages, .. } => format!("{} (modified)", packages.join(", ")),
     };
     reasons.extend(ownership_reason("generator", path, &own, 55));
+    // Without a package database, where it lies still tells: packages install generators
+    // under /usr/lib (and /lib); the other directories are a local administrator's.
+    if matches!(own, Ownership::Unknown)
+        && !(path.starts_with("/usr/lib/") || path.starts_with("/lib/"))
+    {
+        let dir = path.rsplit_once('/').map_or(path, |(d, _)| d);
+        reasons.push(Reason {
+            weight: 55,
+            text: format!(
+                "generator in {dir}, where packages do not install theirs (no package database to say who did)"
+            ),
+        });
+    }
     if let Some(r) = reasons.last_mut() {
         if matches!(own, Ownership::Modified { .. }) {
             r.weight = 55;

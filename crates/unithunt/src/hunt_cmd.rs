@@ -266,7 +266,7 @@ pub fn run(args: HuntArgs) -> ExitCode {
         String::new()
     };
     eprintln!(
-        "unithunt hunt: {total} unit(s) and generator(s) under {} (system and user managers), {scope}{} shown; critical {}, high {}, medium {}, low {}; package database: {}; {:.2}s",
+        "unithunt hunt: {total} unit(s) and generator(s) under {} (system and user managers), {scope}{} shown; critical {}, high {}, medium {}, low {}; package database: {}; accounts: {}; {:.2}s",
         escape(&args.root.to_string_lossy()),
         shown.len(),
         count("critical"),
@@ -274,6 +274,7 @@ pub fn run(args: HuntArgs) -> ExitCode {
         count("medium"),
         count("low"),
         report.databases,
+        escape(&report.accounts_from),
         started.elapsed().as_secs_f64()
     );
     match args.fail_on {

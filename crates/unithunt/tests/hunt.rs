@@ -337,3 +337,37 @@ fn a_hostile_tree_is_reported_and_skipped_not_fatal() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("evil"));
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// Issue 19, item 4: a root without /etc/passwd (as `atomic run 2 --root` makes) still has its
+/// user units hunted, from /root and /home, and the summary says where accounts came from.
+#[test]
+fn user_units_are_hunted_without_etc_passwd_and_the_source_is_said() {
+    let root = std::env::temp_dir().join(format!("unithunt-hunt-nopasswd-{}", std::process::id()));
+    let r = root.to_str().unwrap();
+    assert!(unithunt(&["atomic", "run", "2", "--root", r])
+        .status
+        .success());
+    assert!(!root.join("etc/passwd").exists());
+    let o = unithunt(&[
+        "hunt",
+        "--root",
+        r,
+        "-o",
+        "ndjson",
+        "--min-severity",
+        "info",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let findings = ndjson(&o);
+    let f = findings
+        .iter()
+        .find(|f| f["unit"] == "unithunt-atomic-user.service")
+        .unwrap_or_else(|| panic!("{findings:?}"));
+    assert_eq!(f["manager"], "user unithunt-atomic");
+    let summary = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        summary.contains("accounts: no /etc/passwd: /root and the directories under /home"),
+        "{summary}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
