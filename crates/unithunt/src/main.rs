@@ -83,6 +83,14 @@ enum Command {
     /// Set up what unithunt needs on this host (`setup audit-rules [--install]`).
     #[command(subcommand)]
     Setup(watch::SetupCommand),
+    /// Print shell completions (`unithunt completions bash > /etc/bash_completion.d/unithunt`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), generated from the same definitions as `--help`
+    /// (`unithunt man | man -l -`).
+    Man,
 }
 
 /// Transparent huge pages off for this process (what mimalloc's `MIMALLOC_ALLOW_THP=0` does): with
@@ -146,6 +154,27 @@ fn main() -> ExitCode {
         Some(Command::Selfcheck) => selfcheck::run(),
         None => host::run(cli.fail_on),
         Some(Command::Convert(args)) => convert::run(args),
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "unithunt",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
+        Some(Command::Man) => {
+            let man = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
+            match man.render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                // `unithunt man | man -l -` closes the pipe when the reader quits.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Some(Command::Rules(cmd)) => rules_cmd::run(cmd),
         Some(Command::Atomic(cmd)) => atomic::run(cmd),
         Some(Command::Hunt(args)) => hunt_cmd::run(args),

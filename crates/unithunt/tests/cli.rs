@@ -731,3 +731,31 @@ fn directories_read_by_content_and_archives_by_member_with_what_was_not_read_sai
     assert!(lines(&o).len() > 10);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 19, item 20: completions for the shells people use and a man page, generated from the
+/// clap definitions (so they name every command and flag `--help` does).
+#[test]
+fn completions_and_the_man_page_come_from_the_command_line_definitions() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = unithunt(&["completions", shell], "");
+        assert!(o.status.success(), "{shell}");
+        let text = String::from_utf8_lossy(&o.stdout);
+        // fish spells long options `-l min-severity`.
+        for word in ["hunt", "scan", "min-severity", "pipeline", "mapping"] {
+            assert!(text.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    let o = unithunt(&["man"], "");
+    assert!(o.status.success());
+    let man = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH unithunt 1"),
+        "{man}"
+    );
+    assert!(man.contains(".TH unithunt 1"));
+    assert!(
+        man.contains("Exit status"),
+        "the exit codes are in the man page"
+    );
+    assert!(man.contains("hunt"));
+}
