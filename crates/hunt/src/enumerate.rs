@@ -44,6 +44,10 @@ pub enum Fragment {
     Alias { link: String, target: String },
     /// Something systemd cannot load (a link loop, a link to nothing, a FIFO or device).
     Broken { path: String, why: String },
+    /// No unit file by this name, only drop-ins for it (`ssh.service.d/override.conf` with no
+    /// `ssh.service`): they apply to a unit of that name as soon as one appears (installed,
+    /// generated, transient), so they are judged on their own.
+    DropinsOnly,
 }
 
 /// One unit name found on the search path.
@@ -131,7 +135,43 @@ pub fn enumerate_noting(
     for name in wanted_by.keys() {
         entries.entry(name.clone()).or_default();
     }
+    // Drop-in directories of a unit name that no directory holds (not type-wide `service.d`,
+    // not a dash prefix `foo-.service.d`, not a template `foo@.service.d`, whose units are
+    // others'): their drop-ins wait for the unit.
+    // An instance's drop-ins (`getty@tty1.service.d`) make the instance a unit when its
+    // template is there: judged through the template, not as drop-ins alone.
+    let instances: Vec<String> = dropin_dirs
+        .keys()
+        .filter(|u| !entries.contains_key(*u))
+        .filter(|u| template_of(u).is_some_and(|t| entries.contains_key(&t)))
+        .cloned()
+        .collect();
+    for i in instances {
+        entries.entry(i).or_default();
+    }
+    let orphans: Vec<String> = dropin_dirs
+        .iter()
+        .filter(|(unit, confs)| {
+            !confs.is_empty()
+                && unit_type(unit).is_some()
+                && !entries.contains_key(*unit)
+                && unit
+                    .rsplit_once('.')
+                    .is_some_and(|(stem, _)| !stem.ends_with('-') && !stem.ends_with('@'))
+        })
+        .map(|(unit, _)| unit.clone())
+        .collect();
     let mut out = Vec::new();
+    for name in orphans {
+        let dropins = dropins_for(&name, &dropin_dirs);
+        out.push(FoundUnit {
+            wanted_by: wanted_by.get(&name).cloned().unwrap_or_default(),
+            name,
+            fragment: Fragment::DropinsOnly,
+            overridden: Vec::new(),
+            dropins,
+        });
+    }
     for (name, mut paths) in entries {
         let fragment = if paths.is_empty() {
             match template_of(&name) {

@@ -483,6 +483,28 @@ fn judge_unit(root: &Root, db: &Packages, u: &FoundUnit) -> Finding {
             judge_service_settings(&unit, &mut reasons);
         }
     }
+    if let (Fragment::DropinsOnly, Some((first, rest))) = (&u.fragment, u.dropins.split_first()) {
+        reasons.push(Reason {
+            weight: 15,
+            text: format!(
+                "drop-ins for {}, which no unit directory holds: they apply to a unit of that name as soon as one appears (installed, generated, transient)",
+                u.name
+            ),
+        });
+        for d in &u.dropins {
+            reasons.extend(world_writable(root, "drop-in", d));
+            let own = db.check(root, d);
+            reasons.extend(ownership_reason("drop-in", d, &own, 25));
+        }
+        changed = u.dropins.iter().filter_map(|f| changed_at(root, f)).max();
+        let files = read_unit_files(root, first, rest, &mut reasons, &mut printed);
+        if let Some((first, rest)) = files.split_first() {
+            let rest: Vec<&crate::unit::UnitFile> = rest.iter().collect();
+            let unit = Unit::new(first, &rest);
+            judge_exec_lines(root, db, &unit, &mut exec, &mut reasons);
+            judge_service_settings(&unit, &mut reasons);
+        }
+    }
     let parts: Vec<&[u8]> = printed.iter().map(Vec::as_slice).collect();
     Finding {
         manager: "system".into(),
@@ -525,6 +547,7 @@ fn fragment_and_owner(
         Fragment::Masked(p) => (format!("{p} (masked)"), "-".into()),
         Fragment::Alias { link, target } => (format!("{link} -> {target}"), "-".into()),
         Fragment::Broken { path, why } => (format!("{path} ({why})"), "-".into()),
+        Fragment::DropinsOnly => ("(no unit file: drop-ins only)".into(), "-".into()),
     }
 }
 

