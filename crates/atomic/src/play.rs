@@ -139,11 +139,19 @@ pub fn run_one(t: &Atomic, yes: bool, root: Option<&Path>) -> ExitCode {
     }
     match (ok, root) {
         (true, Some(r)) => {
+            // What is there now, as `systemctl enable` would have left it (the enablement link
+            // is made under a root too); an artefact the script did not write is not claimed.
+            let there: Vec<&str> = t
+                .artefacts
+                .iter()
+                .map(String::as_str)
+                .filter(|a| std::fs::symlink_metadata(r.join(a.trim_start_matches('/'))).is_ok())
+                .collect();
             println!(
                 "test {} played under {} (left in place for hunting): {}",
                 t.id,
                 escape(&r.display().to_string()),
-                t.artefacts.join(", ")
+                escape(&there.join(", "))
             );
             ExitCode::SUCCESS
         }

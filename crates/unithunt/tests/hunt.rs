@@ -421,3 +421,46 @@ fn drop_ins_for_an_absent_unit_are_judged_on_their_content() {
     assert!(reasons.contains("encoded blob"), "{reasons}");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// Issue 19, item 7: `atomic run N --root` leaves what `systemctl enable` would (the enablement
+/// link), and claims only what is there.
+#[test]
+fn atomic_runs_under_a_root_leave_what_they_say() {
+    let root = std::env::temp_dir().join(format!("unithunt-atomic-says-{}", std::process::id()));
+    let r = root.to_str().unwrap();
+    for t in ["1", "3"] {
+        let o = unithunt(&["atomic", "run", t, "--root", r]);
+        assert!(o.status.success());
+        let out = String::from_utf8_lossy(&o.stdout);
+        let listed = out
+            .lines()
+            .find_map(|l| {
+                l.split_once("(left in place for hunting): ")
+                    .map(|(_, p)| p)
+            })
+            .unwrap_or_else(|| panic!("{out}"));
+        assert!(listed.contains("multi-user.target.wants"), "{listed}");
+        for p in listed.split(", ") {
+            let at = root.join(p.trim_start_matches('/'));
+            assert!(
+                std::fs::symlink_metadata(&at).is_ok(),
+                "{p} claimed, not there"
+            );
+        }
+    }
+    let o = unithunt(&[
+        "hunt",
+        "--root",
+        r,
+        "-o",
+        "ndjson",
+        "--min-severity",
+        "info",
+    ]);
+    let enabled = ndjson(&o)
+        .into_iter()
+        .filter(|f| f["wanted_by"] == serde_json::json!(["multi-user.target"]))
+        .count();
+    assert_eq!(enabled, 2);
+    let _ = std::fs::remove_dir_all(&root);
+}
