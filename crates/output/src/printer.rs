@@ -253,11 +253,31 @@ impl Printer {
             OutputFormat::Table => {
                 let mut t = comfy_table::Table::new();
                 t.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+                crate::term::fit(&mut t);
+                let colour = crate::term::colour();
                 t.set_header(["time", "host", "user", "rule", "severity", "what happened"]);
+                // A timestamp broken over two lines is hard to read: it keeps its width.
+                if let Some(c) = t.column_mut(0) {
+                    c.set_constraint(comfy_table::ColumnConstraint::LowerBoundary(
+                        comfy_table::Width::Fixed(26),
+                    ));
+                }
                 for r in &self.rows {
                     // Untrusted text from logs: escaped before it reaches the terminal, and
                     // shortened so one event cannot flood it.
-                    t.add_row(r.iter().map(|c| clip(&escape(c), 120)).collect::<Vec<_>>());
+                    t.add_row(
+                        r.iter()
+                            .enumerate()
+                            .map(|(i, c)| {
+                                let text = clip(&escape(c), 120);
+                                if i == 4 {
+                                    crate::term::severity_cell(&text, colour)
+                                } else {
+                                    comfy_table::Cell::new(text)
+                                }
+                            })
+                            .collect::<Vec<_>>(),
+                    );
                 }
                 if !self.rows.is_empty() {
                     let text = format!("{t}\n");

@@ -50,3 +50,40 @@ mod tests {
         );
     }
 }
+
+/// Whether to colour what goes to stdout: a terminal, and `NO_COLOR` unset or empty
+/// (no-color.org).
+pub fn colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Fits a table to the width `COLUMNS` gives, else to the terminal's (comfy-table's dynamic
+/// arrangement wraps the widest columns); piped without `COLUMNS`, rows stay whole.
+pub fn fit(table: &mut comfy_table::Table) {
+    table.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+    if let Some(w) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .filter(|w| *w >= 20)
+    {
+        table.set_width(w);
+    }
+}
+
+/// A severity as a table cell, coloured when `colour` (critical and high red, medium yellow,
+/// low cyan).
+pub fn severity_cell(severity: &str, colour: bool) -> comfy_table::Cell {
+    use comfy_table::{Attribute, Cell, Color};
+    let cell = Cell::new(severity);
+    if !colour {
+        return cell;
+    }
+    match severity {
+        "critical" => cell.fg(Color::Red).add_attribute(Attribute::Bold),
+        "high" => cell.fg(Color::Red),
+        "medium" => cell.fg(Color::Yellow),
+        "low" => cell.fg(Color::Cyan),
+        _ => cell,
+    }
+}

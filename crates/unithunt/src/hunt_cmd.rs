@@ -167,6 +167,8 @@ fn print_findings(
         HuntOutput::Table => {
             let mut table = comfy_table::Table::new();
             table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+            unithunt_output::term::fit(&mut table);
+            let colour = unithunt_output::term::colour();
             let mut header = vec!["severity", "score"];
             if args.baseline.is_some() {
                 header.push("baseline");
@@ -174,17 +176,23 @@ fn print_findings(
             header.extend(["manager", "unit", "owner", "enabled by", "reasons"]);
             table.set_header(header);
             for f in shown {
-                let mut row = vec![f.severity().to_string(), f.score().to_string()];
+                let mut row = vec![
+                    unithunt_output::term::severity_cell(f.severity(), colour),
+                    comfy_table::Cell::new(f.score()),
+                ];
                 if args.baseline.is_some() {
-                    row.push(status_of(f).to_string());
+                    row.push(comfy_table::Cell::new(status_of(f)));
                 }
-                row.extend([
-                    escape(&f.manager),
-                    escape(&f.unit),
-                    escape(&f.owner),
-                    escape(&f.wanted_by.join(", ")),
-                    escape(&reasons_text(f)),
-                ]);
+                row.extend(
+                    [
+                        escape(&f.manager),
+                        escape(&f.unit),
+                        escape(&f.owner),
+                        escape(&f.wanted_by.join(", ")),
+                        escape(&reasons_text(f)),
+                    ]
+                    .map(comfy_table::Cell::new),
+                );
                 table.add_row(row);
             }
             if !shown.is_empty() {

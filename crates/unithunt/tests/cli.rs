@@ -759,3 +759,25 @@ fn completions_and_the_man_page_come_from_the_command_line_definitions() {
     );
     assert!(man.contains("hunt"));
 }
+
+/// Issue 19, item 11: tables fit the width `COLUMNS` gives (scan's alerts, hunt's findings).
+#[test]
+fn tables_fit_the_width_columns_gives() {
+    for width in [80usize, 100] {
+        let o = Command::new(env!("CARGO_BIN_EXE_unithunt"))
+            .args(["scan", "examples/atomic-tests.ecs.ndjson"])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+            .env("COLUMNS", width.to_string())
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.lines().count() > 5, "{out}");
+        for l in out.lines() {
+            assert!(
+                l.chars().count() <= width,
+                "{} > {width}: {l}",
+                l.chars().count()
+            );
+        }
+    }
+}
