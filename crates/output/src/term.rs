@@ -28,29 +28,6 @@ pub fn escape_lines(s: &str) -> String {
     s.split('\n').map(escape).collect::<Vec<_>>().join("\n")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::{escape, escape_lines};
-
-    #[test]
-    fn lines_keep_their_breaks_and_nothing_else() {
-        assert_eq!(escape_lines("a\nb\u{1b}[2J\r"), "a\nb\\u{1b}[2J\\r");
-    }
-
-    #[test]
-    fn ansi_and_controls_are_neutralised() {
-        assert_eq!(escape("a\u{1b}[31mred"), "a\\u{1b}[31mred");
-        assert_eq!(escape("x\ny\u{7}"), "x\\ny\\u{7}");
-        assert_eq!(escape("\u{202e}cod.exe"), "\\u{202e}cod.exe");
-        assert_eq!(escape("a\u{9b}31m\u{7f}"), "a\\u{9b}31m\\u{7f}");
-        assert_eq!(escape("x\u{2028}y\u{61c}"), "x\\u{2028}y\\u{61c}");
-        assert_eq!(
-            escape("/etc/systemd/system/é.service"),
-            "/etc/systemd/system/é.service"
-        );
-    }
-}
-
 /// Whether to colour what goes to stdout: a terminal, and `NO_COLOR` unset or empty
 /// (no-color.org).
 pub fn colour() -> bool {
@@ -85,5 +62,28 @@ pub fn severity_cell(severity: &str, colour: bool) -> comfy_table::Cell {
         "medium" => cell.fg(Color::Yellow),
         "low" => cell.fg(Color::Cyan),
         _ => cell,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{escape, escape_lines};
+
+    #[test]
+    fn lines_keep_their_breaks_and_nothing_else() {
+        assert_eq!(escape_lines("a\nb\u{1b}[2J\r"), "a\nb\\u{1b}[2J\\r");
+    }
+
+    #[test]
+    fn ansi_and_controls_are_neutralised() {
+        assert_eq!(escape("a\u{1b}[31mred"), "a\\u{1b}[31mred");
+        assert_eq!(escape("x\ny\u{7}"), "x\\ny\\u{7}");
+        assert_eq!(escape("\u{202e}cod.exe"), "\\u{202e}cod.exe");
+        assert_eq!(escape("a\u{9b}31m\u{7f}"), "a\\u{9b}31m\\u{7f}");
+        assert_eq!(escape("x\u{2028}y\u{61c}"), "x\\u{2028}y\\u{61c}");
+        assert_eq!(
+            escape("/etc/systemd/system/é.service"),
+            "/etc/systemd/system/é.service"
+        );
     }
 }
