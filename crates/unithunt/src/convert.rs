@@ -21,6 +21,9 @@ pub struct ConvertArgs {
     /// Input format; `auto` sniffs each file.
     #[arg(long, default_value = "auto", value_parser = InputFormat::parser())]
     input_format: InputFormat,
+    /// No summary on stderr (errors and skipped lines are still said).
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 pub fn run(args: ConvertArgs) -> ExitCode {
@@ -63,11 +66,13 @@ pub fn run(args: ConvertArgs) -> ExitCode {
         }
     }
     let _ = out.flush();
-    crate::input_args::say_not_read(&not_read);
-    eprintln!(
-        "unithunt convert: {} event(s), {} line(s) skipped",
-        tally.events, tally.skipped
-    );
+    if !args.quiet {
+        crate::input_args::say_not_read(&not_read);
+        eprintln!(
+            "unithunt convert: {} event(s), {} line(s) skipped",
+            tally.events, tally.skipped
+        );
+    }
     if tally.failed {
         ExitCode::from(2)
     } else {

@@ -81,8 +81,8 @@ pub struct EqlArgs {
     /// null, and a field in no mapping is an error, all as Elasticsearch answers.
     #[arg(long, value_name = "FILE")]
     mapping: Vec<String>,
-    /// Cap on pending partial sequences (evictions are reported).
-    #[arg(long, default_value_t = 100_000)]
+    /// Cap on pending partial sequences (evictions are reported); the default of `scan`.
+    #[arg(long, default_value_t = unithunt_detect::DEFAULT_MAX_PENDING)]
     max_pending: usize,
     /// No summary on stderr.
     #[arg(short, long)]

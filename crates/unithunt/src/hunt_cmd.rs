@@ -34,6 +34,9 @@ pub struct HuntArgs {
     /// `scan --fail-on-alert` does for alerts: for cron jobs and CI gates.
     #[arg(long, value_enum, ignore_case = true, value_name = "SEVERITY")]
     pub fail_on: Option<Severity>,
+    /// No summary on stderr (warnings and errors are still said).
+    #[arg(short, long)]
+    quiet: bool,
     /// Write every unit's fingerprint (the paths and bytes of what decides it) to FILE, to
     /// compare later runs against.
     #[arg(long, value_name = "FILE")]
@@ -273,18 +276,20 @@ pub fn run(args: HuntArgs) -> ExitCode {
     } else {
         String::new()
     };
-    eprintln!(
-        "unithunt hunt: {total} unit(s) and generator(s) under {} (system and user managers), {scope}{} shown; critical {}, high {}, medium {}, low {}; package database: {}; accounts: {}; {:.2}s",
-        escape(&args.root.to_string_lossy()),
-        shown.len(),
-        count("critical"),
-        count("high"),
-        count("medium"),
-        count("low"),
-        report.databases,
-        escape(&report.accounts_from),
-        started.elapsed().as_secs_f64()
-    );
+    if !args.quiet {
+        eprintln!(
+            "unithunt hunt: {total} unit(s) and generator(s) under {} (system and user managers), {scope}{} shown; critical {}, high {}, medium {}, low {}; package database: {}; accounts: {}; {:.2}s",
+            escape(&args.root.to_string_lossy()),
+            shown.len(),
+            count("critical"),
+            count("high"),
+            count("medium"),
+            count("low"),
+            report.databases,
+            escape(&report.accounts_from),
+            started.elapsed().as_secs_f64()
+        );
+    }
     match args.fail_on {
         Some(at) if findings.iter().any(|f| Severity::of(f.severity()) >= at) => ExitCode::FAILURE,
         _ => ExitCode::SUCCESS,

@@ -144,6 +144,13 @@ fn list(source: &RuleSource) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
+    println!("{}", rule_table(rules.iter().map(|r| (r, ""))));
+    ExitCode::SUCCESS
+}
+
+/// The rules as `rules list` and `scan --list-rules` print them: one row each, `kind` appended
+/// to the name (a Sigma correlation).
+pub fn rule_table<'a>(rules: impl Iterator<Item = (&'a Rule, &'a str)>) -> comfy_table::Table {
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::NOTHING);
     table.set_header([
@@ -155,7 +162,7 @@ fn list(source: &RuleSource) -> ExitCode {
         "name",
         "file",
     ]);
-    for r in &rules {
+    for (r, kind) in rules {
         let (tp, tn) = counts(r);
         table.add_row([
             escape(&r.meta.rule_id),
@@ -163,15 +170,13 @@ fn list(source: &RuleSource) -> ExitCode {
             r.meta.risk_score.to_string(),
             escape(confidence(r)),
             format!("{tp}+{tn}"),
-            escape(&r.meta.name),
+            format!("{}{kind}", escape(&r.meta.name)),
             escape(&r.meta.origin),
         ]);
     }
-    println!("{table}");
-    ExitCode::SUCCESS
+    table
 }
 
-/// (true-positive, true-negative) examples of a rule.
 fn counts(r: &Rule) -> (usize, usize) {
     let tp = r
         .meta

@@ -232,17 +232,10 @@ fn finish(args: &ScanArgs, set: &RuleSet, report: ScanReport, started: Instant) 
 
 /// `scan --list-rules`: what runs (and what was loaded but cannot run, and why).
 fn list_rules(set: &RuleSet, usage_error: bool) -> ExitCode {
-    let correlations = set.correlations.iter().map(|r| (r, "; Sigma correlation"));
-    for (r, kind) in set.rules.iter().map(|r| (r, "")).chain(correlations) {
-        println!(
-            "{}  {:<8} {:>3}  {}  ({}{kind})",
-            r.meta.rule_id,
-            r.meta.severity,
-            r.meta.risk_score,
-            escape(&r.meta.name),
-            escape(&r.meta.origin)
-        );
-    }
+    // The table `rules list` prints, then what would not run and why.
+    let correlations = set.correlations.iter().map(|r| (r, " (Sigma correlation)"));
+    let rows = set.rules.iter().map(|r| (r, "")).chain(correlations);
+    println!("{}", crate::rules_cmd::rule_table(rows));
     for r in &set.unsupported {
         println!(
             "# not run: {} ({}): {}",

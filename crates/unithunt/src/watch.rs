@@ -72,9 +72,15 @@ pub struct WatchArgs {
     #[arg(long)]
     exit_at_eof: bool,
     /// Look up parents that started before the log in /proc (default: when following this
-    /// host's own audit log or stdin).
-    #[arg(long)]
-    this_host: Option<bool>,
+    /// host's own audit log or stdin), as `scan --this-host` does.
+    #[arg(long, overrides_with = "not_this_host")]
+    this_host: bool,
+    /// Never look in /proc (the log is another host's, copied here).
+    #[arg(long, overrides_with = "this_host")]
+    not_this_host: bool,
+    /// No statistics line at the end, no notes (errors are still said).
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 /// Set by the signal handlers, read by the running watch.
@@ -139,15 +145,21 @@ pub fn run(args: WatchArgs) -> ExitCode {
                 eprintln!("error: {}: {e}", escape(&args.path.to_string_lossy()));
                 return ExitCode::from(2);
             }
-            eprintln!(
-                "note: {}: {e}; waiting for it to appear",
-                escape(&args.path.to_string_lossy())
-            );
+            if !args.quiet {
+                eprintln!(
+                    "note: {}: {e}; waiting for it to appear",
+                    escape(&args.path.to_string_lossy())
+                );
+            }
         }
     }
-    let this_host = args
-        .this_host
-        .unwrap_or(stdin || args.path == Path::new("/var/log/audit/audit.log"));
+    let this_host = if args.this_host {
+        true
+    } else if args.not_this_host {
+        false
+    } else {
+        stdin || args.path == Path::new("/var/log/audit/audit.log")
+    };
     let journal_path = args.alerts.clone().unwrap_or_else(|| {
         args.checkpoint
             .parent()
@@ -231,7 +243,9 @@ pub fn run(args: WatchArgs) -> ExitCode {
     let sink_failed = ship::end_all(shippers, budget, signalled, || {
         SIGNALS.stop.load(Ordering::SeqCst)
     });
-    eprintln!("{}", w.stats_line(started));
+    if !args.quiet {
+        eprintln!("{}", w.stats_line(started));
+    }
     if sink_failed && status == ExitCode::SUCCESS {
         ExitCode::from(1)
     } else {

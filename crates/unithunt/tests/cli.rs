@@ -781,3 +781,36 @@ fn tables_fit_the_width_columns_gives() {
         }
     }
 }
+
+/// Issue 19, item 18: flags that mean the same are spelled the same everywhere.
+#[test]
+fn flags_agree_across_commands() {
+    let help =
+        |cmd: &str| String::from_utf8_lossy(&unithunt(&[cmd, "--help"], "").stdout).into_owned();
+    for cmd in ["scan", "eql", "watch", "convert", "hunt"] {
+        assert!(help(cmd).contains("-q, --quiet"), "{cmd} has -q");
+    }
+    for cmd in ["scan", "eql"] {
+        let h = help(cmd);
+        let at = h.find("--max-pending").unwrap_or_else(|| panic!("{cmd}"));
+        assert!(
+            h[at..].contains("[default: 10000]"),
+            "{cmd}: {}",
+            &h[at..at + 200]
+        );
+    }
+    for cmd in ["scan", "watch"] {
+        let h = help(cmd);
+        assert!(
+            h.contains("--this-host\n") || h.contains("--this-host  "),
+            "{cmd}: a switch"
+        );
+        assert!(!h.contains("--this-host <"), "{cmd}: takes no value");
+    }
+    let o = unithunt(&["watch", "--this-host", "true", "-"], "");
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "the old spelling is refused, not misread"
+    );
+}
