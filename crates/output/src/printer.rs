@@ -65,6 +65,11 @@ pub struct Printer {
     format: OutputFormat,
     out: BufWriter<io::Stdout>,
     rows: Vec<[String; 6]>,
+    /// Table: what each building block of a sequence not yet shown did, by group, so the
+    /// sequence's row says it (`bash wrote /etc/systemd/system/x.service → systemctl ran ...`).
+    blocks: Vec<(String, String)>,
+    /// Building blocks seen (in every format: the table shows them through their sequence).
+    building_blocks: u64,
     csv: Option<CsvOut<BufWriter<io::Stdout>>>,
     count: u64,
     /// Stdout went away (e.g. `| head`): stop writing, keep counting.
@@ -133,13 +138,7 @@ pub fn render(format: OutputFormat, a: &Json) -> Rendered {
                 // Building blocks are shown through their sequence's shell alert.
                 return Rendered::Skip;
             }
-            let cmd = field(a, "process.command_line");
-            let file = field(a, "file.path");
-            let what = match (cmd.is_empty(), file.is_empty()) {
-                (_, false) => format!("{} wrote {}", field(a, "process.name"), file),
-                (false, true) => format!("{} ran {}", field(a, "process.parent.name"), cmd),
-                _ => flat(a, "kibana.alert.reason"),
-            };
+            let what = what_happened(a);
             Rendered::Row(Box::new([
                 field(a, "@timestamp"),
                 field(a, "host.name"),
@@ -149,6 +148,17 @@ pub fn render(format: OutputFormat, a: &Json) -> Rendered {
                 what,
             ]))
         }
+    }
+}
+
+/// What an alert's event did, in a few words: the file it wrote, or the command it ran.
+fn what_happened(a: &Json) -> String {
+    let cmd = field(a, "process.command_line");
+    let file = field(a, "file.path");
+    match (cmd.is_empty(), file.is_empty()) {
+        (_, false) => format!("{} wrote {}", field(a, "process.name"), file),
+        (false, true) => format!("{} ran {}", field(a, "process.parent.name"), cmd),
+        _ => flat(a, "kibana.alert.reason"),
     }
 }
 
@@ -172,6 +182,8 @@ impl Printer {
             format,
             out: BufWriter::new(io::stdout()),
             rows: Vec::new(),
+            blocks: Vec::new(),
+            building_blocks: 0,
             csv: None,
             count: 0,
             closed: false,
@@ -251,6 +263,9 @@ impl Printer {
                 self.write_raw(end);
             }
             OutputFormat::Table => {
+                // In time order, sequences among the events (they are decided at their last
+                // event, and printed after): ISO-8601 UTC sorts as text; ties keep their order.
+                self.rows.sort_by(|a, b| a[0].cmp(&b[0]));
                 let mut t = comfy_table::Table::new();
                 t.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
                 crate::term::fit(&mut t);
@@ -296,8 +311,41 @@ impl Printer {
     }
 }
 
+impl Printer {
+    /// Building blocks of sequences among the alerts (printed as documents by `-o ndjson`,
+    /// `json` and `csv`; the table shows them through their sequence's row).
+    pub fn building_blocks(&self) -> u64 {
+        self.building_blocks
+    }
+}
+
 impl AlertSink for Printer {
     fn alert(&mut self, a: &Json) -> io::Result<()> {
+        let block = a.get("kibana.alert.building_block_type").is_some();
+        if block {
+            self.building_blocks += 1;
+        }
+        let group = a.get("kibana.alert.group.id").and_then(Json::as_str);
+        if let (OutputFormat::Table, Some(group)) = (self.format, group) {
+            if block {
+                self.blocks.push((group.to_string(), what_happened(a)));
+                return Ok(());
+            }
+            // The sequence's row says what its building blocks did, in order.
+            let whats: Vec<String> = self
+                .blocks
+                .iter()
+                .filter(|(g, _)| g == group)
+                .map(|(_, w)| w.clone())
+                .collect();
+            self.blocks.retain(|(g, _)| g != group);
+            let mut r = render(self.format, a);
+            if let (Rendered::Row(row), false) = (&mut r, whats.is_empty()) {
+                row[5] = whats.join(" → ");
+            }
+            self.emit(r);
+            return Ok(());
+        }
         let r = render(self.format, a);
         self.emit(r);
         Ok(())

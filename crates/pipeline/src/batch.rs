@@ -806,6 +806,9 @@ pub struct ScanReport {
     pub alerts_by_rule: HashMap<usize, u64>,
     /// Alerts printed.
     pub total_alerts: u64,
+    /// Building blocks of sequences among the alerts (counted in `total_alerts` by every
+    /// format but the table).
+    pub building_blocks: u64,
     /// Per correlation rule: (alerts, groups evicted at the cap).
     pub correlations: Vec<(u64, u64)>,
     /// Sequence rules that evicted pending sequences at the cap: (rule, how many).
@@ -907,7 +910,9 @@ impl<'q> BatchScan<'q> {
         counts.no_time = report.no_time;
         // (A printer never fails: stdout going away only stops the writing.)
         let total_alerts = sink.finish().unwrap_or_default();
+        let building_blocks = sink.building_blocks();
         ScanReport {
+            building_blocks,
             counts,
             formats,
             alerts_by_rule,

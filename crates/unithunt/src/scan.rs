@@ -206,6 +206,8 @@ fn finish(args: &ScanArgs, set: &RuleSet, report: ScanReport, started: Instant) 
             io_errors,
             started.elapsed().as_secs_f64(),
             report.total_alerts,
+            report.building_blocks,
+            args.output == OutputFormat::Table,
         );
         for (r, &(_, n)) in set.correlations.iter().zip(&report.correlations) {
             if n > 0 {
@@ -273,11 +275,27 @@ fn summary(
     io_errors: &[String],
     secs: f64,
     total_alerts: u64,
+    blocks: u64,
+    table: bool,
 ) {
     let s = &c.stats;
+    // One count whatever the format: alerts an analyst triages (events and sequences), and
+    // separately the building blocks sequences bring (documents of -o ndjson/json/csv).
+    let alerts = if table {
+        total_alerts
+    } else {
+        total_alerts.saturating_sub(blocks)
+    };
+    let blocks_said = match (blocks, table) {
+        (0, _) => String::new(),
+        (n, true) => {
+            format!(" (and {n} building block(s) of sequences, shown in their sequence's row)")
+        }
+        (n, false) => format!(" (and {n} building block(s) of sequences among the documents)"),
+    };
     let mb = s.bytes as f64 / 1e6;
     eprintln!(
-        "unithunt scan: {} rule(s){}, {} file(s), {:.1} MB, {} lines: {} parsed ({} events evaluated), {} ruled out unparsed, {} skipped; {} alert(s); {:.2}s ({:.0} MB/s, {:.0} lines/s)",
+        "unithunt scan: {} rule(s){}, {} file(s), {:.1} MB, {} lines: {} parsed ({} events evaluated), {} ruled out unparsed, {} skipped; {} alert(s){}; {:.2}s ({:.0} MB/s, {:.0} lines/s)",
         set.rules.len(),
         if set.correlations.is_empty() {
             String::new()
@@ -291,7 +309,8 @@ fn summary(
         s.events,
         s.filtered,
         s.skipped,
-        total_alerts,
+        alerts,
+        blocks_said,
         secs,
         mb / secs.max(1e-9),
         s.lines as f64 / secs.max(1e-9)

@@ -814,3 +814,54 @@ fn flags_agree_across_commands() {
         "the old spelling is refused, not misread"
     );
 }
+
+/// Issue 19, item 12: one alert count whatever the format (building blocks said apart); the
+/// table in time order, a sequence's row saying what its building blocks did.
+#[test]
+fn alert_counts_agree_across_formats_and_the_table_is_in_time_order() {
+    let summary = |format: &str| -> String {
+        let o = unithunt(
+            &["scan", "-o", format, "examples/atomic-tests.ecs.ndjson"],
+            "",
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("unithunt scan:"))
+            .unwrap()
+            .to_string();
+        line.split("skipped; ")
+            .nth(1)
+            .unwrap()
+            .split(" (")
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let counts: Vec<String> = ["table", "ndjson", "json", "csv"]
+        .iter()
+        .map(|f| summary(f))
+        .collect();
+    assert!(counts.iter().all(|c| *c == counts[0]), "{counts:?}");
+    let o = Command::new(env!("CARGO_BIN_EXE_unithunt"))
+        .args(["scan", "examples/atomic-tests.ecs.ndjson"])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .env("COLUMNS", "400")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let times: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|t| t.starts_with("20"))
+        .collect();
+    assert!(times.len() > 10, "{out}");
+    let mut sorted = times.clone();
+    sorted.sort();
+    assert_eq!(times, sorted, "rows in time order");
+    let seq = out
+        .lines()
+        .find(|l| l.contains("Systemd Unit Written Then Activated"))
+        .unwrap();
+    assert!(seq.contains(".service → "), "{seq}");
+}
