@@ -65,8 +65,8 @@ pub(crate) fn parse(
     for (n, spanned) in raw.into_iter().enumerate() {
         let line = text[..spanned.span().start.min(text.len())].lines().count() + 1;
         let fail = |message: String| RuleError {
-            origin: origin.to_string(),
-            message: format!("line {line}: example {}: {message}", n + 1),
+            origin: format!("{origin}:{line}"),
+            message: format!("example {}: {message}", n + 1),
             rendered: None,
         };
         let ex = spanned.into_inner();
@@ -160,7 +160,7 @@ events = ['{"event": {"category": ["process"]}, "process": {"name": "ls"}}']
             let err = load_rule(&bad, "x.toml").unwrap_err().to_string();
             assert!(err.contains(want), "{err}");
             // The second `[[unithunt.example]]` header is on line 15 of RULE.
-            assert!(err.starts_with("error: x.toml: line 15: "), "{err}");
+            assert!(err.starts_with("error: x.toml:15: "), "{err}");
         }
     }
 }

@@ -42,7 +42,7 @@ struct ExceptionToml {
     rule_id: Vec<String>,
     #[serde(default)]
     comment: String,
-    entries: Vec<EntryToml>,
+    entries: Vec<toml::Spanned<EntryToml>>,
 }
 
 #[derive(Deserialize)]
@@ -166,33 +166,40 @@ fn entry_condition(e: &EntryToml) -> Result<String, String> {
 
 /// Parses and checks a tuning file; errors name the file and the item's line.
 pub fn load_tuning(text: &str, origin: &str) -> Result<Tuning, RuleError> {
+    // Every error as `file:line: ...`, the line of what is wrong (the entry, not its exception).
+    let line_at = |at: usize| text[..at.min(text.len())].lines().count().max(1);
+    let line_of = |at: usize| {
+        // A span starts at its table header: the line after the text before it.
+        text[..at.min(text.len())].matches('\n').count() + 1
+    };
     let file: TuningFile = toml::from_str(text).map_err(|e| {
         let at = e.span().map_or(0, |s| s.start);
         RuleError {
-            origin: origin.into(),
-            message: format!(
-                "line {}: {}",
-                text[..at.min(text.len())].lines().count().max(1),
-                e.message()
-            ),
+            origin: format!("{origin}:{}", line_at(at)),
+            message: e.message().to_string(),
             rendered: None,
         }
     })?;
     let mut out = Tuning::default();
     for (n, spanned) in file.exception.into_iter().enumerate() {
-        let line = text[..spanned.span().start.min(text.len())].lines().count() + 1;
-        let fail = |message: String| RuleError {
-            origin: origin.into(),
-            message: format!("line {line}: exception {} ({message})", n + 1),
+        let line = line_of(spanned.span().start);
+        let fail_at = |line: usize, message: String| RuleError {
+            origin: format!("{origin}:{line}"),
+            message: format!("exception {}: {message}", n + 1),
             rendered: None,
         };
+        let fail = |message: String| fail_at(line, message);
         let item = spanned.into_inner();
         if item.entries.is_empty() {
             return Err(fail("no entries: it would silence everything".into()));
         }
         let mut parts = Vec::new();
         for (i, e) in item.entries.iter().enumerate() {
-            parts.push(entry_condition(e).map_err(|m| fail(format!("entry {}: {m}", i + 1)))?);
+            let entry_line = line_of(e.span().start);
+            parts.push(
+                entry_condition(e.get_ref())
+                    .map_err(|m| fail_at(entry_line, format!("entry {}: {m}", i + 1)))?,
+            );
         }
         let condition = parts.join(" and ");
         let query = compile(
@@ -326,7 +333,7 @@ value = "root"
         for (text, want) in [
             (
                 TUNING.replace("match_any", "regex"),
-                "line 2: exception 1 (entry 1: type \"regex\"",
+                "t.toml:6: exception 1: entry 1: type \"regex\"",
             ),
             (
                 TUNING.replace("excluded", "maybe"),
