@@ -198,3 +198,24 @@ fn converted_eql_compiles_and_decides_the_same() {
         "{converted} converted, {per_record} per record"
     );
 }
+
+/// Issue 19, item 15: every rule of the built-in pack, the seed rule included, carries an
+/// investigation guide and a response section (the README promises both).
+#[test]
+fn every_built_in_rule_has_a_guide_and_a_response() {
+    let pack = unithunt_rules::RulePack::builtin();
+    assert!(pack.rules.len() >= 6);
+    for r in &pack.rules {
+        let note = r.meta.note.as_deref().unwrap_or("");
+        assert!(
+            note.contains("## Triage and analysis"),
+            "{}: no investigation guide",
+            r.meta.name
+        );
+        assert!(
+            note.contains("## Response and remediation"),
+            "{}: no response section",
+            r.meta.name
+        );
+    }
+}
