@@ -289,7 +289,9 @@ fn units_dropins_and_passwd_linked_to_the_host_are_read_in_the_root() {
         "secret.conf",
         format!("[Service]\nExecStartPre=/usr/bin/{marker}\n"),
     );
-    let passwd = t.host("passwd", "eve:x:1001:1001::/home/eve:/bin/bash\n");
+    // A home outside /home: only the host's passwd could send the hunt there (a root without
+    // /etc/passwd has /root and /home/* hunted, issue 19).
+    let passwd = t.host("passwd", "eve:x:1001:1001::/srv/eve:/bin/bash\n");
     t.put(PLANTED, PLANTED_TEXT);
     t.link("/etc/systemd/system/hostlink.service", &secret);
     t.put(
@@ -299,7 +301,7 @@ fn units_dropins_and_passwd_linked_to_the_host_are_read_in_the_root() {
     t.link("/etc/systemd/system/ok.service.d/x.conf", &conf);
     t.link("/etc/passwd", &passwd);
     t.put(
-        "/home/eve/.config/systemd/user/eve-backdoor.service",
+        "/srv/eve/.config/systemd/user/eve-backdoor.service",
         "[Service]\nExecStart=/tmp/eve\n",
     );
     let r = hunt(&t, DEADLINE);
