@@ -85,16 +85,7 @@ fn planted_artefacts_are_high_and_packaged_units_stay_low_on_a_copy_of_this_host
         let o = unithunt(&["atomic", "run", t, "--root", &r]);
         assert!(o.status.success(), "atomic run {t}: {o:?}");
     }
-    link(
-        &root,
-        "/etc/systemd/system/multi-user.target.wants/unithunt-atomic-root.service",
-        "/etc/systemd/system/unithunt-atomic-root.service",
-    );
-    link(
-        &root,
-        "/etc/systemd/system/multi-user.target.wants/syslogd.service",
-        "/etc/systemd/system/syslogd.service",
-    );
+    // (Tests 1 and 3 leave their enablement links, as `systemctl enable` would.)
     // PANIX (Aegrah/PANIX, `--systemd`): a unit named after resolved's D-Bus alias with a reverse
     // shell, and a timer firing it every minute, in /usr/local/lib/systemd/system.
     put(
