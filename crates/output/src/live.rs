@@ -41,6 +41,11 @@ impl<W: Write> AlertSink for LinePrinter<W> {
                 self.out.write_all(&line)?;
             }
             LineFormat::Table => {
+                // Building blocks stay out of the queue an analyst watches (they are in the
+                // journal and in `-o ndjson`), as Elastic keeps them out of its alerts table.
+                if alert.get("kibana.alert.building_block_type").is_some() {
+                    return Ok(());
+                }
                 let f = |k: &str| alert[k].as_str().unwrap_or("").to_string();
                 let what = alert["file"]["path"]
                     .as_str()

@@ -120,6 +120,11 @@ fn rule_fields(meta: &RuleMeta, m: &mut Map<String, Json>) {
     put("kibana.alert.workflow_status", json!("open"));
     put("kibana.space_ids", json!(["default"]));
     put("threat", meta.threat.clone());
+    // A building-block rule's alerts are all building blocks (Elastic hides them from the
+    // alerts table; rules and analysts query them).
+    if let Some(t) = &meta.building_block_type {
+        put("kibana.alert.building_block_type", json!(t));
+    }
 }
 
 /// The alert for one matching event.
@@ -415,6 +420,7 @@ mod tests {
             origin: "rules/x.toml".into(),
             sigma_name: None,
             examples: Vec::new(),
+            building_block_type: None,
         }
     }
 

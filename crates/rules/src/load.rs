@@ -30,6 +30,10 @@ pub struct RuleMeta {
     /// True-positive and true-negative example events (`[[unithunt.example]]`), run by
     /// `unithunt rules test`.
     pub examples: Vec<crate::examples::RuleExample>,
+    /// Elastic's `building_block_type` (`"default"`): the rule's alerts are building blocks,
+    /// kept out of the analyst's queue (the table, `watch`'s lines) and written with
+    /// `kibana.alert.building_block_type`; other rules build on them.
+    pub building_block_type: Option<String>,
 }
 
 /// A loaded rule. `query` is `None` when the rule's type or language is not one unithunt runs (it is
@@ -102,6 +106,8 @@ struct RuleToml {
     tags: Vec<String>,
     #[serde(default)]
     note: Option<String>,
+    #[serde(default)]
+    building_block_type: Option<String>,
     #[serde(default)]
     false_positives: Vec<String>,
     #[serde(default)]
@@ -197,6 +203,7 @@ pub fn load_rule(text: &str, origin: &str) -> Result<Rule, RuleError> {
         references: r.references,
         threat: serde_json::Value::Array(r.threat.iter().map(toml_to_json).collect()),
         origin: origin.to_string(),
+        building_block_type: r.building_block_type,
         sigma_name: None,
         examples: crate::examples::parse(file.unithunt.example, text, origin)?,
     };
@@ -319,6 +326,7 @@ pub fn load_sigma(
                     references: r.references.clone(),
                     threat: sigma_threat(&r.tags),
                     origin: origin.to_string(),
+                    building_block_type: None,
                     sigma_name: r.name.clone(),
                     examples: Vec::new(),
                 };
@@ -361,6 +369,7 @@ pub fn load_sigma(
                         references: Vec::new(),
                         threat: serde_json::Value::Array(Vec::new()),
                         origin: origin.to_string(),
+                        building_block_type: None,
                         sigma_name: c.name.clone(),
                         examples: Vec::new(),
                     },

@@ -198,7 +198,13 @@ fn print_findings(
                 );
                 table.add_row(row);
             }
-            if !shown.is_empty() {
+            if shown.is_empty() {
+                // Said on stdout too: the no-argument run's hunt section is not left empty.
+                println!(
+                    "no finding of {} severity or above",
+                    format!("{:?}", args.min_severity).to_lowercase()
+                );
+            } else {
                 println!("{table}");
             }
         }

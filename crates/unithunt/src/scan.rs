@@ -279,8 +279,23 @@ fn summary(
     table: bool,
 ) {
     let s = &c.stats;
+    // The event alerts of building-block rules (a sequence rule's are counted by the printer).
+    let rule_blocks: u64 = by_rule
+        .iter()
+        .filter(|(r, _)| {
+            let rule = &set.rules[**r];
+            rule.meta.building_block_type.is_some()
+                && matches!(
+                    rule.query.as_ref().map(|q| &q.kind),
+                    Some(unithunt_engine::QueryKind::Events(_))
+                )
+        })
+        .map(|(_, n)| *n)
+        .sum();
+    let blocks = blocks + rule_blocks;
     // One count whatever the format: alerts an analyst triages (events and sequences), and
-    // separately the building blocks sequences bring (documents of -o ndjson/json/csv).
+    // separately the building-block alerts (sequence parts, building-block rules), which Elastic
+    // keeps out of the alert queue and the table leaves out (documents of -o ndjson/json/csv).
     let alerts = if table {
         total_alerts
     } else {
@@ -288,10 +303,10 @@ fn summary(
     };
     let blocks_said = match (blocks, table) {
         (0, _) => String::new(),
-        (n, true) => {
-            format!(" (and {n} building block(s) of sequences, shown in their sequence's row)")
-        }
-        (n, false) => format!(" (and {n} building block(s) of sequences among the documents)"),
+        (n, true) => format!(
+            " (and {n} building-block alert(s), out of the table as out of Elastic's alert queue)"
+        ),
+        (n, false) => format!(" (and {n} building-block alert(s) among the documents)"),
     };
     let mb = s.bytes as f64 / 1e6;
     eprintln!(
@@ -332,7 +347,13 @@ fn summary(
     let mut rules: Vec<(&usize, &u64)> = by_rule.iter().collect();
     rules.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     for (r, n) in rules {
-        eprintln!("  {n:>8}  {}", escape(&set.rules[*r].meta.name));
+        let meta = &set.rules[*r].meta;
+        let bb = if meta.building_block_type.is_some() {
+            " (building block)"
+        } else {
+            ""
+        };
+        eprintln!("  {n:>8}  {}{bb}", escape(&meta.name));
     }
     for (name, n) in correlations.iter().filter(|(_, n)| *n > 0) {
         eprintln!("  {n:>8}  {} (correlation)", escape(name));

@@ -103,7 +103,9 @@ pub fn run() -> ExitCode {
         );
     }
     println!("\n{} of {} events alert. The generator (Test 4) and the unit it writes under /run/systemd/generator/", hits.len(), events.len());
-    println!("are not seen by the seed rule: that is the gap later rule packs close.");
+    println!("are not seen by the seed rule; the rule pack closes that gap (\"Systemd Generator or Environment");
+    println!("Generator Written\" and \"Systemd Unit or Drop-in Written Outside Package Management\" see them):");
+    println!("`unithunt scan FILE` runs the pack, `unithunt rules list` lists it.");
     println!("\nNext: `unithunt eql 'QUERY' events.ndjson` runs any Elasticsearch EQL over your ECS exports;");
     println!("`unithunt eql --help` lists the _eql/search parameters.");
     ExitCode::SUCCESS

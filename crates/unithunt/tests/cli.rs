@@ -865,3 +865,33 @@ fn alert_counts_agree_across_formats_and_the_table_is_in_time_order() {
         .unwrap();
     assert!(seq.contains(".service → "), "{seq}");
 }
+
+/// Issue 19, item 17: the activation rule is a building block, as Elastic marks low-fidelity
+/// rules: its alerts carry `kibana.alert.building_block_type` and stay out of the table, while
+/// the sequence rule that builds on the same activity still alerts.
+#[test]
+fn the_activation_rule_is_a_building_block() {
+    let o = unithunt(
+        &["scan", "-o", "ndjson", "examples/atomic-tests.ecs.ndjson"],
+        "",
+    );
+    let docs = lines(&o);
+    let activation: Vec<&serde_json::Value> = docs
+        .iter()
+        .filter(|d| {
+            d["kibana.alert.rule.name"]
+                == "Systemd Unit Activated from a Shell, Interpreter, Web Server or Download Tool"
+        })
+        .collect();
+    assert!(!activation.is_empty());
+    assert!(activation
+        .iter()
+        .all(|d| d["kibana.alert.building_block_type"] == "default"));
+    assert!(docs.iter().any(|d| d["kibana.alert.rule.name"]
+        == "Systemd Unit Written Then Activated"
+        && d.get("kibana.alert.building_block_type").is_none()));
+    let o = unithunt(&["scan", "examples/atomic-tests.ecs.ndjson"], "");
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(!table.contains("Activated from a Shell"), "{table}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("(building block)"));
+}

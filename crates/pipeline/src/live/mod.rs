@@ -478,7 +478,7 @@ impl Watch {
     pub fn stats_line(&self, started: Instant) -> String {
         let secs = started.elapsed().as_secs_f64().max(0.001);
         let lag = if self.stats.newest_event_ms > 0 {
-            format!("{} ms", (now_ms() - self.stats.newest_event_ms).max(0))
+            human_age((now_ms() - self.stats.newest_event_ms).max(0))
         } else {
             "-".into()
         };
@@ -491,5 +491,32 @@ impl Watch {
             self.stats.duplicates,
             self.stats.skipped,
         )
+    }
+}
+
+/// An age as people read it: `850 ms`, `12.4 s`, `7 min 3 s`, `3 h 12 min`, `5 d 22 h`.
+pub fn human_age(ms: i64) -> String {
+    let s = ms / 1000;
+    match ms {
+        ..=999 => format!("{ms} ms"),
+        1000..=59_999 => format!("{:.1} s", ms as f64 / 1000.0),
+        60_000..=3_599_999 => format!("{} min {} s", s / 60, s % 60),
+        3_600_000..=86_399_999 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+        _ => format!("{} d {} h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+#[cfg(test)]
+mod age_tests {
+    use super::human_age;
+
+    /// Issue 19, item 16: "newest event 513133502 ms old" reads as days and hours.
+    #[test]
+    fn ages_read_as_people_say_them() {
+        assert_eq!(human_age(850), "850 ms");
+        assert_eq!(human_age(12_400), "12.4 s");
+        assert_eq!(human_age(423_000), "7 min 3 s");
+        assert_eq!(human_age(11_520_000), "3 h 12 min");
+        assert_eq!(human_age(513_133_502), "5 d 22 h");
     }
 }
