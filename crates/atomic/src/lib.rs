@@ -22,6 +22,7 @@
 
 pub mod catalogue;
 mod coverage;
+pub mod dirs;
 mod play;
 mod recording;
 mod verify;

@@ -227,6 +227,10 @@ pub fn verify(
     };
     let _session = AuditSession { started_auditd };
     let _ = sh("auditctl -e 1");
+    // Watches need their directories (a fresh host has no /usr/local/lib/systemd): created
+    // first, removed at the end once empty, with what the tests' own `mkdir -p` made.
+    let mut created =
+        crate::dirs::create_watched_dirs(catalogue().audit_rules.iter().map(String::as_str));
     let mut missing_rules = Vec::new();
     for rule in &catalogue().audit_rules {
         let out = Command::new("auditctl")
@@ -245,6 +249,11 @@ pub fn verify(
     let mut windows = Vec::new();
     for t in tests().iter().filter(|t| t.script.is_some()) {
         let from = now_iso(-CLOCK_SLACK_MS);
+        for a in &t.artefacts {
+            if let Some(parent) = Path::new(a).parent() {
+                created.extend(crate::dirs::missing_dirs(parent));
+            }
+        }
         let (ok, out) = play(t, None);
         // auditd writes asynchronously: let the records land before the next test.
         std::thread::sleep(Duration::from_millis(600));
@@ -264,6 +273,7 @@ pub fn verify(
         }
     }
     drop(guard);
+    crate::dirs::remove_if_empty(&created);
     if INTERRUPTED.load(Ordering::SeqCst) {
         eprintln!("interrupted: every test played so far was cleaned up");
         return ExitCode::from(130);

@@ -281,6 +281,17 @@ pub fn setup(cmd: SetupCommand) -> ExitCode {
                 return ExitCode::from(2);
             }
             eprintln!("wrote {}", path.display());
+            // A watch on a directory that is not there is refused when the rules load, and what
+            // is written there later never recorded: the directories are made (empty) first.
+            let rules = AUDIT_RULES
+                .lines()
+                .filter(|l| !l.trim_start().starts_with('#'));
+            for d in unithunt_atomic::dirs::create_watched_dirs(rules) {
+                eprintln!(
+                    "created {} (empty) so that its audit watch loads",
+                    d.display()
+                );
+            }
             match std::process::Command::new("augenrules")
                 .arg("--load")
                 .status()
