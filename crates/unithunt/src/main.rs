@@ -1,6 +1,7 @@
 //! The `unithunt` command. Thin: argument parsing and output; the work is in the library crates.
 
 mod atomic;
+mod config;
 mod convert;
 mod eql_cmd;
 mod host;
@@ -42,6 +43,8 @@ use std::process::ExitCode;
     about,
     long_about = None,
     args_conflicts_with_subcommands = true,
+    // A flag given twice (in the configuration file, then on the command line): the last wins.
+    args_override_self = true,
     after_help = "Exit status (every command): 0 ran and found nothing to act on; 1 found something \
 (an alert with `scan --fail-on-alert`, a result of `eql`, a finding at `--fail-on` of `hunt` or of \
 the no-argument run, a failed test of `rules test` or `atomic verify`); 2 could not do what was \
@@ -50,6 +53,12 @@ asked (bad arguments, unreadable input or rules, a broker or sink that failed)."
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Options from this TOML file (one table per command: `[scan]`, `[watch]`, ...; keys are
+    /// the long options) instead of /etc/unithunt/config.toml and ~/.config/unithunt/config.toml.
+    /// (Read before the command line is parsed: `config::apply`; here for `--help`.)
+    #[arg(long, value_name = "FILE")]
+    #[allow(dead_code)]
+    config: Option<std::path::PathBuf>,
     /// With no command: exit 1 when the hunt of this host finds something at least this severe.
     #[arg(long, value_enum, ignore_case = true, value_name = "SEVERITY")]
     fail_on: Option<hunt_cmd::Severity>,
@@ -147,7 +156,30 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let cli = Cli::parse_from(args);
+    let (args, config_files) = match config::apply(args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            if e.use_stderr() && !config_files.is_empty() {
+                let files: Vec<String> = config_files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect();
+                eprintln!(
+                    "note: options were also read from {} (docs/config.md)",
+                    files.join(", ")
+                );
+            }
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
     match cli.command {
         Some(Command::Eql(args)) => eql_cmd::run(*args),
         Some(Command::Scan(args)) => scan::run(*args),

@@ -895,3 +895,74 @@ fn the_activation_rule_is_a_building_block() {
     assert!(!table.contains("Activated from a Shell"), "{table}");
     assert!(String::from_utf8_lossy(&o.stderr).contains("(building block)"));
 }
+
+/// Issue 19, item 19: the configuration file sets options per command, the command line wins,
+/// and docs/config.md lists every key (each command's long options).
+#[test]
+fn the_configuration_file_sets_options_and_its_keys_are_documented() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/config.md"))
+        .unwrap();
+    for cmd in ["scan", "watch", "stream", "eql", "hunt", "convert"] {
+        let help = String::from_utf8_lossy(&unithunt(&[cmd, "--help"], "").stdout).into_owned();
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with(&format!("| `[{cmd}]`")))
+            .unwrap_or_else(|| panic!("docs/config.md has no row for {cmd}"));
+        for line in help.lines() {
+            let t = line.trim_start();
+            let t = t
+                .strip_prefix("-q, ")
+                .or_else(|| t.strip_prefix("-o, "))
+                .or_else(|| t.strip_prefix("-f, "))
+                .or_else(|| t.strip_prefix("-j, "))
+                .unwrap_or(t);
+            let Some(flag) = t.strip_prefix("--") else {
+                continue;
+            };
+            let name: String = flag
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            if name == "help" || name.is_empty() {
+                continue;
+            }
+            let key = format!("`{}`", name.replace('-', "_"));
+            assert!(row.contains(&key), "docs/config.md: [{cmd}] lacks {key}");
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("unithunt-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("config.toml");
+    std::fs::write(&cfg, "[scan]\noutput = \"ndjson\"\nfail_on_alert = true\n").unwrap();
+    let c = cfg.to_str().unwrap();
+    let o = unithunt(
+        &["--config", c, "scan", "examples/atomic-tests.ecs.ndjson"],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(1), "fail_on_alert from the file");
+    assert!(lines(&o).len() > 10, "ndjson from the file");
+    let o = unithunt(
+        &[
+            "--config",
+            c,
+            "scan",
+            "-o",
+            "csv",
+            "examples/atomic-tests.ecs.ndjson",
+        ],
+        "",
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with("timestamp,"),
+        "the command line wins"
+    );
+    std::fs::write(&cfg, "[scan]\nbogus = 1\n").unwrap();
+    let o = unithunt(&["--config", c, "scan", "x"], "");
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--bogus") && err.contains("config.toml"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
