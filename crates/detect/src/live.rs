@@ -74,7 +74,7 @@ impl LiveDetector {
     /// The alerts one event raises: at once for event rules; for sequences and samples, the
     /// results it completes; for correlations, those it makes fire.
     pub fn event(&mut self, doc: Json, origin: &EventOrigin) -> Vec<Json> {
-        let hits = self.set.evaluate(&doc, self.set.all_stages());
+        let hits = self.set.evaluate_counting(&doc, self.set.all_stages());
         let mut out = Vec::new();
         let mut shared: Option<Arc<Json>> = None;
         let ts = lookup_one(&doc, &self.ts_field)

@@ -257,7 +257,7 @@ fn evaluate_one(
     out: &mut BlockResult,
 ) -> bool {
     out.events += 1;
-    let hits = cx.set.evaluate(&doc, cands);
+    let hits = cx.set.evaluate_counting(&doc, cands);
     if hits.is_empty() {
         return false;
     }
@@ -353,7 +353,7 @@ fn scan_line(
                     decided.extend(with_literals);
                     cands = &decided;
                 }
-                if cx.set.evaluate(&doc, cands).is_empty() {
+                if !cx.set.screen(&doc, cands) {
                     MatchRate::record(false);
                     out.parsed += 1;
                     out.events += 1;

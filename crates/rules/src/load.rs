@@ -49,6 +49,9 @@ pub struct Rule {
     /// A Sigma detection: the field mapping its log source was compiled with (correlations on it
     /// name its fields the same way).
     pub sigma_scope: Option<unithunt_sigma::pipeline::Scope>,
+    /// The query before tuning joined its exceptions (`None`: not tuned), to count what the
+    /// tuning kept quiet.
+    pub untuned: Option<Query>,
 }
 
 /// A rule file that could not be loaded, with where.
@@ -215,6 +218,7 @@ pub fn load_rule(text: &str, origin: &str) -> Result<Rule, RuleError> {
             unsupported: Some("the rule has no query".into()),
             correlation: None,
             sigma_scope: None,
+            untuned: None,
         });
     };
     let query_text = query.get_ref().clone();
@@ -231,6 +235,7 @@ pub fn load_rule(text: &str, origin: &str) -> Result<Rule, RuleError> {
             unsupported: Some(why),
             correlation: None,
             sigma_scope: None,
+            untuned: None,
         });
     }
     let lookback = r
@@ -264,6 +269,7 @@ pub fn load_rule(text: &str, origin: &str) -> Result<Rule, RuleError> {
         unsupported: None,
         correlation: None,
         sigma_scope: None,
+        untuned: None,
     })
 }
 
@@ -338,6 +344,7 @@ pub fn load_sigma(
                     unsupported: None,
                     correlation: None,
                     sigma_scope: Some(pipeline.scope_for(&r.logsource)),
+                    untuned: None,
                 });
             }
             SigmaDoc::Correlation(c) => {
@@ -378,6 +385,7 @@ pub fn load_sigma(
                     unsupported: None,
                     correlation: Some(spec),
                     sigma_scope: None,
+                    untuned: None,
                 });
             }
             SigmaDoc::Filter(f) => filters.push(f),

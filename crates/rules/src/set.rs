@@ -28,6 +28,9 @@ pub struct RuleSet {
     shared_count: usize,
     /// `0..stages.len()`.
     all_stages: Vec<usize>,
+    /// Per rule: stage matches the tuning kept quiet (the untuned predicate held, the tuned one
+    /// did not), counted by [`RuleSet::evaluate_counting`].
+    suppressed: Vec<std::sync::atomic::AtomicU64>,
 }
 
 /// Numbers the top-level conjuncts that two or more predicates have in common. Conjuncts are
@@ -145,6 +148,7 @@ impl RuleSet {
         let always = prefilter.always();
         let (shared_conjuncts, shared_count) = share_conjuncts(&exprs);
         let stages_len = stages.len();
+        let n_rules = rules.len();
         RuleSet {
             rules,
             unsupported,
@@ -155,6 +159,7 @@ impl RuleSet {
             shared_conjuncts,
             shared_count,
             all_stages: (0..stages_len).collect(),
+            suppressed: (0..n_rules).map(|_| Default::default()).collect(),
         }
     }
 
@@ -174,6 +179,34 @@ impl RuleSet {
     /// Evaluates the given stage predicates (indices into [`RuleSet::stages`]) on a document, and
     /// returns the stage mask of each rule that matched something.
     pub fn evaluate(&self, doc: &Json, candidates: &[usize]) -> Vec<(usize, StageMask)> {
+        self.evaluate_inner(doc, candidates, false)
+    }
+
+    /// [`RuleSet::evaluate`], counting for each tuned rule the stage matches its tuning kept
+    /// quiet ([`RuleSet::suppressed`]). Called once per event by the detectors (not by the
+    /// screens that rule events out before the full evaluation, which would count twice); the
+    /// untuned predicate is evaluated only for tuned stages that did not hold.
+    pub fn evaluate_counting(&self, doc: &Json, candidates: &[usize]) -> Vec<(usize, StageMask)> {
+        self.evaluate_inner(doc, candidates, true)
+    }
+
+    /// Per rule that has a tuning, how many stage matches it kept quiet so far (rule index,
+    /// count), for the summaries.
+    pub fn suppressed(&self) -> Vec<(usize, u64)> {
+        self.suppressed
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (i, n.load(std::sync::atomic::Ordering::Relaxed)))
+            .filter(|(i, n)| *n > 0 || self.rules[*i].untuned.is_some())
+            .collect()
+    }
+
+    fn evaluate_inner(
+        &self,
+        doc: &Json,
+        candidates: &[usize],
+        count: bool,
+    ) -> Vec<(usize, StageMask)> {
         let mut out: Vec<(usize, StageMask)> = Vec::new();
         let mut ctx = EvalCtx::new(doc);
         // Per shared conjunct: 0 not yet tested on this document, 1 false, 2 true.
@@ -201,6 +234,14 @@ impl RuleSet {
                 match out.iter_mut().find(|(r, _)| *r == sr.rule) {
                     Some((_, m)) => *m |= 1u64 << sr.stage,
                     None => out.push((sr.rule, 1u64 << sr.stage)),
+                }
+            } else if count {
+                let untuned = self.rules[sr.rule]
+                    .untuned
+                    .as_ref()
+                    .and_then(|q| stage_of(q, sr.stage));
+                if untuned.is_some_and(|e| is_true(e, &mut ctx)) {
+                    self.suppressed[sr.rule].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
         }
@@ -245,7 +286,19 @@ impl RuleSet {
 
     /// Whether some stage of some rule holds on `doc`.
     pub fn may_match(&self, doc: &Json) -> bool {
-        !self.evaluate(doc, &self.all_stages).is_empty()
+        self.screen(doc, &self.all_stages)
+    }
+
+    /// Whether the stages may match `doc` (a screen before the full evaluation). An event it
+    /// rules out is not evaluated again, so what the tuning kept quiet in it is counted here.
+    pub fn screen(&self, doc: &Json, candidates: &[usize]) -> bool {
+        if !self.evaluate(doc, candidates).is_empty() {
+            return true;
+        }
+        if self.rules.iter().any(|r| r.untuned.is_some()) {
+            self.evaluate_counting(doc, candidates);
+        }
+        false
     }
 
     /// How far back in event time the rules' state reaches, in milliseconds: the longest sequence
@@ -279,15 +332,19 @@ impl RuleSet {
     }
 
     fn expr(&self, sr: StageRef) -> Option<&Expr> {
-        let q = self.rules[sr.rule].query.as_ref()?;
-        let i = sr.stage as usize;
-        match &q.kind {
-            QueryKind::Events(e) => (i == 0).then_some(e),
-            QueryKind::Sequence(s) | QueryKind::Join(s) if i == 63 => {
-                s.until.as_ref().map(|u| &u.filter)
-            }
-            QueryKind::Sequence(s) | QueryKind::Join(s) => s.stages.get(i).map(|st| &st.filter),
-            QueryKind::Sample(s) => s.stages.get(i).map(|st| &st.filter),
+        stage_of(self.rules[sr.rule].query.as_ref()?, sr.stage)
+    }
+}
+
+/// The predicate of stage `stage` of a query (63: a sequence's `until`).
+fn stage_of(q: &unithunt_engine::Query, stage: u32) -> Option<&Expr> {
+    let i = stage as usize;
+    match &q.kind {
+        QueryKind::Events(e) => (i == 0).then_some(e),
+        QueryKind::Sequence(s) | QueryKind::Join(s) if i == 63 => {
+            s.until.as_ref().map(|u| &u.filter)
         }
+        QueryKind::Sequence(s) | QueryKind::Join(s) => s.stages.get(i).map(|st| &st.filter),
+        QueryKind::Sample(s) => s.stages.get(i).map(|st| &st.filter),
     }
 }

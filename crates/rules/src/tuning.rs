@@ -246,6 +246,9 @@ impl RulePack {
                 if !exc.rule_ids.is_empty() && !exc.rule_ids.contains(&r.meta.rule_id) {
                     continue;
                 }
+                if r.untuned.is_none() {
+                    r.untuned = r.query.clone();
+                }
                 let Some(q) = &mut r.query else { continue };
                 let guard = |e: &mut Expr| {
                     *e = Expr::And(vec![e.clone(), Expr::MustNot(Box::new(exc.expr.clone()))]);

@@ -358,6 +358,14 @@ fn summary(
     for (name, n) in correlations.iter().filter(|(_, n)| *n > 0) {
         eprintln!("  {n:>8}  {} (correlation)", escape(name));
     }
+    // What the tuning kept quiet: events of tuned rules (stage matches, for sequences) that
+    // alerted without it.
+    for (r, n) in set.suppressed() {
+        eprintln!(
+            "  {n:>8}  kept quiet by the tuning: {}",
+            escape(&set.rules[r].meta.name)
+        );
+    }
     reported("skipped", &s.reported, s.skipped, "skipped lines");
     reported("warning", &c.warnings, c.warned, "warnings");
     if c.no_time > 0 {

@@ -966,3 +966,49 @@ fn the_configuration_file_sets_options_and_its_keys_are_documented() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 19, item 14: the summary says how many matches the tuning kept quiet, exactly the
+/// alerts it removed (ECS input and raw audit logs, whose converter screens events first).
+#[test]
+fn the_summary_says_what_the_tuning_kept_quiet() {
+    let dir = std::env::temp_dir().join(format!("unithunt-tuned-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tuning = dir.join("tuning.toml");
+    std::fs::write(
+        &tuning,
+        "[[exception]]\nname = \"root on the lab\"\nrule_id = [\"9f1c5a7e-3b7d-4a52-9d1e-5e2c1f0a7b01\"]\n[[exception.entries]]\nfield = \"user.name\"\ntype = \"match\"\nvalue = \"root\"\n",
+    )
+    .unwrap();
+    let seed = |args: &[&str]| -> (usize, Option<usize>) {
+        let o = unithunt(args, "");
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        let alerts = lines(&o)
+            .iter()
+            .filter(|d| d["kibana.alert.rule.name"] == "Detect Systemd Service")
+            .count();
+        let quiet = err
+            .lines()
+            .find(|l| l.ends_with("kept quiet by the tuning: Detect Systemd Service"))
+            .map(|l| l.split_whitespace().next().unwrap().parse().unwrap());
+        (alerts, quiet)
+    };
+    for input in [
+        "examples/atomic-tests.ecs.ndjson",
+        "examples/atomic/dev-enriched.log",
+    ] {
+        let (all, none) = seed(&["scan", "-o", "ndjson", input]);
+        assert_eq!(none, None, "no tuning, nothing said");
+        let (left, quiet) = seed(&[
+            "scan",
+            "-o",
+            "ndjson",
+            "--tuning",
+            tuning.to_str().unwrap(),
+            input,
+        ]);
+        let quiet = quiet.expect("the count is said");
+        assert!(quiet > 0, "{input}");
+        assert_eq!(left + quiet, all, "{input}: {left} + {quiet} != {all}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
