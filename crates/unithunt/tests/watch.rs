@@ -440,7 +440,7 @@ fn the_packaged_service_is_hardened() {
         let dir = std::env::temp_dir().join(format!("unithunt-unit-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let copy = dir.join("unithunt-watch.service");
-        std::fs::write(&copy, text.replace("/usr/local/bin/unithunt", bin())).unwrap();
+        std::fs::write(&copy, text.replace("/usr/bin/unithunt", bin())).unwrap();
         let o = Command::new("systemd-analyze")
             .args(["verify", "--man=no"])
             .arg(&copy)
