@@ -255,50 +255,13 @@ pub fn call<'a>(func: Func, args: Vec<Value<'a>>, fold: Fold) -> Value<'a> {
         },
         Func::Safe => args.into_iter().next().unwrap_or(Value::Null),
         Func::TimePart => time_part(arg(0), arg(1)),
-        Func::AsVersion => typed::map_values(arg(0), &|v| {
-            v.as_str()
-                .map(|s| Value::Str(Cow::Owned(typed::version_key(s))))
-        }),
-        Func::AsIp => {
-            // Argument 1 `true`: the canonical spelling (join keys), not the sort key.
-            let canonical = matches!(arg(1), Value::Bool(true));
-            typed::map_values(arg(0), &|v| {
-                let text = v.as_str()?;
-                let key = if canonical {
-                    typed::ip_canonical(text)?
-                } else {
-                    typed::ip_key(text)?
-                };
-                Some(Value::Str(Cow::Owned(key)))
-            })
-        }
-        Func::AsDate | Func::DateKey => {
-            let Some(formats) = s(arg(1)).and_then(|f| typed::DateFormats::parse(f).ok()) else {
-                return Value::Null;
-            };
-            let key = func == Func::DateKey;
-            typed::map_values(arg(0), &|v| {
-                formats.read(v).map(|(ms, _)| {
-                    if key {
-                        Value::Str(Cow::Owned(unithunt_event::format_iso_ms(ms)))
-                    } else {
-                        Value::Int(ms)
-                    }
-                })
-            })
-        }
-        Func::AsNumber => typed::map_values(arg(0), &typed::number_of),
-        Func::AsBool => typed::map_values(arg(0), &|v| typed::bool_of(v).map(Value::Bool)),
-        Func::IgnoreAbove => {
-            let limit = match arg(1) {
-                Value::Int(n) => *n as usize,
-                _ => usize::MAX,
-            };
-            typed::map_values(arg(0), &|v| match v {
-                Value::Str(s) if s.chars().count() > limit => None,
-                other => Some(other.clone().into_owned()),
-            })
-        }
+        Func::AsVersion
+        | Func::AsIp
+        | Func::AsDate
+        | Func::DateKey
+        | Func::AsNumber
+        | Func::AsBool
+        | Func::IgnoreAbove => typed::call(func, arg(0), arg(1)),
         // Compiled by lowering or evaluated lazily; reaching here means a bare call with no
         // predicate, which is null.
         Func::ArrayCount | Func::ArraySearch | Func::Match | Func::MatchLite | Func::Wildcard => {

@@ -5,6 +5,7 @@
 //! wraps a typed field in [`Func::AsVersion`](crate::Func::AsVersion) and friends and converts
 //! the literal it is compared with once, at compile time.
 
+use crate::expr::Func;
 use std::borrow::Cow;
 use std::net::IpAddr;
 use unithunt_event::{Json, Value};
@@ -400,6 +401,58 @@ pub(crate) fn map_values<'a>(
         },
         Value::Null => Value::Null,
         other => f(other).unwrap_or(Value::Null),
+    }
+}
+
+/// The typed conversions ([`Func::AsVersion`] and the others): `value` converted, `param` the
+/// conversion's argument (a date field's formats, `ignore_above`, `true` for an address's
+/// canonical spelling).
+pub(crate) fn call<'a>(func: Func, value: &Value<'a>, param: &Value<'_>) -> Value<'a> {
+    match func {
+        Func::AsVersion => map_values(value, &|v| {
+            v.as_str().map(|s| Value::Str(Cow::Owned(version_key(s))))
+        }),
+        Func::AsIp => {
+            // Argument 1 `true`: the canonical spelling (join keys), not the sort key.
+            let canonical = matches!(param, Value::Bool(true));
+            map_values(value, &|v| {
+                let text = v.as_str()?;
+                let key = if canonical {
+                    ip_canonical(text)?
+                } else {
+                    ip_key(text)?
+                };
+                Some(Value::Str(Cow::Owned(key)))
+            })
+        }
+        Func::AsDate | Func::DateKey => {
+            let Some(formats) = param.as_str().and_then(|f| DateFormats::parse(f).ok()) else {
+                return Value::Null;
+            };
+            let key = func == Func::DateKey;
+            map_values(value, &|v| {
+                formats.read(v).map(|(ms, _)| {
+                    if key {
+                        Value::Str(Cow::Owned(unithunt_event::format_iso_ms(ms)))
+                    } else {
+                        Value::Int(ms)
+                    }
+                })
+            })
+        }
+        Func::AsNumber => map_values(value, &number_of),
+        Func::AsBool => map_values(value, &|v| bool_of(v).map(Value::Bool)),
+        Func::IgnoreAbove => {
+            let limit = match param {
+                Value::Int(n) => *n as usize,
+                _ => usize::MAX,
+            };
+            map_values(value, &|v| match v {
+                Value::Str(s) if s.chars().count() > limit => None,
+                other => Some(other.clone().into_owned()),
+            })
+        }
+        _ => Value::Null,
     }
 }
 

@@ -107,59 +107,75 @@ pub struct ArchiveReport {
     pub skipped: Vec<String>,
 }
 
-/// Reads one member (at most [`MAX_MEMBER_BYTES`]) and hands it to `f` as an input.
-#[allow(clippy::too_many_arguments)]
-fn member(
-    archive: &str,
-    name: &str,
-    size: u64,
-    r: &mut dyn Read,
+/// One archive being read: where members go, and what reading them has used of the bounds.
+struct Reading<'f> {
+    archive: String,
     format: Option<Format>,
     limits: Limits,
-    total: &mut u64,
-    report: &mut ArchiveReport,
-    f: &mut dyn FnMut(io::Result<Input>),
-) -> io::Result<bool> {
-    let cap = limits.member_bytes;
-    // The size a header claims may lie (or a zip member may inflate past it): the read is
-    // capped too.
-    if size > cap {
-        report.skipped.push(format!(
-            "{name}: {size} bytes, over the {cap} bytes a member may have (extract the archive and scan the file)"
-        ));
-        return Ok(true);
+    total: u64,
+    report: ArchiveReport,
+    f: &'f mut dyn FnMut(io::Result<Input>),
+}
+
+impl Reading<'_> {
+    /// Says `member: why` of something not read.
+    fn skip(&mut self, what: String) {
+        self.report.skipped.push(what);
     }
-    let mut data = Vec::with_capacity(size.min(cap) as usize);
-    r.take(cap + 1).read_to_end(&mut data)?;
-    if data.len() as u64 > cap {
-        report.skipped.push(format!(
-            "{name}: more than {cap} bytes once decompressed (extract the archive and scan the file)"
+
+    /// Reads one member (at most `limits.member_bytes`) and hands it on as an input; `false`
+    /// when the archive's total is spent and reading stops.
+    fn member(&mut self, name: &str, size: u64, r: &mut dyn Read) -> io::Result<bool> {
+        let cap = self.limits.member_bytes;
+        // The size a header claims may lie (or a zip member may inflate past it): the read is
+        // capped too.
+        if size > cap {
+            self.skip(format!(
+                "{name}: {size} bytes, over the {cap} bytes a member may have (extract the archive and scan the file)"
+            ));
+            return Ok(true);
+        }
+        let mut data = Vec::with_capacity(size.min(cap) as usize);
+        r.take(cap + 1).read_to_end(&mut data)?;
+        if data.len() as u64 > cap {
+            self.skip(format!(
+                "{name}: more than {cap} bytes once decompressed (extract the archive and scan the file)"
+            ));
+            return Ok(true);
+        }
+        self.total += data.len() as u64;
+        if self.total > self.limits.archive_bytes {
+            self.skip(format!(
+                "{name} and what follows: the archive holds more than {} bytes decompressed; the rest is not read",
+                self.limits.archive_bytes
+            ));
+            return Ok(false);
+        }
+        // A member that is itself an archive is not opened (said, not guessed at).
+        if data.starts_with(ZIP) || is_tar(&data) {
+            self.skip(format!(
+                "{name}: an archive inside the archive (extract it and scan it)"
+            ));
+            return Ok(true);
+        }
+        self.report.read += 1;
+        (self.f)(Input::from_bytes(
+            &format!("{}:{name}", self.archive),
+            data,
+            self.format,
         ));
-        return Ok(true);
+        Ok(true)
     }
-    *total += data.len() as u64;
-    if *total > limits.archive_bytes {
-        report.skipped.push(format!(
-            "{name} and what follows: the archive holds more than {} bytes decompressed; the rest is not read",
-            limits.archive_bytes
-        ));
-        return Ok(false);
+
+    /// Whether member `i` is past the count bound (said once, then reading stops).
+    fn past_count(&mut self, i: usize) -> bool {
+        if i < self.limits.members {
+            return false;
+        }
+        let n = self.limits.members;
+        self.skip(format!("members after the first {n}: not read"));
+        true
     }
-    // A member that is itself an archive is not opened (said, not guessed at).
-    let nested = data.starts_with(ZIP) || is_tar(&data);
-    if nested {
-        report.skipped.push(format!(
-            "{name}: an archive inside the archive (extract it and scan it)"
-        ));
-        return Ok(true);
-    }
-    report.read += 1;
-    f(Input::from_bytes(
-        &format!("{archive}:{name}"),
-        data,
-        format,
-    ));
-    Ok(true)
 }
 
 /// Hands every regular member of the archive at `path` to `f`, in archive order.
@@ -180,18 +196,19 @@ pub fn for_each_member_within(
     limits: Limits,
     f: &mut dyn FnMut(io::Result<Input>),
 ) -> io::Result<ArchiveReport> {
-    let shown = path.to_string_lossy().into_owned();
     let file = std::fs::File::open(path)?;
-    let mut report = ArchiveReport::default();
-    let mut total = 0u64;
+    let mut reading = Reading {
+        archive: path.to_string_lossy().into_owned(),
+        format,
+        limits,
+        total: 0,
+        report: ArchiveReport::default(),
+        f,
+    };
     if kind == ArchiveKind::Zip {
         let mut zip = zip::ZipArchive::new(file).map_err(io::Error::other)?;
         for i in 0..zip.len() {
-            if i >= limits.members {
-                report.skipped.push(format!(
-                    "members after the first {}: not read",
-                    limits.members
-                ));
+            if reading.past_count(i) {
                 break;
             }
             let mut m = zip.by_index(i).map_err(io::Error::other)?;
@@ -203,25 +220,15 @@ pub fn for_each_member_within(
                 continue;
             }
             if !m.is_file() {
-                report.skipped.push(format!("{name}: not a regular file"));
+                reading.skip(format!("{name}: not a regular file"));
                 continue;
             }
             let size = m.size();
-            if !member(
-                &shown,
-                &name,
-                size,
-                &mut m,
-                format,
-                limits,
-                &mut total,
-                &mut report,
-                f,
-            )? {
+            if !reading.member(&name, size, &mut m)? {
                 break;
             }
         }
-        return Ok(report);
+        return Ok(reading.report);
     }
     let reader: Box<dyn Read> = match kind {
         ArchiveKind::TarGz => Box::new(flate2::read::MultiGzDecoder::new(file)),
@@ -230,11 +237,7 @@ pub fn for_each_member_within(
     };
     let mut tar = tar::Archive::new(reader);
     for (i, entry) in tar.entries()?.enumerate() {
-        if i >= limits.members {
-            report.skipped.push(format!(
-                "members after the first {}: not read",
-                limits.members
-            ));
+        if reading.past_count(i) {
             break;
         }
         let mut entry = entry?;
@@ -253,25 +256,15 @@ pub fn for_each_member_within(
             } else {
                 "not a regular file"
             };
-            report.skipped.push(format!("{name}: {what}"));
+            reading.skip(format!("{name}: {what}"));
             continue;
         }
         let size = entry.size();
-        if !member(
-            &shown,
-            &name,
-            size,
-            &mut entry,
-            format,
-            limits,
-            &mut total,
-            &mut report,
-            f,
-        )? {
+        if !reading.member(&name, size, &mut entry)? {
             break;
         }
     }
-    Ok(report)
+    Ok(reading.report)
 }
 
 /// Opens `path` as the inputs it holds: an archive's members, or the file itself.

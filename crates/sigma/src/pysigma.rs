@@ -417,85 +417,7 @@ pub fn parse(doc: &Json) -> Result<(String, i64, Vec<String>, Vec<Item>), String
             .and_then(Json::as_str)
             .ok_or_else(|| format!("{at}: missing transformation type"))?;
         let at = format!("{at} ({t})");
-        let action = match t {
-            "field_name_mapping" => {
-                only_keys(item, &["mapping"], &at)?;
-                let mut map: HashMap<String, Vec<String>> =
-                    str_map(item.get("mapping"), &at)?.into_iter().collect();
-                // pySigma 1.x: a null key (`~: message`) names the field keywords (field-less
-                // values) are searched in.
-                let keywords = ["~", "null", ""]
-                    .iter()
-                    .find_map(|k| map.remove(*k));
-                match keywords {
-                    Some(fields) if map.is_empty() => Action::KeywordFields(fields),
-                    Some(fields) => {
-                        items.push(Item {
-                            id: item.get("id").and_then(Json::as_str).unwrap_or("").to_string(),
-                            when: rule_condition(item, &at)?,
-                            action: Action::KeywordFields(fields),
-                        });
-                        Action::Map(map)
-                    }
-                    None => Action::Map(map),
-                }
-            }
-            "field_name_prefix_mapping" => {
-                only_keys(item, &["mapping"], &at)?;
-                Action::PrefixMap(str_map(item.get("mapping"), &at)?)
-            }
-            "field_name_prefix" | "field_name_suffix" => {
-                let key = if t == "field_name_prefix" { "prefix" } else { "suffix" };
-                only_keys(item, &[key], &at)?;
-                Action::Affix {
-                    prefix: t == "field_name_prefix",
-                    text: item
-                        .get(key)
-                        .and_then(Json::as_str)
-                        .ok_or_else(|| format!("{at}: needs `{key}`"))?
-                        .to_string(),
-                    filter: field_filter(item, &at)?,
-                }
-            }
-            "add_condition" => {
-                only_keys(item, &["conditions", "name", "template", "negated"], &at)?;
-                let conditions = item
-                    .get("conditions")
-                    .filter(|c| c.is_object())
-                    .ok_or_else(|| format!("{at}: `conditions` must be a mapping"))?
-                    .clone();
-                Action::AddCondition {
-                    conditions,
-                    negated: item.get("negated").and_then(Json::as_bool).unwrap_or(false),
-                    template: item.get("template").and_then(Json::as_bool).unwrap_or(false),
-                }
-            }
-            "value_placeholders" => {
-                only_keys(item, &["include", "exclude"], &at)?;
-                Action::ValuePlaceholders {
-                    names: name_filter(item, &at)?,
-                    vars: vars.clone(),
-                }
-            }
-            "wildcard_placeholders" => {
-                only_keys(item, &["include", "exclude"], &at)?;
-                Action::WildcardPlaceholders(name_filter(item, &at)?)
-            }
-            "rule_failure" => {
-                only_keys(item, &["message"], &at)?;
-                Action::RuleFailure(
-                    item.get("message")
-                        .and_then(Json::as_str)
-                        .unwrap_or("the pipeline refuses this rule")
-                        .to_string(),
-                )
-            }
-            other => {
-                return Err(format!(
-                    "{at}: the transformation `{other}` is not supported (unithunt runs field_name_mapping, field_name_prefix_mapping, field_name_prefix, field_name_suffix, add_condition, value_placeholders, wildcard_placeholders, rule_failure)"
-                ))
-            }
-        };
+        let action = action_of(item, t, &at, &vars, &mut items)?;
         if matches!(
             action,
             Action::Map(_)
@@ -521,6 +443,96 @@ pub fn parse(doc: &Json) -> Result<(String, i64, Vec<String>, Vec<Item>), String
         });
     }
     Ok((name, priority, notes, items))
+}
+
+/// The transformation an item of type `t` describes, checked (`items`: where an extra item is
+/// added, the keyword field of a `field_name_mapping` with a null key).
+fn action_of(
+    item: &Json,
+    t: &str,
+    at: &str,
+    vars: &HashMap<String, Vec<String>>,
+    items: &mut Vec<Item>,
+) -> Result<Action, String> {
+    Ok(match t {
+        "field_name_mapping" => {
+            only_keys(item, &["mapping"], at)?;
+            let mut map: HashMap<String, Vec<String>> =
+                str_map(item.get("mapping"), at)?.into_iter().collect();
+            // pySigma 1.x: a null key (`~: message`) names the field keywords (field-less
+            // values) are searched in.
+            let keywords = ["~", "null", ""]
+                .iter()
+                .find_map(|k| map.remove(*k));
+            match keywords {
+                Some(fields) if map.is_empty() => Action::KeywordFields(fields),
+                Some(fields) => {
+                    items.push(Item {
+                        id: item.get("id").and_then(Json::as_str).unwrap_or("").to_string(),
+                        when: rule_condition(item, at)?,
+                        action: Action::KeywordFields(fields),
+                    });
+                    Action::Map(map)
+                }
+                None => Action::Map(map),
+            }
+        }
+        "field_name_prefix_mapping" => {
+            only_keys(item, &["mapping"], at)?;
+            Action::PrefixMap(str_map(item.get("mapping"), at)?)
+        }
+        "field_name_prefix" | "field_name_suffix" => {
+            let key = if t == "field_name_prefix" { "prefix" } else { "suffix" };
+            only_keys(item, &[key], at)?;
+            Action::Affix {
+                prefix: t == "field_name_prefix",
+                text: item
+                    .get(key)
+                    .and_then(Json::as_str)
+                    .ok_or_else(|| format!("{at}: needs `{key}`"))?
+                    .to_string(),
+                filter: field_filter(item, at)?,
+            }
+        }
+        "add_condition" => {
+            only_keys(item, &["conditions", "name", "template", "negated"], at)?;
+            let conditions = item
+                .get("conditions")
+                .filter(|c| c.is_object())
+                .ok_or_else(|| format!("{at}: `conditions` must be a mapping"))?
+                .clone();
+            Action::AddCondition {
+                conditions,
+                negated: item.get("negated").and_then(Json::as_bool).unwrap_or(false),
+                template: item.get("template").and_then(Json::as_bool).unwrap_or(false),
+            }
+        }
+        "value_placeholders" => {
+            only_keys(item, &["include", "exclude"], at)?;
+            Action::ValuePlaceholders {
+                names: name_filter(item, at)?,
+                vars: vars.clone(),
+            }
+        }
+        "wildcard_placeholders" => {
+            only_keys(item, &["include", "exclude"], at)?;
+            Action::WildcardPlaceholders(name_filter(item, at)?)
+        }
+        "rule_failure" => {
+            only_keys(item, &["message"], at)?;
+            Action::RuleFailure(
+                item.get("message")
+                    .and_then(Json::as_str)
+                    .unwrap_or("the pipeline refuses this rule")
+                    .to_string(),
+            )
+        }
+        other => {
+            return Err(format!(
+                "{at}: the transformation `{other}` is not supported (unithunt runs field_name_mapping, field_name_prefix_mapping, field_name_prefix, field_name_suffix, add_condition, value_placeholders, wildcard_placeholders, rule_failure)"
+            ))
+        }
+    })
 }
 
 /// `$category`, `$product`, `$service` in an `add_condition` template (Python's
